@@ -1,0 +1,93 @@
+/*
+ * api.h — the API layer: routes, authentication, and helpers every endpoint
+ * file uses to speak HTTP <-> domain. One file per resource registers its
+ * routes (api_routes_<resource>) and implements them.
+ *
+ * Handlers run on HTTP server threads. They answer at once (store-only work)
+ * or suspend the request while the engine works (see http.h).
+ */
+#ifndef PROMPTD_API_H
+#define PROMPTD_API_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "auth/keys.h"
+#include "http/http.h"
+#include "http/router.h"
+#include "store/store.h"
+
+typedef struct engine engine_t;
+
+/* What every request can reach: created in main, read-only while serving. */
+typedef struct app {
+    store_t *store;
+    engine_t *engine; /* may be NULL (no execution endpoints then) */
+    router *routes;
+    size_t body_limit;
+} app;
+
+/* One request as the API layer sees it. */
+typedef struct api_req {
+    http_req *http;
+    app *app;
+    auth_principal who; /* valid unless the route is API_PUBLIC */
+    router_match match;
+} api_req;
+
+typedef void (*api_handler)(api_req *rq);
+
+enum api_route_flags { API_PUBLIC = 1 };
+
+/* Build the route table into a->routes. Returns 0 or -1. */
+int api_init(app *a);
+void api_free(app *a);
+/* The http_handler_fn given to the server (app is the struct app). */
+void api_dispatch(void *app, http_req *req);
+
+/* ---- per-resource route registration (one file each) ---- */
+int api_routes_system(app *a);
+int api_routes_prompts(app *a);
+int api_routes_executions(app *a);
+int api_routes_comments(app *a);
+int api_routes_execute(app *a);
+int api_routes_openai(app *a);
+
+/* ---- helpers (common.c) ---- */
+
+int api_route(app *a, const char *method, const char *pattern, api_handler fn, int flags);
+const char *api_param(api_req *rq, const char *name);
+
+/* Parse the JSON body. Absent body gives an empty object. On 400/415/422 it
+ * answers and returns -1; on success returns 0 with a new reference in *root
+ * (always a JSON object). */
+int api_read_body(api_req *rq, json_t **root);
+
+/* Borrowed member `name` of root that must be an object (Jarvis wrapper such as
+ * {"prompt": {...}}); answers 422 and returns NULL when missing or not an object. */
+json_t *api_wrapped_object(api_req *rq, json_t *root, const char *name);
+
+/* A string member. required: missing/null is a 422. Empty (only whitespace)
+ * is a 422 when nonempty is set. max_bytes bounds the length. On error answers
+ * 422 naming `field_path` and returns -1. *out is borrowed (NULL if absent). */
+int api_string_field(api_req *rq, json_t *obj, const char *key, const char *field_path, int required, int nonempty,
+                     size_t max_bytes, const char **out);
+
+/* page (>= 1, default 1) and records (1..100, default 15) from the query; answers 400 and returns -1 when bad. */
+int api_page_params(api_req *rq, long *page, long *records);
+/* An integer query parameter in [min, max]; absent gives def. Answers 400 on error. */
+int api_query_long(api_req *rq, const char *name, long def, long min, long max, long *out);
+
+/* Answer a store failure: STORE_NOTFOUND as 404 "<what> Not Found", other as 500. */
+void api_store_error(api_req *rq, int rc, const char *what);
+/* 404 for an id that is not a UUID (no resource can have it). Returns 1 if it answered. */
+int api_reject_bad_id(api_req *rq, const char *id, const char *what);
+
+/* JSON helpers: RFC 3339 string (null for 0), JSON:API resource object, list
+ * document with meta.totalPages / meta.totalRecords. All return new references. */
+json_t *api_time(int64_t ms);
+json_t *api_resource(const char *id, const char *type, json_t *attributes);
+json_t *api_list_doc(json_t *data, long total, long records);
+json_t *api_message(const char *message);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * api_run.h — the run parameters every execution endpoint accepts (model,
+ * temperature, max_tokens, variables, version_id), validated the same way
+ * everywhere, and the mapping of start failures to HTTP answers.
+ */
+#ifndef PROMPTD_API_RUN_H
+#define PROMPTD_API_RUN_H
+
+#include <jansson.h>
+
+#include "api/api.h"
+#include "core/execution.h"
+
+#define API_TEMPERATURE_MAX 2.0
+#define API_MAX_TOKENS_MAX 1000000
+
+typedef struct api_run_params {
+    const char *model;    /* NULL = default; borrowed from the body */
+    double temperature;
+    int has_temperature;
+    long max_tokens;      /* 0 = not set */
+    json_t *variables;    /* borrowed object or NULL */
+    const char *version_id; /* borrowed or NULL */
+} api_run_params;
+
+/* Parse from root (the body object). Answers 422 naming the field and returns
+ * -1 on a bad value, including a model that routes to no provider. */
+int api_run_params_parse(api_req *rq, json_t *root, api_run_params *out);
+
+/* Fill the identity and parameter fields of an execution record. */
+void api_run_fill_record(api_req *rq, const api_run_params *prm, store_execution *rec);
+
+/* Answer an exec_start() failure. */
+void api_run_start_error(api_req *rq, int exec_rc, const char *model);
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * execute.c — running a stored prompt (Jarvis surface).
+ *
+ *   POST /prompts/:id/execute          {"variables", "model", "temperature", "max_tokens", "version_id"}
+ *        -> {"data": {"id", "type": "chat_response", "attributes": {"content", "metadata": {...}}}}
+ *   POST /prompts/:id/execute/stream   same body -> text/event-stream (header X-Execution-Id):
+ *        (default)     data: {"content": "<piece>"}       one per piece, as it arrives
+ *        event: done   data: {"prompt_execution_id", "status", "model", "usage", "duration_ms"}
+ *        event: error  data: {"prompt_execution_id", "status": "failed", "error", "http_status"}
+ *
+ * The sync request is suspended while the engine works: no thread waits. The
+ * execution record is complete either way, also when a streaming client
+ * leaves early (the run goes on; its writes are dropped).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/api_run.h"
+#include "core/execution.h"
+#include "core/ids.h"
+#include "core/template.h"
+
+typedef struct execute_ctx {
+    http_req *http;
+    http_stream *stream;
+} execute_ctx;
+
+static json_t *usage_json(const engine_result *res)
+{
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)res->prompt_tokens, "completion_tokens",
+                     (json_int_t)res->completion_tokens, "total_tokens", (json_int_t)res->total_tokens);
+}
+
+static void sync_finish(void *ud, const exec_outcome *out)
+{
+    execute_ctx *cx = ud;
+    const engine_result *res = out->res;
+    if (out->http_status == 200) {
+        json_t *meta = json_pack("{s:s, s:s?, s:o, s:I, s:s?, s:I}", "prompt_execution_id", out->execution_id,
+                                 "model", res->model, "usage", usage_json(res), "duration_ms",
+                                 (json_int_t)res->duration_ms, "finish_reason", res->finish_reason, "attempts",
+                                 (json_int_t)res->attempts);
+        json_t *attrs = json_pack("{s:s%, s:o}", "content", res->output ? res->output : "",
+                                  res->output ? res->output_len : 0, "metadata", meta);
+        http_reply_json(cx->http, 200, json_pack("{s:o}", "data", api_resource(out->execution_id, "chat_response",
+                                                                                  attrs)));
+    } else {
+        http_error(cx->http, out->http_status, "Execution Failed", NULL, "%s (execution %s)",
+                   res->error ? res->error : "the model call failed", out->execution_id);
+    }
+    http_resume(cx->http);
+    free(cx);
+}
+
+static void sse_event(http_stream *st, const char *event, json_t *data)
+{
+    char *s = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    if (!s)
+        return;
+    size_t n = strlen(s) + (event ? strlen(event) : 0) + 32;
+    char *frame = malloc(n);
+    if (frame) {
+        int len = event ? snprintf(frame, n, "event: %s\ndata: %s\n\n", event, s) : snprintf(frame, n, "data: %s\n\n", s);
+        http_stream_write(st, frame, (size_t)len);
+        free(frame);
+    }
+    free(s);
+}
+
+static void stream_chunk(void *ud, const char *text, size_t len)
+{
+    execute_ctx *cx = ud;
+    sse_event(cx->stream, NULL, json_pack("{s:s%}", "content", text, len));
+}
+
+static void stream_finish(void *ud, const exec_outcome *out)
+{
+    execute_ctx *cx = ud;
+    const engine_result *res = out->res;
+    if (out->http_status == 200)
+        sse_event(cx->stream, "done",
+                  json_pack("{s:s, s:s, s:s?, s:o, s:I, s:s?}", "prompt_execution_id", out->execution_id, "status",
+                            out->status, "model", res->model, "usage", usage_json(res), "duration_ms",
+                            (json_int_t)res->duration_ms, "finish_reason", res->finish_reason));
+    else
+        sse_event(cx->stream, "error",
+                  json_pack("{s:s, s:s, s:s, s:i}", "prompt_execution_id", out->execution_id, "status", "failed",
+                            "error", res->error ? res->error : "the model call failed", "http_status",
+                            out->http_status));
+    http_stream_close(cx->stream);
+    free(cx);
+}
+
+static void execute(api_req *rq, int streaming)
+{
+    const char *id = api_param(rq, "id");
+    json_t *root = NULL, *messages = NULL, *used = NULL, *missing = NULL;
+    char *rendered = NULL, *vars_text = NULL;
+    store_prompt p = {0};
+    store_version v = {0};
+    api_run_params prm;
+    if (api_reject_bad_id(rq, id, "Prompt") || api_read_body(rq, &root))
+        return;
+    if (api_run_params_parse(rq, root, &prm))
+        goto out;
+    int rc = store_prompt_get(rq->app->store, rq->who.org_id, id, rq->who.user_id, &p);
+    if (rc != STORE_OK) {
+        api_store_error(rq, rc, "Prompt");
+        goto out;
+    }
+    const char *content = p.content, *version_id = p.current_version_id;
+    long version_number = p.versions_count;
+    if (prm.version_id) {
+        rc = store_version_get(rq->app->store, rq->who.org_id, id, prm.version_id, &v);
+        if (rc != STORE_OK) {
+            api_store_error(rq, rc, "Version");
+            goto out;
+        }
+        content = v.content;
+        version_id = v.id;
+        version_number = v.number;
+    }
+    template_error terr;
+    if (template_render(content, prm.variables, &rendered, &used, &missing, &terr) != 0) {
+        http_error(rq->http, 422, NULL, "prompt.content", "The stored template is malformed: %s", terr.message);
+        goto out;
+    }
+    if (json_array_size(missing) > 0) {
+        char *names = json_dumps(missing, JSON_COMPACT);
+        http_error(rq->http, 422, NULL, "variables", "Missing template variables: %s", names ? names : "?");
+        free(names);
+        goto out;
+    }
+    if (!(messages = json_pack("[{s:s, s:s}]", "role", "user", "content", rendered)) ||
+        !(vars_text = json_dumps(prm.variables ? prm.variables : json_object(), JSON_COMPACT))) {
+        http_error(rq->http, 500, NULL, NULL, "Out of memory");
+        goto out;
+    }
+
+    execute_ctx *cx = calloc(1, sizeof *cx);
+    if (!cx) {
+        http_error(rq->http, 500, NULL, NULL, "Out of memory");
+        goto out;
+    }
+    cx->http = rq->http;
+    exec_request req = {.messages = messages, .ud = cx};
+    api_run_fill_record(rq, &prm, &req.rec);
+    memcpy(req.rec.prompt_id, p.id, sizeof req.rec.prompt_id);
+    snprintf(req.rec.version_id, sizeof req.rec.version_id, "%s", version_id);
+    req.rec.version_number = version_number;
+    snprintf(req.rec.source, sizeof req.rec.source, "prompt");
+    req.rec.rendered_prompt = rendered;
+    req.rec.variables = vars_text;
+    req.rec.stream = streaming;
+    req.on_chunk = streaming ? stream_chunk : NULL;
+    req.on_finish = streaming ? stream_finish : sync_finish;
+
+    /* the stream (or suspension) must exist before the engine can call back */
+    if (streaming) {
+        if (!(cx->stream = http_reply_stream(rq->http, 200, "text/event-stream"))) {
+            free(cx);
+            goto out;
+        }
+    } else {
+        http_suspend(rq->http);
+    }
+    char exec_id[ID_LEN + 1];
+    int erc = exec_start(rq->app->store, rq->app->engine, &req, exec_id);
+    if (erc != EXEC_OK) {
+        if (streaming) {
+            sse_event(cx->stream, "error",
+                      json_pack("{s:s, s:i}", "error",
+                                erc == EXEC_UNKNOWN_MODEL ? "unknown model" : "the execution could not start",
+                                "http_status", erc == EXEC_UNKNOWN_MODEL ? 422 : 500));
+            http_stream_close(cx->stream);
+        } else {
+            api_run_start_error(rq, erc, prm.model);
+            http_resume(rq->http);
+        }
+        free(cx);
+    } else if (streaming) {
+        http_add_header(rq->http, "X-Execution-Id", exec_id); /* headers go out when the handler returns */
+    }
+    /* from here on a sync request may already be answered: do not touch rq->http */
+out:
+    free(rendered);
+    free(vars_text);
+    json_decref(messages);
+    json_decref(used);
+    json_decref(missing);
+    json_decref(root);
+    store_prompt_clear(&p);
+    store_version_clear(&v);
+}
+
+static void prompt_execute(api_req *rq) { execute(rq, 0); }
+static void prompt_execute_stream(api_req *rq) { execute(rq, 1); }
+
+int api_routes_execute(app *a)
+{
+    return api_route(a, "POST", "/prompts/:id/execute", prompt_execute, 0) ||
+           api_route(a, "POST", "/prompts/:id/execute/stream", prompt_execute_stream, 0);
+}

@@ -1,0 +1,281 @@
+/*
+ * openai_gateway.c — an OpenAI-compatible surface, so apps built on the
+ * OpenAI SDKs point their base URL at promptd (http://HOST:PORT/v1) and keep
+ * working; every call is recorded as an execution (source "chat").
+ *
+ *   POST /v1/chat/completions   {model, messages, temperature, max_tokens | max_completion_tokens,
+ *                                stream, stream_options: {include_usage}}
+ *   GET  /v1/models
+ *
+ * Authentication is the promptd key as `Authorization: Bearer <key>`.
+ * Errors use OpenAI's envelope {"error": {"message", "type", "param", "code"}}.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "api/api_run.h"
+#include "core/execution.h"
+#include "core/ids.h"
+#include "engine/engine.h"
+
+typedef struct gateway_ctx {
+    http_req *http;
+    http_stream *stream;
+    int include_usage;
+    long created;
+    char model[256];
+    char id[64];
+} gateway_ctx;
+
+static json_t *usage_json(const engine_result *res)
+{
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)res->prompt_tokens, "completion_tokens",
+                     (json_int_t)res->completion_tokens, "total_tokens", (json_int_t)res->total_tokens);
+}
+
+static void sse_data(http_stream *st, json_t *data)
+{
+    char *s = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    if (!s)
+        return;
+    size_t n = strlen(s);
+    char *frame = malloc(n + 9);
+    if (frame) {
+        memcpy(frame, "data: ", 6);
+        memcpy(frame + 6, s, n);
+        memcpy(frame + 6 + n, "\n\n", 2);
+        http_stream_write(st, frame, n + 8);
+        free(frame);
+    }
+    free(s);
+}
+
+static json_t *chunk(const gateway_ctx *cx, json_t *delta, const char *finish_reason)
+{
+    return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s?}]}", "id", cx->id, "object", "chat.completion.chunk",
+                     "created", (json_int_t)cx->created, "model", cx->model, "choices", "index", 0, "delta", delta,
+                     "finish_reason", finish_reason);
+}
+
+static void on_chunk(void *ud, const char *text, size_t len)
+{
+    gateway_ctx *cx = ud;
+    sse_data(cx->stream, chunk(cx, json_pack("{s:s%}", "content", text, len), NULL));
+}
+
+static void on_finish_stream(void *ud, const exec_outcome *out)
+{
+    gateway_ctx *cx = ud;
+    const engine_result *res = out->res;
+    if (out->http_status == 200) {
+        sse_data(cx->stream, chunk(cx, json_object(), res->finish_reason ? res->finish_reason : "stop"));
+        if (cx->include_usage)
+            sse_data(cx->stream, json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", cx->id, "object",
+                                           "chat.completion.chunk", "created", (json_int_t)cx->created, "model",
+                                           cx->model, "choices", "usage", usage_json(res)));
+    } else {
+        sse_data(cx->stream, json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message",
+                                       res->error ? res->error : "the model call failed", "type", "api_error",
+                                       "param", "code", out->http_status == 504 ? "upstream_timeout"
+                                                                                 : "upstream_error"));
+    }
+    http_stream_write(cx->stream, "data: [DONE]\n\n", 14);
+    http_stream_close(cx->stream);
+    free(cx);
+}
+
+static void on_finish_sync(void *ud, const exec_outcome *out)
+{
+    gateway_ctx *cx = ud;
+    const engine_result *res = out->res;
+    http_add_header(cx->http, "X-Execution-Id", out->execution_id);
+    if (out->http_status == 200) {
+        json_t *body = json_pack(
+            "{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s%}, s:s}], s:o, s:n}", "id", cx->id, "object",
+            "chat.completion", "created", (json_int_t)cx->created, "model", res->model ? res->model : cx->model,
+            "choices", "index", 0, "message", "role", "assistant", "content", res->output ? res->output : "",
+            res->output ? res->output_len : 0, "finish_reason", res->finish_reason ? res->finish_reason : "stop",
+            "usage", usage_json(res), "system_fingerprint");
+        http_reply_json(cx->http, 200, body);
+    } else {
+        http_error(cx->http, out->http_status, NULL, NULL, "%s (execution %s)",
+                   res->error ? res->error : "the model call failed", out->execution_id);
+    }
+    http_resume(cx->http);
+    free(cx);
+}
+
+/* The text of a message's content: a string, or an array of {"type":"text","text"} parts. */
+static int content_text(json_t *content, json_t **out)
+{
+    if (json_is_string(content)) {
+        *out = json_incref(content);
+        return 0;
+    }
+    if (json_is_null(content)) {
+        *out = json_string("");
+        return 0;
+    }
+    if (!json_is_array(content))
+        return -1;
+    size_t i, total = 0;
+    json_t *part;
+    json_array_foreach(content, i, part)
+    {
+        json_t *text = json_object_get(part, "text");
+        if (!json_is_object(part) || !json_is_string(text))
+            return -1;
+        total += json_string_length(text) + 1;
+    }
+    char *buf = malloc(total + 1), *p = buf;
+    if (!buf)
+        return -1;
+    json_array_foreach(content, i, part)
+    {
+        json_t *text = json_object_get(part, "text");
+        if (p != buf)
+            *p++ = '\n';
+        memcpy(p, json_string_value(text), json_string_length(text));
+        p += json_string_length(text);
+    }
+    *out = json_stringn(buf, (size_t)(p - buf));
+    free(buf);
+    return *out ? 0 : -1;
+}
+
+/* Validate and normalise messages into [{"role","content"}]; answers 400 on error. */
+static json_t *normalise_messages(api_req *rq, json_t *messages, const char **last_user)
+{
+    if (!json_is_array(messages) || json_array_size(messages) == 0) {
+        http_error(rq->http, 400, NULL, "messages", "'messages' must be a non-empty array");
+        return NULL;
+    }
+    json_t *norm = json_array();
+    size_t i;
+    json_t *m;
+    *last_user = "";
+    json_array_foreach(messages, i, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        json_t *text = NULL;
+        if (!json_is_object(m) || !role ||
+            (strcmp(role, "system") && strcmp(role, "developer") && strcmp(role, "user") &&
+             strcmp(role, "assistant"))) {
+            http_error(rq->http, 400, NULL, "messages", "messages[%zu].role must be system, developer, user or "
+                       "assistant", i);
+            json_decref(norm);
+            return NULL;
+        }
+        if (content_text(json_object_get(m, "content"), &text) != 0) {
+            http_error(rq->http, 400, NULL, "messages", "messages[%zu].content must be a string or an array of "
+                       "text parts", i);
+            json_decref(norm);
+            return NULL;
+        }
+        if (!strcmp(role, "user"))
+            *last_user = json_string_value(text);
+        json_array_append_new(norm, json_pack("{s:s, s:o}", "role", !strcmp(role, "developer") ? "system" : role,
+                                              "content", text));
+    }
+    return norm;
+}
+
+static void chat_completions(api_req *rq)
+{
+    json_t *root = NULL, *messages = NULL;
+    api_run_params prm;
+    const char *last_user;
+    if (api_read_body(rq, &root))
+        return;
+    if (api_run_params_parse(rq, root, &prm))
+        goto out;
+    json_t *mct = json_object_get(root, "max_completion_tokens");
+    if (mct && !json_is_null(mct)) {
+        if (!json_is_integer(mct) || json_integer_value(mct) < 1 || json_integer_value(mct) > API_MAX_TOKENS_MAX) {
+            http_error(rq->http, 400, NULL, "max_completion_tokens", "'max_completion_tokens' must be a positive "
+                       "integer");
+            goto out;
+        }
+        prm.max_tokens = (long)json_integer_value(mct);
+    }
+    json_t *n = json_object_get(root, "n");
+    if (n && !json_is_null(n) && !(json_is_integer(n) && json_integer_value(n) == 1)) {
+        http_error(rq->http, 400, NULL, "n", "Only n = 1 is supported");
+        goto out;
+    }
+    json_t *stream = json_object_get(root, "stream");
+    if (stream && !json_is_null(stream) && !json_is_boolean(stream)) {
+        http_error(rq->http, 400, NULL, "stream", "'stream' must be a boolean");
+        goto out;
+    }
+    int streaming = json_is_true(stream);
+    if (!(messages = normalise_messages(rq, json_object_get(root, "messages"), &last_user)))
+        goto out;
+
+    gateway_ctx *cx = calloc(1, sizeof *cx);
+    if (!cx) {
+        http_error(rq->http, 500, NULL, NULL, "Out of memory");
+        goto out;
+    }
+    cx->http = rq->http;
+    cx->created = (long)time(NULL);
+    cx->include_usage = json_is_true(json_object_get(json_object_get(root, "stream_options"), "include_usage"));
+    if (engine_model_resolve(rq->app->engine, prm.model, cx->model, sizeof cx->model) != 0)
+        snprintf(cx->model, sizeof cx->model, "%s", prm.model ? prm.model : "");
+
+    exec_request req = {.messages = messages, .ud = cx};
+    api_run_fill_record(rq, &prm, &req.rec);
+    snprintf(req.rec.source, sizeof req.rec.source, "chat");
+    req.rec.rendered_prompt = (char *)last_user;
+    req.rec.stream = streaming;
+    req.on_chunk = streaming ? on_chunk : NULL;
+    req.on_finish = streaming ? on_finish_stream : on_finish_sync;
+
+    char exec_id[ID_LEN + 1];
+    if (streaming) {
+        if (!(cx->stream = http_reply_stream(rq->http, 200, "text/event-stream"))) {
+            free(cx);
+            goto out;
+        }
+    } else {
+        http_suspend(rq->http);
+    }
+    /* chunk ids must be known before the first chunk: use a fresh id, the execution's is in a header */
+    char chunk_id[ID_LEN + 1];
+    id_new(chunk_id);
+    snprintf(cx->id, sizeof cx->id, "chatcmpl-%s", chunk_id);
+    int erc = exec_start(rq->app->store, rq->app->engine, &req, exec_id);
+    if (erc != EXEC_OK) {
+        if (streaming) {
+            sse_data(cx->stream, json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message",
+                                           "the execution could not start", "type", "api_error", "param", "code",
+                                           "internal_error"));
+            http_stream_close(cx->stream);
+        } else {
+            api_run_start_error(rq, erc, prm.model);
+            http_resume(rq->http);
+        }
+        free(cx);
+    } else if (streaming) {
+        http_add_header(rq->http, "X-Execution-Id", exec_id);
+    }
+out:
+    json_decref(messages);
+    json_decref(root);
+}
+
+static void list_models(api_req *rq)
+{
+    json_t *data = rq->app->engine ? engine_models(rq->app->engine) : json_array();
+    http_reply_json(rq->http, 200, json_pack("{s:s, s:o}", "object", "list", "data", data ? data : json_array()));
+}
+
+int api_routes_openai(app *a)
+{
+    return api_route(a, "POST", "/v1/chat/completions", chat_completions, 0) ||
+           api_route(a, "GET", "/v1/models", list_models, 0);
+}

@@ -1,0 +1,83 @@
+/*
+ * run.c — shared run parameters for execution endpoints (see api_run.h).
+ */
+#include <string.h>
+
+#include "api/api_run.h"
+#include "core/ids.h"
+#include "engine/engine.h"
+
+int api_run_params_parse(api_req *rq, json_t *root, api_run_params *out)
+{
+    memset(out, 0, sizeof *out);
+    if (api_string_field(rq, root, "model", "model", 0, 1, 200, &out->model) ||
+        api_string_field(rq, root, "version_id", "version_id", 0, 1, 64, &out->version_id))
+        return -1;
+    if (out->version_id && !id_is_uuid(out->version_id)) {
+        http_error(rq->http, 422, NULL, "version_id", "'version_id' must be a version's UUID");
+        return -1;
+    }
+    json_t *t = json_object_get(root, "temperature");
+    if (t && !json_is_null(t)) {
+        if (!json_is_number(t) || json_number_value(t) < 0 || json_number_value(t) > API_TEMPERATURE_MAX) {
+            http_error(rq->http, 422, NULL, "temperature", "'temperature' must be a number from 0 to 2");
+            return -1;
+        }
+        out->temperature = json_number_value(t);
+        out->has_temperature = 1;
+    }
+    json_t *m = json_object_get(root, "max_tokens");
+    if (m && !json_is_null(m)) {
+        if (!json_is_integer(m) || json_integer_value(m) < 1 || json_integer_value(m) > API_MAX_TOKENS_MAX) {
+            http_error(rq->http, 422, NULL, "max_tokens", "'max_tokens' must be an integer from 1 to %d",
+                       API_MAX_TOKENS_MAX);
+            return -1;
+        }
+        out->max_tokens = (long)json_integer_value(m);
+    }
+    json_t *v = json_object_get(root, "variables");
+    if (v && !json_is_null(v)) {
+        if (!json_is_object(v)) {
+            http_error(rq->http, 422, NULL, "variables", "'variables' must be an object");
+            return -1;
+        }
+        out->variables = v;
+    }
+    if (!rq->app->engine) {
+        http_error(rq->http, 503, NULL, NULL, "No model engine is running");
+        return -1;
+    }
+    if (!engine_model_known(rq->app->engine, out->model)) {
+        http_error(rq->http, 422, NULL, "model", "Unknown model '%s': use echo, openai/<model>, "
+                   "anthropic/<model>, <provider>/<model> or a configured alias", out->model ? out->model : "");
+        return -1;
+    }
+    return 0;
+}
+
+void api_run_fill_record(api_req *rq, const api_run_params *prm, store_execution *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    memcpy(rec->org_id, rq->who.org_id, sizeof rec->org_id);
+    memcpy(rec->user_id, rq->who.user_id, sizeof rec->user_id);
+    memcpy(rec->api_key_id, rq->who.key_id, sizeof rec->api_key_id);
+    rec->model = (char *)prm->model;
+    rec->temperature = prm->temperature;
+    rec->has_temperature = prm->has_temperature;
+    rec->max_tokens = prm->max_tokens;
+}
+
+void api_run_start_error(api_req *rq, int exec_rc, const char *model)
+{
+    switch (exec_rc) {
+    case EXEC_UNKNOWN_MODEL:
+        http_error(rq->http, 422, NULL, "model", "Unknown model '%s'", model ? model : "");
+        break;
+    case EXEC_ENGINE_ERROR:
+        http_error(rq->http, 503, NULL, NULL, "The model engine is not accepting work (shutting down)");
+        break;
+    default:
+        http_error(rq->http, 500, NULL, NULL, "The execution could not be recorded");
+        break;
+    }
+}

@@ -1,0 +1,121 @@
+/*
+ * config.c — configuration layering (see config.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    if (*end == 'k' || *end == 'K')
+        v *= 1024, end++;
+    else if (*end == 'm' || *end == 'M')
+        v *= 1024 * 1024, end++;
+    if (*end || v == 0)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int apply_env(config *c, char *err, size_t errlen)
+{
+    const char *v;
+    if ((v = getenv("PROMPTD_LISTEN")) && *v)
+        snprintf(c->listen, sizeof c->listen, "%s", v);
+    if ((v = getenv("PROMPTD_DB")) && *v)
+        snprintf(c->db, sizeof c->db, "%s", v);
+    if ((v = getenv("PROMPTD_BODY_LIMIT")) && *v && parse_size(v, &c->body_limit)) {
+        snprintf(err, errlen, "PROMPTD_BODY_LIMIT must be a size such as 1048576 or 1M");
+        return -1;
+    }
+    size_t n;
+    if ((v = getenv("PROMPTD_IDLE_TIMEOUT")) && *v) {
+        if (parse_size(v, &n) || n > 86400) {
+            snprintf(err, errlen, "PROMPTD_IDLE_TIMEOUT must be seconds (1..86400)");
+            return -1;
+        }
+        c->idle_timeout_s = (unsigned)n;
+    }
+    if ((v = getenv("PROMPTD_THREADS")) && *v) {
+        if (parse_size(v, &n) || n > 256) {
+            snprintf(err, errlen, "PROMPTD_THREADS must be 1..256");
+            return -1;
+        }
+        c->threads = (unsigned)n;
+    }
+    if ((v = getenv("PROMPTD_LOG_LEVEL")) && *v) {
+        if (!strcmp(v, "debug"))
+            log_set_level(LOG_DEBUG);
+        else if (!strcmp(v, "warn"))
+            log_set_level(LOG_WARN);
+        else if (!strcmp(v, "error"))
+            log_set_level(LOG_ERROR);
+    }
+    return 0;
+}
+
+int config_init(config *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+    snprintf(c->db, sizeof c->db, "./promptd.db");
+    c->body_limit = 1024 * 1024;
+    c->idle_timeout_s = 30;
+    c->threads = 2;
+    const char *file = getenv("PROMPTD_CONFIG");
+    if (file && *file)
+        return config_load_file(c, file, err, errlen);
+    return apply_env(c, err, errlen);
+}
+
+int config_load_file(config *c, const char *path, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "config file %s: line %d: %s", path, jerr.line, jerr.text);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "config file %s: must hold a JSON object", path);
+        json_decref(root);
+        return -1;
+    }
+    json_t *v;
+    if ((v = json_object_get(root, "listen")) && json_is_string(v))
+        snprintf(c->listen, sizeof c->listen, "%s", json_string_value(v));
+    if ((v = json_object_get(root, "db")) && json_is_string(v))
+        snprintf(c->db, sizeof c->db, "%s", json_string_value(v));
+    if ((v = json_object_get(root, "body_limit"))) {
+        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+            snprintf(err, errlen, "config file %s: body_limit must be a positive integer", path);
+            json_decref(root);
+            return -1;
+        }
+        c->body_limit = (size_t)json_integer_value(v);
+    }
+    if ((v = json_object_get(root, "idle_timeout_s")) && json_is_integer(v) && json_integer_value(v) > 0)
+        c->idle_timeout_s = (unsigned)json_integer_value(v);
+    if ((v = json_object_get(root, "threads")) && json_is_integer(v) && json_integer_value(v) > 0)
+        c->threads = (unsigned)json_integer_value(v);
+    json_decref(c->file_root);
+    c->file_root = root;
+    snprintf(c->config_file, sizeof c->config_file, "%s", path);
+    return apply_env(c, err, errlen);
+}
+
+void config_free(config *c)
+{
+    json_decref(c->file_root);
+    c->file_root = NULL;
+}

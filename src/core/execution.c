@@ -1,0 +1,115 @@
+/*
+ * execution.c — record, run, finish (see execution.h).
+ */
+#include "core/execution.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+typedef struct exec_run {
+    store_t *store;
+    store_id id;
+    void (*on_chunk)(void *ud, const char *text, size_t len);
+    void (*on_finish)(void *ud, const exec_outcome *out);
+    void *ud;
+} exec_run;
+
+int exec_http_status(enum engine_status st)
+{
+    switch (st) {
+    case ENGINE_OK: return 200;
+    case ENGINE_ERR_TIMEOUT: return 504;
+    case ENGINE_ERR_SHUTDOWN: return 503;
+    case ENGINE_ERR_UNKNOWN_MODEL: return 422;
+    case ENGINE_ERR_INTERNAL: return 500;
+    case ENGINE_ERR_UPSTREAM:
+    default: return 502;
+    }
+}
+
+static void run_chunk(void *ud, const char *text, size_t len)
+{
+    exec_run *run = ud;
+    if (run->on_chunk)
+        run->on_chunk(run->ud, text, len);
+}
+
+static void run_done(void *ud, const engine_result *res)
+{
+    exec_run *run = ud;
+    int ok = res->status == ENGINE_OK;
+    store_execution_result r = {
+        .status = ok ? "completed" : "failed",
+        .model = res->model,
+        .output = res->output ? res->output : "",
+        .output_len = res->output ? res->output_len : 0,
+        .error = ok ? NULL : (res->error ? res->error : "the model call failed"),
+        .prompt_tokens = res->prompt_tokens,
+        .completion_tokens = res->completion_tokens,
+        .total_tokens = res->total_tokens,
+        .duration_ms = res->duration_ms,
+        .attempts = res->attempts,
+    };
+    int rc = store_execution_finish(run->store, run->id, &r);
+    if (rc != STORE_OK && rc != STORE_CONFLICT)
+        log_error("execution %s: could not record the outcome", run->id);
+    exec_outcome out = {.execution_id = run->id, .status = r.status, .http_status = exec_http_status(res->status),
+                        .res = res};
+    run->on_finish(run->ud, &out);
+    free(run);
+}
+
+int exec_start(store_t *store, engine_t *engine, exec_request *req, char id_out[ID_LEN + 1])
+{
+    char model[256];
+    if (!engine || engine_model_resolve(engine, req->rec.model, model, sizeof model) != 0)
+        return EXEC_UNKNOWN_MODEL;
+    exec_run *run = calloc(1, sizeof *run);
+    if (!run)
+        return EXEC_STORE_ERROR;
+    run->store = store;
+    run->on_chunk = req->on_chunk;
+    run->on_finish = req->on_finish;
+    run->ud = req->ud;
+
+    store_execution rec = req->rec; /* shallow: strings stay the caller's */
+    rec.id[0] = '\0';
+    rec.model = model;
+    snprintf(rec.status, sizeof rec.status, "processing");
+    char *messages = json_dumps(req->messages, JSON_COMPACT);
+    rec.messages = messages;
+    int rc = store_execution_create(store, &rec);
+    free(messages);
+    if (rc != STORE_OK) {
+        free(run);
+        return EXEC_STORE_ERROR;
+    }
+    memcpy(run->id, rec.id, sizeof run->id);
+    memcpy(id_out, rec.id, ID_LEN + 1);
+
+    engine_call call = {
+        .model = model,
+        .messages = req->messages,
+        .temperature = rec.temperature,
+        .has_temperature = rec.has_temperature,
+        .max_tokens = rec.max_tokens,
+        .stream = rec.stream,
+        .on_chunk = run_chunk,
+        .on_done = run_done,
+        .ud = run,
+    };
+    int erc = engine_submit(engine, &call);
+    if (erc != 0) {
+        /* rejected at once: no callback will come, so finish the record here */
+        engine_result res = {.status = (enum engine_status)erc, .model = model, .output = "",
+                             .error = erc == ENGINE_ERR_SHUTDOWN ? "the server is shutting down"
+                                                                 : "the engine refused the call"};
+        store_execution_result r = {.status = "failed", .model = model, .output = "", .error = res.error};
+        store_execution_finish(store, run->id, &r);
+        free(run);
+        return EXEC_ENGINE_ERROR;
+    }
+    return EXEC_OK;
+}

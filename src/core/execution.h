@@ -1,0 +1,48 @@
+/*
+ * execution.h — the life of one execution, without HTTP: write the record,
+ * hand the call to the engine, and when the engine answers write the outcome
+ * (exactly once) before telling the caller.
+ *
+ * The caller's callbacks run on the engine thread: on_chunk for each piece
+ * of streamed text, then on_finish once, after the record is final (so a
+ * client that reads the execution right after the answer sees it complete).
+ */
+#ifndef PROMPTD_CORE_EXECUTION_H
+#define PROMPTD_CORE_EXECUTION_H
+
+#include <jansson.h>
+
+#include "engine/engine.h"
+#include "store/store.h"
+
+typedef struct exec_outcome {
+    const char *execution_id;
+    const char *status;       /* "completed" | "failed" */
+    int http_status;          /* 200, or 502 / 504 / 503 / 500 for the failure */
+    const engine_result *res; /* the engine's answer (output, usage, model, error) */
+} exec_outcome;
+
+typedef struct exec_request {
+    /* The record to create: org_id, user_id, api_key_id, prompt_id, version_id,
+     * version_number, source, rendered_prompt, variables, metadata, model,
+     * temperature, max_tokens, stream. id and status are filled by exec_start. */
+    store_execution rec;
+    json_t *messages; /* borrowed: [{"role","content"}...] sent to the model */
+    void (*on_chunk)(void *ud, const char *text, size_t len);
+    void (*on_finish)(void *ud, const exec_outcome *out);
+    void *ud;
+} exec_request;
+
+enum exec_rc { EXEC_OK = 0, EXEC_UNKNOWN_MODEL = 1, EXEC_STORE_ERROR = 2, EXEC_ENGINE_ERROR = 3 };
+
+/* Start: resolve the model (rec.model is replaced by its canonical name, as a
+ * malloc'd string the request owns), write the record as "processing" and
+ * submit. On EXEC_OK, on_finish will be called exactly once; on anything else
+ * no callback runs. The execution id is written to id_out. The caller keeps
+ * ownership of the strings in req->rec (exec_start copies what it needs). */
+int exec_start(store_t *store, engine_t *engine, exec_request *req, char id_out[ID_LEN + 1]);
+
+/* Map an engine status to the HTTP status promptd answers with. */
+int exec_http_status(enum engine_status st);
+
+#endif

@@ -1,0 +1,762 @@
+/*
+ * engine.c — the public engine API (engine.h), its one thread, and the life
+ * of a call from submit to on_done: routing, the inbound queue, per-provider
+ * concurrency FIFOs, retry timers, fallbacks, the built-in echo model, and
+ * shutdown. The upstream HTTP attempt itself lives in engine_http.c.
+ *
+ * The thread's loop never sleeps and never blocks except in curl_multi_poll,
+ * whose timeout is the earliest retry timer (curl adds its own timeouts), and
+ * which engine_submit/engine_shutdown interrupt with curl_multi_wakeup.
+ *
+ * Ownership: see engine_internal.h. In short, a request belongs to the
+ * submitter until engine_submit queues it, then to the engine thread, which
+ * frees it immediately after calling its on_done exactly once.
+ */
+#include "engine/engine_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t engine_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- requests ---- */
+
+static void engine_req_free(engine_req *req)
+{
+    if (!req)
+        return;
+    free(req->msgs);
+    free(req->hops);
+    free(req->error);
+    free(req->write_error);
+    free(req->body);
+    if (req->headers)
+        curl_slist_free_all(req->headers);
+    provider_buf_free(&req->resp);
+    provider_sse_free(&req->sse);
+    provider_buf_free(&req->out);
+    free(req);
+}
+
+/* Text of one message's content: a string, null (""), or an array of
+ * {"type":"text","text":...} parts, which are concatenated. -1 otherwise. */
+static int engine_content_len(const json_t *c, size_t *len)
+{
+    size_t i;
+    json_t *part;
+
+    *len = 0;
+    if (json_is_null(c))
+        return 0;
+    if (json_is_string(c)) {
+        *len = json_string_length(c);
+        return 0;
+    }
+    if (!json_is_array(c))
+        return -1;
+    json_array_foreach(c, i, part) {
+        json_t *t = json_object_get(part, "type"), *x = json_object_get(part, "text");
+        if (!json_is_string(t) || strcmp(json_string_value(t), "text") != 0 ||
+            !json_is_string(x))
+            return -1;
+        *len += json_string_length(x);
+    }
+    return 0;
+}
+
+static char *engine_content_copy(const json_t *c, char *dst)
+{
+    size_t i;
+    json_t *part;
+
+    if (json_is_string(c)) {
+        memcpy(dst, json_string_value(c), json_string_length(c));
+        return dst + json_string_length(c);
+    }
+    json_array_foreach(c, i, part) {
+        json_t *x = json_object_get(part, "text");
+        memcpy(dst, json_string_value(x), json_string_length(x));
+        dst += json_string_length(x);
+    }
+    return dst;
+}
+
+/* Flatten messages into one block: the array, then "role\0content\0" strings.
+ * One allocation per call keeps 10,000 waiting calls cheap. */
+static int engine_copy_messages(engine_req *req, const json_t *messages)
+{
+    size_t n, i, total, clen;
+    json_t *m;
+    char *p;
+
+    if (!json_is_array(messages))
+        return -1;
+    n = json_array_size(messages);
+    total = n * sizeof(provider_message);
+    json_array_foreach(messages, i, m) {
+        json_t *role = json_object_get(m, "role");
+        if (!json_is_object(m) || !json_is_string(role) || json_string_length(role) == 0 ||
+            strlen(json_string_value(role)) != json_string_length(role) ||
+            engine_content_len(json_object_get(m, "content"), &clen) != 0)
+            return -1;
+        total += json_string_length(role) + 1 + clen + 1;
+    }
+    req->msgs = malloc(total ? total : 1);
+    if (!req->msgs)
+        return -1;
+    req->n_msgs = n;
+    p = (char *)(req->msgs + n);
+    json_array_foreach(messages, i, m) {
+        json_t *role = json_object_get(m, "role"), *c = json_object_get(m, "content");
+        char *end;
+
+        req->msgs[i].role = p;
+        memcpy(p, json_string_value(role), json_string_length(role) + 1);
+        p += json_string_length(role) + 1;
+        req->msgs[i].content = p;
+        end = c && !json_is_null(c) ? engine_content_copy(c, p) : p;
+        req->msgs[i].content_len = (size_t)(end - p);
+        *end = '\0';
+        p = end + 1;
+    }
+    return 0;
+}
+
+/* The routed model followed by its configured fallbacks (deduplicated). */
+static int engine_build_hops(engine_t *eng, engine_req *req, const char *model)
+{
+    const char *names[64];
+    int provs[64];
+    size_t n = 0, total = 0;
+    const char *target = NULL;
+    const engine_fallback *fb;
+    int r;
+    char *p;
+
+    r = engine_config_route(&eng->cfg, model, &target);
+    if (r == ENGINE_ROUTE_UNKNOWN)
+        return ENGINE_ERR_UNKNOWN_MODEL;
+    names[n] = target;
+    provs[n++] = r;
+    fb = engine_config_fallbacks(&eng->cfg, target);
+    for (size_t i = 0; fb && i < fb->n_models && n < sizeof(names) / sizeof(names[0]); i++) {
+        const char *t = NULL;
+        size_t j;
+        int fr = engine_config_route(&eng->cfg, fb->models[i], &t);
+
+        if (fr == ENGINE_ROUTE_UNKNOWN)
+            continue; /* validated at load; a hand-built config may still be wrong */
+        for (j = 0; j < n && strcmp(names[j], t) != 0; j++)
+            ;
+        if (j < n)
+            continue;
+        names[n] = t;
+        provs[n++] = fr;
+    }
+    for (size_t i = 0; i < n; i++)
+        total += strlen(names[i]) + 1;
+    req->hops = malloc(n * sizeof(engine_hop) + total);
+    if (!req->hops)
+        return ENGINE_ERR_INTERNAL;
+    req->n_hops = n;
+    p = (char *)(req->hops + n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+        memcpy(p, names[i], len + 1);
+        req->hops[i].provider = provs[i];
+        req->hops[i].name = p;
+        req->hops[i].model = provs[i] == ENGINE_ROUTE_ECHO ? p : strchr(p, '/') + 1;
+        p += len + 1;
+    }
+    return 0;
+}
+
+int engine_submit(engine_t *eng, const engine_call *call)
+{
+    engine_req *req;
+    int rc;
+
+    if (!eng || !call || !call->on_done)
+        return ENGINE_ERR_INTERNAL;
+    req = calloc(1, sizeof(*req));
+    if (!req)
+        return ENGINE_ERR_INTERNAL;
+    req->eng = eng;
+    req->submitted_ms = engine_now_ms();
+    rc = engine_build_hops(eng, req, call->model);
+    if (rc != 0)
+        goto fail;
+    if (engine_copy_messages(req, call->messages) != 0) {
+        rc = ENGINE_ERR_INTERNAL; /* not an array of {role, content}: the caller validates */
+        goto fail;
+    }
+    req->on_chunk = call->on_chunk;
+    req->on_done = call->on_done;
+    req->ud = call->ud;
+    req->temperature = call->temperature;
+    req->has_temperature = call->has_temperature;
+    req->max_tokens = call->max_tokens > 0 ? call->max_tokens : 0;
+    req->stream = call->stream != 0;
+    req->state = ENGINE_REQ_INBOUND;
+
+    pthread_mutex_lock(&eng->lock);
+    if (eng->stopping) {
+        pthread_mutex_unlock(&eng->lock);
+        rc = ENGINE_ERR_SHUTDOWN;
+        goto fail;
+    }
+    if (eng->in_tail)
+        eng->in_tail->next = req;
+    else
+        eng->in_head = req;
+    eng->in_tail = req;
+    /* under the lock, so engine_free cannot run between queueing and waking */
+    curl_multi_wakeup(eng->multi);
+    pthread_mutex_unlock(&eng->lock);
+    return 0;
+fail:
+    engine_req_free(req);
+    return rc;
+}
+
+/* ---- completion ---- */
+
+void engine_set_error(engine_req *req, enum engine_status status, const char *msg)
+{
+    char *e = NULL;
+
+    if (asprintf(&e, "%s: %s", req->hops[req->hop].name, msg) < 0)
+        e = NULL; /* the status alone still tells what happened */
+    free(req->error);
+    req->error = e;
+    req->err_status = status;
+}
+
+static void engine_all_unlink(engine_t *eng, engine_req *req)
+{
+    if (req->all_prev)
+        req->all_prev->all_next = req->all_next;
+    else if (eng->all == req)
+        eng->all = req->all_next;
+    if (req->all_next)
+        req->all_next->all_prev = req->all_prev;
+    req->all_prev = req->all_next = NULL;
+}
+
+/* Report the call and free it. The request must be in no queue or heap. */
+void engine_finish(engine_t *eng, engine_req *req, enum engine_status status)
+{
+    engine_result res;
+    const char *msg;
+
+    memset(&res, 0, sizeof(res));
+    res.status = status;
+    res.model = req->hops[req->hop].name;
+    res.duration_ms = (long)(engine_now_ms() - req->submitted_ms);
+    res.attempts = req->attempts_total;
+    res.upstream_http_status = (int)req->last_http_status;
+    if (status == ENGINE_OK) {
+        res.output = req->out.data ? req->out.data : "";
+        res.output_len = req->out.len;
+        res.prompt_tokens = req->prompt_tokens;
+        res.completion_tokens = req->completion_tokens;
+        res.total_tokens = req->total_tokens;
+        res.finish_reason = req->finish_reason[0] ? req->finish_reason : NULL;
+    } else {
+        switch (status) {
+        case ENGINE_ERR_SHUTDOWN:
+            msg = "engine shutting down";
+            break;
+        case ENGINE_ERR_TIMEOUT:
+            msg = "upstream timed out";
+            break;
+        case ENGINE_ERR_INTERNAL:
+            msg = "internal error";
+            break;
+        default:
+            msg = "upstream failed";
+            break;
+        }
+        res.output = "";
+        /* a shutdown says so even if an earlier attempt left another message */
+        res.error = status != ENGINE_ERR_SHUTDOWN && req->error ? req->error : msg;
+    }
+    engine_all_unlink(eng, req);
+    req->on_done(req->ud, &res);
+    engine_req_free(req);
+}
+
+/* ---- timers: a binary min-heap on due_ms ---- */
+
+static int engine_heap_push(engine_t *eng, engine_req *req)
+{
+    size_t i;
+
+    if (eng->heap_len == eng->heap_cap) {
+        size_t cap = eng->heap_cap ? eng->heap_cap * 2 : 64;
+        engine_req **h = realloc(eng->heap, cap * sizeof(*h));
+        if (!h)
+            return -1;
+        eng->heap = h;
+        eng->heap_cap = cap;
+    }
+    i = eng->heap_len++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (eng->heap[parent]->due_ms <= req->due_ms)
+            break;
+        eng->heap[i] = eng->heap[parent];
+        i = parent;
+    }
+    eng->heap[i] = req;
+    return 0;
+}
+
+static engine_req *engine_heap_pop(engine_t *eng)
+{
+    engine_req *top, *last;
+    size_t i = 0;
+
+    if (eng->heap_len == 0)
+        return NULL;
+    top = eng->heap[0];
+    last = eng->heap[--eng->heap_len];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= eng->heap_len)
+            break;
+        if (c + 1 < eng->heap_len && eng->heap[c + 1]->due_ms < eng->heap[c]->due_ms)
+            c++;
+        if (last->due_ms <= eng->heap[c]->due_ms)
+            break;
+        eng->heap[i] = eng->heap[c];
+        i = c;
+    }
+    if (eng->heap_len > 0)
+        eng->heap[i] = last;
+    return top;
+}
+
+/* Full-jitter exponential backoff, raised to the upstream's Retry-After. */
+static long engine_backoff_ms(const engine_t *eng, int attempt, long retry_after_ms)
+{
+    long cap = eng->cfg.retry_base_delay_ms, delay;
+
+    for (int i = 1; i < attempt && cap < eng->cfg.retry_max_delay_ms; i++)
+        cap *= 2;
+    if (cap > eng->cfg.retry_max_delay_ms)
+        cap = eng->cfg.retry_max_delay_ms;
+    delay = cap > 0 ? (long)randombytes_uniform((uint32_t)cap + 1u) : 0;
+    if (retry_after_ms > 0) {
+        if (retry_after_ms > eng->cfg.retry_after_max_ms)
+            retry_after_ms = eng->cfg.retry_after_max_ms;
+        if (delay < retry_after_ms)
+            delay = retry_after_ms;
+    }
+    return delay;
+}
+
+void engine_attempt_failed(engine_t *eng, engine_req *req, enum engine_status status,
+                           int retryable, long retry_after_ms, const char *msg)
+{
+    engine_set_error(req, status, msg);
+    if (req->delivered) {
+        /* the client already holds part of this answer: another attempt or
+         * model would splice two different answers together */
+        engine_finish(eng, req, status);
+        return;
+    }
+    if (retryable && req->attempt < eng->cfg.retry_max_attempts) {
+        req->due_ms = engine_now_ms() + (uint64_t)engine_backoff_ms(eng, req->attempt,
+                                                                   retry_after_ms);
+        req->state = ENGINE_REQ_BACKOFF;
+        if (engine_heap_push(eng, req) == 0)
+            return;
+        engine_set_error(req, ENGINE_ERR_INTERNAL, "out of memory scheduling a retry");
+        engine_finish(eng, req, ENGINE_ERR_INTERNAL);
+        return;
+    }
+    if (req->hop + 1 < req->n_hops) {
+        req->hop++;
+        req->attempt = 0;
+        engine_begin(eng, req);
+        return;
+    }
+    engine_finish(eng, req, status);
+}
+
+/* ---- echo ---- */
+
+static void engine_echo(engine_t *eng, engine_req *req)
+{
+    provider_response r;
+    char err[128];
+
+    if (provider_echo_reply(req->msgs, req->n_msgs, &r, err, sizeof(err)) != 0) {
+        engine_set_error(req, ENGINE_ERR_INTERNAL, err);
+        engine_finish(eng, req, ENGINE_ERR_INTERNAL);
+        return;
+    }
+    provider_buf_free(&req->out);
+    req->out.data = r.text; /* ownership moves to the request */
+    req->out.len = r.text_len;
+    req->out.cap = r.text_len + 1;
+    req->prompt_tokens = r.prompt_tokens;
+    req->completion_tokens = r.completion_tokens;
+    req->total_tokens = r.total_tokens;
+    memcpy(req->finish_reason, r.finish_reason, sizeof(req->finish_reason));
+    if (req->stream && req->on_chunk) {
+        size_t off = 0, n;
+        while ((n = provider_echo_piece(req->out.data, req->out.len, off)) > 0) {
+            req->on_chunk(req->ud, req->out.data + off, n);
+            off += n;
+        }
+    }
+    engine_finish(eng, req, ENGINE_OK);
+}
+
+/* ---- scheduling ---- */
+
+/* Run the current hop: echo at once, or an upstream attempt when the
+ * provider has a free slot, else wait in its FIFO. */
+void engine_begin(engine_t *eng, engine_req *req)
+{
+    const engine_hop *hop = &req->hops[req->hop];
+    engine_prov *p;
+
+    if (hop->provider == ENGINE_ROUTE_ECHO) {
+        engine_echo(eng, req);
+        return;
+    }
+    p = &eng->prov[hop->provider];
+    if (p->in_flight >= p->cfg->max_concurrency) {
+        req->state = ENGINE_REQ_WAITING;
+        req->next = NULL;
+        if (p->wait_tail)
+            p->wait_tail->next = req;
+        else
+            p->wait_head = req;
+        p->wait_tail = req;
+        return;
+    }
+    engine_http_start(eng, req);
+}
+
+/* Let waiting calls take the slots that freed up. */
+static void engine_pump(engine_t *eng)
+{
+    for (size_t i = 0; i < eng->cfg.n_providers; i++) {
+        engine_prov *p = &eng->prov[i];
+        while (p->wait_head && p->in_flight < p->cfg->max_concurrency) {
+            engine_req *req = p->wait_head;
+            p->wait_head = req->next;
+            if (!p->wait_head)
+                p->wait_tail = NULL;
+            req->next = NULL;
+            engine_http_start(eng, req);
+        }
+    }
+}
+
+static void engine_fire_timers(engine_t *eng)
+{
+    uint64_t now = engine_now_ms();
+
+    while (eng->heap_len > 0 && eng->heap[0]->due_ms <= now) {
+        engine_req *req = engine_heap_pop(eng);
+        engine_begin(eng, req);
+    }
+}
+
+static int engine_poll_timeout(const engine_t *eng)
+{
+    uint64_t now;
+
+    if (eng->heap_len == 0)
+        return ENGINE_MAX_POLL_MS;
+    now = engine_now_ms();
+    if (eng->heap[0]->due_ms <= now)
+        return 0;
+    if (eng->heap[0]->due_ms - now > ENGINE_MAX_POLL_MS)
+        return ENGINE_MAX_POLL_MS;
+    return (int)(eng->heap[0]->due_ms - now);
+}
+
+/* Shutdown: every call the thread still holds ends with ENGINE_ERR_SHUTDOWN. */
+static void engine_fail_all(engine_t *eng)
+{
+    /* queues and the heap only point into the all-list: forget them first */
+    eng->heap_len = 0;
+    for (size_t i = 0; i < eng->cfg.n_providers; i++)
+        eng->prov[i].wait_head = eng->prov[i].wait_tail = NULL;
+    while (eng->all) {
+        engine_req *req = eng->all;
+        if (req->state == ENGINE_REQ_RUNNING)
+            engine_http_abort(eng, req);
+        engine_finish(eng, req, ENGINE_ERR_SHUTDOWN);
+    }
+}
+
+static void *engine_main(void *arg)
+{
+    engine_t *eng = arg;
+    int running = 0;
+
+    for (;;) {
+        engine_req *in;
+        int stop;
+
+        pthread_mutex_lock(&eng->lock);
+        in = eng->in_head;
+        eng->in_head = eng->in_tail = NULL;
+        stop = eng->stopping;
+        pthread_mutex_unlock(&eng->lock);
+
+        while (in) {
+            engine_req *req = in;
+            in = req->next;
+            req->next = NULL;
+            req->all_next = eng->all;
+            if (eng->all)
+                eng->all->all_prev = req;
+            eng->all = req;
+            if (stop)
+                engine_finish(eng, req, ENGINE_ERR_SHUTDOWN);
+            else
+                engine_begin(eng, req);
+        }
+        if (stop)
+            break;
+        engine_fire_timers(eng);
+        curl_multi_perform(eng->multi, &running);
+        engine_http_collect(eng);
+        engine_pump(eng);
+        /* collect may have started transfers; curl's own timeout (0 for a new
+         * handle) bounds the wait, so they are driven at once */
+        curl_multi_poll(eng->multi, NULL, 0, engine_poll_timeout(eng), NULL);
+    }
+    engine_fail_all(eng);
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+int engine_new(const engine_config *cfg, engine_t **out, char *err, size_t errlen)
+{
+    engine_t *eng = NULL;
+    sigset_t all, old;
+    int rc;
+
+    *out = NULL;
+    if (!cfg) {
+        snprintf(err, errlen, "engine: no configuration");
+        return -1;
+    }
+    if (engine_config_validate(cfg, err, errlen) != 0)
+        return -1;
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "engine: libsodium failed to initialise");
+        return -1;
+    }
+    eng = calloc(1, sizeof(*eng));
+    if (!eng)
+        goto oom;
+    if (pthread_mutex_init(&eng->lock, NULL) != 0) {
+        free(eng);
+        snprintf(err, errlen, "engine: cannot create a mutex");
+        return -1;
+    }
+    if (engine_config_copy(&eng->cfg, cfg) != 0)
+        goto oom;
+    if (eng->cfg.n_providers) {
+        eng->prov = calloc(eng->cfg.n_providers, sizeof(*eng->prov));
+        if (!eng->prov)
+            goto oom;
+    }
+    for (size_t i = 0; i < eng->cfg.n_providers; i++) {
+        engine_prov *p = &eng->prov[i];
+        p->cfg = &eng->cfg.providers[i];
+        p->ops = p->cfg->type == ENGINE_PROVIDER_ANTHROPIC ? &provider_anthropic_ops
+                                                           : &provider_openai_ops;
+        p->ep.base_url = p->cfg->base_url;
+        p->ep.api_key = p->cfg->api_key;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(err, errlen, "engine: libcurl failed to initialise");
+        goto fail;
+    }
+    eng->curl_ready = 1;
+    eng->multi = curl_multi_init();
+    if (!eng->multi)
+        goto oom;
+    {
+        /* keep idle keep-alive connections for as many calls as may run at once */
+        long maxconn = 0;
+        for (size_t i = 0; i < eng->cfg.n_providers; i++)
+            maxconn += eng->cfg.providers[i].max_concurrency;
+        if (maxconn < 16)
+            maxconn = 16;
+        if (maxconn > 4096)
+            maxconn = 4096;
+        curl_multi_setopt(eng->multi, CURLMOPT_MAXCONNECTS, maxconn);
+    }
+    /* signals belong to the main thread: the engine thread blocks them all */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&eng->thread, NULL, engine_main, eng);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, errlen, "engine: cannot start the thread: %s", strerror(rc));
+        goto fail;
+    }
+    eng->thread_started = 1;
+    *out = eng;
+    return 0;
+oom:
+    snprintf(err, errlen, "engine: out of memory");
+fail:
+    engine_free(eng);
+    return -1;
+}
+
+void engine_shutdown(engine_t *eng)
+{
+    int join = 0;
+
+    if (!eng)
+        return;
+    pthread_mutex_lock(&eng->lock);
+    eng->stopping = 1;
+    if (eng->thread_started && !eng->join_claimed &&
+        !pthread_equal(pthread_self(), eng->thread)) {
+        /* from a callback on the engine thread we can only ask it to stop;
+         * engine_free joins later */
+        eng->join_claimed = 1;
+        join = 1;
+    }
+    if (eng->multi)
+        curl_multi_wakeup(eng->multi);
+    pthread_mutex_unlock(&eng->lock);
+    if (join)
+        pthread_join(eng->thread, NULL);
+}
+
+void engine_free(engine_t *eng)
+{
+    if (!eng)
+        return;
+    engine_shutdown(eng);
+    for (size_t i = 0; i < eng->pool_len; i++)
+        curl_easy_cleanup(eng->pool[i]);
+    if (eng->multi)
+        curl_multi_cleanup(eng->multi);
+    if (eng->curl_ready)
+        curl_global_cleanup();
+    free(eng->heap);
+    free(eng->prov);
+    engine_config_free(&eng->cfg);
+    pthread_mutex_destroy(&eng->lock);
+    free(eng);
+}
+
+/* ---- routing queries (read-only config: any thread) ---- */
+
+int engine_model_known(engine_t *eng, const char *model)
+{
+    return eng && engine_config_route(&eng->cfg, model, NULL) != ENGINE_ROUTE_UNKNOWN;
+}
+
+int engine_model_resolve(engine_t *eng, const char *model, char *buf, size_t buflen)
+{
+    const char *t = NULL;
+    size_t n;
+
+    if (!eng || engine_config_route(&eng->cfg, model, &t) == ENGINE_ROUTE_UNKNOWN)
+        return -1;
+    n = strlen(t);
+    if (n + 1 > buflen)
+        return -1;
+    memcpy(buf, t, n + 1);
+    return 0;
+}
+
+static int engine_models_add(json_t *arr, const char *id, const char *owner)
+{
+    size_t i;
+    json_t *m;
+
+    json_array_foreach(arr, i, m)
+        if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0)
+            return 0;
+    m = json_pack("{s:s, s:s, s:s}", "id", id, "object", "model", "owned_by", owner);
+    return m ? json_array_append_new(arr, m) : -1;
+}
+
+/* owned_by for a canonical model name: its provider, or "promptd" for echo. */
+static const char *engine_models_owner(const engine_t *eng, const char *target, int r)
+{
+    (void)target;
+    return r == ENGINE_ROUTE_ECHO ? "promptd" : eng->cfg.providers[r].name;
+}
+
+/* The list, in this order: "echo"; every alias (owned by its target's
+ * provider); every concrete model the configuration names (default model,
+ * alias targets, fallback models), so they are discoverable; then, per
+ * provider, one wildcard entry whose id is the provider name followed by
+ * a slash and an asterisk, e.g. "openai/" "*", meaning "any model name that
+ * provider accepts": promptd does not ask upstreams for their catalogues. */
+json_t *engine_models(engine_t *eng)
+{
+    json_t *arr = json_array();
+    const char *t;
+    int r, rc = 0;
+
+    if (!arr || !eng)
+        return arr;
+    rc |= engine_models_add(arr, "echo", "promptd");
+    for (size_t i = 0; i < eng->cfg.n_aliases; i++) {
+        r = engine_config_route(&eng->cfg, eng->cfg.aliases[i].name, &t);
+        if (r != ENGINE_ROUTE_UNKNOWN)
+            rc |= engine_models_add(arr, eng->cfg.aliases[i].name, engine_models_owner(eng, t, r));
+    }
+    r = engine_config_route(&eng->cfg, NULL, &t);
+    if (r != ENGINE_ROUTE_UNKNOWN)
+        rc |= engine_models_add(arr, t, engine_models_owner(eng, t, r));
+    for (size_t i = 0; i < eng->cfg.n_aliases; i++) {
+        r = engine_config_route(&eng->cfg, eng->cfg.aliases[i].name, &t);
+        if (r != ENGINE_ROUTE_UNKNOWN)
+            rc |= engine_models_add(arr, t, engine_models_owner(eng, t, r));
+    }
+    for (size_t i = 0; i < eng->cfg.n_fallbacks; i++) {
+        const engine_fallback *f = &eng->cfg.fallbacks[i];
+        r = engine_config_route(&eng->cfg, f->model, &t);
+        if (r != ENGINE_ROUTE_UNKNOWN)
+            rc |= engine_models_add(arr, t, engine_models_owner(eng, t, r));
+        for (size_t j = 0; j < f->n_models; j++) {
+            r = engine_config_route(&eng->cfg, f->models[j], &t);
+            if (r != ENGINE_ROUTE_UNKNOWN)
+                rc |= engine_models_add(arr, t, engine_models_owner(eng, t, r));
+        }
+    }
+    for (size_t i = 0; i < eng->cfg.n_providers; i++) {
+        char id[256];
+        snprintf(id, sizeof(id), "%s/*", eng->cfg.providers[i].name);
+        rc |= engine_models_add(arr, id, eng->cfg.providers[i].name);
+    }
+    if (rc != 0) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}

@@ -1,0 +1,91 @@
+/*
+ * engine.h — running LLM calls without a thread per waiting request.
+ *
+ * The engine owns one thread that runs a libcurl multi loop. Callers (the api/
+ * layer, on libmicrohttpd threads) hand it a call with engine_submit() and
+ * return at once; the engine performs the upstream request(s), retries,
+ * fallbacks, and reports back through callbacks that run ON THE ENGINE THREAD.
+ * Callbacks must be quick and must not block (they typically copy the result
+ * and resume a suspended HTTP connection).
+ *
+ * Model routing: "echo" (built in, offline), "openai/<model>", "anthropic/<model>",
+ * "<provider-name>/<model>" for a configured OpenAI-compatible provider, or an
+ * alias from the configuration. NULL or "" means the configured default model.
+ *
+ * Ownership: engine_submit() copies everything it needs from the call; the
+ * caller may free its arguments as soon as engine_submit() returns. Pointers
+ * inside engine_result are valid only during the on_done callback.
+ */
+#ifndef PROMPTD_ENGINE_H
+#define PROMPTD_ENGINE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct engine engine_t;
+typedef struct engine_config engine_config; /* defined in engine/engine_config.h */
+
+enum engine_status {
+    ENGINE_OK = 0,
+    ENGINE_ERR_UPSTREAM = 1,    /* provider failed (5xx, 4xx, malformed body, connection) -> HTTP 502 */
+    ENGINE_ERR_TIMEOUT = 2,     /* upstream timed out -> HTTP 504 */
+    ENGINE_ERR_UNKNOWN_MODEL = 3, /* model name routes nowhere -> HTTP 422 */
+    ENGINE_ERR_SHUTDOWN = 4,    /* engine stopping; call abandoned -> HTTP 503 */
+    ENGINE_ERR_INTERNAL = 5,    /* out of memory etc. -> HTTP 500 */
+};
+
+typedef struct engine_result {
+    enum engine_status status;
+    const char *model;      /* model that answered (after alias/fallback), e.g. "openai/gpt-4o" */
+    const char *output;     /* full text (also when streamed); "" on failure */
+    size_t output_len;
+    long prompt_tokens;
+    long completion_tokens;
+    long total_tokens;
+    long duration_ms;       /* submit -> done, all attempts included */
+    int attempts;           /* upstream HTTP attempts made (0 for echo) */
+    int upstream_http_status; /* last upstream HTTP status, 0 if none */
+    const char *finish_reason; /* "stop", "length", ... or NULL */
+    const char *error;      /* human readable, NULL when status == ENGINE_OK */
+} engine_result;
+
+typedef struct engine_call {
+    const char *model;      /* see routing above; NULL = default */
+    json_t *messages;       /* array of {"role": "system"|"user"|"assistant", "content": "..."}; borrowed */
+    double temperature;     /* used when has_temperature */
+    int has_temperature;
+    long max_tokens;        /* 0 = provider default */
+    int stream;             /* 1: deliver text pieces through on_chunk as they arrive */
+    /* engine thread; text is NOT NUL-terminated; may be called many times before on_done */
+    void (*on_chunk)(void *ud, const char *text, size_t len);
+    /* engine thread; called exactly once per successfully submitted call */
+    void (*on_done)(void *ud, const engine_result *res);
+    void *ud;
+} engine_call;
+
+/* Start the engine thread. cfg is copied. Returns 0, or -1 with a message in err. */
+int engine_new(const engine_config *cfg, engine_t **out, char *err, size_t errlen);
+
+/* Thread-safe. Returns 0 when queued (on_done WILL be called exactly once), or a
+ * nonzero enum engine_status (e.g. ENGINE_ERR_UNKNOWN_MODEL) when rejected at once,
+ * in which case no callback is ever called. */
+int engine_submit(engine_t *eng, const engine_call *call);
+
+/* Thread-safe. 1 if the model name routes to a provider (after aliases), else 0. */
+int engine_model_known(engine_t *eng, const char *model);
+
+/* Thread-safe. Resolve a name to its canonical "provider/model" form (e.g. alias,
+ * default); writes into buf. Returns 0, or -1 if unknown. */
+int engine_model_resolve(engine_t *eng, const char *model, char *buf, size_t buflen);
+
+/* New reference: JSON array of {"id","object":"model","owned_by"} for GET /v1/models. */
+json_t *engine_models(engine_t *eng);
+
+/* Stop accepting calls, fail every call still in flight with ENGINE_ERR_SHUTDOWN
+ * (their on_done runs), stop the thread. Idempotent. */
+void engine_shutdown(engine_t *eng);
+
+/* engine_shutdown() if needed, then free. NULL is fine. */
+void engine_free(engine_t *eng);
+
+#endif

@@ -1,0 +1,411 @@
+/*
+ * engine_http.c — one upstream HTTP attempt on the engine's libcurl multi
+ * handle: build it through the provider's vtable, consume the body as it
+ * arrives (buffered JSON, or an SSE stream parsed incrementally and handed to
+ * on_chunk), and classify the outcome when curl reports the transfer done:
+ *
+ *   2xx + parsable answer        -> ENGINE_OK
+ *   429, 408, 5xx                -> retryable ENGINE_ERR_UPSTREAM (Retry-After honoured)
+ *   other HTTP status            -> ENGINE_ERR_UPSTREAM, not retried (next fallback)
+ *   connection refused/reset/dropped, DNS, TLS handshake
+ *                                -> retryable ENGINE_ERR_UPSTREAM
+ *   timeout before the request was sent (connect) -> retryable ENGINE_ERR_TIMEOUT
+ *   timeout after it was sent    -> ENGINE_ERR_TIMEOUT, not retried: the
+ *                                   per-attempt timeout is the caller's
+ *                                   latency budget, retrying would multiply it
+ *   malformed / oversized answer -> ENGINE_ERR_UPSTREAM, not retried
+ *
+ * Usage missing from an otherwise good answer is NOT an error: many
+ * OpenAI-compatible servers omit it (notably in streams); the tokens are then
+ * estimated like the echo model does (provider_estimate_tokens). Usage that is
+ * present but malformed IS an error.
+ *
+ * Runs only on the engine thread. Ownership: the request owns its curl
+ * headers, body and buffers for the duration of the attempt;
+ * engine_http_release() gives them back, the easy handle going to the pool.
+ */
+#include "engine/engine_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static CURL *engine_easy_get(engine_t *eng)
+{
+    if (eng->pool_len > 0)
+        return eng->pool[--eng->pool_len];
+    return curl_easy_init();
+}
+
+static void engine_easy_put(engine_t *eng, CURL *easy)
+{
+    if (eng->pool_len < ENGINE_POOL_MAX) {
+        curl_easy_reset(easy); /* connections stay in the multi's cache */
+        eng->pool[eng->pool_len++] = easy;
+    } else {
+        curl_easy_cleanup(easy);
+    }
+}
+
+void engine_http_release(engine_t *eng, engine_req *req)
+{
+    if (req->easy) {
+        engine_easy_put(eng, req->easy);
+        req->easy = NULL;
+    }
+    if (req->headers) {
+        curl_slist_free_all(req->headers);
+        req->headers = NULL;
+    }
+    free(req->body);
+    req->body = NULL;
+}
+
+void engine_http_abort(engine_t *eng, engine_req *req)
+{
+    const engine_hop *hop = &req->hops[req->hop];
+
+    if (req->easy)
+        curl_multi_remove_handle(eng->multi, req->easy);
+    if (hop->provider >= 0)
+        eng->prov[hop->provider].in_flight--;
+    engine_http_release(eng, req);
+}
+
+static void engine_write_fail(engine_req *req, const char *msg)
+{
+    if (!req->write_error)
+        req->write_error = strdup(msg);
+}
+
+/* A streamed text piece: keep it for the result, hand it to the caller. */
+static int engine_on_text(void *ud, const char *text, size_t len)
+{
+    engine_req *req = ud;
+
+    if (provider_buf_append(&req->out, text, len, ENGINE_MAX_OUTPUT) != 0)
+        return -1;
+    if (req->on_chunk) {
+        req->delivered = 1;
+        req->on_chunk(req->ud, text, len);
+    }
+    return 0;
+}
+
+static int engine_on_sse(void *ud, const char *event, const char *data, size_t len, char *err,
+                         size_t errlen)
+{
+    engine_req *req = ud;
+    const engine_prov *p = &req->eng->prov[req->hops[req->hop].provider];
+
+    return p->ops->parse_stream_event(&req->st, event, data, len, err, errlen);
+}
+
+/* Decide how to read the body, once the status line and headers are in. */
+static void engine_pick_mode(engine_req *req)
+{
+    long code = 0;
+    char *ct = NULL;
+
+    curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code);
+    req->last_http_status = code;
+    if (code < 200 || code > 299) {
+        req->mode = ENGINE_BODY_ERROR;
+        return;
+    }
+    req->mode = ENGINE_BODY_FULL;
+    if (req->stream) {
+        /* a server that ignores "stream": true answers with plain JSON */
+        curl_easy_getinfo(req->easy, CURLINFO_CONTENT_TYPE, &ct);
+        if (!ct || strncasecmp(ct, "application/json", 16) != 0)
+            req->mode = ENGINE_BODY_SSE;
+    }
+}
+
+static size_t engine_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    engine_req *req = ud;
+    size_t n = size * nmemb;
+    char err[256];
+
+    if (req->mode == ENGINE_BODY_UNKNOWN)
+        engine_pick_mode(req);
+    switch (req->mode) {
+    case ENGINE_BODY_FULL:
+        if (provider_buf_append(&req->resp, ptr, n, ENGINE_MAX_BODY) != 0) {
+            engine_write_fail(req, "response body too large or out of memory");
+            return 0;
+        }
+        break;
+    case ENGINE_BODY_ERROR:
+        if (req->resp.len < ENGINE_MAX_ERRBODY) {
+            size_t room = ENGINE_MAX_ERRBODY - req->resp.len;
+            if (provider_buf_append(&req->resp, ptr, n < room ? n : room, ENGINE_MAX_ERRBODY) != 0) {
+                engine_write_fail(req, "out of memory");
+                return 0;
+            }
+        }
+        break;
+    case ENGINE_BODY_SSE:
+        err[0] = '\0';
+        if (provider_sse_feed(&req->sse, ptr, n, engine_on_sse, req, err, sizeof(err)) != 0) {
+            engine_write_fail(req, err[0] ? err : "malformed stream");
+            return 0;
+        }
+        break;
+    default:
+        break;
+    }
+    return n;
+}
+
+void engine_http_start(engine_t *eng, engine_req *req)
+{
+    const engine_hop *hop = &req->hops[req->hop];
+    engine_prov *p = &eng->prov[hop->provider];
+    provider_params params;
+    provider_request preq;
+    char err[256];
+    CURL *easy = NULL;
+    struct curl_slist *h = NULL;
+    CURLcode cc = CURLE_OK;
+
+    /* a fresh attempt: nothing has been delivered (else we would not retry) */
+    free(req->write_error);
+    req->write_error = NULL;
+    req->mode = ENGINE_BODY_UNKNOWN;
+    provider_buf_reset(&req->resp);
+    provider_buf_reset(&req->out);
+    provider_sse_reset(&req->sse);
+    memset(&req->st, 0, sizeof(req->st));
+    req->st.on_text = engine_on_text;
+    req->st.ud = req;
+    req->finish_reason[0] = '\0';
+
+    memset(&params, 0, sizeof(params));
+    params.model = hop->model;
+    params.messages = req->msgs;
+    params.n_messages = req->n_msgs;
+    params.temperature = req->temperature;
+    params.has_temperature = req->has_temperature;
+    params.max_tokens = req->max_tokens;
+    params.stream = req->stream;
+    err[0] = '\0';
+    if (p->ops->build_request(&p->ep, &params, &preq, err, sizeof(err)) != 0) {
+        engine_attempt_failed(eng, req, ENGINE_ERR_INTERNAL, 0, 0, err);
+        return;
+    }
+    for (size_t i = 0; i < preq.n_headers; i++) {
+        struct curl_slist *nh = curl_slist_append(h, preq.headers[i]);
+        if (!nh)
+            goto oom;
+        h = nh;
+    }
+    {
+        /* no "Expect: 100-continue" round trip before large bodies */
+        struct curl_slist *nh = curl_slist_append(h, "Expect:");
+        if (!nh)
+            goto oom;
+        h = nh;
+    }
+    easy = engine_easy_get(eng);
+    if (!easy)
+        goto oom;
+    cc |= curl_easy_setopt(easy, CURLOPT_URL, preq.url);
+    cc |= curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    cc |= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    cc |= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, h);
+    cc |= curl_easy_setopt(easy, CURLOPT_POSTFIELDS, preq.body);
+    cc |= curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)preq.body_len);
+    cc |= curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, engine_write_cb);
+    cc |= curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
+    cc |= curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
+    cc |= curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, p->cfg->connect_timeout_ms);
+    cc |= curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, p->cfg->timeout_ms);
+    cc |= curl_easy_setopt(easy, CURLOPT_USERAGENT, "promptd");
+    cc |= curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* over HTTP/2, wait to multiplex on one connection rather than open many */
+    cc |= curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    if (cc != CURLE_OK) {
+        snprintf(err, sizeof(err), "cannot configure the HTTP request");
+        goto fail;
+    }
+    req->easy = easy;
+    req->headers = h;
+    req->body = preq.body; /* POSTFIELDS is not copied by curl: keep it alive */
+    preq.body = NULL;
+    provider_request_free(&preq);
+    if (curl_multi_add_handle(eng->multi, easy) != CURLM_OK) {
+        engine_http_release(eng, req);
+        engine_attempt_failed(eng, req, ENGINE_ERR_INTERNAL, 0, 0,
+                              "cannot start the HTTP request");
+        return;
+    }
+    req->state = ENGINE_REQ_RUNNING;
+    req->attempt++;
+    req->attempts_total++;
+    p->in_flight++;
+    return;
+oom:
+    snprintf(err, sizeof(err), "out of memory starting the HTTP request");
+fail:
+    if (easy)
+        engine_easy_put(eng, easy);
+    if (h)
+        curl_slist_free_all(h);
+    provider_request_free(&preq);
+    engine_attempt_failed(eng, req, ENGINE_ERR_INTERNAL, 0, 0, err);
+}
+
+static int engine_curl_retryable(CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The transfer completed at the HTTP level with a 2xx: turn it into a result. */
+static void engine_http_success(engine_t *eng, engine_req *req, const engine_prov *p)
+{
+    provider_response r;
+    char err[256];
+    size_t prompt_bytes;
+
+    err[0] = '\0';
+    if (req->mode == ENGINE_BODY_UNKNOWN)
+        engine_pick_mode(req); /* an empty body */
+    prompt_bytes = provider_messages_bytes(req->msgs, req->n_msgs);
+    if (req->mode == ENGINE_BODY_SSE) {
+        if (provider_sse_finish(&req->sse, engine_on_sse, req, err, sizeof(err)) != 0) {
+            engine_attempt_failed(eng, req, ENGINE_ERR_UPSTREAM, 0, 0,
+                                  err[0] ? err : "malformed stream");
+            return;
+        }
+        if (!req->st.done) {
+            /* like a dropped connection: worth another try if nothing was delivered */
+            engine_attempt_failed(eng, req, ENGINE_ERR_UPSTREAM, 1, 0,
+                                  "stream ended before its end marker");
+            return;
+        }
+        memcpy(req->finish_reason, req->st.finish_reason, sizeof(req->finish_reason));
+        if (req->st.has_usage) {
+            req->prompt_tokens = req->st.prompt_tokens;
+            req->completion_tokens = req->st.completion_tokens;
+            req->total_tokens = req->st.total_tokens;
+        } else {
+            req->prompt_tokens = provider_estimate_tokens(prompt_bytes);
+            req->completion_tokens = provider_estimate_tokens(req->out.len);
+            req->total_tokens = req->prompt_tokens + req->completion_tokens;
+        }
+        engine_finish(eng, req, ENGINE_OK);
+        return;
+    }
+    if (p->ops->parse_response(req->resp.data ? req->resp.data : "", req->resp.len, &r, err,
+                               sizeof(err)) != 0) {
+        engine_attempt_failed(eng, req, ENGINE_ERR_UPSTREAM, 0, 0,
+                              err[0] ? err : "malformed response");
+        return;
+    }
+    provider_buf_free(&req->out);
+    req->out.data = r.text; /* ownership moves to the request */
+    req->out.len = r.text_len;
+    req->out.cap = r.text_len + 1;
+    r.text = NULL;
+    memcpy(req->finish_reason, r.finish_reason, sizeof(req->finish_reason));
+    if (r.has_usage) {
+        req->prompt_tokens = r.prompt_tokens;
+        req->completion_tokens = r.completion_tokens;
+        req->total_tokens = r.total_tokens;
+    } else {
+        req->prompt_tokens = provider_estimate_tokens(prompt_bytes);
+        req->completion_tokens = provider_estimate_tokens(req->out.len);
+        req->total_tokens = req->prompt_tokens + req->completion_tokens;
+    }
+    /* a stream request answered in one piece is still delivered through on_chunk */
+    if (req->stream && req->on_chunk && req->out.len > 0)
+        req->on_chunk(req->ud, req->out.data, req->out.len);
+    engine_finish(eng, req, ENGINE_OK);
+}
+
+static void engine_http_done(engine_t *eng, engine_req *req, CURLcode cc)
+{
+    engine_prov *p = &eng->prov[req->hops[req->hop].provider];
+    char msg[512];
+    long code = 0;
+    curl_off_t retry_after = 0;
+    long req_size = 0;
+
+    curl_multi_remove_handle(eng->multi, req->easy);
+    p->in_flight--;
+    curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code > 0)
+        req->last_http_status = code;
+    curl_easy_getinfo(req->easy, CURLINFO_RETRY_AFTER, &retry_after);
+    /* bytes of request sent: 0 means the timeout hit before the request left */
+    curl_easy_getinfo(req->easy, CURLINFO_REQUEST_SIZE, &req_size);
+
+    if (cc == CURLE_OK && code >= 200 && code <= 299) {
+        engine_http_release(eng, req);
+        engine_http_success(eng, req, p);
+        return;
+    }
+    if (cc == CURLE_OK) {
+        int retryable = code == 408 || code == 429 || code >= 500;
+        long ra_ms = retry_after > 0 ? (long)(retry_after > 86400 ? 86400 : retry_after) * 1000
+                                     : 0;
+        p->ops->error_message(code, req->resp.data, req->resp.len, msg, sizeof(msg));
+        engine_http_release(eng, req);
+        engine_attempt_failed(eng, req, ENGINE_ERR_UPSTREAM, retryable, ra_ms, msg);
+        return;
+    }
+    engine_http_release(eng, req);
+    if (cc == CURLE_OPERATION_TIMEDOUT) {
+        if (req_size == 0) {
+            snprintf(msg, sizeof(msg), "could not connect within %ld ms",
+                     p->cfg->connect_timeout_ms);
+            engine_attempt_failed(eng, req, ENGINE_ERR_TIMEOUT, 1, 0, msg);
+        } else {
+            snprintf(msg, sizeof(msg), "no complete answer within %ld ms", p->cfg->timeout_ms);
+            engine_attempt_failed(eng, req, ENGINE_ERR_TIMEOUT, 0, 0, msg);
+        }
+        return;
+    }
+    if (cc == CURLE_WRITE_ERROR && req->write_error) {
+        engine_attempt_failed(eng, req, ENGINE_ERR_UPSTREAM, 0, 0, req->write_error);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "%s", curl_easy_strerror(cc));
+    engine_attempt_failed(eng, req, ENGINE_ERR_UPSTREAM, engine_curl_retryable(cc), 0, msg);
+}
+
+void engine_http_collect(engine_t *eng)
+{
+    CURLMsg *m;
+    int left;
+
+    while ((m = curl_multi_info_read(eng->multi, &left)) != NULL) {
+        void *priv = NULL;
+        engine_req *req;
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+        req = priv;
+        if (!req)
+            continue;
+        /* m is invalid once the handle is removed: take what we need first */
+        engine_http_done(eng, req, m->data.result);
+    }
+}

@@ -1,0 +1,161 @@
+/*
+ * engine_internal.h — the engine's private data structures, shared by
+ * engine.c (public API, thread, queues, timers, completion) and
+ * engine_http.c (one upstream HTTP attempt on libcurl). Not for use outside
+ * src/engine/.
+ *
+ * Ownership and threads:
+ *   - engine_t is created and freed by the caller of engine_new/engine_free.
+ *     Its configuration copy is read-only after engine_new, so routing
+ *     functions read it from any thread without locking.
+ *   - lock protects ONLY in_head/in_tail, stopping and join_claimed.
+ *   - Everything else (requests past the inbound queue, provider state, the
+ *     timer heap, the easy-handle pool, the multi handle) belongs to the
+ *     engine thread alone.
+ *   - An engine_req is allocated by engine_submit, handed to the engine
+ *     thread through the inbound queue, and freed by the engine thread right
+ *     after its on_done returns. At any moment a live request is in exactly
+ *     one place: the inbound queue, a provider's wait FIFO, the timer heap,
+ *     or the multi handle (state says which); every live request past the
+ *     inbound queue is also on the all-list, which is what shutdown walks.
+ */
+#ifndef PROMPTD_ENGINE_INTERNAL_H
+#define PROMPTD_ENGINE_INTERNAL_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "engine/engine_config.h"
+#include "providers/provider.h"
+
+#define ENGINE_MAX_BODY (16u << 20)   /* a complete answer larger than this is refused */
+#define ENGINE_MAX_OUTPUT (16u << 20) /* streamed text larger than this is refused */
+#define ENGINE_MAX_ERRBODY (16u << 10) /* only the start of an error body is kept */
+#define ENGINE_POOL_MAX 64            /* idle easy handles kept for reuse */
+#define ENGINE_MAX_POLL_MS 1000       /* poll at least this often, as a safety net */
+
+enum engine_req_state {
+    ENGINE_REQ_INBOUND = 0, /* in eng->in_head queue, not yet seen by the thread */
+    ENGINE_REQ_WAITING,     /* in a provider's FIFO, waiting for a concurrency slot */
+    ENGINE_REQ_BACKOFF,     /* in the timer heap, waiting to retry */
+    ENGINE_REQ_RUNNING,     /* an easy handle in the multi */
+};
+
+/* How the body of the current attempt is being consumed. */
+enum engine_body_mode {
+    ENGINE_BODY_UNKNOWN = 0, /* no byte seen yet */
+    ENGINE_BODY_FULL,        /* a complete JSON answer: buffered, parsed at the end */
+    ENGINE_BODY_SSE,         /* a 2xx event stream: parsed as it arrives */
+    ENGINE_BODY_ERROR,       /* non-2xx: the start is kept for the error message */
+};
+
+/* One model of a call's chain: the routed model, then its fallbacks. */
+typedef struct engine_hop {
+    int provider;     /* index into eng->prov, or ENGINE_ROUTE_ECHO */
+    const char *name; /* canonical "provider/model" or "echo" (inside the hop block) */
+    const char *model; /* the part after "provider/", inside name */
+} engine_hop;
+
+typedef struct engine_req {
+    struct engine_req *next;     /* inbound queue or provider FIFO */
+    struct engine_req *all_prev; /* all-list (engine thread) */
+    struct engine_req *all_next;
+    engine_t *eng;
+
+    /* the call, copied at submit */
+    void (*on_chunk)(void *ud, const char *text, size_t len);
+    void (*on_done)(void *ud, const engine_result *res);
+    void *ud;
+    double temperature;
+    int has_temperature;
+    long max_tokens;
+    int stream;
+    provider_message *msgs; /* one block: array, then the strings */
+    size_t n_msgs;
+    engine_hop *hops; /* one block: array, then the names */
+    size_t n_hops;
+    size_t hop; /* current hop */
+
+    /* progress */
+    enum engine_req_state state;
+    int attempt;        /* attempts on the current hop */
+    int attempts_total; /* all upstream attempts */
+    int delivered;      /* a chunk reached on_chunk: no retry, no fallback */
+    uint64_t submitted_ms;
+    uint64_t due_ms; /* BACKOFF: when to try again */
+    long last_http_status;
+    enum engine_status err_status; /* the last failure */
+    char *error;                   /* the last failure's message, malloc'd */
+
+    /* current attempt (RUNNING) */
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    enum engine_body_mode mode;
+    char *write_error; /* set when the write callback refused the body */
+    provider_buf resp; /* FULL or ERROR body */
+    provider_sse sse;
+    provider_stream st;
+
+    /* the answer */
+    provider_buf out;
+    long prompt_tokens;
+    long completion_tokens;
+    long total_tokens;
+    char finish_reason[PROVIDER_FINISH_LEN];
+} engine_req;
+
+/* Per-provider runtime state. */
+typedef struct engine_prov {
+    const engine_provider_config *cfg; /* inside eng->cfg */
+    const provider_ops *ops;
+    provider_endpoint ep;
+    int in_flight;
+    engine_req *wait_head; /* FIFO of calls waiting for a slot */
+    engine_req *wait_tail;
+} engine_prov;
+
+struct engine {
+    engine_config cfg;
+    engine_prov *prov; /* cfg.n_providers entries */
+
+    pthread_mutex_t lock;
+    engine_req *in_head; /* guarded by lock */
+    engine_req *in_tail;
+    int stopping;     /* guarded by lock */
+    int join_claimed; /* guarded by lock */
+    pthread_t thread;
+    int thread_started;
+    int curl_ready;
+
+    CURLM *multi;
+    engine_req *all; /* engine thread from here on */
+    engine_req **heap;
+    size_t heap_len;
+    size_t heap_cap;
+    CURL *pool[ENGINE_POOL_MAX];
+    size_t pool_len;
+};
+
+/* engine.c */
+uint64_t engine_now_ms(void);
+void engine_begin(engine_t *eng, engine_req *req);
+void engine_finish(engine_t *eng, engine_req *req, enum engine_status status);
+/* Record a failed attempt/hop and decide: retry later, next hop, or finish. */
+void engine_attempt_failed(engine_t *eng, engine_req *req, enum engine_status status,
+                           int retryable, long retry_after_ms, const char *msg);
+void engine_set_error(engine_req *req, enum engine_status status, const char *msg);
+
+/* engine_http.c */
+/* Start one upstream attempt (the caller checked the concurrency cap). */
+void engine_http_start(engine_t *eng, engine_req *req);
+/* Handle every finished transfer reported by the multi handle. */
+void engine_http_collect(engine_t *eng);
+/* Remove a running transfer without reporting (shutdown). */
+void engine_http_abort(engine_t *eng, engine_req *req);
+/* Free per-attempt memory (headers, body); the easy handle goes back to the pool. */
+void engine_http_release(engine_t *eng, engine_req *req);
+
+#endif

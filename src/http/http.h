@@ -1,0 +1,105 @@
+/*
+ * http.h — the HTTP edge: a libmicrohttpd server and the request/response
+ * contract the api/ layer programs against. Nothing below api/ includes it.
+ *
+ * Life of a request:
+ *   1. The server reads headers and body (up to body_limit; a larger declared
+ *      Content-Length is answered 413 before the body is read), then calls the
+ *      application's handler once, on a server thread.
+ *   2. The handler either answers at once (http_reply_*, http_error*) or calls
+ *      http_suspend() and returns; later, from any thread, it answers with
+ *      http_reply_* and then http_resume(). A suspended request holds no
+ *      thread. Until http_resume() the request stays valid; after it the
+ *      caller must not touch the request again.
+ *   3. The server sends the answer (keep-alive is preserved) and frees the
+ *      request.
+ *
+ * Request accessors return strings owned by the request, valid until the
+ * answer is sent; code answering from another thread must copy what it needs
+ * before suspending.
+ */
+#ifndef PROMPTD_HTTP_H
+#define PROMPTD_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct http_server http_server;
+typedef struct http_req http_req;
+
+/* Which envelope errors use: decided from the path, overridable by the handler. */
+enum http_style {
+    HTTP_STYLE_JARVIS, /* {"errors":[{"status","code","title","detail"}]} */
+    HTTP_STYLE_V1,     /* {"success":false,"error":{"code","message"},"message"} (paths under /api/v1) */
+    HTTP_STYLE_OPENAI, /* {"error":{"message","type","param","code"}} (paths under /v1) */
+};
+
+typedef void (*http_handler_fn)(void *app, http_req *req);
+
+typedef struct http_server_config {
+    const char *listen;      /* "HOST:PORT", "[v6]:PORT"; port 0 = any free port */
+    size_t body_limit;       /* bytes; larger bodies get 413 */
+    unsigned idle_timeout_s; /* idle keep-alive connections are closed after this */
+    unsigned threads;        /* server threads (epoll each) */
+    http_handler_fn handler; /* called once per complete request */
+    void *app;
+} http_server_config;
+
+int http_server_start(const http_server_config *cfg, http_server **out, char *err, size_t errlen);
+/* The port actually bound (useful with port 0). */
+int http_server_port(const http_server *srv);
+/* Stop accepting new connections (in-flight requests go on). */
+void http_server_quiesce(http_server *srv);
+/* Wait up to timeout_ms for open requests to finish; returns how many remain. */
+int http_server_drain(http_server *srv, int timeout_ms);
+/* Stop and free. Every suspended request must have been resumed. */
+void http_server_stop(http_server *srv);
+
+/* ---- reading the request ---- */
+const char *http_method(const http_req *r);
+const char *http_path(const http_req *r);
+/* Header value (case-insensitive name) or NULL. */
+const char *http_header(http_req *r, const char *name);
+/* Query-string argument (decoded) or NULL. */
+const char *http_query(http_req *r, const char *name);
+/* Body bytes (NUL-terminated for convenience) and length; "" when none. */
+const char *http_body(const http_req *r, size_t *len);
+enum http_style http_style_of(const http_req *r);
+void http_set_style(http_req *r, enum http_style style);
+
+/* Application data attached to the request (freed with free_fn when the request ends). */
+void http_set_app_data(http_req *r, void *data, void (*free_fn)(void *));
+void *http_app_data(const http_req *r);
+
+/* ---- answering ---- */
+/* Takes ownership of body (malloc'd), may be NULL for an empty body. */
+void http_reply(http_req *r, int status, const char *content_type, char *body, size_t len);
+/* Takes the reference to json (steals it). */
+void http_reply_json(http_req *r, int status, json_t *json);
+void http_reply_empty(http_req *r, int status);
+/* Add a response header (copied); call before or after the reply, before it is sent. */
+void http_add_header(http_req *r, const char *name, const char *value);
+
+/* Errors in the request's style. title may be NULL (derived from status);
+ * field names the offending field (JSON pointer for Jarvis, "param" for
+ * OpenAI) or NULL. detail is printf-style. */
+void http_error(http_req *r, int status, const char *title, const char *field, const char *detail_fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* ---- streamed answers (Server-Sent Events) ----
+ * http_reply_stream() answers r with a body produced later, from any thread.
+ * The caller owns one reference to the stream and must end it with
+ * http_stream_close(). While no data is buffered the connection is suspended
+ * (no thread waits, no busy loop). Writes after the client left return -1 and
+ * are dropped, so a producer can always run to completion. */
+typedef struct http_stream http_stream;
+http_stream *http_reply_stream(http_req *r, int status, const char *content_type);
+int http_stream_write(http_stream *st, const char *data, size_t len);
+void http_stream_close(http_stream *st);
+
+/* ---- waiting without a thread ---- */
+void http_suspend(http_req *r);
+/* Call after answering a suspended request (any thread). */
+void http_resume(http_req *r);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * http_internal.h — INTERNAL to src/http/: the request's state, shared by the
+ * server glue (server.c) and the answer builders (response.c).
+ */
+#ifndef PROMPTD_HTTP_INTERNAL_H
+#define PROMPTD_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stddef.h>
+
+#include "http/http.h"
+
+enum req_state { REQ_RECEIVING = 0, REQ_HANDLING, REQ_SENT };
+
+struct http_header_kv {
+    char *name, *value;
+};
+
+struct http_req {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    char *method, *path;
+    enum http_style style;
+    enum req_state state;
+
+    char *body; /* request body, NUL-terminated */
+    size_t body_len, body_cap;
+    int too_large;
+
+    pthread_mutex_t lock; /* orders suspend (server thread) against answer + resume (any thread) */
+    int want_suspend, suspended, resumed, reply_ready;
+
+    int out_status;
+    char *out_type;
+    char *out_body;
+    size_t out_len;
+    struct http_header_kv *headers;
+    size_t nheaders, cap_headers;
+
+    /* streamed answers (SSE): MHD content reader */
+    MHD_ContentReaderCallback stream_reader;
+    void *stream_cls;
+    MHD_ContentReaderFreeCallback stream_free;
+
+    void *app_data;
+    void (*app_free)(void *);
+};
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * router.h — maps (method, path) to a handler, with ":name" path parameters.
+ *
+ * Patterns are literal segments and ":param" segments ("/prompts/:id/versions").
+ * Empty segments are ignored, so "/prompts/" matches "/prompts". When a path
+ * matches some pattern but not with this method, the result is
+ * ROUTER_BAD_METHOD and `allow` lists the methods that would match (for 405).
+ * A router is built once at start-up and then only read (thread-safe to match).
+ */
+#ifndef PROMPTD_HTTP_ROUTER_H
+#define PROMPTD_HTTP_ROUTER_H
+
+#include <stddef.h>
+
+#define ROUTER_MAX_PARAMS 8
+#define ROUTER_MAX_SEGMENTS 16
+
+typedef struct router router;
+
+enum router_rc { ROUTER_FOUND = 0, ROUTER_NOT_FOUND = 1, ROUTER_BAD_METHOD = 2 };
+
+typedef struct router_match {
+    void *handler;
+    int flags;
+    int nparams;
+    const char *names[ROUTER_MAX_PARAMS];
+    const char *values[ROUTER_MAX_PARAMS]; /* point into buf */
+    char allow[96];                        /* "GET, PUT, DELETE" when ROUTER_BAD_METHOD */
+    char buf[1024];
+} router_match;
+
+router *router_new(void);
+void router_free(router *r);
+/* Returns 0, or -1 for a malformed pattern / out of memory. flags are the
+ * caller's own (handed back in the match). */
+int router_add(router *r, const char *method, const char *pattern, void *handler, int flags);
+int router_match_path(const router *r, const char *method, const char *path, router_match *m);
+/* Value of a path parameter of a match, or NULL. */
+const char *router_param(const router_match *m, const char *name);
+
+#endif

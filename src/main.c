@@ -1,0 +1,414 @@
+/*
+ * main.c — the promptd command line: serve, migrate, keys, version.
+ *
+ * serve: open (and migrate) the store, create the first organization and
+ * admin key on an empty database, start the HTTP server, wait for SIGINT or
+ * SIGTERM, then stop accepting, let in-flight requests finish, exit 0.
+ * Signals are blocked in every thread and taken with sigwait() here, so no
+ * handler runs inside library code.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "api/api.h"
+#include "auth/keys.h"
+#include "config.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "core/version.h"
+#include "engine/engine.h"
+#include "engine/engine_config.h"
+#include "http/http.h"
+#include "store/store.h"
+
+#define DEFAULT_ORG "default"
+#define DEFAULT_ADMIN_EMAIL "admin@localhost"
+
+static void usage_main(FILE *f)
+{
+    fprintf(f, "promptd %s — self-hosted prompt execution server\n\n"
+               "Usage: promptd COMMAND [OPTIONS]\n\n"
+               "Commands:\n"
+               "  serve      serve the HTTP APIs (default 127.0.0.1:8080, ./promptd.db)\n"
+               "  migrate    create or upgrade the database schema, then exit\n"
+               "  keys       create, list and revoke API keys\n"
+               "  version    print the version\n\n"
+               "Run 'promptd COMMAND --help' for a command's options.\n",
+            PROMPTD_VERSION);
+}
+
+static void usage_serve(FILE *f)
+{
+    fprintf(f, "Usage: promptd serve [--listen HOST:PORT] [--db PATH] [--config FILE] [--body-limit BYTES]\n\n"
+               "  --listen HOST:PORT   address to serve on (env PROMPTD_LISTEN; default 127.0.0.1:8080)\n"
+               "  --db PATH            SQLite database file (env PROMPTD_DB; default ./promptd.db)\n"
+               "  --config FILE        JSON config file (env PROMPTD_CONFIG): server keys and providers\n"
+               "  --body-limit BYTES   largest request body (env PROMPTD_BODY_LIMIT; default 1M)\n\n"
+               "On first start with an empty database promptd creates the organization 'default',\n"
+               "its admin user and an admin API key, printed once. PROMPTD_ADMIN_KEY (20+ characters)\n"
+               "makes that first key a known one instead.\n");
+}
+
+static void usage_migrate(FILE *f)
+{
+    fprintf(f, "Usage: promptd migrate [--db PATH]\n\nApplies every pending schema migration and prints the "
+               "schema version.\n");
+}
+
+static void usage_keys(FILE *f)
+{
+    fprintf(f, "Usage:\n"
+               "  promptd keys create --org NAME [--name LABEL] [--db PATH]\n"
+               "      create the organization and its admin user if missing; print a new key for that admin\n"
+               "  promptd keys list [--org NAME] [--db PATH]\n"
+               "      list keys (prefixes only; secrets are never stored)\n"
+               "  promptd keys revoke PREFIX [--db PATH]\n"
+               "      revoke the key whose shown prefix is PREFIX (takes effect at once, also on a running server)\n");
+}
+
+static int want_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return 1;
+    return 0;
+}
+
+enum { OPT_LISTEN = 1, OPT_DB, OPT_CONFIG, OPT_BODY_LIMIT, OPT_ORG, OPT_NAME };
+
+static const struct option long_opts[] = {
+    {"listen", required_argument, NULL, OPT_LISTEN}, {"db", required_argument, NULL, OPT_DB},
+    {"config", required_argument, NULL, OPT_CONFIG}, {"body-limit", required_argument, NULL, OPT_BODY_LIMIT},
+    {"org", required_argument, NULL, OPT_ORG},       {"name", required_argument, NULL, OPT_NAME},
+    {NULL, 0, NULL, 0}};
+
+typedef struct cli {
+    config cfg;
+    const char *org, *name;
+    char *positional[4];
+    int npositional;
+} cli;
+
+/* Parse options into c (config layered: defaults < file < env < flags). */
+static int parse_cli(cli *c, int argc, char **argv, void (*usage)(FILE *))
+{
+    char err[512];
+    const char *listen = NULL, *db = NULL, *file = NULL, *body_limit = NULL;
+    int opt;
+    optind = 1;
+    opterr = 1;
+    while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_LISTEN: listen = optarg; break;
+        case OPT_DB: db = optarg; break;
+        case OPT_CONFIG: file = optarg; break;
+        case OPT_BODY_LIMIT: body_limit = optarg; break;
+        case OPT_ORG: c->org = optarg; break;
+        case OPT_NAME: c->name = optarg; break;
+        default: usage(stderr); return -1;
+        }
+    }
+    for (int i = optind; i < argc && c->npositional < 4; i++)
+        c->positional[c->npositional++] = argv[i];
+    if (config_init(&c->cfg, err, sizeof err) || (file && config_load_file(&c->cfg, file, err, sizeof err))) {
+        fprintf(stderr, "promptd: %s\n", err);
+        return -1;
+    }
+    if (listen)
+        snprintf(c->cfg.listen, sizeof c->cfg.listen, "%s", listen);
+    if (db)
+        snprintf(c->cfg.db, sizeof c->cfg.db, "%s", db);
+    if (body_limit) {
+        char *end;
+        unsigned long long v = strtoull(body_limit, &end, 10);
+        if (*end || v == 0) {
+            fprintf(stderr, "promptd: --body-limit must be a positive number of bytes\n");
+            return -1;
+        }
+        c->cfg.body_limit = (size_t)v;
+    }
+    return 0;
+}
+
+static int open_store(const config *cfg, store_t **out)
+{
+    char err[512];
+    if (store_open(cfg->db, out, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "promptd: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* First start: the default organization, its admin and the first key. */
+static int bootstrap(store_t *store)
+{
+    char generated[AUTH_KEY_LEN + 1];
+    const char *key = getenv("PROMPTD_ADMIN_KEY");
+    if (key && *key && !auth_key_acceptable(key)) {
+        fprintf(stderr, "promptd: PROMPTD_ADMIN_KEY must be 20 to 256 printable characters without spaces\n");
+        return -1;
+    }
+    int chosen = key && *key;
+    if (!chosen) {
+        auth_key_generate(generated);
+        key = generated;
+    }
+    char prefix[STORE_KEY_PREFIX_LEN + 1];
+    unsigned char hash[STORE_KEY_HASH_LEN];
+    auth_key_prefix(key, prefix);
+    auth_key_hash(key, hash);
+    int created = 0;
+    if (store_bootstrap(store, DEFAULT_ORG, DEFAULT_ADMIN_EMAIL, prefix, hash, &created) != STORE_OK) {
+        fprintf(stderr, "promptd: cannot initialise the database\n");
+        return -1;
+    }
+    if (created) {
+        log_info("created organization '%s' with admin user %s", DEFAULT_ORG, DEFAULT_ADMIN_EMAIL);
+        if (chosen)
+            printf("promptd: admin API key set from PROMPTD_ADMIN_KEY (prefix %s)\n", prefix);
+        else
+            printf("promptd: admin API key (shown once, keep it): %s\n", key);
+        fflush(stdout);
+    }
+    sodium_memzero(generated, sizeof generated);
+    return 0;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    if (want_help(argc, argv)) {
+        usage_serve(stdout);
+        return 0;
+    }
+    cli c = {0};
+    int rc = 1;
+    store_t *store = NULL;
+    engine_t *engine = NULL;
+    http_server *srv = NULL;
+    app a = {0};
+    char err[512];
+    if (parse_cli(&c, argc, argv, usage_serve))
+        goto out;
+
+    /* block the stop signals before any thread starts, so only sigwait() sees them */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+
+    if (open_store(&c.cfg, &store) || bootstrap(store))
+        goto out;
+    engine_config ecfg;
+    if (engine_config_load(&ecfg, c.cfg.file_root, err, sizeof err)) {
+        fprintf(stderr, "promptd: configuration: %s\n", err);
+        goto out;
+    }
+    int erc = engine_new(&ecfg, &engine, err, sizeof err);
+    engine_config_free(&ecfg);
+    if (erc) {
+        fprintf(stderr, "promptd: engine: %s\n", err);
+        goto out;
+    }
+    a.store = store;
+    a.engine = engine;
+    a.body_limit = c.cfg.body_limit;
+    if (api_init(&a)) {
+        fprintf(stderr, "promptd: cannot build the route table\n");
+        goto out;
+    }
+    http_server_config hc = {.listen = c.cfg.listen,
+                             .body_limit = c.cfg.body_limit,
+                             .idle_timeout_s = c.cfg.idle_timeout_s,
+                             .threads = c.cfg.threads,
+                             .handler = api_dispatch,
+                             .app = &a};
+    if (http_server_start(&hc, &srv, err, sizeof err)) {
+        fprintf(stderr, "promptd: %s\n", err);
+        goto out;
+    }
+    char shown[300];
+    snprintf(shown, sizeof shown, "%s", c.cfg.listen);
+    char *colon = strrchr(shown, ':');
+    if (colon)
+        *colon = '\0';
+    log_info("listening on http://%s:%d (database %s, schema version %d)", shown, http_server_port(srv), c.cfg.db,
+             store_schema_version(store));
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log_info("received %s: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    http_server_quiesce(srv);
+    int left = http_server_drain(srv, 10000);
+    if (left) {
+        /* model calls still running: fail them (503), which answers and resumes their requests */
+        log_warn("%d requests still open after 10 s; cancelling their model calls", left);
+        engine_shutdown(engine);
+        http_server_drain(srv, 2000);
+    }
+    rc = 0;
+out:
+    engine_shutdown(engine);
+    http_server_stop(srv);
+    engine_free(engine);
+    api_free(&a);
+    store_close(store);
+    config_free(&c.cfg);
+    if (rc == 0)
+        log_info("stopped");
+    return rc;
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+    if (want_help(argc, argv)) {
+        usage_migrate(stdout);
+        return 0;
+    }
+    cli c = {0};
+    store_t *store = NULL;
+    if (parse_cli(&c, argc, argv, usage_migrate) || open_store(&c.cfg, &store)) {
+        config_free(&c.cfg);
+        return 1;
+    }
+    printf("database %s is at schema version %d\n", c.cfg.db, store_schema_version(store));
+    store_close(store);
+    config_free(&c.cfg);
+    return 0;
+}
+
+static void print_key_row(const store_key *k)
+{
+    char created[RFC3339_LEN + 1], revoked[RFC3339_LEN + 1] = "-";
+    time_format_rfc3339(k->created_at, created);
+    if (k->revoked_at)
+        time_format_rfc3339(k->revoked_at, revoked);
+    printf("%-18s %-20s %-24s %-8s %-20s %s\n", k->prefix, k->org_name, k->user_email, k->role, created,
+           k->revoked_at ? revoked : "active");
+}
+
+static int cmd_keys(int argc, char **argv)
+{
+    if (argc < 2 || want_help(argc, argv)) {
+        usage_keys(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *sub = argv[1];
+    cli c = {0};
+    store_t *store = NULL;
+    int rc = 1;
+    if (parse_cli(&c, argc - 1, argv + 1, usage_keys))
+        goto out;
+    if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "revoke")) {
+        fprintf(stderr, "promptd keys: unknown subcommand '%s'\n", sub);
+        usage_keys(stderr);
+        rc = 2;
+        goto out;
+    }
+    if (!strcmp(sub, "create") && (!c.org || !*c.org)) {
+        fprintf(stderr, "promptd keys create: --org NAME is required\n");
+        rc = 2;
+        goto out;
+    }
+    if (!strcmp(sub, "revoke") && c.npositional != 1) {
+        fprintf(stderr, "promptd keys revoke: give exactly one key PREFIX\n");
+        rc = 2;
+        goto out;
+    }
+    if (open_store(&c.cfg, &store))
+        goto out;
+
+    if (!strcmp(sub, "create")) {
+        char key[AUTH_KEY_LEN + 1], prefix[STORE_KEY_PREFIX_LEN + 1];
+        unsigned char hash[STORE_KEY_HASH_LEN];
+        store_key row;
+        auth_key_generate(key);
+        auth_key_prefix(key, prefix);
+        auth_key_hash(key, hash);
+        if (store_key_create_for_org(store, c.org, c.name ? c.name : "", prefix, hash, &row) != STORE_OK) {
+            fprintf(stderr, "promptd keys create: failed\n");
+            goto out;
+        }
+        printf("%s\n", key);
+        fprintf(stderr, "created key %s for %s in organization '%s' (shown once)\n", prefix, row.user_email,
+                row.org_name);
+        sodium_memzero(key, sizeof key);
+        rc = 0;
+    } else if (!strcmp(sub, "list")) {
+        store_key_list l;
+        if (store_key_list_all(store, c.org, &l) != STORE_OK) {
+            fprintf(stderr, "promptd keys list: failed\n");
+            goto out;
+        }
+        printf("%-18s %-20s %-24s %-8s %-20s %s\n", "PREFIX", "ORGANIZATION", "USER", "ROLE", "CREATED", "STATUS");
+        for (size_t i = 0; i < l.count; i++)
+            print_key_row(&l.items[i]);
+        store_key_list_free(&l);
+        rc = 0;
+    } else {
+        int r = store_key_revoke(store, c.positional[0]);
+        if (r == STORE_NOTFOUND)
+            fprintf(stderr, "promptd keys revoke: no key with prefix '%s'\n", c.positional[0]);
+        else if (r != STORE_OK)
+            fprintf(stderr, "promptd keys revoke: failed\n");
+        else {
+            printf("revoked %s\n", c.positional[0]);
+            rc = 0;
+        }
+    }
+out:
+    store_close(store);
+    config_free(&c.cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "promptd: libsodium failed to initialise\n");
+        return 1;
+    }
+    if (argc < 2) {
+        usage_main(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage_main(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        if (argc > 2 && want_help(argc - 1, argv + 1)) {
+            printf("Usage: promptd version\n\nPrints the promptd version.\n");
+            return 0;
+        }
+        printf("promptd %s\n", PROMPTD_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "serve"))
+        return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "migrate"))
+        return cmd_migrate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "keys"))
+        return cmd_keys(argc - 1, argv + 1);
+    fprintf(stderr, "promptd: unknown command '%s'\n\n", cmd);
+    usage_main(stderr);
+    return 2;
+}

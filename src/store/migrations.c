@@ -1,0 +1,27 @@
+/*
+ * migrations.c — embeds src/store/migrations/<backend>/ *.sql into the binary.
+ *
+ * The assembler's .incbin reads each file at build time (the Makefile makes
+ * this object depend on every .sql file), and a NUL byte ends each text.
+ * Adding a migration: add the file, one EMBED line and one table row.
+ */
+#include "store/migrations.h"
+
+#define EMBED(sym, path)                                                                           \
+    __asm__(".section .rodata\n"                                                                   \
+            ".global " #sym "\n"                                                                   \
+            ".type " #sym ", @object\n"                                                            \
+            ".balign 16\n" #sym ":\n"                                                              \
+            ".incbin \"" path "\"\n"                                                               \
+            ".byte 0\n"                                                                            \
+            ".previous\n");                                                                        \
+    extern const char sym[]
+
+EMBED(sqlite_0001_init, "src/store/migrations/sqlite/0001_init.sql");
+EMBED(sqlite_0002_executions, "src/store/migrations/sqlite/0002_executions.sql");
+
+const store_migration store_sqlite_migrations[] = {
+    {1, "0001_init", sqlite_0001_init},
+    {2, "0002_executions", sqlite_0002_executions},
+};
+const size_t store_sqlite_migrations_count = sizeof store_sqlite_migrations / sizeof store_sqlite_migrations[0];

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sum Criterion's "Synthesis:" lines of a test log into one closing line.
+log="$1"
+awk '/Synthesis: Tested:/ {
+       for (i = 1; i <= NF; i++) {
+         if ($i == "Tested:") t += $(i+1); if ($i == "Passing:") p += $(i+1);
+         if ($i == "Failing:") f += $(i+1); if ($i == "Crashing:") c += $(i+1);
+       } }
+     END { printf "\nall test binaries: %d passed, %d failed\n", p, f + c + 0 }' "$log"
