@@ -1,0 +1,416 @@
+/*
+ * sqlite_executions.c — SQLite backend: executions and comments on them.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "store/sqlite_internal.h"
+
+/* ---------------------------------------------------------------- executions */
+
+#define EXEC_COLS                                                                                                  \
+    "e.id, e.org_id, e.user_id, coalesce(e.api_key_id, ''), coalesce(e.prompt_id, ''), coalesce(e.version_id, ''), " \
+    "coalesce(e.version_number, 0), e.source, e.rendered_prompt, e.messages, e.variables, e.metadata, e.model, "   \
+    "e.temperature, coalesce(e.max_tokens, 0), e.stream, e.status, e.output, e.error, e.prompt_tokens, "           \
+    "e.completion_tokens, e.total_tokens, e.duration_ms, e.attempts, e.likes_count, e.saves_count, "               \
+    "e.comments_count, e.created_at, coalesce(e.finished_at, 0), e.updated_at, "                                   \
+    "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'execution' AND "                  \
+    "r.target_id = e.id AND r.kind = 'like'), "                                                                    \
+    "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'execution' AND "                  \
+    "r.target_id = e.id AND r.kind = 'save') "
+
+static const char SQL_EXEC_INSERT[] =
+    "INSERT INTO executions (id, org_id, user_id, api_key_id, prompt_id, version_id, version_number, source, "
+    "rendered_prompt, messages, variables, metadata, model, temperature, max_tokens, stream, status, created_at, "
+    "updated_at) VALUES (?1, ?2, ?3, nullif(?4, ''), nullif(?5, ''), nullif(?6, ''), nullif(?7, 0), ?8, ?9, ?10, "
+    "?11, ?12, ?13, ?14, nullif(?15, 0), ?16, ?17, ?18, ?18)";
+static const char SQL_EXEC_FINISH[] =
+    "UPDATE executions SET status = ?2, model = coalesce(?3, model), output = ?4, error = ?5, prompt_tokens = ?6, "
+    "completion_tokens = ?7, total_tokens = ?8, duration_ms = ?9, attempts = ?10, finished_at = ?11, "
+    "updated_at = ?11 WHERE id = ?1 AND status IN ('queued', 'processing')";
+static const char SQL_EXEC_GET[] = "SELECT " EXEC_COLS "FROM executions e WHERE e.org_id = ?1 AND e.id = ?2 AND "
+                                   "(?4 IS NULL OR e.prompt_id = ?4)";
+
+
+static int execution_from_row(sqlite3_stmt *st, store_execution *e)
+{
+    memset(e, 0, sizeof *e);
+    sq_col_copy(st, 0, e->id, sizeof e->id);
+    sq_col_copy(st, 1, e->org_id, sizeof e->org_id);
+    sq_col_copy(st, 2, e->user_id, sizeof e->user_id);
+    sq_col_copy(st, 3, e->api_key_id, sizeof e->api_key_id);
+    sq_col_copy(st, 4, e->prompt_id, sizeof e->prompt_id);
+    sq_col_copy(st, 5, e->version_id, sizeof e->version_id);
+    e->version_number = (long)sqlite3_column_int64(st, 6);
+    sq_col_copy(st, 7, e->source, sizeof e->source);
+    e->rendered_prompt = sq_col_strdup(st, 8);
+    e->messages = sq_col_strdup_or_null(st, 9);
+    e->variables = sq_col_strdup(st, 10);
+    e->metadata = sq_col_strdup(st, 11);
+    e->model = sq_col_strdup(st, 12);
+    e->has_temperature = sqlite3_column_type(st, 13) != SQLITE_NULL;
+    e->temperature = sqlite3_column_double(st, 13);
+    e->max_tokens = (long)sqlite3_column_int64(st, 14);
+    e->stream = sqlite3_column_int(st, 15);
+    sq_col_copy(st, 16, e->status, sizeof e->status);
+    e->output = sq_col_strdup(st, 17);
+    e->error = sq_col_strdup_or_null(st, 18);
+    e->prompt_tokens = (long)sqlite3_column_int64(st, 19);
+    e->completion_tokens = (long)sqlite3_column_int64(st, 20);
+    e->total_tokens = (long)sqlite3_column_int64(st, 21);
+    e->duration_ms = (long)sqlite3_column_int64(st, 22);
+    e->attempts = (long)sqlite3_column_int64(st, 23);
+    e->likes_count = (long)sqlite3_column_int64(st, 24);
+    e->saves_count = (long)sqlite3_column_int64(st, 25);
+    e->comments_count = (long)sqlite3_column_int64(st, 26);
+    e->created_at = sqlite3_column_int64(st, 27);
+    e->finished_at = sqlite3_column_int64(st, 28);
+    e->updated_at = sqlite3_column_int64(st, 29);
+    e->liked = sqlite3_column_int(st, 30);
+    e->saved = sqlite3_column_int(st, 31);
+    if (!e->rendered_prompt || !e->variables || !e->metadata || !e->model || !e->output) {
+        store_execution_clear(e);
+        return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
+int sq_execution_create(store_t *base, store_execution *e)
+{
+    sq_store *s = (sq_store *)base;
+    int64_t now = time_now_ms();
+    if (!e->id[0])
+        id_new(e->id);
+    if (!e->status[0])
+        snprintf(e->status, sizeof e->status, "processing");
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = STORE_ERR;
+    sqlite3_stmt *st = sq_stmt(c, SQL_EXEC_INSERT);
+    if (!st)
+        goto out;
+    sq_bind_text(st, 1, e->id);
+    sq_bind_text(st, 2, e->org_id);
+    sq_bind_text(st, 3, e->user_id);
+    sq_bind_text(st, 4, e->api_key_id);
+    sq_bind_text(st, 5, e->prompt_id);
+    sq_bind_text(st, 6, e->version_id);
+    sqlite3_bind_int64(st, 7, e->version_number);
+    sq_bind_text(st, 8, e->source[0] ? e->source : "prompt");
+    sq_bind_text(st, 9, e->rendered_prompt ? e->rendered_prompt : "");
+    sq_bind_text(st, 10, e->messages);
+    sq_bind_text(st, 11, e->variables ? e->variables : "{}");
+    sq_bind_text(st, 12, e->metadata ? e->metadata : "{}");
+    sq_bind_text(st, 13, e->model ? e->model : "");
+    if (e->has_temperature)
+        sqlite3_bind_double(st, 14, e->temperature);
+    sqlite3_bind_int64(st, 15, e->max_tokens);
+    sqlite3_bind_int(st, 16, e->stream);
+    sq_bind_text(st, 17, e->status);
+    sqlite3_bind_int64(st, 18, now);
+    if ((rc = sq_step_done(c, st)) == STORE_OK)
+        e->created_at = e->updated_at = now;
+out:
+    return sq_w_end(s, rc);
+}
+
+int sq_execution_finish(store_t *base, const char *id, const store_execution_result *r)
+{
+    sq_store *s = (sq_store *)base;
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = STORE_ERR;
+    sqlite3_stmt *st = sq_stmt(c, SQL_EXEC_FINISH);
+    if (!st)
+        goto out;
+    sq_bind_text(st, 1, id);
+    sq_bind_text(st, 2, r->status);
+    sq_bind_text(st, 3, r->model);
+    sqlite3_bind_text(st, 4, r->output ? r->output : "", r->output ? (int)r->output_len : 0, SQLITE_TRANSIENT);
+    sq_bind_text(st, 5, r->error);
+    sqlite3_bind_int64(st, 6, r->prompt_tokens);
+    sqlite3_bind_int64(st, 7, r->completion_tokens);
+    sqlite3_bind_int64(st, 8, r->total_tokens);
+    sqlite3_bind_int64(st, 9, r->duration_ms);
+    sqlite3_bind_int64(st, 10, r->attempts);
+    sqlite3_bind_int64(st, 11, time_now_ms());
+    if ((rc = sq_step_done(c, st)) == STORE_OK && sqlite3_changes(c->db) == 0)
+        rc = STORE_CONFLICT;
+out:
+    return sq_w_end(s, rc == STORE_CONFLICT ? STORE_OK : rc) == STORE_OK ? rc : STORE_ERR;
+}
+
+int sq_execution_get(store_t *base, const char *org_id, const char *prompt_id, const char *id,
+                            const char *viewer_id, store_execution *out)
+{
+    sq_store *s = (sq_store *)base;
+    sq_conn *c = sq_reader_get(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = STORE_ERR;
+    sqlite3_stmt *st = sq_stmt(c, SQL_EXEC_GET);
+    if (st) {
+        sq_bind_text(st, 1, org_id);
+        sq_bind_text(st, 2, id);
+        sq_bind_text(st, 3, viewer_id ? viewer_id : "");
+        sq_bind_text(st, 4, prompt_id);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+            rc = execution_from_row(st, out);
+        else
+            rc = step == SQLITE_DONE ? STORE_NOTFOUND : sq_fail(c, "execution get");
+        sq_stmt_done(st);
+    }
+    sq_reader_put(s, c);
+    return rc;
+}
+
+int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id,
+                             const store_execution_query *q, store_execution_page *out)
+{
+    sq_store *s = (sq_store *)base;
+    memset(out, 0, sizeof *out);
+    static const char *order_cols[] = {[STORE_ESORT_CREATED_AT] = "e.created_at",
+                                       [STORE_ESORT_DURATION] = "e.duration_ms",
+                                       [STORE_ESORT_TOKENS] = "e.total_tokens",
+                                       [STORE_ESORT_STATUS] = "e.status"};
+    const char *dir = q->sort_desc ? "DESC" : "ASC";
+    char where[256], sql[2048];
+    snprintf(where, sizeof where, "FROM executions e WHERE e.org_id = ?1%s%s",
+             q->prompt_id ? " AND e.prompt_id = ?4" : "", q->status ? " AND e.status = ?2" : "");
+    int rc = STORE_ERR, step;
+    sqlite3_stmt *cnt = NULL, *st = NULL;
+    sq_conn *c = sq_reader_get(s);
+    if (!c)
+        return STORE_ERR;
+    if (q->prompt_id) {
+        if ((rc = sq_exists(c, SQL_PROMPT_EXISTS, org_id, q->prompt_id)) != STORE_OK)
+            goto out;
+        rc = STORE_ERR;
+    }
+    snprintf(sql, sizeof sql, "SELECT count(*), ?3 %s", where);
+    if (sqlite3_prepare_v2(c->db, sql, -1, &cnt, NULL) != SQLITE_OK) {
+        sq_fail(c, "execution count prepare");
+        goto out;
+    }
+    snprintf(sql, sizeof sql, "SELECT " EXEC_COLS "%s ORDER BY %s %s, e.id %s LIMIT ?5 OFFSET ?6", where,
+             order_cols[q->sort], dir, dir);
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        sq_fail(c, "execution list prepare");
+        goto out;
+    }
+    sqlite3_stmt *both[2] = {cnt, st};
+    for (int i = 0; i < 2; i++) {
+        sq_bind_text(both[i], 1, org_id);
+        if (q->status)
+            sq_bind_text(both[i], 2, q->status);
+        sq_bind_text(both[i], 3, viewer_id ? viewer_id : "");
+        if (q->prompt_id)
+            sq_bind_text(both[i], 4, q->prompt_id);
+    }
+    sqlite3_bind_int64(st, 5, q->limit);
+    sqlite3_bind_int64(st, 6, q->offset);
+    if (sqlite3_step(cnt) != SQLITE_ROW) {
+        sq_fail(c, "execution count");
+        goto out;
+    }
+    out->total = (long)sqlite3_column_int64(cnt, 0);
+    size_t cap = 0;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->count == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            store_execution *n = realloc(out->items, ncap * sizeof *n);
+            if (!n)
+                goto out;
+            out->items = n;
+            cap = ncap;
+        }
+        if (execution_from_row(st, &out->items[out->count]) != STORE_OK)
+            goto out;
+        out->count++;
+    }
+    if (step != SQLITE_DONE) {
+        sq_fail(c, "execution list");
+        goto out;
+    }
+    rc = STORE_OK;
+out:
+    sqlite3_finalize(cnt);
+    sqlite3_finalize(st);
+    sq_reader_put(s, c);
+    if (rc != STORE_OK)
+        store_execution_page_free(out);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- comments */
+
+static const char SQL_EXEC_EXISTS[] =
+    "SELECT 1 FROM executions WHERE org_id = ?1 AND id = ?2 AND (?3 IS NULL OR prompt_id = ?3)";
+static const char SQL_COMMENT_INSERT[] = "INSERT INTO comments (id, org_id, execution_id, user_id, body, "
+                                         "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
+static const char SQL_COMMENT_BUMP[] =
+    "UPDATE executions SET comments_count = max(0, comments_count + ?2) WHERE id = ?1";
+#define COMMENT_COLS "c.id, c.execution_id, c.user_id, c.body, coalesce(u.email, ''), c.created_at, c.updated_at "
+static const char SQL_COMMENT_GET[] =
+    "SELECT " COMMENT_COLS "FROM comments c LEFT JOIN users u ON u.id = c.user_id WHERE c.id = ?1";
+static const char SQL_COMMENT_COUNT[] = "SELECT count(*) FROM comments WHERE execution_id = ?1";
+static const char SQL_COMMENT_LIST[] = "SELECT " COMMENT_COLS "FROM comments c LEFT JOIN users u ON u.id = "
+                                       "c.user_id WHERE c.execution_id = ?1 ORDER BY c.created_at, c.id "
+                                       "LIMIT ?2 OFFSET ?3";
+static const char SQL_COMMENT_DELETE[] = "DELETE FROM comments WHERE id = ?1 AND execution_id = ?2 AND org_id = ?3 "
+                                         "AND (?4 OR user_id = ?5)";
+
+static int exec_exists_on(sq_conn *c, const char *org_id, const char *prompt_id, const char *execution_id)
+{
+    sqlite3_stmt *st = sq_stmt(c, SQL_EXEC_EXISTS);
+    if (!st)
+        return STORE_ERR;
+    sq_bind_text(st, 1, org_id);
+    sq_bind_text(st, 2, execution_id);
+    sq_bind_text(st, 3, prompt_id);
+    int step = sqlite3_step(st);
+    sq_stmt_done(st);
+    if (step == SQLITE_ROW)
+        return STORE_OK;
+    return step == SQLITE_DONE ? STORE_NOTFOUND : sq_fail(c, "execution exists");
+}
+
+static int comment_from_row(sqlite3_stmt *st, store_comment *cm)
+{
+    memset(cm, 0, sizeof *cm);
+    sq_col_copy(st, 0, cm->id, sizeof cm->id);
+    sq_col_copy(st, 1, cm->execution_id, sizeof cm->execution_id);
+    sq_col_copy(st, 2, cm->user_id, sizeof cm->user_id);
+    cm->body = sq_col_strdup(st, 3);
+    sq_col_copy(st, 4, cm->user_email, sizeof cm->user_email);
+    cm->created_at = sqlite3_column_int64(st, 5);
+    cm->updated_at = sqlite3_column_int64(st, 6);
+    return cm->body ? STORE_OK : STORE_ERR;
+}
+
+int sq_comment_create(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                             const char *user_id, const char *body, store_comment *out)
+{
+    sq_store *s = (sq_store *)base;
+    store_id id;
+    int64_t now = time_now_ms();
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    int rc;
+    sqlite3_stmt *st;
+    if ((rc = exec_exists_on(c, org_id, prompt_id, execution_id)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if (!(st = sq_stmt(c, SQL_COMMENT_INSERT)))
+        goto out;
+    id_new(id);
+    sq_bind_text(st, 1, id);
+    sq_bind_text(st, 2, org_id);
+    sq_bind_text(st, 3, execution_id);
+    sq_bind_text(st, 4, user_id);
+    sq_bind_text(st, 5, body);
+    sqlite3_bind_int64(st, 6, now);
+    if (sq_step_done(c, st) != STORE_OK || !(st = sq_stmt(c, SQL_COMMENT_BUMP)))
+        goto out;
+    sq_bind_text(st, 1, execution_id);
+    sqlite3_bind_int(st, 2, 1);
+    if (sq_step_done(c, st) != STORE_OK || !(st = sq_stmt(c, SQL_COMMENT_GET)))
+        goto out;
+    sq_bind_text(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rc = comment_from_row(st, out);
+    sq_stmt_done(st);
+out:
+    return sq_w_end(s, rc);
+}
+
+int sq_comment_list(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                           long offset, long limit, store_comment_page *out)
+{
+    sq_store *s = (sq_store *)base;
+    memset(out, 0, sizeof *out);
+    sq_conn *c = sq_reader_get(s);
+    if (!c)
+        return STORE_ERR;
+    int rc, step = SQLITE_ERROR;
+    size_t cap = 0;
+    sqlite3_stmt *st;
+    if ((rc = exec_exists_on(c, org_id, prompt_id, execution_id)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if (!(st = sq_stmt(c, SQL_COMMENT_COUNT)))
+        goto out;
+    sq_bind_text(st, 1, execution_id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        out->total = (long)sqlite3_column_int64(st, 0);
+    sq_stmt_done(st);
+    if (!(st = sq_stmt(c, SQL_COMMENT_LIST)))
+        goto out;
+    sq_bind_text(st, 1, execution_id);
+    sqlite3_bind_int64(st, 2, limit);
+    sqlite3_bind_int64(st, 3, offset);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->count == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            store_comment *n = realloc(out->items, ncap * sizeof *n);
+            if (!n)
+                break;
+            out->items = n;
+            cap = ncap;
+        }
+        if (comment_from_row(st, &out->items[out->count]) != STORE_OK)
+            break;
+        out->count++;
+    }
+    sq_stmt_done(st);
+    rc = step == SQLITE_DONE ? STORE_OK : sq_fail(c, "comment list");
+out:
+    sq_reader_put(s, c);
+    if (rc != STORE_OK)
+        store_comment_page_free(out);
+    return rc;
+}
+
+int sq_comment_delete(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                             const char *comment_id, const char *user_id, int is_admin)
+{
+    sq_store *s = (sq_store *)base;
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    int rc;
+    sqlite3_stmt *st;
+    if ((rc = exec_exists_on(c, org_id, prompt_id, execution_id)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if (!(st = sq_stmt(c, SQL_COMMENT_DELETE)))
+        goto out;
+    sq_bind_text(st, 1, comment_id);
+    sq_bind_text(st, 2, execution_id);
+    sq_bind_text(st, 3, org_id);
+    sqlite3_bind_int(st, 4, is_admin);
+    sq_bind_text(st, 5, user_id);
+    if (sq_step_done(c, st) != STORE_OK)
+        goto out;
+    if (sqlite3_changes(c->db) == 0) {
+        rc = STORE_NOTFOUND;
+        goto out;
+    }
+    if (!(st = sq_stmt(c, SQL_COMMENT_BUMP)))
+        goto out;
+    sq_bind_text(st, 1, execution_id);
+    sqlite3_bind_int(st, 2, -1);
+    rc = sq_step_done(c, st);
+out:
+    return sq_w_end(s, rc);
+}
+
