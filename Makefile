@@ -75,9 +75,9 @@ $(BUILD)/tests/support/%.o: tests/support/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/mock/mock_llm: $(MOCK_SRC)
+$(BUILD)/tests/mock/mock_llm: $(MOCK_SRC) $(wildcard tests/mock/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests -o $@ $(filter %.c,$^) $(LDFLAGS) $(LDLIBS)
 
 unit: $(UNIT_BIN) $(MOCK_BIN)
 	@rc=0; for t in $(UNIT_BIN); do echo "== $$t"; PROMPTD_MOCK_BIN=$(abspath $(MOCK_BIN)) $$t --jobs 2 || rc=1; done; exit $$rc

@@ -43,7 +43,9 @@ int api_read_body(api_req *rq, json_t **root)
         return *root ? 0 : -1;
     }
     const char *ct = http_header(rq->http, "Content-Type");
-    if (ct && !is_json_type(ct)) {
+    /* `curl -d '{...}'` labels JSON as a form: take it when it is a JSON object */
+    int curl_form = ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 && body[ws] == '{';
+    if (ct && !is_json_type(ct) && !curl_form) {
         http_error(rq->http, 415, NULL, NULL, "Content-Type must be application/json (got %s)", ct);
         return -1;
     }

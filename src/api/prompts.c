@@ -14,6 +14,7 @@
  *   PUT    /prompts/:id/follow  DELETE /prompts/:id/unfollow
  *   PUT    /prompts/:id/save    DELETE /prompts/:id/unsave
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,7 +177,9 @@ static void prompts_create(api_req *rq)
         api_store_error(rq, rc, "Prompt");
         goto out;
     }
-    http_add_header(rq->http, "Location", "/prompts");
+    char location[64];
+    snprintf(location, sizeof location, "/prompts/%s", created.id);
+    http_add_header(rq->http, "Location", location);
     http_reply_json(rq->http, 201, json_pack("{s:o}", "data", prompt_json(&created)));
     store_prompt_clear(&created);
 out:

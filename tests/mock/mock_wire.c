@@ -1,0 +1,368 @@
+/*
+ * mock_wire.c — renders the mock's answers in the providers' wire formats:
+ * OpenAI chat.completion bodies and chat.completion.chunk SSE streams,
+ * Anthropic Messages bodies and their named SSE events, and both providers'
+ * error bodies. Also the deliberately broken variants (malformed JSON,
+ * wrong types, missing usage) that the [mock:...] directives ask for.
+ */
+#include "mock/mock_llm.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* Number, or the same number as a string when bad_types. */
+static json_t *count_value(size_t n, bool bad_types)
+{
+    char buf[32];
+
+    if (!bad_types)
+        return json_integer((json_int_t)n);
+    snprintf(buf, sizeof(buf), "%zu", n);
+    return json_string(buf);
+}
+
+/* The text as a string, or a number instead when bad_types. */
+static json_t *text_value(const char *text, size_t len, bool bad_types)
+{
+    if (bad_types)
+        return json_integer((json_int_t)len);
+    return json_stringn(text, len);
+}
+
+static json_t *usage_object(const mock_reply *r)
+{
+    if (r->api == MOCK_OPENAI)
+        return json_pack("{s:o,s:o,s:o}", "prompt_tokens", count_value(r->prompt_tokens, r->bad_types),
+                         "completion_tokens", count_value(r->completion_tokens, r->bad_types), "total_tokens",
+                         count_value(r->prompt_tokens + r->completion_tokens, r->bad_types));
+    return json_pack("{s:o,s:o}", "input_tokens", count_value(r->prompt_tokens, r->bad_types), "output_tokens",
+                     count_value(r->completion_tokens, r->bad_types));
+}
+
+static const char *finish_reason(const mock_reply *r)
+{
+    if (r->api == MOCK_OPENAI)
+        return r->truncated ? "length" : "stop";
+    return r->truncated ? "max_tokens" : "end_turn";
+}
+
+/* Compact JSON text of obj (NULL-safe; obj is released). */
+static char *dump_and_free(json_t *obj)
+{
+    char *s;
+
+    if (obj == NULL)
+        return NULL;
+    s = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    return s;
+}
+
+/* Cuts a JSON text in half: a strict prefix of an object is never valid. */
+static void break_json(char *s)
+{
+    size_t len = strlen(s);
+
+    s[len > 1 ? len / 2 : len] = '\0';
+}
+
+/* ---- non-stream bodies -------------------------------------------------- */
+
+static json_t *openai_body(const mock_reply *r)
+{
+    json_t *msg =
+        json_pack("{s:s,s:o}", "role", "assistant", "content", text_value(r->text, strlen(r->text), r->bad_types));
+    json_t *choice =
+        json_pack("{s:i,s:o,s:n,s:s}", "index", 0, "message", msg, "logprobs", "finish_reason", finish_reason(r));
+    json_t *body = json_pack("{s:s,s:s,s:I,s:s,s:[o]}", "id", r->id, "object", "chat.completion", "created",
+                             (json_int_t)r->created, "model", r->model, "choices", choice);
+
+    if (body != NULL && !r->no_usage && json_object_set_new(body, "usage", usage_object(r)) != 0) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+static json_t *anthropic_body(const mock_reply *r)
+{
+    json_t *block = json_pack("{s:s,s:o}", "type", "text", "text", text_value(r->text, strlen(r->text), r->bad_types));
+    json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:[o],s:s,s:n}", "id", r->id, "type", "message", "role", "assistant",
+                             "model", r->model, "content", block, "stop_reason", finish_reason(r), "stop_sequence");
+
+    if (body != NULL && !r->no_usage && json_object_set_new(body, "usage", usage_object(r)) != 0) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+char *mock_reply_body(const mock_reply *r)
+{
+    char *s = dump_and_free(r->api == MOCK_OPENAI ? openai_body(r) : anthropic_body(r));
+
+    if (s != NULL && r->malformed)
+        break_json(s);
+    return s;
+}
+
+/* ---- SSE event lists ---------------------------------------------------- */
+
+static int sse_push(mock_sse *sse, char *ev, bool piece)
+{
+    if (sse->n == sse->cap) {
+        size_t cap = sse->cap ? sse->cap * 2 : 16;
+        char **ev2 = realloc(sse->ev, cap * sizeof(*ev2));
+        if (ev2 == NULL)
+            return -1;
+        sse->ev = ev2;
+        size_t *len2 = realloc(sse->len, cap * sizeof(*len2));
+        if (len2 == NULL)
+            return -1;
+        sse->len = len2;
+        bool *piece2 = realloc(sse->piece, cap * sizeof(*piece2));
+        if (piece2 == NULL)
+            return -1;
+        sse->piece = piece2;
+        sse->cap = cap;
+    }
+    sse->ev[sse->n] = ev;
+    sse->len[sse->n] = strlen(ev);
+    sse->piece[sse->n] = piece;
+    sse->n++;
+    return 0;
+}
+
+/* Appends "event: NAME\n" (if name) "data: DATA\n\n". */
+static int sse_add_text(mock_sse *sse, const char *name, const char *data, bool piece)
+{
+    char *ev = NULL;
+    int n;
+
+    if (name != NULL)
+        n = asprintf(&ev, "event: %s\ndata: %s\n\n", name, data);
+    else
+        n = asprintf(&ev, "data: %s\n\n", data);
+    if (n < 0)
+        return -1;
+    if (sse_push(sse, ev, piece) != 0) {
+        free(ev);
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends obj (released) as an event; with broken, its JSON is cut short. */
+static int sse_add_json(mock_sse *sse, const char *name, json_t *obj, bool piece, bool broken)
+{
+    char *data = dump_and_free(obj);
+    int rc;
+
+    if (data == NULL)
+        return -1;
+    if (broken)
+        break_json(data);
+    rc = sse_add_text(sse, name, data, piece);
+    free(data);
+    return rc;
+}
+
+void mock_sse_free(mock_sse *sse)
+{
+    for (size_t i = 0; i < sse->n; i++)
+        free(sse->ev[i]);
+    free(sse->ev);
+    free(sse->len);
+    free(sse->piece);
+    memset(sse, 0, sizeof(*sse));
+}
+
+/* ---- OpenAI stream ------------------------------------------------------ */
+
+static json_t *openai_chunk(const mock_reply *r, json_t *choices)
+{
+    return json_pack("{s:s,s:s,s:I,s:s,s:o}", "id", r->id, "object", "chat.completion.chunk", "created",
+                     (json_int_t)r->created, "model", r->model, "choices", choices);
+}
+
+static json_t *openai_piece_chunk(const mock_reply *r, const mock_piece *pc)
+{
+    json_t *delta = json_pack("{s:s,s:o}", "role", "assistant", "content", text_value(pc->p, pc->len, r->bad_types));
+    return openai_chunk(r, json_pack("[{s:i,s:o,s:n,s:n}]", "index", 0, "delta", delta, "logprobs", "finish_reason"));
+}
+
+static int openai_stream(const mock_reply *r, const mock_piece *pieces, size_t n, mock_sse *sse)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (sse_add_json(sse, NULL, openai_piece_chunk(r, &pieces[i]), true, false) != 0)
+            return -1;
+        if (i == 0 && r->malformed && sse_add_json(sse, NULL, openai_piece_chunk(r, &pieces[i]), false, true) != 0)
+            return -1;
+    }
+    json_t *fin = openai_chunk(
+        r, json_pack("[{s:i,s:{},s:n,s:s}]", "index", 0, "delta", "logprobs", "finish_reason", finish_reason(r)));
+    if (sse_add_json(sse, NULL, fin, false, r->malformed && n == 0) != 0)
+        return -1;
+    if (r->include_usage && !r->no_usage) {
+        json_t *chunk = openai_chunk(r, json_array());
+        if (chunk == NULL || json_object_set_new(chunk, "usage", usage_object(r)) != 0) {
+            json_decref(chunk);
+            return -1;
+        }
+        if (sse_add_json(sse, NULL, chunk, false, false) != 0)
+            return -1;
+    }
+    return sse_add_text(sse, NULL, "[DONE]", false);
+}
+
+/* ---- Anthropic stream --------------------------------------------------- */
+
+static json_t *anthropic_start(const mock_reply *r)
+{
+    json_t *msg = json_pack("{s:s,s:s,s:s,s:s,s:[],s:n,s:n}", "id", r->id, "type", "message", "role", "assistant",
+                            "model", r->model, "content", "stop_reason", "stop_sequence");
+
+    if (msg != NULL && !r->no_usage) {
+        json_t *usage = json_pack("{s:o,s:o}", "input_tokens", count_value(r->prompt_tokens, r->bad_types),
+                                  "output_tokens", count_value(1, r->bad_types));
+        if (json_object_set_new(msg, "usage", usage) != 0) {
+            json_decref(msg);
+            return NULL;
+        }
+    }
+    return json_pack("{s:s,s:o}", "type", "message_start", "message", msg);
+}
+
+static json_t *anthropic_delta(const mock_reply *r, const mock_piece *pc)
+{
+    return json_pack("{s:s,s:i,s:{s:s,s:o}}", "type", "content_block_delta", "index", 0, "delta", "type", "text_delta",
+                     "text", text_value(pc->p, pc->len, r->bad_types));
+}
+
+static json_t *anthropic_message_delta(const mock_reply *r)
+{
+    json_t *ev = json_pack("{s:s,s:{s:s,s:n}}", "type", "message_delta", "delta", "stop_reason", finish_reason(r),
+                           "stop_sequence");
+
+    if (ev != NULL && !r->no_usage) {
+        json_t *usage = json_pack("{s:o}", "output_tokens", count_value(r->completion_tokens, r->bad_types));
+        if (json_object_set_new(ev, "usage", usage) != 0) {
+            json_decref(ev);
+            return NULL;
+        }
+    }
+    return ev;
+}
+
+static int anthropic_stream(const mock_reply *r, const mock_piece *pieces, size_t n, mock_sse *sse)
+{
+    if (sse_add_json(sse, "message_start", anthropic_start(r), false, false) != 0)
+        return -1;
+    if (sse_add_json(sse, "content_block_start",
+                     json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_start", "index", 0, "content_block",
+                               "type", "text", "text", ""),
+                     false, false) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (sse_add_json(sse, "content_block_delta", anthropic_delta(r, &pieces[i]), true, false) != 0)
+            return -1;
+        if (i == 0 && r->malformed &&
+            sse_add_json(sse, "content_block_delta", anthropic_delta(r, &pieces[i]), false, true) != 0)
+            return -1;
+    }
+    if (sse_add_json(sse, "content_block_stop", json_pack("{s:s,s:i}", "type", "content_block_stop", "index", 0), false,
+                     r->malformed && n == 0) != 0)
+        return -1;
+    if (sse_add_json(sse, "message_delta", anthropic_message_delta(r), false, false) != 0)
+        return -1;
+    return sse_add_json(sse, "message_stop", json_pack("{s:s}", "type", "message_stop"), false, false);
+}
+
+int mock_reply_stream(const mock_reply *r, mock_sse *sse)
+{
+    mock_piece *pieces = NULL;
+    size_t n = mock_split_pieces(r->text, &pieces);
+    int rc = -1;
+
+    memset(sse, 0, sizeof(*sse));
+    if (n == (size_t)-1)
+        goto out;
+    if (r->api == MOCK_OPENAI)
+        rc = openai_stream(r, pieces, n, sse);
+    else
+        rc = anthropic_stream(r, pieces, n, sse);
+out:
+    free(pieces);
+    if (rc != 0)
+        mock_sse_free(sse);
+    return rc;
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* OpenAI: error type and code for a status (code may be NULL). */
+static void openai_error_kind(unsigned status, const char **type, const char **code)
+{
+    *code = NULL;
+    *type = status >= 500 ? "server_error" : "invalid_request_error";
+    if (status == 401)
+        *code = "invalid_api_key";
+    else if (status == 404)
+        *code = "model_not_found";
+    else if (status == 429) {
+        *type = "requests";
+        *code = "rate_limit_exceeded";
+    }
+}
+
+static const char *anthropic_error_type(unsigned status)
+{
+    switch (status) {
+    case 400: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 503:
+    case 529: return "overloaded_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+static const char *default_message(unsigned status)
+{
+    switch (status) {
+    case 400: return "Invalid request.";
+    case 401: return "Incorrect API key provided.";
+    case 403: return "You are not allowed to perform this request.";
+    case 404: return "The requested resource does not exist.";
+    case 413: return "Request exceeds the maximum allowed size.";
+    case 429: return "Rate limit reached for requests. Please try again later.";
+    case 503:
+    case 529: return "The server is overloaded. Please try again later.";
+    default:
+        return status >= 500 ? "The server had an error while processing your request."
+                             : "The request could not be processed.";
+    }
+}
+
+char *mock_error_body(mock_api api, unsigned status, const char *message)
+{
+    const char *msg = message != NULL ? message : default_message(status);
+
+    if (api == MOCK_OPENAI) {
+        const char *type, *code;
+        openai_error_kind(status, &type, &code);
+        if (message != NULL && status != 401)
+            code = NULL; /* a specific message is not, e.g., a missing model */
+        return dump_and_free(
+            json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message", msg, "type", type, "param", "code", code));
+    }
+    return dump_and_free(
+        json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", anthropic_error_type(status), "message", msg));
+}
