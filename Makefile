@@ -88,7 +88,8 @@ integration: $(BIN) $(INTEG_BIN) $(MOCK_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory $(BIN) $(UNIT_BIN) $(INTEG_BIN) $(MOCK_BIN)
-	@$(MAKE) --no-print-directory unit integration 2>&1 | tee $(BUILD)/test.log; st=$${PIPESTATUS[0]}; \
+	@{ $(MAKE) --no-print-directory unit; u=$$?; $(MAKE) --no-print-directory integration; i=$$?; \
+	   [ $$u -eq 0 ] && [ $$i -eq 0 ]; } 2>&1 | tee $(BUILD)/test.log; st=$${PIPESTATUS[0]}; \
 	  tests/summarize.sh $(BUILD)/test.log; exit $$st
 
 valgrind: $(BIN)

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/version.h"
+#include "core/dispatcher.h"
 #include "engine/engine.h"
 #include "engine/engine_config.h"
 #include "http/http.h"
@@ -180,6 +181,15 @@ static int bootstrap(store_t *store)
     return 0;
 }
 
+/* A positive integer from the environment, or def. */
+static long env_long(const char *name, long def)
+{
+    const char *v = getenv(name);
+    char *end;
+    long n = v && *v ? strtol(v, &end, 10) : 0;
+    return v && *v && !*end && n > 0 ? n : def;
+}
+
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -199,6 +209,7 @@ static int cmd_serve(int argc, char **argv)
     int rc = 1;
     store_t *store = NULL;
     engine_t *engine = NULL;
+    dispatcher *disp = NULL;
     http_server *srv = NULL;
     app a = {0};
     char err[512];
@@ -227,8 +238,15 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "promptd: engine: %s\n", err);
         goto out;
     }
+    dispatcher_config dc = {.lease_ms = env_long("PROMPTD_LEASE_MS", 30000),
+                            .max_in_flight = (int)env_long("PROMPTD_QUEUE_CONCURRENCY", 1024)};
+    if (dispatcher_start(store, engine, &dc, &disp, err, sizeof err)) {
+        fprintf(stderr, "promptd: queue: %s\n", err);
+        goto out;
+    }
     a.store = store;
     a.engine = engine;
+    a.dispatcher = disp;
     a.body_limit = c.cfg.body_limit;
     if (api_init(&a)) {
         fprintf(stderr, "promptd: cannot build the route table\n");
@@ -265,7 +283,10 @@ static int cmd_serve(int argc, char **argv)
     }
     rc = 0;
 out:
+    /* async work still running goes back to the queue for the next start */
+    dispatcher_quiesce(disp);
     engine_shutdown(engine);
+    dispatcher_stop(disp);
     http_server_stop(srv);
     engine_free(engine);
     api_free(&a);

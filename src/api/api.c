@@ -15,7 +15,11 @@ int api_init(app *a)
     if (!(a->routes = router_new()))
         return -1;
     if (api_routes_system(a) || api_routes_prompts(a) || api_routes_executions(a) || api_routes_comments(a) ||
-        api_routes_execute(a) || api_routes_openai(a)) {
+        api_routes_execute(a) || api_routes_openai(a) || api_routes_entities(a) ||
+        api_routes_clusters(a) || api_routes_conversations(a) || api_routes_v1_validate(a) || api_routes_v1_prompt(a) ||
+        api_routes_v1_batch(a) || api_routes_v1_sessions(a) ||
+        api_routes_v1_history(a) || api_routes_v1_workspaces(a) || api_routes_v1_data_sources(a) ||
+        api_routes_v1_users(a)) {
         router_free(a->routes);
         a->routes = NULL;
         return -1;

@@ -18,11 +18,13 @@
 #include "store/store.h"
 
 typedef struct engine engine_t;
+typedef struct dispatcher dispatcher;
 
 /* What every request can reach: created in main, read-only while serving. */
 typedef struct app {
     store_t *store;
     engine_t *engine; /* may be NULL (no execution endpoints then) */
+    dispatcher *dispatcher; /* runs async executions; may be NULL (they wait in the store) */
     router *routes;
     size_t body_limit;
 } app;
@@ -52,6 +54,17 @@ int api_routes_executions(app *a);
 int api_routes_comments(app *a);
 int api_routes_execute(app *a);
 int api_routes_openai(app *a);
+int api_routes_entities(app *a);      /* spec 001: entities.c */
+int api_routes_clusters(app *a);      /* spec 001: clusters.c */
+int api_routes_conversations(app *a); /* spec 001: conversations.c + cluster_reply.c */
+int api_routes_v1_validate(app *a);
+int api_routes_v1_prompt(app *a);
+int api_routes_v1_batch(app *a);
+int api_routes_v1_sessions(app *a);
+int api_routes_v1_history(app *a);
+int api_routes_v1_workspaces(app *a);
+int api_routes_v1_data_sources(app *a);
+int api_routes_v1_users(app *a);
 
 /* ---- helpers (common.c) ---- */
 

@@ -4,6 +4,7 @@
  *
  *   GET    /prompts                      list (page, records, status, search, sort)
  *   POST   /prompts                      {"prompt": {name, description, content}} -> 201
+ *                                         (optional: workspace_id, data_source_ids, tags; see prompt_links.c)
  *   GET    /prompts/:id
  *   PUT    /prompts/:id                  a content change makes a new version
  *   DELETE /prompts/:id                  204
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_v1.h" /* api_prompt_links_*: workspace_id, tags, data_source_ids */
 #include "core/ids.h"
 #include "core/template.h"
 
@@ -47,6 +49,7 @@ static json_t *prompt_json(const store_prompt *p)
         "current_version_id", p->current_version_id[0] ? p->current_version_id : NULL, "published_version_id",
         p->published_version_id[0] ? p->published_version_id : NULL, "created_at", api_time(p->created_at),
         "updated_at", api_time(p->updated_at));
+    api_prompt_links_json(attrs, p);
     json_t *res = api_resource(p->id, "prompt", attrs);
     if (res)
         json_object_set_new(res, "relationships",
@@ -150,6 +153,7 @@ static void prompts_create(api_req *rq)
 {
     json_t *root = NULL, *obj;
     const char *name, *description, *content;
+    api_prompt_links links = {0};
     if (api_read_body(rq, &root))
         return;
     if (!(obj = api_wrapped_object(rq, root, "prompt")) ||
@@ -157,7 +161,7 @@ static void prompts_create(api_req *rq)
         api_string_field(rq, obj, "description", "prompt.description", 0, 0, PROMPT_DESCRIPTION_MAX,
                          &description) ||
         api_string_field(rq, obj, "content", "prompt.content", 1, 1, PROMPT_CONTENT_MAX, &content) ||
-        check_template(rq, content))
+        check_template(rq, content) || api_prompt_links_parse(rq, obj, "prompt.", &links))
         goto out;
 
     store_prompt p = {0};
@@ -166,6 +170,9 @@ static void prompts_create(api_req *rq)
     p.name = (char *)name;
     p.description = (char *)(description ? description : "");
     p.content = (char *)content;
+    snprintf(p.workspace_id, sizeof p.workspace_id, "%s", links.workspace_id ? links.workspace_id : "");
+    p.tags = links.tags;
+    p.data_source_ids = links.data_source_ids;
     int rc = store_prompt_create(rq->app->store, &p);
     if (rc != STORE_OK) {
         api_store_error(rq, rc, "Prompt");
@@ -183,6 +190,7 @@ static void prompts_create(api_req *rq)
     http_reply_json(rq->http, 201, json_pack("{s:o}", "data", prompt_json(&created)));
     store_prompt_clear(&created);
 out:
+    api_prompt_links_free(&links);
     json_decref(root);
 }
 
@@ -206,6 +214,7 @@ static void prompts_update(api_req *rq)
     const char *id = api_param(rq, "id");
     json_t *root = NULL, *obj;
     store_prompt_patch patch = {0};
+    api_prompt_links links = {0};
     if (api_reject_bad_id(rq, id, "Prompt") || api_read_body(rq, &root))
         return;
     if (!(obj = api_wrapped_object(rq, root, "prompt")) ||
@@ -214,8 +223,11 @@ static void prompts_update(api_req *rq)
                          &patch.description) ||
         api_string_field(rq, obj, "content", "prompt.content", 0, 1, PROMPT_CONTENT_MAX, &patch.content) ||
         api_string_field(rq, obj, "status", "prompt.status", 0, 1, 16, &patch.status) ||
-        (patch.content && check_template(rq, patch.content)))
+        (patch.content && check_template(rq, patch.content)) || api_prompt_links_parse(rq, obj, "prompt.", &links))
         goto out;
+    patch.workspace_id = links.workspace_id;
+    patch.tags = links.tags;
+    patch.data_source_ids = links.data_source_ids;
     if (patch.status && !valid_status(patch.status)) {
         http_error(rq->http, 422, NULL, "prompt.status", "'prompt.status' must be one of draft, published, archived");
         goto out;
@@ -229,6 +241,7 @@ static void prompts_update(api_req *rq)
     http_reply_json(rq->http, 200, json_pack("{s:o}", "data", prompt_json(&p)));
     store_prompt_clear(&p);
 out:
+    api_prompt_links_free(&links);
     json_decref(root);
 }
 

@@ -65,5 +65,8 @@ int auth_key_verify(store_t *store, const char *presented, auth_principal *out)
     memcpy(out->key_id, k.id, sizeof out->key_id);
     snprintf(out->role, sizeof out->role, "%s", k.role);
     out->is_admin = strcmp(k.role, "admin") == 0;
+    snprintf(out->email, sizeof out->email, "%s", k.user_email);
+    snprintf(out->org_name, sizeof out->org_name, "%s", k.org_name);
+    memcpy(out->key_prefix, k.prefix, sizeof out->key_prefix);
     return AUTH_OK;
 }

@@ -24,6 +24,9 @@ typedef struct auth_principal {
     store_id org_id, user_id, key_id;
     char role[16];
     int is_admin;
+    char email[256];    /* the user's */
+    char org_name[128];
+    char key_prefix[STORE_KEY_PREFIX_LEN + 1];
 } auth_principal;
 
 enum auth_rc { AUTH_OK = 0, AUTH_INVALID = 1, AUTH_REVOKED = 2, AUTH_ERROR = -1 };

@@ -70,7 +70,8 @@ int time_parse_rfc3339(const char *s, int64_t *ms)
             p++;
         } else if (*p == '+' || *p == '-') {
             int oh, om, sign = *p == '-' ? -1 : 1;
-            if (strlen(p) < 6 || digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om))
+            if (strlen(p) < 6 || digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 ||
+                om > 59)
                 return -1;
             off_min = sign * (oh * 60 + om);
             p += 6;
@@ -80,7 +81,11 @@ int time_parse_rfc3339(const char *s, int64_t *ms)
     }
     if (*p != '\0')
         return -1;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+    static const int days_in[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+    if (M < 1 || M > 12 || D < 1 || h > 23 || m > 59 || sec > 60)
+        return -1;
+    if (D > days_in[M - 1] + (M == 2 && leap))
         return -1;
     struct tm tm = {0};
     tm.tm_year = Y - 1900;

@@ -68,7 +68,13 @@ int engine_new(const engine_config *cfg, engine_t **out, char *err, size_t errle
 
 /* Thread-safe. Returns 0 when queued (on_done WILL be called exactly once), or a
  * nonzero enum engine_status (e.g. ENGINE_ERR_UNKNOWN_MODEL) when rejected at once,
- * in which case no callback is ever called. */
+ * in which case no callback is ever called.
+ * (Implementation notes: messages must be an array of objects with a non-empty
+ * string "role" and a "content" that is a string, null, or an array of
+ * {"type":"text","text":...} parts; anything else, or a NULL on_done, is a
+ * caller bug and returns ENGINE_ERR_INTERNAL. ENGINE_ERR_SHUTDOWN once
+ * engine_shutdown() has begun. Callbacks may call engine_submit() and
+ * engine_shutdown(), never engine_free().) */
 int engine_submit(engine_t *eng, const engine_call *call);
 
 /* Thread-safe. 1 if the model name routes to a provider (after aliases), else 0. */
@@ -78,7 +84,9 @@ int engine_model_known(engine_t *eng, const char *model);
  * default); writes into buf. Returns 0, or -1 if unknown. */
 int engine_model_resolve(engine_t *eng, const char *model, char *buf, size_t buflen);
 
-/* New reference: JSON array of {"id","object":"model","owned_by"} for GET /v1/models. */
+/* New reference: JSON array of {"id","object":"model","owned_by"} for GET /v1/models.
+ * (Lists "echo", every alias, every concrete model the configuration names,
+ * and one "<provider>/" + "*" entry per provider meaning "any model of it".) */
 json_t *engine_models(engine_t *eng);
 
 /* Stop accepting calls, fail every call still in flight with ENGINE_ERR_SHUTDOWN

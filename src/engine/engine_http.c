@@ -84,8 +84,10 @@ static int engine_on_text(void *ud, const char *text, size_t len)
 {
     engine_req *req = ud;
 
-    if (provider_buf_append(&req->out, text, len, ENGINE_MAX_OUTPUT) != 0)
+    if (provider_buf_append(&req->out, text, len, ENGINE_MAX_OUTPUT) != 0) {
+        engine_write_fail(req, "streamed answer too large or out of memory");
         return -1;
+    }
     if (req->on_chunk) {
         req->delivered = 1;
         req->on_chunk(req->ud, text, len);
@@ -225,8 +227,12 @@ void engine_http_start(engine_t *eng, engine_req *req)
     cc |= curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, p->cfg->timeout_ms);
     cc |= curl_easy_setopt(easy, CURLOPT_USERAGENT, "promptd");
     cc |= curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    /* over HTTP/2, wait to multiplex on one connection rather than open many */
-    cc |= curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    /* over TLS, ALPN tells quickly whether HTTP/2 can multiplex: wait for that
+     * rather than open a connection per call. Never over plain http://, where
+     * curl would only learn it from the first response, serialising the calls
+     * behind it. */
+    if (strncmp(preq.url, "https://", 8) == 0)
+        cc |= curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     if (cc != CURLE_OK) {
         snprintf(err, sizeof(err), "cannot configure the HTTP request");
         goto fail;
@@ -294,8 +300,11 @@ static void engine_http_success(engine_t *eng, engine_req *req, const engine_pro
                                   err[0] ? err : "malformed stream");
             return;
         }
-        if (!req->st.done) {
-            /* like a dropped connection: worth another try if nothing was delivered */
+        if (!req->st.done && !req->st.finish_reason[0]) {
+            /* neither the end marker nor a finish reason: cut off, like a dropped
+             * connection, so worth another try if nothing was delivered. (A
+             * finish reason without the marker is accepted: some compatible
+             * servers omit "data: [DONE]".) */
             engine_attempt_failed(eng, req, ENGINE_ERR_UPSTREAM, 1, 0,
                                   "stream ended before its end marker");
             return;

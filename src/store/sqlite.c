@@ -241,7 +241,9 @@ static int migrate(sq_store *s, char *err, size_t errlen)
         version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
 
-    int latest = (int)store_sqlite_migrations_count;
+    int latest = 0; /* the list is in version order; the last is the newest */
+    if (store_sqlite_migrations_count)
+        latest = store_sqlite_migrations[store_sqlite_migrations_count - 1].version;
     if (version > latest) {
         snprintf(err, errlen, "database schema version %d is newer than this promptd (%d)", version, latest);
         goto out;
@@ -586,4 +588,67 @@ static const struct store_ops sqlite_ops = {
     .comment_create = sq_comment_create,
     .comment_list = sq_comment_list,
     .comment_delete = sq_comment_delete,
+    /* sqlite_clusters.c (spec 001) */
+    .entity_create = sq_entity_create,
+    .entity_get = sq_entity_get,
+    .entity_list = sq_entity_list,
+    .entity_update = sq_entity_update,
+    .entity_delete = sq_entity_delete,
+    .cluster_create = sq_cluster_create,
+    .cluster_get = sq_cluster_get,
+    .cluster_list = sq_cluster_list,
+    .cluster_update = sq_cluster_update,
+    .cluster_delete = sq_cluster_delete,
+    .cluster_member_set = sq_cluster_member_set,
+    .cluster_member_list = sq_cluster_member_list,
+    .cluster_member_get = sq_cluster_member_get,
+    .cluster_prompt_set = sq_cluster_prompt_set,
+    .cluster_prompt_list = sq_cluster_prompt_list,
+    .context_create = sq_context_create,
+    .context_list = sq_context_list,
+    .context_update = sq_context_update,
+    .context_delete = sq_context_delete,
+    .conversation_create = sq_conversation_create,
+    .conversation_get = sq_conversation_get,
+    .conversation_list = sq_conversation_list,
+    .conversation_update = sq_conversation_update,
+    .conversation_delete = sq_conversation_delete,
+    .message_add = sq_message_add,
+    .message_finish = sq_message_finish,
+    .message_list = sq_message_list,
+    .message_get = sq_message_get,
+    .queue_claim = sq_queue_claim,
+    .queue_renew = sq_queue_renew,
+    .queue_finish_many = sq_queue_finish_many,
+    .execution_cancel = sq_execution_cancel,
+    .execution_retry = sq_execution_retry,
+    .execution_attempts = sq_execution_attempts,
+    .batch_create = sq_batch_create,
+    .batch_get = sq_batch_get,
+    .idem_begin = sq_idem_begin,
+    .idem_finish = sq_idem_finish,
+    .idem_abort = sq_idem_abort,
+    .prompt_ensure_raw = sq_prompt_ensure_raw,
+    /* ---- prompt history (sqlite_history.c) ---- */
+    .workspace_create = sq_workspace_create,
+    .workspace_get = sq_workspace_get,
+    .workspace_list = sq_workspace_list,
+    .workspace_update = sq_workspace_update,
+    .workspace_delete = sq_workspace_delete,
+    .data_source_create = sq_data_source_create,
+    .data_source_get = sq_data_source_get,
+    .data_source_list = sq_data_source_list,
+    .data_source_update = sq_data_source_update,
+    .data_source_delete = sq_data_source_delete,
+    .prompt_refs_check = sq_prompt_refs_check,
+    .user_create = sq_user_create,
+    .user_get = sq_user_get,
+    .user_list = sq_user_list,
+    .user_update = sq_user_update,
+    .user_delete = sq_user_delete,
+    .user_key_create = sq_user_key_create,
+    .history_list = sq_history_list,
+    .history_clear = sq_history_clear,
+    .bench_execution_insert_bulk = sq_bench_execution_insert_bulk,
+    /* ---- end prompt history ---- */
 };

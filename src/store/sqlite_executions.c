@@ -22,13 +22,15 @@
     "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'execution' AND "                  \
     "r.target_id = e.id AND r.kind = 'like'), "                                                                    \
     "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'execution' AND "                  \
-    "r.target_id = e.id AND r.kind = 'save') "
+    "r.target_id = e.id AND r.kind = 'save'), "                                                                  \
+    "e.async, coalesce(e.batch_id, ''), e.retries, coalesce(e.started_at, 0) "
 
-static const char SQL_EXEC_INSERT[] =
+const char SQL_EXEC_INSERT[] =
     "INSERT INTO executions (id, org_id, user_id, api_key_id, prompt_id, version_id, version_number, source, "
     "rendered_prompt, messages, variables, metadata, model, temperature, max_tokens, stream, status, created_at, "
-    "updated_at) VALUES (?1, ?2, ?3, nullif(?4, ''), nullif(?5, ''), nullif(?6, ''), nullif(?7, 0), ?8, ?9, ?10, "
-    "?11, ?12, ?13, ?14, nullif(?15, 0), ?16, ?17, ?18, ?18)";
+    "updated_at, async, batch_id, started_at) VALUES (?1, ?2, ?3, nullif(?4, ''), nullif(?5, ''), nullif(?6, ''), "
+    "nullif(?7, 0), ?8, ?9, ?10, ?11, ?12, ?13, ?14, nullif(?15, 0), ?16, ?17, ?18, ?18, ?19, nullif(?20, ''), "
+    "CASE WHEN ?17 = 'processing' THEN ?18 END)";
 static const char SQL_EXEC_FINISH[] =
     "UPDATE executions SET status = ?2, model = coalesce(?3, model), output = ?4, error = ?5, prompt_tokens = ?6, "
     "completion_tokens = ?7, total_tokens = ?8, duration_ms = ?9, attempts = ?10, finished_at = ?11, "
@@ -73,6 +75,10 @@ static int execution_from_row(sqlite3_stmt *st, store_execution *e)
     e->updated_at = sqlite3_column_int64(st, 29);
     e->liked = sqlite3_column_int(st, 30);
     e->saved = sqlite3_column_int(st, 31);
+    e->async = sqlite3_column_int(st, 32);
+    sq_col_copy(st, 33, e->batch_id, sizeof e->batch_id);
+    e->retries = (long)sqlite3_column_int64(st, 34);
+    e->started_at = sqlite3_column_int64(st, 35);
     if (!e->rendered_prompt || !e->variables || !e->metadata || !e->model || !e->output) {
         store_execution_clear(e);
         return STORE_ERR;
@@ -84,17 +90,24 @@ int sq_execution_create(store_t *base, store_execution *e)
 {
     sq_store *s = (sq_store *)base;
     int64_t now = time_now_ms();
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = sq_execution_insert_on(c, e, now);
+    if (rc == STORE_OK)
+        e->created_at = e->updated_at = now;
+    return sq_w_end(s, rc);
+}
+
+int sq_execution_insert_on(sq_conn *c, store_execution *e, int64_t now)
+{
     if (!e->id[0])
         id_new(e->id);
     if (!e->status[0])
         snprintf(e->status, sizeof e->status, "processing");
-    sq_conn *c = sq_w_begin(s);
-    if (!c)
-        return STORE_ERR;
-    int rc = STORE_ERR;
     sqlite3_stmt *st = sq_stmt(c, SQL_EXEC_INSERT);
     if (!st)
-        goto out;
+        return STORE_ERR;
     sq_bind_text(st, 1, e->id);
     sq_bind_text(st, 2, e->org_id);
     sq_bind_text(st, 3, e->user_id);
@@ -114,10 +127,9 @@ int sq_execution_create(store_t *base, store_execution *e)
     sqlite3_bind_int(st, 16, e->stream);
     sq_bind_text(st, 17, e->status);
     sqlite3_bind_int64(st, 18, now);
-    if ((rc = sq_step_done(c, st)) == STORE_OK)
-        e->created_at = e->updated_at = now;
-out:
-    return sq_w_end(s, rc);
+    sqlite3_bind_int(st, 19, e->async);
+    sq_bind_text(st, 20, e->batch_id);
+    return sq_step_done(c, st);
 }
 
 int sq_execution_finish(store_t *base, const char *id, const store_execution_result *r)
@@ -183,8 +195,9 @@ int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id,
                                        [STORE_ESORT_STATUS] = "e.status"};
     const char *dir = q->sort_desc ? "DESC" : "ASC";
     char where[256], sql[2048];
-    snprintf(where, sizeof where, "FROM executions e WHERE e.org_id = ?1%s%s",
-             q->prompt_id ? " AND e.prompt_id = ?4" : "", q->status ? " AND e.status = ?2" : "");
+    snprintf(where, sizeof where, "FROM executions e WHERE e.org_id = ?1%s%s%s%s",
+             q->prompt_id ? " AND e.prompt_id = ?4" : "", q->status ? " AND e.status = ?2" : "",
+             q->user_id ? " AND e.user_id = ?7" : "", q->since ? " AND e.created_at >= ?8" : "");
     int rc = STORE_ERR, step;
     sqlite3_stmt *cnt = NULL, *st = NULL;
     sq_conn *c = sq_reader_get(s);
@@ -214,6 +227,10 @@ int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id,
         sq_bind_text(both[i], 3, viewer_id ? viewer_id : "");
         if (q->prompt_id)
             sq_bind_text(both[i], 4, q->prompt_id);
+        if (q->user_id)
+            sq_bind_text(both[i], 7, q->user_id);
+        if (q->since)
+            sqlite3_bind_int64(both[i], 8, q->since);
     }
     sqlite3_bind_int64(st, 5, q->limit);
     sqlite3_bind_int64(st, 6, q->offset);

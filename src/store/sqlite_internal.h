@@ -62,6 +62,9 @@ int sq_step_done(sq_conn *c, sqlite3_stmt *st);
 int sq_exists(sq_conn *c, const char *sql, const char *a, const char *b);
 
 extern const char SQL_PROMPT_EXISTS[];
+extern const char SQL_EXEC_INSERT[];
+/* Insert one execution inside the caller's writer transaction (id/status defaulted). */
+int sq_execution_insert_on(sq_conn *c, store_execution *e, int64_t now);
 
 /* sqlite_prompts.c, sqlite_executions.c */
 int sq_prompt_create(store_t *base, store_prompt *p);
@@ -80,5 +83,84 @@ int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id, 
 int sq_comment_create(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id, const char *user_id, const char *body, store_comment *out);
 int sq_comment_list(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id, long offset, long limit, store_comment_page *out);
 int sq_comment_delete(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id, const char *comment_id, const char *user_id, int is_admin);
+
+/* ---- sqlite_clusters.c: entities, clusters, contexts, conversations, messages (spec 001) ---- */
+int sq_entity_create(store_t *base, store_entity *e);
+int sq_entity_get(store_t *base, const char *org_id, const char *id, store_entity *out);
+int sq_entity_list(store_t *base, const char *org_id, long offset, long limit, store_entity_page *out);
+int sq_entity_update(store_t *base, const char *org_id, const char *id, const store_entity_patch *patch, store_entity *out);
+int sq_entity_delete(store_t *base, const char *org_id, const char *id);
+int sq_cluster_create(store_t *base, store_cluster *c);
+int sq_cluster_get(store_t *base, const char *org_id, const char *id, store_cluster *out);
+int sq_cluster_list(store_t *base, const char *org_id, long offset, long limit, store_cluster_page *out);
+int sq_cluster_update(store_t *base, const char *org_id, const char *id, const store_cluster_patch *patch, store_cluster *out);
+int sq_cluster_delete(store_t *base, const char *org_id, const char *id);
+int sq_cluster_member_set(store_t *base, const char *org_id, const char *cluster_id, const char *entity_id, int on, enum store_cluster_part *missing);
+int sq_cluster_member_list(store_t *base, const char *org_id, const char *cluster_id, long offset, long limit, store_entity_page *out);
+int sq_cluster_member_get(store_t *base, const char *org_id, const char *cluster_id, const char *entity_id, store_entity *out, enum store_cluster_part *missing);
+int sq_cluster_prompt_set(store_t *base, const char *org_id, const char *cluster_id, const char *prompt_id, int on, enum store_cluster_part *missing);
+int sq_cluster_prompt_list(store_t *base, const char *org_id, const char *cluster_id, long offset, long limit, store_prompt_page *out);
+int sq_context_create(store_t *base, const char *org_id, const char *cluster_id, store_context *c);
+int sq_context_list(store_t *base, const char *org_id, const char *cluster_id, long offset, long limit, store_context_page *out);
+int sq_context_update(store_t *base, const char *org_id, const char *cluster_id, const char *id, const store_context_patch *patch, store_context *out, enum store_cluster_part *missing);
+int sq_context_delete(store_t *base, const char *org_id, const char *cluster_id, const char *id, enum store_cluster_part *missing);
+int sq_conversation_create(store_t *base, const char *org_id, const char *cluster_id, store_conversation *c);
+int sq_conversation_get(store_t *base, const char *org_id, const char *cluster_id, const char *id, store_conversation *out, enum store_cluster_part *missing);
+int sq_conversation_list(store_t *base, const char *org_id, const char *cluster_id, const char *status, long offset, long limit, store_conversation_page *out);
+int sq_conversation_update(store_t *base, const char *org_id, const char *cluster_id, const char *id, const store_conversation_patch *patch, store_conversation *out, enum store_cluster_part *missing);
+int sq_conversation_delete(store_t *base, const char *org_id, const char *cluster_id, const char *id, enum store_cluster_part *missing);
+int sq_message_add(store_t *base, const char *org_id, const char *cluster_id, const char *conversation_id, store_message *msgs, size_t n, enum store_cluster_part *missing);
+int sq_message_finish(store_t *base, const char *id, const store_message_result *r, store_message *out);
+int sq_message_list(store_t *base, const char *org_id, const char *cluster_id, const char *conversation_id, const store_message_query *q, store_message_page *out, enum store_cluster_part *missing);
+int sq_message_get(store_t *base, const char *org_id, const char *cluster_id, const char *conversation_id, const char *id, store_message *out, enum store_cluster_part *missing);
+/* ---- end sqlite_clusters.c ---- */
+
+/* sqlite_queue.c */
+int sq_prompt_get_on(sq_conn *c, const char *org_id, const char *id, const char *viewer_id, store_prompt *out);
+int sq_queue_claim(store_t *base, const char *owner, int64_t now, int64_t lease_until, int max, store_job **jobs, size_t *n);
+int sq_queue_renew(store_t *base, const char *owner, int64_t lease_until);
+int sq_queue_finish_many(store_t *base, const char *owner, const store_job_result *res, size_t n, size_t *applied);
+int sq_execution_cancel(store_t *base, const char *org_id, const char *id);
+int sq_execution_retry(store_t *base, const char *org_id, const char *id);
+int sq_execution_attempts(store_t *base, const char *org_id, const char *id, store_attempt **out, size_t *n);
+int sq_batch_create(store_t *base, const char *org_id, const char *user_id, store_execution *items, size_t n, store_id batch_id);
+int sq_batch_get(store_t *base, const char *org_id, const char *id, store_batch *out);
+int sq_idem_begin(store_t *base, const char *org_id, const char *key, const char *user_id, const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response);
+int sq_idem_finish(store_t *base, const char *org_id, const char *key, int status_code, const char *response);
+int sq_idem_abort(store_t *base, const char *org_id, const char *key);
+int sq_prompt_ensure_raw(store_t *base, const char *org_id, const char *user_id, const char *name, const char *text, const char *raw_hash, store_prompt *out);
+
+/* ---- sqlite_history.c (spec 002: workspaces, data sources, users, history) ---- */
+/* Columns appended to PROMPT_COLS (sqlite_prompts.c): workspace, tags, data sources. */
+#define SQ_PROMPT_LINK_COLS                                                                                        \
+    "coalesce(p.workspace_id, ''), p.tags, (SELECT json_group_array(pd.data_source_id) FROM prompt_data_sources pd " \
+    "WHERE pd.prompt_id = p.id) "
+/* Read SQ_PROMPT_LINK_COLS starting at column col into p. */
+void sq_prompt_links_from_row(sqlite3_stmt *st, int col, store_prompt *p);
+/* Inside a writer transaction: set a prompt's workspace (NULL unchanged, "" none), tags (JSON array text, NULL
+ * unchanged) and data sources (JSON array text of ids, NULL unchanged; ids not in org_id are skipped). */
+int sq_prompt_links_write(sq_conn *c, const char *org_id, const char *prompt_id, const char *workspace_id,
+                          const char *tags, const char *data_source_ids);
+int sq_workspace_create(store_t *base, store_workspace *w);
+int sq_workspace_get(store_t *base, const char *org_id, const char *id, store_workspace *out);
+int sq_workspace_list(store_t *base, const char *org_id, long offset, long limit, store_workspace_page *out);
+int sq_workspace_update(store_t *base, const char *org_id, const char *id, const store_workspace_patch *patch, store_workspace *out);
+int sq_workspace_delete(store_t *base, const char *org_id, const char *id);
+int sq_data_source_create(store_t *base, store_data_source *d);
+int sq_data_source_get(store_t *base, const char *org_id, const char *id, store_data_source *out);
+int sq_data_source_list(store_t *base, const char *org_id, const char *workspace_id, long offset, long limit, store_data_source_page *out);
+int sq_data_source_update(store_t *base, const char *org_id, const char *id, const store_data_source_patch *patch, store_data_source *out, int *bad_workspace);
+int sq_data_source_delete(store_t *base, const char *org_id, const char *id);
+int sq_prompt_refs_check(store_t *base, const char *org_id, const char *workspace_id, const char *data_source_ids, const char **bad_field);
+int sq_user_create(store_t *base, store_user *u);
+int sq_user_get(store_t *base, const char *org_id, const char *id, store_user *out);
+int sq_user_list(store_t *base, const char *org_id, long offset, long limit, store_user_page *out);
+int sq_user_update(store_t *base, const char *org_id, const char *id, const store_user_patch *patch, store_user *out, const char **conflict);
+int sq_user_delete(store_t *base, const char *org_id, const char *id);
+int sq_user_key_create(store_t *base, const char *org_id, const char *user_id, const char *key_name, const char *key_prefix, const unsigned char *hash, store_key *out);
+int sq_history_list(store_t *base, const char *org_id, const store_history_query *q, store_history_page *out);
+int sq_history_clear(store_t *base, const char *org_id, const char *user_id, long *deleted);
+int sq_bench_execution_insert_bulk(store_t *base, const store_execution *e, size_t n);
+/* ---- end sqlite_history.c ---- */
 
 #endif

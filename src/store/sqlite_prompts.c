@@ -23,7 +23,7 @@
     "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'prompt' AND r.target_id = p.id " \
     "AND r.kind = 'save'), "                                                                                       \
     "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'prompt' AND r.target_id = p.id " \
-    "AND r.kind = 'follow') "
+    "AND r.kind = 'follow'), " SQ_PROMPT_LINK_COLS
 
 static const char SQL_PROMPT_GET[] = "SELECT " PROMPT_COLS "FROM prompts p WHERE p.org_id = ?1 AND p.id = ?2";
 static const char SQL_PROMPT_INSERT[] =
@@ -64,6 +64,7 @@ static int prompt_from_row(sqlite3_stmt *st, store_prompt *p)
     p->liked = sqlite3_column_int(st, 15);
     p->saved = sqlite3_column_int(st, 16);
     p->followed = sqlite3_column_int(st, 17);
+    sq_prompt_links_from_row(st, 18, p); /* spec 002: workspace, tags, data sources */
     if (!p->name || !p->description || !p->content) {
         store_prompt_clear(p);
         return STORE_ERR;
@@ -71,7 +72,7 @@ static int prompt_from_row(sqlite3_stmt *st, store_prompt *p)
     return STORE_OK;
 }
 
-static int prompt_get_on(sq_conn *c, const char *org_id, const char *id, const char *viewer_id, store_prompt *out)
+int sq_prompt_get_on(sq_conn *c, const char *org_id, const char *id, const char *viewer_id, store_prompt *out)
 {
     sqlite3_stmt *st = sq_stmt(c, SQL_PROMPT_GET);
     if (!st)
@@ -145,6 +146,9 @@ int sq_prompt_create(store_t *base, store_prompt *p)
     sqlite3_bind_int64(st, 7, now);
     if ((rc = sq_step_done(c, st)) != STORE_OK)
         goto out;
+    if ((rc = sq_prompt_links_write(c, p->org_id, p->id, p->workspace_id[0] ? p->workspace_id : NULL, p->tags,
+                                    p->data_source_ids)) != STORE_OK)
+        goto out;
     snprintf(p->current_version_id, sizeof p->current_version_id, "%s", version_id);
     if (!p->status[0])
         snprintf(p->status, sizeof p->status, "draft");
@@ -160,7 +164,7 @@ int sq_prompt_get(store_t *base, const char *org_id, const char *id, const char 
     sq_conn *c = sq_reader_get(s);
     if (!c)
         return STORE_ERR;
-    int rc = prompt_get_on(c, org_id, id, viewer_id, out);
+    int rc = sq_prompt_get_on(c, org_id, id, viewer_id, out);
     sq_reader_put(s, c);
     return rc;
 }
@@ -327,7 +331,10 @@ int sq_prompt_update(store_t *base, const char *org_id, const char *id, const ch
     sqlite3_bind_int64(st, 9, now);
     if ((rc = sq_step_done(c, st)) != STORE_OK)
         goto out;
-    rc = prompt_get_on(c, org_id, id, user_id, out);
+    if ((rc = sq_prompt_links_write(c, org_id, id, patch->workspace_id, patch->tags, patch->data_source_ids)) !=
+        STORE_OK)
+        goto out;
+    rc = sq_prompt_get_on(c, org_id, id, user_id, out);
 out:
     free(old_content);
     return sq_w_end(s, rc);

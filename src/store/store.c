@@ -138,6 +138,68 @@ int store_comment_delete(store_t *s, const char *org_id, const char *prompt_id, 
     return s->ops->comment_delete(s, org_id, prompt_id, execution_id, comment_id, user_id, is_admin);
 }
 
+/* ---- queue, batches, idempotency, raw prompts ---- */
+
+int store_queue_claim(store_t *s, const char *owner, int64_t now, int64_t lease_until, int max, store_job **jobs, size_t *n)
+{
+    return s->ops->queue_claim(s, owner, now, lease_until, max, jobs, n);
+}
+
+int store_queue_renew(store_t *s, const char *owner, int64_t lease_until)
+{
+    return s->ops->queue_renew(s, owner, lease_until);
+}
+
+int store_queue_finish_many(store_t *s, const char *owner, const store_job_result *res, size_t n, size_t *applied)
+{
+    return s->ops->queue_finish_many(s, owner, res, n, applied);
+}
+
+int store_execution_cancel(store_t *s, const char *org_id, const char *id)
+{
+    return s->ops->execution_cancel(s, org_id, id);
+}
+
+int store_execution_retry(store_t *s, const char *org_id, const char *id)
+{
+    return s->ops->execution_retry(s, org_id, id);
+}
+
+int store_execution_attempts(store_t *s, const char *org_id, const char *id, store_attempt **out, size_t *n)
+{
+    return s->ops->execution_attempts(s, org_id, id, out, n);
+}
+
+int store_batch_create(store_t *s, const char *org_id, const char *user_id, store_execution *items, size_t n, store_id batch_id)
+{
+    return s->ops->batch_create(s, org_id, user_id, items, n, batch_id);
+}
+
+int store_batch_get(store_t *s, const char *org_id, const char *id, store_batch *out)
+{
+    return s->ops->batch_get(s, org_id, id, out);
+}
+
+int store_idem_begin(store_t *s, const char *org_id, const char *key, const char *user_id, const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response)
+{
+    return s->ops->idem_begin(s, org_id, key, user_id, hash, state, status_code, response);
+}
+
+int store_idem_finish(store_t *s, const char *org_id, const char *key, int status_code, const char *response)
+{
+    return s->ops->idem_finish(s, org_id, key, status_code, response);
+}
+
+int store_idem_abort(store_t *s, const char *org_id, const char *key)
+{
+    return s->ops->idem_abort(s, org_id, key);
+}
+
+int store_prompt_ensure_raw(store_t *s, const char *org_id, const char *user_id, const char *name, const char *text, const char *raw_hash, store_prompt *out)
+{
+    return s->ops->prompt_ensure_raw(s, org_id, user_id, name, text, raw_hash, out);
+}
+
 /* ---- freeing what the store hands out ---- */
 
 void store_key_list_free(store_key_list *l)
@@ -152,6 +214,8 @@ void store_prompt_clear(store_prompt *p)
     free(p->name);
     free(p->description);
     free(p->content);
+    free(p->tags);
+    free(p->data_source_ids);
     memset(p, 0, sizeof *p);
 }
 
@@ -210,3 +274,398 @@ void store_comment_page_free(store_comment_page *l)
     free(l->items);
     memset(l, 0, sizeof *l);
 }
+
+/* ---- entities, clusters, contexts, conversations, messages (spec 001) ---- */
+
+int store_entity_create(store_t *s, store_entity *e) { return s->ops->entity_create(s, e); }
+
+int store_entity_get(store_t *s, const char *org_id, const char *id, store_entity *out)
+{
+    return s->ops->entity_get(s, org_id, id, out);
+}
+
+int store_entity_list(store_t *s, const char *org_id, long offset, long limit, store_entity_page *out)
+{
+    return s->ops->entity_list(s, org_id, offset, limit, out);
+}
+
+int store_entity_update(store_t *s, const char *org_id, const char *id, const store_entity_patch *patch,
+                        store_entity *out)
+{
+    return s->ops->entity_update(s, org_id, id, patch, out);
+}
+
+int store_entity_delete(store_t *s, const char *org_id, const char *id)
+{
+    return s->ops->entity_delete(s, org_id, id);
+}
+
+int store_cluster_create(store_t *s, store_cluster *c) { return s->ops->cluster_create(s, c); }
+
+int store_cluster_get(store_t *s, const char *org_id, const char *id, store_cluster *out)
+{
+    return s->ops->cluster_get(s, org_id, id, out);
+}
+
+int store_cluster_list(store_t *s, const char *org_id, long offset, long limit, store_cluster_page *out)
+{
+    return s->ops->cluster_list(s, org_id, offset, limit, out);
+}
+
+int store_cluster_update(store_t *s, const char *org_id, const char *id, const store_cluster_patch *patch,
+                         store_cluster *out)
+{
+    return s->ops->cluster_update(s, org_id, id, patch, out);
+}
+
+int store_cluster_delete(store_t *s, const char *org_id, const char *id)
+{
+    return s->ops->cluster_delete(s, org_id, id);
+}
+
+int store_cluster_member_set(store_t *s, const char *org_id, const char *cluster_id, const char *entity_id, int on,
+                             enum store_cluster_part *missing)
+{
+    return s->ops->cluster_member_set(s, org_id, cluster_id, entity_id, on, missing);
+}
+
+int store_cluster_member_list(store_t *s, const char *org_id, const char *cluster_id, long offset, long limit,
+                              store_entity_page *out)
+{
+    return s->ops->cluster_member_list(s, org_id, cluster_id, offset, limit, out);
+}
+
+int store_cluster_member_get(store_t *s, const char *org_id, const char *cluster_id, const char *entity_id,
+                             store_entity *out, enum store_cluster_part *missing)
+{
+    return s->ops->cluster_member_get(s, org_id, cluster_id, entity_id, out, missing);
+}
+
+int store_cluster_prompt_set(store_t *s, const char *org_id, const char *cluster_id, const char *prompt_id, int on,
+                             enum store_cluster_part *missing)
+{
+    return s->ops->cluster_prompt_set(s, org_id, cluster_id, prompt_id, on, missing);
+}
+
+int store_cluster_prompt_list(store_t *s, const char *org_id, const char *cluster_id, long offset, long limit,
+                              store_prompt_page *out)
+{
+    return s->ops->cluster_prompt_list(s, org_id, cluster_id, offset, limit, out);
+}
+
+int store_context_create(store_t *s, const char *org_id, const char *cluster_id, store_context *c)
+{
+    return s->ops->context_create(s, org_id, cluster_id, c);
+}
+
+int store_context_list(store_t *s, const char *org_id, const char *cluster_id, long offset, long limit,
+                       store_context_page *out)
+{
+    return s->ops->context_list(s, org_id, cluster_id, offset, limit, out);
+}
+
+int store_context_update(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                         const store_context_patch *patch, store_context *out, enum store_cluster_part *missing)
+{
+    return s->ops->context_update(s, org_id, cluster_id, id, patch, out, missing);
+}
+
+int store_context_delete(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                         enum store_cluster_part *missing)
+{
+    return s->ops->context_delete(s, org_id, cluster_id, id, missing);
+}
+
+int store_conversation_create(store_t *s, const char *org_id, const char *cluster_id, store_conversation *c)
+{
+    return s->ops->conversation_create(s, org_id, cluster_id, c);
+}
+
+int store_conversation_get(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                           store_conversation *out, enum store_cluster_part *missing)
+{
+    return s->ops->conversation_get(s, org_id, cluster_id, id, out, missing);
+}
+
+int store_conversation_list(store_t *s, const char *org_id, const char *cluster_id, const char *status,
+                            long offset, long limit, store_conversation_page *out)
+{
+    return s->ops->conversation_list(s, org_id, cluster_id, status, offset, limit, out);
+}
+
+int store_conversation_update(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                              const store_conversation_patch *patch, store_conversation *out,
+                              enum store_cluster_part *missing)
+{
+    return s->ops->conversation_update(s, org_id, cluster_id, id, patch, out, missing);
+}
+
+int store_conversation_delete(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                              enum store_cluster_part *missing)
+{
+    return s->ops->conversation_delete(s, org_id, cluster_id, id, missing);
+}
+
+int store_message_add(store_t *s, const char *org_id, const char *cluster_id, const char *conversation_id,
+                      store_message *msgs, size_t n, enum store_cluster_part *missing)
+{
+    return s->ops->message_add(s, org_id, cluster_id, conversation_id, msgs, n, missing);
+}
+
+int store_message_finish(store_t *s, const char *id, const store_message_result *r, store_message *out)
+{
+    return s->ops->message_finish(s, id, r, out);
+}
+
+int store_message_list(store_t *s, const char *org_id, const char *cluster_id, const char *conversation_id,
+                       const store_message_query *q, store_message_page *out, enum store_cluster_part *missing)
+{
+    return s->ops->message_list(s, org_id, cluster_id, conversation_id, q, out, missing);
+}
+
+int store_message_get(store_t *s, const char *org_id, const char *cluster_id, const char *conversation_id,
+                      const char *id, store_message *out, enum store_cluster_part *missing)
+{
+    return s->ops->message_get(s, org_id, cluster_id, conversation_id, id, out, missing);
+}
+
+void store_entity_clear(store_entity *e)
+{
+    free(e->name);
+    free(e->description);
+    free(e->persona);
+    free(e->model);
+    memset(e, 0, sizeof *e);
+}
+
+void store_entity_page_free(store_entity_page *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        store_entity_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+void store_cluster_clear(store_cluster *c)
+{
+    free(c->name);
+    free(c->description);
+    free(c->member_ids);
+    memset(c, 0, sizeof *c);
+}
+
+void store_cluster_page_free(store_cluster_page *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        store_cluster_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+void store_context_clear(store_context *c)
+{
+    free(c->name);
+    free(c->content);
+    memset(c, 0, sizeof *c);
+}
+
+void store_context_page_free(store_context_page *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        store_context_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+void store_conversation_clear(store_conversation *c)
+{
+    free(c->title);
+    memset(c, 0, sizeof *c);
+}
+
+void store_conversation_page_free(store_conversation_page *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        store_conversation_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+void store_message_clear(store_message *m)
+{
+    free(m->content);
+    free(m->entity_name);
+    free(m->error);
+    free(m->model);
+    memset(m, 0, sizeof *m);
+}
+
+void store_message_page_free(store_message_page *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        store_message_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+/* ---- prompt history (spec 002): workspaces, data sources, users, history ---- */
+
+int store_workspace_create(store_t *s, store_workspace *w) { return s->ops->workspace_create(s, w); }
+
+int store_workspace_get(store_t *s, const char *org_id, const char *id, store_workspace *out)
+{
+    return s->ops->workspace_get(s, org_id, id, out);
+}
+
+int store_workspace_list(store_t *s, const char *org_id, long offset, long limit, store_workspace_page *out)
+{
+    return s->ops->workspace_list(s, org_id, offset, limit, out);
+}
+
+int store_workspace_update(store_t *s, const char *org_id, const char *id, const store_workspace_patch *patch,
+                           store_workspace *out)
+{
+    return s->ops->workspace_update(s, org_id, id, patch, out);
+}
+
+int store_workspace_delete(store_t *s, const char *org_id, const char *id)
+{
+    return s->ops->workspace_delete(s, org_id, id);
+}
+
+void store_workspace_clear(store_workspace *w)
+{
+    free(w->name);
+    free(w->description);
+    memset(w, 0, sizeof *w);
+}
+
+void store_workspace_page_free(store_workspace_page *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        store_workspace_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+int store_data_source_create(store_t *s, store_data_source *d) { return s->ops->data_source_create(s, d); }
+
+int store_data_source_get(store_t *s, const char *org_id, const char *id, store_data_source *out)
+{
+    return s->ops->data_source_get(s, org_id, id, out);
+}
+
+int store_data_source_list(store_t *s, const char *org_id, const char *workspace_id, long offset, long limit,
+                           store_data_source_page *out)
+{
+    return s->ops->data_source_list(s, org_id, workspace_id, offset, limit, out);
+}
+
+int store_data_source_update(store_t *s, const char *org_id, const char *id, const store_data_source_patch *patch,
+                             store_data_source *out, int *bad_workspace)
+{
+    return s->ops->data_source_update(s, org_id, id, patch, out, bad_workspace);
+}
+
+int store_data_source_delete(store_t *s, const char *org_id, const char *id)
+{
+    return s->ops->data_source_delete(s, org_id, id);
+}
+
+void store_data_source_clear(store_data_source *d)
+{
+    free(d->name);
+    free(d->type);
+    free(d->description);
+    memset(d, 0, sizeof *d);
+}
+
+void store_data_source_page_free(store_data_source_page *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        store_data_source_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+int store_prompt_refs_check(store_t *s, const char *org_id, const char *workspace_id, const char *data_source_ids,
+                            const char **bad_field)
+{
+    return s->ops->prompt_refs_check(s, org_id, workspace_id, data_source_ids, bad_field);
+}
+
+int store_user_create(store_t *s, store_user *u) { return s->ops->user_create(s, u); }
+
+int store_user_get(store_t *s, const char *org_id, const char *id, store_user *out)
+{
+    return s->ops->user_get(s, org_id, id, out);
+}
+
+int store_user_list(store_t *s, const char *org_id, long offset, long limit, store_user_page *out)
+{
+    return s->ops->user_list(s, org_id, offset, limit, out);
+}
+
+int store_user_update(store_t *s, const char *org_id, const char *id, const store_user_patch *patch,
+                      store_user *out, const char **conflict)
+{
+    return s->ops->user_update(s, org_id, id, patch, out, conflict);
+}
+
+int store_user_delete(store_t *s, const char *org_id, const char *id) { return s->ops->user_delete(s, org_id, id); }
+
+int store_user_key_create(store_t *s, const char *org_id, const char *user_id, const char *key_name,
+                          const char *key_prefix, const unsigned char hash[STORE_KEY_HASH_LEN], store_key *out)
+{
+    return s->ops->user_key_create(s, org_id, user_id, key_name, key_prefix, hash, out);
+}
+
+void store_user_clear(store_user *u)
+{
+    free(u->email);
+    free(u->name);
+    memset(u, 0, sizeof *u);
+}
+
+void store_user_page_free(store_user_page *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        store_user_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+int store_history_list(store_t *s, const char *org_id, const store_history_query *q, store_history_page *out)
+{
+    return s->ops->history_list(s, org_id, q, out);
+}
+
+int store_history_clear(store_t *s, const char *org_id, const char *user_id, long *deleted)
+{
+    return s->ops->history_clear(s, org_id, user_id, deleted);
+}
+
+int store_bench_execution_insert_bulk(store_t *s, const store_execution *e, size_t n)
+{
+    return s->ops->bench_execution_insert_bulk(s, e, n);
+}
+
+void store_history_item_clear(store_history_item *h)
+{
+    free(h->name);
+    free(h->description);
+    free(h->prompt_text);
+    free(h->tags);
+    free(h->data_source_ids);
+    memset(h, 0, sizeof *h);
+}
+
+void store_history_page_free(store_history_page *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        store_history_item_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+/* ---- end prompt history ---- */

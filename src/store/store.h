@@ -80,6 +80,11 @@ typedef struct store_prompt {
     int64_t created_at, updated_at;
     /* the viewing user's own reactions */
     int liked, saved, followed;
+    /* spec 002 (migration 0005): on create, workspace_id ("" = none), tags and
+     * data_source_ids (JSON array texts, NULL = none) are read from here; the
+     * caller checks them first with store_prompt_refs_check(). Filled on get/list. */
+    store_id workspace_id;
+    char *tags, *data_source_ids;
 } store_prompt;
 
 void store_prompt_clear(store_prompt *p);
@@ -118,6 +123,9 @@ int store_prompt_list(store_t *s, const char *org_id, const char *viewer_id, con
  * adds a new version. Fills *out with the updated row. */
 typedef struct store_prompt_patch {
     const char *name, *description, *content, *status;
+    const char *workspace_id;    /* NULL = unchanged, "" = none */
+    const char *tags;            /* JSON array text; NULL = unchanged */
+    const char *data_source_ids; /* JSON array text of ids; NULL = unchanged */
 } store_prompt_patch;
 int store_prompt_update(store_t *s, const char *org_id, const char *id, const char *user_id,
                         const store_prompt_patch *patch, store_prompt *out);
@@ -181,6 +189,10 @@ typedef struct store_execution {
     long likes_count, saves_count, comments_count;
     int64_t created_at, finished_at, updated_at;
     int liked, saved; /* the viewing user's */
+    int async;        /* 1: run by the queue's dispatcher */
+    store_id batch_id; /* "" when none */
+    long retries;     /* times it was retried (earlier attempts in store_execution_attempts) */
+    int64_t started_at;
 } store_execution;
 
 void store_execution_clear(store_execution *e);
@@ -219,6 +231,8 @@ enum store_execution_sort { STORE_ESORT_CREATED_AT, STORE_ESORT_DURATION, STORE_
 
 typedef struct store_execution_query {
     const char *prompt_id; /* NULL = all prompts (and chat requests) */
+    const char *user_id;   /* NULL = every user */
+    int64_t since;         /* 0 = no lower bound on created_at */
     const char *status;    /* NULL = any */
     enum store_execution_sort sort;
     int sort_desc;
@@ -255,6 +269,468 @@ int store_comment_list(store_t *s, const char *org_id, const char *prompt_id, co
 /* Only the author or an admin may delete: STORE_NOTFOUND otherwise too (no leak). */
 int store_comment_delete(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
                          const char *comment_id, const char *user_id, int is_admin);
+
+/* ---- entities, clusters, contexts, conversations, messages (spec 001) ----
+ *
+ * An entity is an AI "digital twin" (name, persona = its system prompt, model).
+ * A cluster groups entities (members) and holds prompts, contexts and
+ * conversations; deleting a cluster removes its links, contexts and
+ * conversations (with their messages), never the entities or prompts.
+ * Functions on something inside a cluster say which part was not found
+ * through *missing (may be NULL) when they return STORE_NOTFOUND. */
+
+enum store_cluster_part {
+    STORE_PART_CLUSTER,
+    STORE_PART_ENTITY,
+    STORE_PART_PROMPT,
+    STORE_PART_CONTEXT,
+    STORE_PART_CONVERSATION,
+    STORE_PART_MESSAGE,
+};
+
+typedef struct store_entity {
+    store_id id, org_id, user_id;
+    char *name, *description, *persona;
+    char *model; /* NULL = the default model */
+    long clusters_count;
+    int64_t created_at, updated_at;
+} store_entity;
+
+typedef struct store_entity_page {
+    store_entity *items;
+    size_t count;
+    long total;
+} store_entity_page;
+
+void store_entity_clear(store_entity *e);
+void store_entity_page_free(store_entity_page *l);
+/* Inserts; fills e->id and the times (name required; other strings may be NULL). */
+int store_entity_create(store_t *s, store_entity *e);
+int store_entity_get(store_t *s, const char *org_id, const char *id, store_entity *out);
+/* Oldest first. */
+int store_entity_list(store_t *s, const char *org_id, long offset, long limit, store_entity_page *out);
+/* Fields left NULL are unchanged; clear_model sets the model back to the default. */
+typedef struct store_entity_patch {
+    const char *name, *description, *persona, *model;
+    int clear_model;
+} store_entity_patch;
+int store_entity_update(store_t *s, const char *org_id, const char *id, const store_entity_patch *patch,
+                        store_entity *out);
+/* Also removes the entity from every cluster. */
+int store_entity_delete(store_t *s, const char *org_id, const char *id);
+
+typedef struct store_cluster {
+    store_id id, org_id, user_id;
+    char *name, *description;
+    long members_count, prompts_count, contexts_count, conversations_count;
+    int64_t created_at, updated_at;
+    store_id *member_ids; /* filled by store_cluster_get (oldest member first), else NULL */
+    size_t member_ids_count;
+} store_cluster;
+
+typedef struct store_cluster_page {
+    store_cluster *items;
+    size_t count;
+    long total;
+} store_cluster_page;
+
+void store_cluster_clear(store_cluster *c);
+void store_cluster_page_free(store_cluster_page *l);
+int store_cluster_create(store_t *s, store_cluster *c);
+int store_cluster_get(store_t *s, const char *org_id, const char *id, store_cluster *out);
+/* Oldest first; member_ids stay NULL. */
+int store_cluster_list(store_t *s, const char *org_id, long offset, long limit, store_cluster_page *out);
+typedef struct store_cluster_patch {
+    const char *name, *description;
+} store_cluster_patch;
+int store_cluster_update(store_t *s, const char *org_id, const char *id, const store_cluster_patch *patch,
+                         store_cluster *out);
+int store_cluster_delete(store_t *s, const char *org_id, const char *id);
+
+/* Add (on=1) or remove (on=0) a member; repeats change nothing. Both the
+ * cluster and the entity must be in org_id. */
+int store_cluster_member_set(store_t *s, const char *org_id, const char *cluster_id, const char *entity_id, int on,
+                             enum store_cluster_part *missing);
+/* The member entities, oldest membership first (limit < 0: all of them). */
+int store_cluster_member_list(store_t *s, const char *org_id, const char *cluster_id, long offset, long limit,
+                              store_entity_page *out);
+/* The entity if it is a member (STORE_NOTFOUND with *missing ENTITY when not). */
+int store_cluster_member_get(store_t *s, const char *org_id, const char *cluster_id, const char *entity_id,
+                             store_entity *out, enum store_cluster_part *missing);
+
+/* Assign (on=1) or unassign (on=0) a prompt; repeats change nothing. */
+int store_cluster_prompt_set(store_t *s, const char *org_id, const char *cluster_id, const char *prompt_id, int on,
+                             enum store_cluster_part *missing);
+/* The assigned prompts, oldest assignment first (the viewer's reactions are not filled). */
+int store_cluster_prompt_list(store_t *s, const char *org_id, const char *cluster_id, long offset, long limit,
+                              store_prompt_page *out);
+
+typedef struct store_context {
+    store_id id, cluster_id;
+    char *name, *content;
+    int64_t created_at, updated_at;
+} store_context;
+
+typedef struct store_context_page {
+    store_context *items;
+    size_t count;
+    long total;
+} store_context_page;
+
+void store_context_clear(store_context *c);
+void store_context_page_free(store_context_page *l);
+/* c->name may be NULL (stored empty). Fills id and times. */
+int store_context_create(store_t *s, const char *org_id, const char *cluster_id, store_context *c);
+/* Oldest first (limit < 0: all of them). */
+int store_context_list(store_t *s, const char *org_id, const char *cluster_id, long offset, long limit,
+                       store_context_page *out);
+typedef struct store_context_patch {
+    const char *name, *content;
+} store_context_patch;
+int store_context_update(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                         const store_context_patch *patch, store_context *out, enum store_cluster_part *missing);
+int store_context_delete(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                         enum store_cluster_part *missing);
+
+typedef struct store_conversation {
+    store_id id, cluster_id, user_id;
+    char *title;
+    char status[16]; /* "active" | "archived" */
+    long messages_count;
+    int64_t created_at, updated_at;
+} store_conversation;
+
+typedef struct store_conversation_page {
+    store_conversation *items;
+    size_t count;
+    long total;
+} store_conversation_page;
+
+void store_conversation_clear(store_conversation *c);
+void store_conversation_page_free(store_conversation_page *l);
+/* Fills id, status "active", times. */
+int store_conversation_create(store_t *s, const char *org_id, const char *cluster_id, store_conversation *c);
+int store_conversation_get(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                           store_conversation *out, enum store_cluster_part *missing);
+/* Newest first; status NULL = any. */
+int store_conversation_list(store_t *s, const char *org_id, const char *cluster_id, const char *status,
+                            long offset, long limit, store_conversation_page *out);
+typedef struct store_conversation_patch {
+    const char *title, *status;
+} store_conversation_patch;
+int store_conversation_update(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                              const store_conversation_patch *patch, store_conversation *out,
+                              enum store_cluster_part *missing);
+int store_conversation_delete(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                              enum store_cluster_part *missing);
+
+typedef struct store_message {
+    store_id id, conversation_id, user_id, entity_id, execution_id; /* "" when none */
+    char role[16];   /* "user" | "assistant" | "system" */
+    char status[16]; /* "processing" | "completed" | "failed" */
+    char *content;
+    char *entity_name; /* NULL unless an entity wrote it */
+    char *error;       /* NULL unless failed */
+    char *model;       /* NULL unless a model wrote it */
+    long prompt_tokens, completion_tokens, total_tokens, duration_ms;
+    int64_t created_at, updated_at;
+} store_message;
+
+typedef struct store_message_page {
+    store_message *items;
+    size_t count;
+    long total;
+} store_message_page;
+
+void store_message_clear(store_message *m);
+void store_message_page_free(store_message_page *l);
+/* Add n messages to a conversation in one transaction, in this order (each
+ * gets id and times; an empty status means "completed"); messages_count moves
+ * by n. STORE_CONFLICT when the conversation is archived. */
+int store_message_add(store_t *s, const char *org_id, const char *cluster_id, const char *conversation_id,
+                      store_message *msgs, size_t n, enum store_cluster_part *missing);
+
+/* The outcome of a reply that was added as "processing". */
+typedef struct store_message_result {
+    const char *status; /* completed | failed */
+    const char *content;
+    size_t content_len;
+    const char *error, *model, *execution_id; /* NULL = none / unchanged */
+    long prompt_tokens, completion_tokens, total_tokens, duration_ms;
+} store_message_result;
+/* Finish a "processing" message; STORE_CONFLICT if it already finished, STORE_NOTFOUND
+ * if it is gone (its conversation was deleted meanwhile). On STORE_OK fills *out
+ * (when not NULL) with the finished row. */
+int store_message_finish(store_t *s, const char *id, const store_message_result *r, store_message *out);
+
+typedef struct store_message_query {
+    long offset, limit;
+    int latest; /* 1: the newest `limit` messages (offset ignored), still oldest first */
+} store_message_query;
+/* Oldest first. */
+int store_message_list(store_t *s, const char *org_id, const char *cluster_id, const char *conversation_id,
+                       const store_message_query *q, store_message_page *out, enum store_cluster_part *missing);
+int store_message_get(store_t *s, const char *org_id, const char *cluster_id, const char *conversation_id,
+                      const char *id, store_message *out, enum store_cluster_part *missing);
+
+/* ---- the durable queue of async executions ---- */
+
+/* What a worker needs to run a claimed execution. */
+typedef struct store_job {
+    store_id id;
+    char *messages; /* JSON array text */
+    char *model;
+    double temperature;
+    int has_temperature;
+    long max_tokens;
+    int stream;
+} store_job;
+
+void store_jobs_free(store_job *jobs, size_t n);
+
+/* Claim up to max async executions that are queued, or processing with an
+ * expired lease (their worker died), oldest first: they become processing,
+ * leased to owner until lease_until. *jobs is malloc'd (store_jobs_free). */
+int store_queue_claim(store_t *s, const char *owner, int64_t now, int64_t lease_until, int max, store_job **jobs,
+                      size_t *n);
+/* Extend every lease owner holds. */
+int store_queue_renew(store_t *s, const char *owner, int64_t lease_until);
+
+typedef struct store_job_result {
+    const char *id;
+    int release; /* 1: give the job back (queued again, lease dropped) instead of finishing it */
+    store_execution_result r;
+} store_job_result;
+
+/* Finish (or release) many claimed jobs in ONE transaction (group commit).
+ * Fenced: a row is changed only while it is still processing under owner's
+ * lease, so a job reclaimed after a lost lease ends exactly once. *applied
+ * counts the rows changed. */
+int store_queue_finish_many(store_t *s, const char *owner, const store_job_result *res, size_t n, size_t *applied);
+
+/* Cancel a queued or processing execution (its result, if one comes, is then
+ * dropped). STORE_CONFLICT when it already ended. */
+int store_execution_cancel(store_t *s, const char *org_id, const char *id);
+
+/* Run a failed or cancelled execution again: its current outcome is kept as
+ * an earlier attempt and it is queued (async) again. STORE_CONFLICT when it is
+ * not failed or cancelled. */
+int store_execution_retry(store_t *s, const char *org_id, const char *id);
+
+typedef struct store_attempt {
+    long number;
+    char status[16];
+    char *output, *error, *model;
+    long prompt_tokens, completion_tokens, total_tokens, duration_ms;
+    int64_t started_at, finished_at;
+} store_attempt;
+
+void store_attempts_free(store_attempt *a, size_t n);
+/* Earlier attempts of an execution, oldest first (empty when never retried). */
+int store_execution_attempts(store_t *s, const char *org_id, const char *id, store_attempt **out, size_t *n);
+
+/* ---- batches ---- */
+
+typedef struct store_batch {
+    store_id id, user_id;
+    long total, queued, processing, completed, failed, cancelled;
+    int64_t created_at;
+} store_batch;
+
+/* Insert a batch and its n executions (async, queued) in one transaction.
+ * Fills each item's id and the batch id. */
+int store_batch_create(store_t *s, const char *org_id, const char *user_id, store_execution *items, size_t n,
+                       store_id batch_id);
+int store_batch_get(store_t *s, const char *org_id, const char *id, store_batch *out);
+
+/* ---- idempotency keys ---- */
+
+enum store_idem_state { STORE_IDEM_NEW = 0, STORE_IDEM_REPLAY, STORE_IDEM_IN_PROGRESS, STORE_IDEM_MISMATCH };
+
+/* Reserve (org_id, key) for a request whose body hashes to hash, or find the
+ * earlier use: REPLAY fills *status_code and *response (malloc'd) with the
+ * first answer; MISMATCH when the key was used with another body. */
+int store_idem_begin(store_t *s, const char *org_id, const char *key, const char *user_id,
+                     const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response);
+/* Record the answer of a reserved key. */
+int store_idem_finish(store_t *s, const char *org_id, const char *key, int status_code, const char *response);
+/* Drop a reservation whose request was not accepted. */
+int store_idem_abort(store_t *s, const char *org_id, const char *key);
+
+/* ---- raw prompts (v1) ---- */
+
+/* The prompt holding this exact raw text for this user (found by raw_hash), or
+ * a new one named name. Fills *out. */
+int store_prompt_ensure_raw(store_t *s, const char *org_id, const char *user_id, const char *name, const char *text,
+                            const char *raw_hash, store_prompt *out);
+
+/* ---- prompt history (spec 002): workspaces, data sources, users, history ----
+ *
+ * Workspaces and data sources are organization-scoped (a data source may
+ * belong to one workspace; deleting the workspace detaches it, and detaches
+ * the prompts in it). Names are unique per organization (STORE_CONFLICT).
+ * Prompts carry a workspace, tags and data sources (store_prompt fields) and a
+ * copy of their latest execution kept by triggers, which the history reads. */
+
+typedef struct store_workspace {
+    store_id id, org_id;
+    char *name, *description;
+    long prompts_count, data_sources_count;
+    int64_t created_at, updated_at;
+} store_workspace;
+
+typedef struct store_workspace_page {
+    store_workspace *items;
+    size_t count;
+    long total;
+} store_workspace_page;
+
+void store_workspace_clear(store_workspace *w);
+void store_workspace_page_free(store_workspace_page *l);
+/* In: org_id, name, description (may be NULL). Fills id and times. */
+int store_workspace_create(store_t *s, store_workspace *w);
+int store_workspace_get(store_t *s, const char *org_id, const char *id, store_workspace *out);
+/* Oldest first. */
+int store_workspace_list(store_t *s, const char *org_id, long offset, long limit, store_workspace_page *out);
+typedef struct store_workspace_patch {
+    const char *name, *description; /* NULL = unchanged */
+} store_workspace_patch;
+int store_workspace_update(store_t *s, const char *org_id, const char *id, const store_workspace_patch *patch,
+                           store_workspace *out);
+int store_workspace_delete(store_t *s, const char *org_id, const char *id);
+
+typedef struct store_data_source {
+    store_id id, org_id, workspace_id; /* workspace_id "" when none */
+    char *name, *type, *description;
+    long prompts_count;
+    int64_t created_at, updated_at;
+} store_data_source;
+
+typedef struct store_data_source_page {
+    store_data_source *items;
+    size_t count;
+    long total;
+} store_data_source_page;
+
+void store_data_source_clear(store_data_source *d);
+void store_data_source_page_free(store_data_source_page *l);
+/* In: org_id, workspace_id ("" = none), name, type, description. STORE_NOTFOUND
+ * when the workspace is not in org_id. */
+int store_data_source_create(store_t *s, store_data_source *d);
+int store_data_source_get(store_t *s, const char *org_id, const char *id, store_data_source *out);
+/* Oldest first; workspace_id NULL = every data source of the organization. */
+int store_data_source_list(store_t *s, const char *org_id, const char *workspace_id, long offset, long limit,
+                           store_data_source_page *out);
+typedef struct store_data_source_patch {
+    const char *name, *type, *description; /* NULL = unchanged */
+    const char *workspace_id;              /* NULL = unchanged, "" = detach */
+} store_data_source_patch;
+/* STORE_NOTFOUND with *bad_workspace = 1 when patch->workspace_id is not in org_id. */
+int store_data_source_update(store_t *s, const char *org_id, const char *id, const store_data_source_patch *patch,
+                             store_data_source *out, int *bad_workspace);
+int store_data_source_delete(store_t *s, const char *org_id, const char *id);
+
+/* Check the references a prompt is given: workspace_id (NULL or "" = none)
+ * and data_source_ids (a JSON array text of ids, or NULL) must all be in
+ * org_id. STORE_NOTFOUND names the bad one in *bad_field ("workspace_id" or
+ * "data_source_ids"). */
+int store_prompt_refs_check(store_t *s, const char *org_id, const char *workspace_id, const char *data_source_ids,
+                            const char **bad_field);
+
+/* Users of an organization. Email is unique per organization. */
+typedef struct store_user {
+    store_id id, org_id;
+    char *email, *name;
+    char role[16]; /* "admin" | "member" */
+    long keys_count; /* active API keys */
+    int64_t created_at, updated_at;
+} store_user;
+
+typedef struct store_user_page {
+    store_user *items;
+    size_t count;
+    long total;
+} store_user_page;
+
+void store_user_clear(store_user *u);
+void store_user_page_free(store_user_page *l);
+/* In: org_id, email, name (may be NULL), role. STORE_CONFLICT on a taken email. */
+int store_user_create(store_t *s, store_user *u);
+int store_user_get(store_t *s, const char *org_id, const char *id, store_user *out);
+/* Oldest first. */
+int store_user_list(store_t *s, const char *org_id, long offset, long limit, store_user_page *out);
+typedef struct store_user_patch {
+    const char *email, *name, *role; /* NULL = unchanged */
+} store_user_patch;
+/* STORE_CONFLICT with *conflict = "email" (taken) or "role" (it would leave
+ * the organization without an admin). */
+int store_user_update(store_t *s, const char *org_id, const char *id, const store_user_patch *patch,
+                      store_user *out, const char **conflict);
+/* Deletes the user and their API keys (which stop working at once); their
+ * prompts and executions stay with the organization. STORE_CONFLICT when the
+ * user is the organization's last admin. */
+int store_user_delete(store_t *s, const char *org_id, const char *id);
+/* A new API key (prefix, hash) for a user of org_id; fills *out. */
+int store_user_key_create(store_t *s, const char *org_id, const char *user_id, const char *key_name,
+                          const char *key_prefix, const unsigned char hash[STORE_KEY_HASH_LEN], store_key *out);
+
+/* History: one row per prompt with its latest execution. */
+typedef struct store_history_item {
+    store_id id, user_id, workspace_id, last_execution_id; /* "" when none */
+    char *name, *description, *prompt_text;
+    char *tags;            /* JSON array text of strings */
+    char *data_source_ids; /* JSON array text of ids */
+    char status[16];        /* the latest execution's status, or "draft" (never executed) */
+    char prompt_status[16]; /* the prompt's own: draft | published | archived */
+    long execution_time_ms; /* the latest execution's duration (0 for a draft) */
+    int64_t timestamp;      /* the latest execution's created_at, or the prompt's created_at for a draft */
+    int64_t last_executed_at; /* 0 = never */
+    int64_t created_at, updated_at;
+} store_history_item;
+
+typedef struct store_history_page {
+    store_history_item *items;
+    size_t count;
+    long total;
+} store_history_page;
+
+void store_history_item_clear(store_history_item *h);
+void store_history_page_free(store_history_page *l);
+
+enum store_history_sort {
+    STORE_HSORT_TIMESTAMP,
+    STORE_HSORT_STATUS,
+    STORE_HSORT_DURATION,
+    STORE_HSORT_NAME,
+    STORE_HSORT_CREATED_AT,
+};
+
+typedef struct store_history_query {
+    const char *user_id;        /* owner of the prompts; NULL = every user of the organization */
+    const char *workspace_id;   /* NULL = any */
+    const char *data_source_id; /* NULL = any */
+    const char *status;         /* latest execution status or "draft"; NULL = any */
+    const char *search;         /* words matched (prefix) in name or text through FTS5; NULL = none */
+    int64_t since;              /* rows whose timestamp >= since; 0 = all time */
+    enum store_history_sort sort;
+    int sort_desc;
+    long offset, limit;
+} store_history_query;
+
+/* The filters are taken as given (the caller checks that the ids it passes are in org_id). */
+int store_history_list(store_t *s, const char *org_id, const store_history_query *q, store_history_page *out);
+/* Clear a user's history: delete their finished executions (completed,
+ * failed, cancelled; queued and running ones stay) with their comments and
+ * reactions. Prompts stay and show their latest remaining execution, or
+ * "draft". *deleted = executions removed. */
+int store_history_clear(store_t *s, const char *org_id, const char *user_id, long *deleted);
+
+/* FOR BENCHMARKS (bench/bench_history.c): insert n executions in one
+ * transaction, each finished with the given status/duration; the history
+ * triggers run as for any insert. e[i].created_at is kept when set. */
+int store_bench_execution_insert_bulk(store_t *s, const store_execution *e, size_t n);
+
+/* ---- end prompt history ---- */
 
 /* ---- lifecycle ---- */
 

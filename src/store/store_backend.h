@@ -46,6 +46,95 @@ struct store_ops {
                         long offset, long limit, store_comment_page *out);
     int (*comment_delete)(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
                           const char *comment_id, const char *user_id, int is_admin);
+    /* ---- entities, clusters, contexts, conversations, messages (spec 001) ---- */
+    int (*entity_create)(store_t *s, store_entity *e);
+    int (*entity_get)(store_t *s, const char *org_id, const char *id, store_entity *out);
+    int (*entity_list)(store_t *s, const char *org_id, long offset, long limit, store_entity_page *out);
+    int (*entity_update)(store_t *s, const char *org_id, const char *id, const store_entity_patch *patch,
+                         store_entity *out);
+    int (*entity_delete)(store_t *s, const char *org_id, const char *id);
+    int (*cluster_create)(store_t *s, store_cluster *c);
+    int (*cluster_get)(store_t *s, const char *org_id, const char *id, store_cluster *out);
+    int (*cluster_list)(store_t *s, const char *org_id, long offset, long limit, store_cluster_page *out);
+    int (*cluster_update)(store_t *s, const char *org_id, const char *id, const store_cluster_patch *patch,
+                          store_cluster *out);
+    int (*cluster_delete)(store_t *s, const char *org_id, const char *id);
+    int (*cluster_member_set)(store_t *s, const char *org_id, const char *cluster_id, const char *entity_id, int on,
+                              enum store_cluster_part *missing);
+    int (*cluster_member_list)(store_t *s, const char *org_id, const char *cluster_id, long offset, long limit,
+                               store_entity_page *out);
+    int (*cluster_member_get)(store_t *s, const char *org_id, const char *cluster_id, const char *entity_id,
+                              store_entity *out, enum store_cluster_part *missing);
+    int (*cluster_prompt_set)(store_t *s, const char *org_id, const char *cluster_id, const char *prompt_id, int on,
+                              enum store_cluster_part *missing);
+    int (*cluster_prompt_list)(store_t *s, const char *org_id, const char *cluster_id, long offset, long limit,
+                               store_prompt_page *out);
+    int (*context_create)(store_t *s, const char *org_id, const char *cluster_id, store_context *c);
+    int (*context_list)(store_t *s, const char *org_id, const char *cluster_id, long offset, long limit,
+                        store_context_page *out);
+    int (*context_update)(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                          const store_context_patch *patch, store_context *out, enum store_cluster_part *missing);
+    int (*context_delete)(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                          enum store_cluster_part *missing);
+    int (*conversation_create)(store_t *s, const char *org_id, const char *cluster_id, store_conversation *c);
+    int (*conversation_get)(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                            store_conversation *out, enum store_cluster_part *missing);
+    int (*conversation_list)(store_t *s, const char *org_id, const char *cluster_id, const char *status,
+                             long offset, long limit, store_conversation_page *out);
+    int (*conversation_update)(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                               const store_conversation_patch *patch, store_conversation *out,
+                               enum store_cluster_part *missing);
+    int (*conversation_delete)(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                               enum store_cluster_part *missing);
+    int (*message_add)(store_t *s, const char *org_id, const char *cluster_id, const char *conversation_id,
+                       store_message *msgs, size_t n, enum store_cluster_part *missing);
+    int (*message_finish)(store_t *s, const char *id, const store_message_result *r, store_message *out);
+    int (*message_list)(store_t *s, const char *org_id, const char *cluster_id, const char *conversation_id,
+                        const store_message_query *q, store_message_page *out, enum store_cluster_part *missing);
+    int (*message_get)(store_t *s, const char *org_id, const char *cluster_id, const char *conversation_id,
+                       const char *id, store_message *out, enum store_cluster_part *missing);
+    /* ---- end spec 001 ---- */
+    /* queue, batches, idempotency, raw prompts (sqlite_queue.c) */
+    int (*queue_claim)(store_t *s, const char *owner, int64_t now, int64_t lease_until, int max, store_job **jobs, size_t *n);
+    int (*queue_renew)(store_t *s, const char *owner, int64_t lease_until);
+    int (*queue_finish_many)(store_t *s, const char *owner, const store_job_result *res, size_t n, size_t *applied);
+    int (*execution_cancel)(store_t *s, const char *org_id, const char *id);
+    int (*execution_retry)(store_t *s, const char *org_id, const char *id);
+    int (*execution_attempts)(store_t *s, const char *org_id, const char *id, store_attempt **out, size_t *n);
+    int (*batch_create)(store_t *s, const char *org_id, const char *user_id, store_execution *items, size_t n, store_id batch_id);
+    int (*batch_get)(store_t *s, const char *org_id, const char *id, store_batch *out);
+    int (*idem_begin)(store_t *s, const char *org_id, const char *key, const char *user_id, const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response);
+    int (*idem_finish)(store_t *s, const char *org_id, const char *key, int status_code, const char *response);
+    int (*idem_abort)(store_t *s, const char *org_id, const char *key);
+    int (*prompt_ensure_raw)(store_t *s, const char *org_id, const char *user_id, const char *name, const char *text, const char *raw_hash, store_prompt *out);
+    /* ---- prompt history (spec 002): workspaces, data sources, users, history ---- */
+    int (*workspace_create)(store_t *s, store_workspace *w);
+    int (*workspace_get)(store_t *s, const char *org_id, const char *id, store_workspace *out);
+    int (*workspace_list)(store_t *s, const char *org_id, long offset, long limit, store_workspace_page *out);
+    int (*workspace_update)(store_t *s, const char *org_id, const char *id, const store_workspace_patch *patch,
+                            store_workspace *out);
+    int (*workspace_delete)(store_t *s, const char *org_id, const char *id);
+    int (*data_source_create)(store_t *s, store_data_source *d);
+    int (*data_source_get)(store_t *s, const char *org_id, const char *id, store_data_source *out);
+    int (*data_source_list)(store_t *s, const char *org_id, const char *workspace_id, long offset, long limit,
+                            store_data_source_page *out);
+    int (*data_source_update)(store_t *s, const char *org_id, const char *id, const store_data_source_patch *patch,
+                              store_data_source *out, int *bad_workspace);
+    int (*data_source_delete)(store_t *s, const char *org_id, const char *id);
+    int (*prompt_refs_check)(store_t *s, const char *org_id, const char *workspace_id, const char *data_source_ids,
+                             const char **bad_field);
+    int (*user_create)(store_t *s, store_user *u);
+    int (*user_get)(store_t *s, const char *org_id, const char *id, store_user *out);
+    int (*user_list)(store_t *s, const char *org_id, long offset, long limit, store_user_page *out);
+    int (*user_update)(store_t *s, const char *org_id, const char *id, const store_user_patch *patch, store_user *out,
+                       const char **conflict);
+    int (*user_delete)(store_t *s, const char *org_id, const char *id);
+    int (*user_key_create)(store_t *s, const char *org_id, const char *user_id, const char *key_name,
+                           const char *key_prefix, const unsigned char *hash, store_key *out);
+    int (*history_list)(store_t *s, const char *org_id, const store_history_query *q, store_history_page *out);
+    int (*history_clear)(store_t *s, const char *org_id, const char *user_id, long *deleted);
+    int (*bench_execution_insert_bulk)(store_t *s, const store_execution *e, size_t n);
+    /* ---- end prompt history ---- */
 };
 
 struct store {

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# bench/run.sh — promptd's engine benchmark (issue 3, item 8). See bench/README.md.
+#
+# Builds promptd, the mock LLM and the load generator, starts them on free
+# loopback ports with a throw-away database, runs
+#   (a) a fast upstream (mock latency 0):
+#       open loop at BENCH_RATE req/s for BENCH_OPEN_SECONDS, directly against
+#       the mock (baseline), through the gateway and through /prompts/:id/execute;
+#       closed loop with BENCH_CLOSED_CONNS keep-alive connections, same three;
+#   (b) a slow upstream (mock latency BENCH_SLOW_MS): BENCH_BURST requests sent
+#       at once and kept open, directly against the mock (baseline), through
+#       the gateway and through /prompts/:id/execute, each promptd fresh so
+#       its peak RSS (VmHWM) belongs to that run alone,
+# prints a table, and stops everything it started. Bounded: every wait loop
+# has a count, every generator run a timeout; about 2.5 minutes in all.
+#
+# Environment (all optional):
+#   PROMPTD_BIN, MOCK_BIN        use these binaries instead of building build/...
+#   BENCH_RATE=1000  BENCH_OPEN_SECONDS=10  BENCH_WARMUP_SECONDS=1
+#   BENCH_CLOSED_CONNS=64  BENCH_CLOSED_SECONDS=5
+#   BENCH_BURST=10000  BENCH_SLOW_MS=1500
+#   BENCH_SCENARIOS="a b"        run only some of them
+#   BENCH_RAW=FILE               also append the generator's raw result lines to FILE
+#   BENCH_KEEP=1                 keep the temporary directory (logs, databases)
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 2
+
+RATE=${BENCH_RATE:-1000}
+OPEN_S=${BENCH_OPEN_SECONDS:-10}
+WARM_S=${BENCH_WARMUP_SECONDS:-1}
+CLOSED_CONNS=${BENCH_CLOSED_CONNS:-64}
+CLOSED_S=${BENCH_CLOSED_SECONDS:-5}
+BURST=${BENCH_BURST:-10000}
+SLOW_MS=${BENCH_SLOW_MS:-1500}
+SCENARIOS=${BENCH_SCENARIOS:-a b}
+KEY=bench_admin_key_0123456789abcdef
+CHAT_BODY='{"model":"openai/mock","messages":[{"role":"user","content":"hello"}]}'
+CHAT_EXPECT='"content":"mock reply: hello"'
+EXEC_BODY='{"variables":{"x":"hi"},"model":"openai/mock"}'
+EXEC_EXPECT='"content":"mock reply: Say hi"'
+
+die() { echo "bench: $*" >&2; exit 2; }
+
+# ------------------------------------------------------------------ build
+if [[ -z ${PROMPTD_BIN:-} || -z ${MOCK_BIN:-} ]]; then
+    make --no-print-directory -s build/promptd build/tests/mock/mock_llm >&2 || die "build failed"
+fi
+PROMPTD_BIN=$(realpath "${PROMPTD_BIN:-build/promptd}")
+MOCK_BIN=$(realpath "${MOCK_BIN:-build/tests/mock/mock_llm}")
+[[ -x $PROMPTD_BIN && -x $MOCK_BIN ]] || die "missing $PROMPTD_BIN or $MOCK_BIN"
+
+TMP=$(mktemp -d /tmp/promptd-bench.XXXXXX) || die "mktemp failed"
+GEN=$TMP/bench_exec
+${CC:-cc} -std=c17 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$GEN" bench/bench_exec.c || die "cannot build bench_exec"
+
+# ------------------------------------------------------------------ processes
+PIDS=()
+stop_pid() { # TERM, wait up to 10 s, then KILL
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    PIDS=()
+    if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "bench: kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Both servers need a descriptor per connection (promptd two: client + upstream).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+NOFILE=$(ulimit -n)
+
+# wait_for FILE REGEX: up to 10 s for a line; prints the first match
+wait_for() {
+    local i m
+    for ((i = 0; i < 100; i++)); do
+        m=$(grep -o -m1 -E "$2" "$1" 2>/dev/null) && { echo "$m"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
+start_mock() { # LATENCY_MS -> sets MOCK_PID MOCK_PORT
+    local out=$TMP/mock.$1.$RANDOM
+    "$MOCK_BIN" --port 0 --latency-ms "$1" --parent-pid $$ >"$out.out" 2>"$out.err" &
+    MOCK_PID=$!
+    PIDS+=("$MOCK_PID")
+    MOCK_PORT=$(wait_for "$out.out" 'listening on [0-9]+' | grep -o '[0-9]*$') || die "mock did not start: $(cat "$out.err")"
+}
+
+start_promptd() { # NAME [CONFIG_FILE] -> sets PD_PID PD_PORT
+    local log=$TMP/promptd.$1.log
+    local -a cfg=()
+    [[ -n ${2:-} ]] && cfg=(--config "$2")
+    PROMPTD_ADMIN_KEY=$KEY OPENAI_BASE_URL=http://127.0.0.1:$MOCK_PORT/v1 OPENAI_API_KEY=x \
+        "$PROMPTD_BIN" serve --listen 127.0.0.1:0 --db "$TMP/$1.db" "${cfg[@]}" >"$log.out" 2>"$log" &
+    PD_PID=$!
+    PIDS+=("$PD_PID")
+    PD_PORT=$(wait_for "$log" 'listening on http://127\.0\.0\.1:[0-9]+') || die "promptd did not start: $(tail -3 "$log")"
+    PD_PORT=${PD_PORT##*:}
+}
+
+stop_last() { # stop the most recently started process
+    local pid=${PIDS[-1]}
+    stop_pid "$pid"
+    unset 'PIDS[-1]'
+}
+
+create_prompt() { # -> sets PROMPT_ID
+    local r
+    r=$(curl -s -m 10 -X POST "http://127.0.0.1:$PD_PORT/prompts" -H "AppId: $KEY" -H 'Content-Type: application/json' \
+        -d '{"prompt":{"name":"bench","content":"Say {{x}}"}}') || die "cannot create the prompt"
+    PROMPT_ID=$(grep -o -m1 '"id":"[^"]*"' <<<"$r" | head -1 | cut -d'"' -f4)
+    [[ -n $PROMPT_ID ]] || die "cannot create the prompt: $r"
+}
+
+mock_stats() { curl -s -m 5 "http://127.0.0.1:$MOCK_PORT/_mock/stats"; }
+mock_reset() { curl -s -m 5 -X POST "http://127.0.0.1:$MOCK_PORT/_mock/reset" >/dev/null; }
+
+# gen LIMIT_S ARGS... : run the generator under a hard time limit, print its result line
+gen() {
+    local limit=$1 line
+    shift
+    line=$(timeout -k 2 "$limit" "$GEN" "$@" 2>>"$TMP/gen.err" | tail -1)
+    [[ -n $line ]] || line="label=failed mode=? sent=0 ok=0 errors=1"
+    [[ -n ${BENCH_RAW:-} ]] && echo "$line" >>"$BENCH_RAW"
+    echo "$line"
+}
+
+# f FIELD LINE: a field of a result line
+f() { local k=$1 v; v=$(grep -o -E "(^| )$k=[^ ]*" <<<"$2" | head -1); v=${v#*=}; echo "${v:-?}"; }
+fsub() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "?" || b == "?") print "?"; else printf "%+.3f", a - b }'; }
+fdiv() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "?" || b == "?" || b == 0) print "?"; else printf "%.2f", a / b }'; }
+mb() { awk -v k="$1" 'BEGIN { if (k == "?") print "?"; else printf "%.1f", k / 1024 }'; }
+
+row_lat() { # NAME LINE
+    printf '  %-30s %9s %8s %8s %8s %9s %12s %6s %8s\n' "$1" "$(f rps "$2")" "$(f p50_ms "$2")" "$(f p90_ms "$2")" \
+        "$(f p99_ms "$2")" "$(f max_ms "$2")" "$(f ok "$2")/$(f sent "$2")" "$(f errors "$2")" "$(f lag_p99_ms "$2")"
+}
+hdr_lat() {
+    printf '  %-30s %9s %8s %8s %8s %9s %12s %6s %8s\n' "target" "req/s" "p50 ms" "p90 ms" "p99 ms" "max ms" "ok/sent" \
+        "errors" "genlag99"
+}
+
+# machine state: the numbers mean little on a busy machine
+busy_pct() {
+    local a b
+    read -r -a a < <(head -1 /proc/stat)
+    sleep 1
+    read -r -a b < <(head -1 /proc/stat)
+    awk -v u="$((b[1] + b[2] + b[3] + b[6] + b[7] - a[1] - a[2] - a[3] - a[6] - a[7]))" \
+        -v t="$((b[1] + b[2] + b[3] + b[4] + b[5] + b[6] + b[7] + b[8] - a[1] - a[2] - a[3] - a[4] - a[5] - a[6] - a[7] - a[8]))" \
+        'BEGIN { printf "%.0f", t ? 100 * u / t : 0 }'
+}
+
+echo "promptd benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "  machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), kernel $(uname -r)," \
+     "RLIMIT_NOFILE $NOFILE, CPU busy before start: $(busy_pct)% (load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "  promptd: $PROMPTD_BIN (PROMPTD_THREADS=${PROMPTD_THREADS:-2}); upstream: mock_llm; db: $TMP (throw-away)"
+echo
+
+# ------------------------------------------------------------------ (a) fast upstream
+if [[ " $SCENARIOS " == *" a "* ]]; then
+    start_mock 0
+    start_promptd fast
+    create_prompt
+    MOCK_URL=http://127.0.0.1:$MOCK_PORT/v1/chat/completions
+    GW_URL=http://127.0.0.1:$PD_PORT/v1/chat/completions
+    EX_URL=http://127.0.0.1:$PD_PORT/prompts/$PROMPT_ID/execute
+    OPEN_ARGS=(--mode open --rate "$RATE" --duration "$((OPEN_S + WARM_S))" --warmup "$WARM_S" --timeout 10)
+    LIM_OPEN=$((OPEN_S + WARM_S + 20))
+
+    echo "(a) fast upstream (mock latency 0 ms), open loop: $RATE req/s for $OPEN_S s (+${WARM_S} s warm-up), latency from send, generator lag reported separately"
+    A_DIRECT=$(gen "$LIM_OPEN" --url "$MOCK_URL" --body "$CHAT_BODY" --expect "$CHAT_EXPECT" --label open_direct "${OPEN_ARGS[@]}")
+    A_GW=$(gen "$LIM_OPEN" --url "$GW_URL" -H "Authorization: Bearer $KEY" --body "$CHAT_BODY" --expect "$CHAT_EXPECT" \
+        --label open_gateway --watch-pid "$PD_PID" "${OPEN_ARGS[@]}")
+    A_EX=$(gen "$LIM_OPEN" --url "$EX_URL" -H "AppId: $KEY" --body "$EXEC_BODY" --expect "$EXEC_EXPECT" \
+        --label open_execute --watch-pid "$PD_PID" "${OPEN_ARGS[@]}")
+    hdr_lat
+    row_lat "mock directly (baseline)" "$A_DIRECT"
+    row_lat "promptd /v1/chat/completions" "$A_GW"
+    row_lat "promptd /prompts/:id/execute" "$A_EX"
+    for pair in "gateway|$A_GW" "execute|$A_EX"; do
+        name=${pair%%|*}
+        line=${pair#*|}
+        add50=$(fsub "$(f p50_ms "$line")" "$(f p50_ms "$A_DIRECT")")
+        add99=$(fsub "$(f p99_ms "$line")" "$(f p99_ms "$A_DIRECT")")
+        verdict=$(awk -v a="$add99" 'BEGIN { print (a != "?" && a < 1.0) ? "MET" : "NOT MET" }')
+        echo "  added by promptd ($name): p50 $add50 ms, p99 $add99 ms   [target: added p99 < 1 ms at $RATE req/s: $verdict]"
+    done
+    echo
+
+    CLOSED_ARGS=(--mode closed --conns "$CLOSED_CONNS" --duration "$((CLOSED_S + WARM_S))" --warmup "$WARM_S" --timeout 10)
+    LIM_CLOSED=$((CLOSED_S + WARM_S + 20))
+    echo "(a) fast upstream, closed loop: $CLOSED_CONNS keep-alive connections for $CLOSED_S s (+${WARM_S} s warm-up): max throughput"
+    C_DIRECT=$(gen "$LIM_CLOSED" --url "$MOCK_URL" --body "$CHAT_BODY" --expect "$CHAT_EXPECT" --label closed_direct "${CLOSED_ARGS[@]}")
+    C_GW=$(gen "$LIM_CLOSED" --url "$GW_URL" -H "Authorization: Bearer $KEY" --body "$CHAT_BODY" --expect "$CHAT_EXPECT" \
+        --label closed_gateway --watch-pid "$PD_PID" "${CLOSED_ARGS[@]}")
+    C_EX=$(gen "$LIM_CLOSED" --url "$EX_URL" -H "AppId: $KEY" --body "$EXEC_BODY" --expect "$EXEC_EXPECT" \
+        --label closed_execute --watch-pid "$PD_PID" "${CLOSED_ARGS[@]}")
+    printf '  %-30s %9s %8s %8s %8s %12s %6s %8s %9s\n' target req/s "p50 ms" "p99 ms" "max ms" ok/sent errors "gen CPU" "vs direct"
+    for pair in "mock directly (baseline)|$C_DIRECT" "promptd /v1/chat/completions|$C_GW" "promptd /prompts/:id/execute|$C_EX"; do
+        name=${pair%%|*}
+        line=${pair#*|}
+        printf '  %-30s %9s %8s %8s %8s %12s %6s %8s %9s\n' "$name" "$(f rps "$line")" "$(f p50_ms "$line")" \
+            "$(f p99_ms "$line")" "$(f max_ms "$line")" "$(f ok "$line")/$(f sent "$line")" "$(f errors "$line")" \
+            "$(f gen_cpu "$line")" "$(fdiv "$(f rps "$line")" "$(f rps "$C_DIRECT")")"
+    done
+    echo "  promptd after (a): peak RSS $(mb "$(f peak_rss_kb "$C_EX")") MB, threads $(f peak_threads "$C_EX")"
+    echo
+    stop_last # promptd
+    stop_last # mock
+fi
+
+# ------------------------------------------------------------------ (b) slow upstream
+if [[ " $SCENARIOS " == *" b "* ]]; then
+    start_mock "$SLOW_MS"
+    # every call in flight upstream at once needs the provider's cap raised
+    # (default 256) and, in promptd, two descriptors per call
+    CAP=$BURST
+    if ((NOFILE < 2 * BURST + 200)); then
+        CAP=$((NOFILE - BURST - 200))
+        CAP_NOTE="(capped: RLIMIT_NOFILE $NOFILE < 2 x $BURST; the rest wait in promptd's FIFO for a slot)"
+    else
+        CAP_NOTE=""
+    fi
+    CONF=$TMP/slow.json
+    printf '{"providers":[{"name":"openai","type":"openai","base_url":"http://127.0.0.1:%s/v1","max_concurrency":%s}]}\n' \
+        "$MOCK_PORT" "$CAP" >"$CONF"
+    BURST_ARGS=(--mode burst --count "$BURST" --timeout 60)
+    LIM_BURST=75
+
+    echo "(b) slow upstream (mock latency $SLOW_MS ms): $BURST requests sent at once, connections kept open;" \
+         "promptd provider max_concurrency $CAP $CAP_NOTE"
+    mock_reset
+    B_DIRECT=$(gen "$LIM_BURST" --url "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" --body "$CHAT_BODY" \
+        --expect "$CHAT_EXPECT" --label burst_direct --watch-pid "$MOCK_PID" "${BURST_ARGS[@]}")
+    B_DIRECT_UP=$(mock_stats)
+    sleep 1
+
+    start_promptd slow_gw "$CONF"
+    mock_reset
+    B_GW=$(gen "$LIM_BURST" --url "http://127.0.0.1:$PD_PORT/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+        --body "$CHAT_BODY" --expect "$CHAT_EXPECT" --label burst_gateway --watch-pid "$PD_PID" "${BURST_ARGS[@]}")
+    B_GW_UP=$(mock_stats)
+    stop_last
+    sleep 1
+
+    start_promptd slow_ex "$CONF"
+    create_prompt
+    mock_reset
+    B_EX=$(gen "$LIM_BURST" --url "http://127.0.0.1:$PD_PORT/prompts/$PROMPT_ID/execute" -H "AppId: $KEY" \
+        --body "$EXEC_BODY" --expect "$EXEC_EXPECT" --label burst_execute --watch-pid "$PD_PID" "${BURST_ARGS[@]}")
+    B_EX_UP=$(mock_stats)
+    stop_last
+
+    printf '  %-30s %8s %8s %8s %8s %12s %6s %9s %8s %9s\n' target "wall s" "p50 ms" "p99 ms" "max ms" ok/sent errors \
+        "peak RSS" threads "upstream"
+    for pair in "mock directly (baseline)|$B_DIRECT|$B_DIRECT_UP" "promptd /v1/chat/completions|$B_GW|$B_GW_UP" \
+        "promptd /prompts/:id/execute|$B_EX|$B_EX_UP"; do
+        name=${pair%%|*}
+        rest=${pair#*|}
+        line=${rest%%|*}
+        up=$(grep -o '"max_in_flight":[0-9]*' <<<"${rest#*|}" | cut -d: -f2)
+        printf '  %-30s %8s %8s %8s %8s %12s %6s %9s %8s %9s\n' "$name" "$(f wall_s "$line")" "$(f p50_ms "$line")" \
+            "$(f p99_ms "$line")" "$(f max_ms "$line")" "$(f ok "$line")/$(f sent "$line")" "$(f errors "$line")" \
+            "$(mb "$(f peak_rss_kb "$line")")MB" "$(f peak_threads "$line")" "${up:-?}"
+    done
+    echo "  (peak RSS = VmHWM of the server process; upstream = the mock's max_in_flight, calls it held at once)"
+    for pair in "gateway|$B_GW" "execute|$B_EX"; do
+        name=${pair%%|*}
+        line=${pair#*|}
+        ok=$(f ok "$line")
+        rss=$(f peak_rss_kb "$line")
+        v1=$([[ $ok == "$BURST" ]] && echo MET || echo "NOT MET")
+        v2=$(awk -v k="$rss" 'BEGIN { print (k != "?" && k < 150 * 1024) ? "MET" : "NOT MET" }')
+        echo "  promptd ($name): all $BURST answered 200 with the expected content: $v1; peak RSS $(mb "$rss") MB < 150 MB: $v2"
+    done
+    echo
+    stop_last # mock
+fi
+if [[ -s $TMP/gen.err ]]; then
+    echo "generator messages:"
+    sort "$TMP/gen.err" | uniq -c | head -20
+fi

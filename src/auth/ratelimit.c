@@ -1,0 +1,538 @@
+/*
+ * ratelimit.c — GCRA rate limiting and the in-memory backend (see ratelimit.h).
+ *
+ * GCRA in exact integers. Let L be the limit and W the window in ms. Time is
+ * counted in units of 1/L ms, so the emission interval (W/L ms) is exactly W
+ * units and the window is W*L units. A key's state is its theoretical
+ * arrival time TAT, in those units. Its "fill" at time t is
+ *     fill = max(0, TAT - t*L)          (outstanding requests * W, 0..W*L)
+ * and a request is admitted iff fill + W <= W*L; admitting sets
+ * TAT = t*L + fill + W. From fill:
+ *     remaining   = L - ceil(fill / W)
+ *     reset       = ceil(fill / L) ms                 (until fill is 0)
+ *     retry_after = ceil((fill + W - W*L) / L) ms     (when rejected)
+ * fill counts outstanding requests whatever L is, so when a key's limit
+ * changes (per-call override) its debt carries over: TAT is re-based on the
+ * new L, the debt capped at the new window.
+ * Bounds: L <= 1e6 and W <= 366 days keep W*L below 2^55, and now_ms is
+ * checked so that t*L + W*L cannot overflow.
+ *
+ * The generic layer (ratelimit_take/peek) validates arguments, resolves the
+ * limit and the clock, and answers "window off" itself; a backend
+ * (struct ratelimit_ops) only stores fills and runs gcra_eval() atomically
+ * per key. A Redis backend would do the same in one Lua script (EVALSHA)
+ * keyed by the same strings; its ops would live in their own file, with
+ * struct ratelimit_ops moved into an internal header then.
+ *
+ * The memory backend: 64 stripes, each a mutex and a chained hash table
+ * (power-of-two buckets, SipHash-2-4 with a per-limiter random key, so keys
+ * cannot be chosen to collide). Entries whose fill has drained to 0 carry no
+ * information and are evicted: a stripe is swept when an insert finds its
+ * table full (before growing it) or a window has passed since its last
+ * sweep; a swept table shrinks when mostly empty. Memory therefore follows
+ * the keys active within about one window.
+ */
+#include "auth/ratelimit.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- the backend interface ---- */
+
+struct ratelimit_ops {
+    /* Atomically evaluate (and with consume, charge) one request at now_ms
+     * for a limit already resolved (1..RATELIMIT_MAX_LIMIT). Fills *out
+     * except window_s. */
+    int (*check)(ratelimit *rl, const char *key, size_t keylen, long limit, int64_t now_ms, int consume,
+                 ratelimit_result *out);
+    size_t (*sweep)(ratelimit *rl, int64_t now_ms);
+    size_t (*size)(ratelimit *rl);
+    int64_t (*clock_ms)(ratelimit *rl);
+    void (*destroy)(ratelimit *rl);
+};
+
+struct ratelimit {
+    const struct ratelimit_ops *ops;
+    long limit;      /* default limit; 0 = off */
+    long window_s;   /* window, seconds */
+    int64_t window_ms;
+};
+
+/* ---- GCRA ---- */
+
+static int64_t ceil_div(int64_t a, int64_t b)
+{
+    return a <= 0 ? 0 : (a + b - 1) / b;
+}
+
+/*
+ * One GCRA step. fill: the key's debt now (0..W*L units). With consume, an
+ * admitted request adds W to it. Writes the resulting fill to *fill_out and
+ * the answer to *out (all fields but window_s).
+ */
+static void gcra_eval(int64_t fill, long limit, int64_t window_ms, int consume, int64_t *fill_out,
+                      ratelimit_result *out)
+{
+    int64_t cap = window_ms * limit;
+    int64_t next = fill + window_ms;
+
+    out->limit = limit;
+    if (next <= cap) {
+        out->allowed = 1;
+        out->retry_after_s = 0;
+        if (consume)
+            fill = next;
+    } else {
+        out->allowed = 0;
+        out->retry_after_s = (long)ceil_div(next - cap, (int64_t)limit * 1000);
+    }
+    out->remaining = limit - (long)ceil_div(fill, window_ms);
+    out->reset_s = (long)ceil_div(fill, (int64_t)limit * 1000);
+    *fill_out = fill;
+}
+
+/* ---- the generic layer ---- */
+
+static int rl_check(ratelimit *rl, const char *key, long limit_override, int64_t now_ms, int consume,
+                    ratelimit_result *out)
+{
+    int rc = RATELIMIT_ERR_ARG;
+    size_t keylen;
+    long limit;
+
+    if (!out)
+        return RATELIMIT_ERR_ARG;
+    memset(out, 0, sizeof *out);
+    if (!rl || !key || limit_override > RATELIMIT_MAX_LIMIT || limit_override < -1)
+        goto out;
+    keylen = strnlen(key, RATELIMIT_KEY_MAX + 1);
+    if (keylen == 0 || keylen > RATELIMIT_KEY_MAX)
+        goto out;
+
+    limit = limit_override == RATELIMIT_UNLIMITED ? 0 : limit_override > 0 ? limit_override : rl->limit;
+    if (limit == 0) { /* window off */
+        out->allowed = 1;
+        out->window_s = rl->window_s;
+        rc = RATELIMIT_OK;
+        goto out;
+    }
+    if (now_ms == -1)
+        now_ms = rl->ops->clock_ms(rl);
+    /* t*L + W*L must fit: W*L < 2^55, so t*L <= 2^62 leaves room. */
+    if (now_ms < 0 || now_ms > (INT64_MAX / 2) / limit)
+        goto out;
+
+    rc = rl->ops->check(rl, key, keylen, limit, now_ms, consume, out);
+    if (rc == RATELIMIT_OK)
+        out->window_s = rl->window_s;
+out:
+    if (rc != RATELIMIT_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int ratelimit_take(ratelimit *rl, const char *key, long limit_override, int64_t now_ms, ratelimit_result *out)
+{
+    return rl_check(rl, key, limit_override, now_ms, 1, out);
+}
+
+int ratelimit_peek(ratelimit *rl, const char *key, long limit_override, int64_t now_ms, ratelimit_result *out)
+{
+    return rl_check(rl, key, limit_override, now_ms, 0, out);
+}
+
+size_t ratelimit_sweep(ratelimit *rl, int64_t now_ms)
+{
+    if (!rl)
+        return 0;
+    if (now_ms == -1)
+        now_ms = rl->ops->clock_ms(rl);
+    if (now_ms < 0)
+        return 0;
+    return rl->ops->sweep(rl, now_ms);
+}
+
+size_t ratelimit_size(ratelimit *rl)
+{
+    return rl ? rl->ops->size(rl) : 0;
+}
+
+void ratelimit_free(ratelimit *rl)
+{
+    if (rl)
+        rl->ops->destroy(rl);
+}
+
+const char *ratelimit_strerror(int rc)
+{
+    switch (rc) {
+    case RATELIMIT_OK: return "ok";
+    case RATELIMIT_ERR_ARG: return "invalid argument";
+    case RATELIMIT_ERR_NOMEM: return "out of memory";
+    case RATELIMIT_ERR_BACKEND: return "rate limit backend unavailable";
+    default: return "unknown error";
+    }
+}
+
+/* ---- the memory backend ---- */
+
+#define MEM_STRIPES 64 /* a power of two; the stripe is the hash's top bits */
+#define MEM_STRIPE_BITS 6
+#define MEM_MIN_BUCKETS 16
+
+typedef struct mem_entry {
+    struct mem_entry *next;
+    uint64_t hash;
+    int64_t tat;     /* theoretical arrival time, units of 1/limit ms */
+    long limit;      /* the limit tat is scaled by */
+    int64_t free_ms; /* when the fill drains to 0: evictable from then on */
+    size_t keylen;
+    char key[]; /* keylen bytes + NUL */
+} mem_entry;
+
+typedef struct mem_stripe {
+    _Alignas(64) pthread_mutex_t mu;
+    mem_entry **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count;
+    int64_t next_sweep_ms;
+} mem_stripe;
+
+typedef struct mem_limiter {
+    ratelimit base; /* first: a ratelimit * is a mem_limiter * */
+    unsigned char hash_key[crypto_shorthash_KEYBYTES];
+    mem_stripe stripes[MEM_STRIPES];
+} mem_limiter;
+
+static uint64_t mem_hash(const mem_limiter *m, const char *key, size_t keylen)
+{
+    unsigned char h[crypto_shorthash_BYTES];
+    uint64_t v = 0;
+    crypto_shorthash(h, (const unsigned char *)key, keylen, m->hash_key);
+    for (size_t i = 0; i < sizeof h; i++)
+        v = (v << 8) | h[i];
+    return v;
+}
+
+static mem_stripe *mem_stripe_of(mem_limiter *m, uint64_t hash)
+{
+    return &m->stripes[hash >> (64 - MEM_STRIPE_BITS)];
+}
+
+/* Rehash into n buckets (a power of two). On allocation failure the table
+ * stays as it is: longer chains, still correct. Caller holds the lock. */
+static void mem_resize(mem_stripe *s, size_t n)
+{
+    mem_entry **nb = calloc(n, sizeof *nb);
+    if (!nb)
+        return;
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        mem_entry *e = s->buckets[i];
+        while (e) {
+            mem_entry *next = e->next;
+            size_t b = e->hash & (n - 1);
+            e->next = nb[b];
+            nb[b] = e;
+            e = next;
+        }
+    }
+    free(s->buckets);
+    s->buckets = nb;
+    s->nbuckets = n;
+}
+
+/* Evict the stripe's drained entries, then fit the table to what is left.
+ * Caller holds the lock. Returns the number evicted. */
+static size_t mem_sweep_stripe(mem_stripe *s, int64_t now_ms)
+{
+    size_t evicted = 0, n;
+
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        mem_entry **pp = &s->buckets[i];
+        while (*pp) {
+            mem_entry *e = *pp;
+            if (e->free_ms <= now_ms) {
+                *pp = e->next;
+                free(e);
+                evicted++;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+    s->count -= evicted;
+
+    n = s->nbuckets;
+    while (n > MEM_MIN_BUCKETS && s->count * 8 < n)
+        n /= 2;
+    if (n != s->nbuckets)
+        mem_resize(s, n);
+    return evicted;
+}
+
+static mem_entry *mem_find(mem_stripe *s, uint64_t hash, const char *key, size_t keylen)
+{
+    for (mem_entry *e = s->buckets[hash & (s->nbuckets - 1)]; e; e = e->next)
+        if (e->hash == hash && e->keylen == keylen && memcmp(e->key, key, keylen) == 0)
+            return e;
+    return NULL;
+}
+
+/*
+ * Make room for one more entry. A stripe is swept when its table would pass
+ * 3/4 full or a window has passed since its last sweep; it grows only if
+ * the sweep left it more than half full. So a sweep is followed by at least
+ * a quarter table of inserts before the next full-table sweep (amortised
+ * O(1)), and a table never grows because of drained entries.
+ */
+static void mem_prepare_insert(mem_stripe *s, int64_t now_ms, int64_t window_ms)
+{
+    if ((s->count + 1) * 4 > s->nbuckets * 3 || now_ms >= s->next_sweep_ms) {
+        mem_sweep_stripe(s, now_ms);
+        s->next_sweep_ms = now_ms + window_ms;
+        if ((s->count + 1) * 2 > s->nbuckets)
+            mem_resize(s, s->nbuckets * 2);
+    }
+}
+
+static int mem_check(ratelimit *rl, const char *key, size_t keylen, long limit, int64_t now_ms, int consume,
+                     ratelimit_result *out)
+{
+    mem_limiter *m = (mem_limiter *)rl;
+    uint64_t hash = mem_hash(m, key, keylen);
+    mem_stripe *s = mem_stripe_of(m, hash);
+    int64_t fill = 0, fill_after, cap = rl->window_ms * limit;
+    int rc = RATELIMIT_OK;
+    mem_entry *e;
+
+    pthread_mutex_lock(&s->mu);
+    e = mem_find(s, hash, key, keylen);
+    if (e) {
+        int64_t now_scaled = now_ms * e->limit;
+        fill = e->tat > now_scaled ? e->tat - now_scaled : 0;
+        if (fill > cap) /* the limit went down: at most a full window of debt */
+            fill = cap;
+    }
+
+    gcra_eval(fill, limit, rl->window_ms, consume, &fill_after, out);
+    if (!consume || fill_after == fill)
+        goto out; /* peek, or rejected: nothing to store */
+
+    if (!e) {
+        mem_prepare_insert(s, now_ms, rl->window_ms);
+        e = malloc(sizeof *e + keylen + 1);
+        if (!e) {
+            rc = RATELIMIT_ERR_NOMEM;
+            goto out;
+        }
+        e->hash = hash;
+        e->keylen = keylen;
+        memcpy(e->key, key, keylen);
+        e->key[keylen] = '\0';
+        e->next = s->buckets[hash & (s->nbuckets - 1)];
+        s->buckets[hash & (s->nbuckets - 1)] = e;
+        s->count++;
+    }
+    e->limit = limit;
+    e->tat = now_ms * limit + fill_after;
+    e->free_ms = (int64_t)ceil_div(e->tat, limit);
+out:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static size_t mem_sweep(ratelimit *rl, int64_t now_ms)
+{
+    mem_limiter *m = (mem_limiter *)rl;
+    size_t evicted = 0;
+    for (int i = 0; i < MEM_STRIPES; i++) {
+        mem_stripe *s = &m->stripes[i];
+        pthread_mutex_lock(&s->mu);
+        evicted += mem_sweep_stripe(s, now_ms);
+        s->next_sweep_ms = now_ms + rl->window_ms;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return evicted;
+}
+
+static size_t mem_size(ratelimit *rl)
+{
+    mem_limiter *m = (mem_limiter *)rl;
+    size_t n = 0;
+    for (int i = 0; i < MEM_STRIPES; i++) {
+        pthread_mutex_lock(&m->stripes[i].mu);
+        n += m->stripes[i].count;
+        pthread_mutex_unlock(&m->stripes[i].mu);
+    }
+    return n;
+}
+
+static int64_t mem_clock_ms(ratelimit *rl)
+{
+    struct timespec ts;
+    (void)rl;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void mem_destroy(ratelimit *rl)
+{
+    mem_limiter *m = (mem_limiter *)rl;
+    for (int i = 0; i < MEM_STRIPES; i++) {
+        mem_stripe *s = &m->stripes[i];
+        for (size_t b = 0; s->buckets && b < s->nbuckets; b++) {
+            mem_entry *e = s->buckets[b];
+            while (e) {
+                mem_entry *next = e->next;
+                free(e);
+                e = next;
+            }
+        }
+        free(s->buckets);
+        pthread_mutex_destroy(&s->mu);
+    }
+    free(m);
+}
+
+static const struct ratelimit_ops mem_ops = {
+    .check = mem_check,
+    .sweep = mem_sweep,
+    .size = mem_size,
+    .clock_ms = mem_clock_ms,
+    .destroy = mem_destroy,
+};
+
+ratelimit *ratelimit_new_memory(long limit, long window_s)
+{
+    mem_limiter *m = NULL;
+    int i, inited = 0;
+
+    if (limit < 0 || limit > RATELIMIT_MAX_LIMIT || window_s < 1 || window_s > RATELIMIT_MAX_WINDOW_S)
+        return NULL;
+    if (sodium_init() < 0)
+        return NULL;
+    /* the stripes are cache-line aligned; sizeof is a multiple of the alignment */
+    m = aligned_alloc(_Alignof(mem_limiter), sizeof *m);
+    if (!m)
+        goto fail;
+    memset(m, 0, sizeof *m);
+    m->base.ops = &mem_ops;
+    m->base.limit = limit;
+    m->base.window_s = window_s;
+    m->base.window_ms = (int64_t)window_s * 1000;
+    randombytes_buf(m->hash_key, sizeof m->hash_key);
+    for (i = 0; i < MEM_STRIPES; i++) {
+        mem_stripe *s = &m->stripes[i];
+        if (pthread_mutex_init(&s->mu, NULL) != 0)
+            goto fail;
+        inited++;
+        s->buckets = calloc(MEM_MIN_BUCKETS, sizeof *s->buckets);
+        if (!s->buckets)
+            goto fail;
+        s->nbuckets = MEM_MIN_BUCKETS;
+    }
+    return &m->base;
+
+fail:
+    if (m) {
+        for (i = 0; i < MEM_STRIPES; i++) {
+            free(m->stripes[i].buckets);
+            if (i < inited)
+                pthread_mutex_destroy(&m->stripes[i].mu);
+        }
+        free(m);
+    }
+    return NULL;
+}
+
+/* ---- header fields ---- */
+
+static int name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 32)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Append to buf at *len; RATELIMIT_ERR_ARG when it does not fit. */
+static int append(char *buf, size_t cap, size_t *len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (!buf)
+        return RATELIMIT_OK;
+    va_start(ap, fmt);
+    n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= cap - *len)
+        return RATELIMIT_ERR_ARG;
+    *len += (size_t)n;
+    return RATELIMIT_OK;
+}
+
+int ratelimit_format_headers(const ratelimit_window *w, size_t n, char *policy, size_t policy_cap, char *state,
+                             size_t state_cap)
+{
+    size_t plen = 0, slen = 0;
+    int rc = RATELIMIT_ERR_ARG, first = 1;
+
+    if ((policy && policy_cap == 0) || (state && state_cap == 0) || (n && !w))
+        return RATELIMIT_ERR_ARG;
+    if (policy)
+        policy[0] = '\0';
+    if (state)
+        state[0] = '\0';
+
+    for (size_t i = 0; i < n; i++) {
+        const ratelimit_result *r = w[i].result;
+        if (!r || !name_ok(w[i].name))
+            goto out;
+        if (r->limit == 0)
+            continue;
+        if ((rc = append(policy, policy_cap, &plen, "%s\"%s\";q=%ld;w=%ld", first ? "" : ", ", w[i].name,
+                         r->limit, r->window_s)) != RATELIMIT_OK)
+            goto out;
+        if ((rc = append(state, state_cap, &slen, "%s\"%s\";r=%ld;t=%ld", first ? "" : ", ", w[i].name,
+                         r->remaining, r->reset_s)) != RATELIMIT_OK)
+            goto out;
+        first = 0;
+    }
+    rc = RATELIMIT_OK;
+out:
+    if (rc != RATELIMIT_OK) {
+        if (policy)
+            policy[0] = '\0';
+        if (state)
+            state[0] = '\0';
+    }
+    return rc;
+}
+
+const ratelimit_result *ratelimit_tightest(const ratelimit_result *r, size_t n)
+{
+    const ratelimit_result *best = NULL;
+    for (size_t i = 0; r && i < n; i++) {
+        const ratelimit_result *c = &r[i];
+        if (c->limit == 0)
+            continue;
+        if (!best || (!c->allowed && best->allowed) ||
+            (c->allowed == best->allowed &&
+             (c->remaining < best->remaining || (c->remaining == best->remaining && c->reset_s > best->reset_s))))
+            best = c;
+    }
+    return best;
+}

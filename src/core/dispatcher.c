@@ -1,0 +1,321 @@
+/*
+ * dispatcher.c — the async queue's worker (see dispatcher.h).
+ *
+ * Loop: flush outcomes (one transaction for all that arrived), claim more
+ * rows while below max_in_flight, submit them, renew leases when due, then
+ * sleep on the condition variable until an outcome arrives, new work is
+ * announced, or the poll interval passes. Engine callbacks only append to
+ * the outcome list and signal: the engine thread never touches SQLite here.
+ */
+#include "core/dispatcher.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+
+typedef struct outcome {
+    struct outcome *next;
+    store_job_result res;
+    store_id id;
+    char *model, *output, *error;
+} outcome;
+
+struct dispatcher {
+    store_t *store;
+    engine_t *engine;
+    dispatcher_config cfg;
+    char owner[64];
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int notified, quiescing, stopping;
+    int in_flight;     /* submitted, outcome not yet written */
+    outcome *done;     /* outcomes waiting to be written (LIFO; order does not matter) */
+    size_t done_count;
+};
+
+typedef struct job_ctx {
+    dispatcher *d;
+    store_id id;
+} job_ctx;
+
+static char *dup_or_null(const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* Engine thread: copy the outcome and hand it to the dispatcher thread. */
+static void job_done(void *ud, const engine_result *res)
+{
+    job_ctx *jc = ud;
+    dispatcher *d = jc->d;
+    outcome *o = calloc(1, sizeof *o);
+    if (o) {
+        memcpy(o->id, jc->id, sizeof o->id);
+        o->res.id = o->id;
+        if (res->status == ENGINE_ERR_SHUTDOWN) {
+            o->res.release = 1; /* not the job's fault: run it again after restart */
+        } else {
+            int ok = res->status == ENGINE_OK;
+            o->model = res->model ? strdup(res->model) : NULL;
+            o->output = dup_or_null(res->output ? res->output : "", res->output ? res->output_len : 0);
+            o->error = ok ? NULL : strdup(res->error ? res->error : "the model call failed");
+            o->res.r = (store_execution_result){
+                .status = ok ? "completed" : "failed",
+                .model = o->model,
+                .output = o->output,
+                .output_len = res->output ? res->output_len : 0,
+                .error = o->error,
+                .prompt_tokens = res->prompt_tokens,
+                .completion_tokens = res->completion_tokens,
+                .total_tokens = res->total_tokens,
+                .duration_ms = res->duration_ms,
+                .attempts = res->attempts,
+            };
+        }
+    } else {
+        log_error("dispatcher: out of memory recording %s; its lease will expire and it will run again", jc->id);
+    }
+    pthread_mutex_lock(&d->lock);
+    if (o) {
+        o->next = d->done;
+        d->done = o;
+        d->done_count++;
+    } else {
+        d->in_flight--;
+    }
+    pthread_cond_signal(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+    free(jc);
+}
+
+static void outcome_free(outcome *o)
+{
+    free(o->model);
+    free(o->output);
+    free(o->error);
+    free(o);
+}
+
+/* Write every pending outcome in one transaction. */
+static void flush_outcomes(dispatcher *d)
+{
+    pthread_mutex_lock(&d->lock);
+    outcome *list = d->done;
+    size_t n = d->done_count;
+    d->done = NULL;
+    d->done_count = 0;
+    pthread_mutex_unlock(&d->lock);
+    if (!n)
+        return;
+    store_job_result *res = malloc(n * sizeof *res);
+    size_t i = 0, applied = 0;
+    for (outcome *o = list; o && res; o = o->next)
+        res[i++] = o->res;
+    if (!res || store_queue_finish_many(d->store, d->owner, res, n, &applied) != STORE_OK)
+        log_error("dispatcher: could not record %zu outcomes; their leases will expire and they will run again", n);
+    free(res);
+    while (list) {
+        outcome *next = list->next;
+        outcome_free(list);
+        list = next;
+    }
+    pthread_mutex_lock(&d->lock);
+    d->in_flight -= (int)n;
+    pthread_mutex_unlock(&d->lock);
+}
+
+static int submit_job(dispatcher *d, const store_job *j)
+{
+    json_error_t jerr;
+    json_t *messages = json_loads(j->messages, 0, &jerr);
+    job_ctx *jc = calloc(1, sizeof *jc);
+    int rc = -1;
+    if (!messages || !json_is_array(messages) || !jc)
+        goto out;
+    jc->d = d;
+    memcpy(jc->id, j->id, sizeof jc->id);
+    engine_call call = {.model = j->model,
+                        .messages = messages,
+                        .temperature = j->temperature,
+                        .has_temperature = j->has_temperature,
+                        .max_tokens = j->max_tokens,
+                        .on_done = job_done,
+                        .ud = jc};
+    if (engine_submit(d->engine, &call) == 0) {
+        jc = NULL; /* job_done frees it */
+        rc = 0;
+    }
+out:
+    json_decref(messages);
+    free(jc);
+    return rc;
+}
+
+/* A job the engine would not take ends failed at once (unknown model after a
+ * config change, bad stored messages) — or, when stopping, goes back. */
+static void reject_job(dispatcher *d, const store_job *j, int stopping)
+{
+    size_t applied;
+    store_job_result r = {.id = j->id, .release = stopping};
+    if (!stopping)
+        r.r = (store_execution_result){.status = "failed", .output = "",
+                                       .error = "the model could not be called (unknown model or bad request)"};
+    store_queue_finish_many(d->store, d->owner, &r, 1, &applied);
+}
+
+static void claim_and_submit(dispatcher *d)
+{
+    pthread_mutex_lock(&d->lock);
+    int room = d->cfg.max_in_flight - d->in_flight;
+    int stopping = d->quiescing || d->stopping;
+    pthread_mutex_unlock(&d->lock);
+    if (stopping || room <= 0)
+        return;
+    if (room > d->cfg.claim_batch)
+        room = d->cfg.claim_batch;
+    int64_t now = time_now_ms();
+    store_job *jobs = NULL;
+    size_t n = 0;
+    if (store_queue_claim(d->store, d->owner, now, now + d->cfg.lease_ms, room, &jobs, &n) != STORE_OK) {
+        log_error("dispatcher: claim failed");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&d->lock);
+        d->in_flight++;
+        pthread_mutex_unlock(&d->lock);
+        if (submit_job(d, &jobs[i]) != 0) {
+            reject_job(d, &jobs[i], 0);
+            pthread_mutex_lock(&d->lock);
+            d->in_flight--;
+            pthread_mutex_unlock(&d->lock);
+        }
+    }
+    store_jobs_free(jobs, n);
+    if (n == (size_t)room) { /* there may be more: come back at once */
+        pthread_mutex_lock(&d->lock);
+        d->notified = 1;
+        pthread_mutex_unlock(&d->lock);
+    }
+}
+
+static void *dispatcher_main(void *arg)
+{
+    dispatcher *d = arg;
+    int64_t next_renew = time_mono_ms() + d->cfg.lease_ms / 3;
+    for (;;) {
+        flush_outcomes(d);
+        claim_and_submit(d);
+        int64_t now = time_mono_ms();
+        if (now >= next_renew) {
+            store_queue_renew(d->store, d->owner, time_now_ms() + d->cfg.lease_ms);
+            next_renew = now + d->cfg.lease_ms / 3;
+        }
+        pthread_mutex_lock(&d->lock);
+        if (d->stopping && d->in_flight == 0 && !d->done) {
+            pthread_mutex_unlock(&d->lock);
+            break;
+        }
+        if (!d->notified && !d->done) {
+            int64_t wait_ms = d->cfg.idle_poll_ms;
+            if (next_renew - now < wait_ms)
+                wait_ms = next_renew - now > 0 ? next_renew - now : 1;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += wait_ms / 1000;
+            ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&d->wake, &d->lock, &ts);
+        }
+        d->notified = 0;
+        pthread_mutex_unlock(&d->lock);
+    }
+    return NULL;
+}
+
+int dispatcher_start(store_t *store, engine_t *engine, const dispatcher_config *cfg, dispatcher **out, char *err,
+                     size_t errlen)
+{
+    dispatcher *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    d->store = store;
+    d->engine = engine;
+    d->cfg = *cfg;
+    if (d->cfg.lease_ms <= 0)
+        d->cfg.lease_ms = 30000;
+    if (d->cfg.max_in_flight <= 0)
+        d->cfg.max_in_flight = 1024;
+    if (d->cfg.claim_batch <= 0)
+        d->cfg.claim_batch = 256;
+    if (d->cfg.idle_poll_ms <= 0)
+        d->cfg.idle_poll_ms = 500;
+    char id[ID_LEN + 1];
+    id_new(id);
+    snprintf(d->owner, sizeof d->owner, "worker-%s", id);
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->wake, NULL);
+    if (pthread_create(&d->thread, NULL, dispatcher_main, d) != 0) {
+        snprintf(err, errlen, "cannot start the dispatcher thread");
+        pthread_cond_destroy(&d->wake);
+        pthread_mutex_destroy(&d->lock);
+        free(d);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+void dispatcher_notify(dispatcher *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->notified = 1;
+    pthread_cond_signal(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void dispatcher_quiesce(dispatcher *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->quiescing = 1;
+    pthread_cond_signal(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void dispatcher_stop(dispatcher *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->quiescing = d->stopping = 1;
+    pthread_cond_signal(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+    pthread_join(d->thread, NULL);
+    flush_outcomes(d);
+    pthread_cond_destroy(&d->wake);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}

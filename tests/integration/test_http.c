@@ -1,0 +1,520 @@
+/*
+ * test_http.c — the HTTP edge over real connections: keep-alive, the public
+ * health probe, HEAD, unknown routes in both envelopes, 405 with Allow, body
+ * parsing errors (400 / 415), the body limit (413, declared and chunked), and
+ * 100 concurrent clients. Every test has its own promptd (fixtures).
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/harness.h"
+
+static pd_server S;
+
+static void start_default(void) { cr_assert_eq(pd_start(&S, NULL, NULL), 0, "promptd did not start"); }
+static void start_small_limit(void)
+{
+    const char *args[] = {"--body-limit", "1024", NULL};
+    cr_assert_eq(pd_start(&S, args, NULL), 0, "promptd did not start");
+}
+static void stop(void) { pd_stop(&S); }
+
+TestSuite(http, .init = start_default, .fini = stop, .timeout = 60);
+TestSuite(limits, .init = start_small_limit, .fini = stop, .timeout = 60);
+
+/* Assert a Jarvis error envelope with this status and code. */
+static void assert_jarvis_error(const pd_resp *r, long status, const char *code)
+{
+    char want[8];
+    snprintf(want, sizeof want, "%ld", status);
+    cr_assert_eq(r->status, status, "want %ld, got %ld: %s", status, r->status, r->body);
+    cr_assert_not_null(r->json, "error body is not JSON: %s", r->body);
+    cr_assert(json_is_array(pd_json_at(r->json, "errors")), "no errors array: %s", r->body);
+    cr_assert_eq(json_array_size(pd_json_at(r->json, "errors")), 1);
+    cr_assert_str_eq(pd_str_at(r->json, "errors.0.status"), want, "%s", r->body);
+    cr_assert_str_eq(pd_str_at(r->json, "errors.0.code"), code, "%s", r->body);
+    cr_assert_not_null(pd_str_at(r->json, "errors.0.title"), "%s", r->body);
+    cr_assert_not_null(pd_str_at(r->json, "errors.0.detail"), "%s", r->body);
+    const char *ct = pd_header(r, "Content-Type");
+    cr_assert(ct && strstr(ct, "json"), "Content-Type of an error: %s", ct ? ct : "(none)");
+}
+
+/* ---------------------------------------------------------------- basics */
+
+Test(http, health_is_public)
+{
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", "/health", NULL, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "status"), "ok");
+    cr_assert_not_null(pd_str_at(r.json, "version"), "%s", r.body);
+    pd_resp_free(&r);
+}
+
+Test(http, head_works)
+{
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "HEAD", "/health", NULL, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(r.len, 0, "HEAD answered with a body");
+    pd_resp_free(&r);
+
+    cr_assert_eq(pd_req(&S, "HEAD", "/prompts", S.admin_key, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(r.len, 0);
+    pd_resp_free(&r);
+
+    cr_assert_eq(pd_req(&S, "HEAD", "/prompts", NULL, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 401, "HEAD without a key: %ld", r.status);
+    pd_resp_free(&r);
+
+    cr_assert_eq(pd_req(&S, "HEAD", "/no/such/route", NULL, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 404);
+    pd_resp_free(&r);
+}
+
+Test(http, keep_alive_is_kept)
+{
+    CURL *h = curl_easy_init();
+    cr_assert_not_null(h);
+    char id[64] = "", path[128];
+    const char *const jsonct[] = {"Content-Type: application/json", NULL};
+    struct {
+        const char *method, *path, *key, *body;
+        long status;
+    } steps[] = {
+        {"GET", "/health", NULL, NULL, 200},
+        {"POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"ka\",\"content\":\"hi {{x}}\"}}", 201},
+        {"GET", NULL /* the prompt */, S.admin_key, NULL, 200},
+        {"GET", "/prompts", S.admin_key, NULL, 200},
+        {"GET", "/no/such/route", S.admin_key, NULL, 404},
+        {"GET", "/prompts", NULL, NULL, 401},
+        {"PATCH", "/prompts", S.admin_key, "{}", 405},
+        {"POST", "/prompts", S.admin_key, "{\"prompt\":", 400},
+        {"POST", "/prompts", S.admin_key, "{}", 422},
+        {"DELETE", NULL, S.admin_key, NULL, 204},
+        {"HEAD", "/health", NULL, NULL, 200},
+        {"GET", "/health", NULL, NULL, 200},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        pd_resp r;
+        const char *p = steps[i].path;
+        if (!p) {
+            snprintf(path, sizeof path, "/prompts/%s", id);
+            p = path;
+        }
+        cr_assert_eq(pd_req_on(h, &S, steps[i].method, p, steps[i].key, steps[i].body, steps[i].body ? jsonct : NULL,
+                               &r),
+                     0, "step %zu: %s", i, r.error);
+        cr_assert_eq(r.status, steps[i].status, "step %zu %s %s: want %ld got %ld %s", i, steps[i].method, p,
+                     steps[i].status, r.status, r.body);
+        if (i == 1)
+            snprintf(id, sizeof id, "%s", pd_str_at(r.json, "data.id") ? pd_str_at(r.json, "data.id") : "");
+        if (i > 0)
+            cr_expect_eq(r.num_connects, 0, "step %zu %s %s (%ld) opened a new connection", i, steps[i].method, p,
+                         r.status);
+        const char *conn = pd_header(&r, "Connection");
+        cr_expect(!conn || strcasecmp(conn, "close") != 0, "step %zu %s %s (%ld) answered Connection: close", i,
+                  steps[i].method, p, r.status);
+        pd_resp_free(&r);
+    }
+    curl_easy_cleanup(h);
+}
+
+/* ---------------------------------------------------------------- routes */
+
+Test(http, unknown_route_is_jarvis_404)
+{
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", "/nope", S.admin_key, NULL, NULL, &r), 0, "%s", r.error);
+    assert_jarvis_error(&r, 404, "not_found");
+    pd_resp_free(&r);
+    /* unknown routes answer 404 before asking for credentials */
+    cr_assert_eq(pd_req(&S, "POST", "/prompts/x/y/z/w", NULL, "{}", NULL, &r), 0, "%s", r.error);
+    assert_jarvis_error(&r, 404, "not_found");
+    pd_resp_free(&r);
+}
+
+Test(http, unknown_v1_route_uses_v1_envelope)
+{
+    const char *paths[] = {"/api/v1/nothing-here", "/api/v1/prompts/x/y/z", "/api/v1"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "GET", paths[i], NULL, NULL, NULL, &r), 0, "%s", r.error);
+        cr_assert_eq(r.status, 404, "%s: %ld %s", paths[i], r.status, r.body);
+        cr_assert_not_null(r.json, "%s", r.body);
+        cr_assert(json_is_false(pd_json_at(r.json, "success")), "%s", r.body);
+        cr_assert_str_eq(pd_str_at(r.json, "error.code"), "NOT_FOUND", "%s", r.body);
+        cr_assert_not_null(pd_str_at(r.json, "error.message"), "%s", r.body);
+        cr_assert_not_null(pd_str_at(r.json, "message"), "%s", r.body);
+        cr_assert_null(pd_json_at(r.json, "errors"), "v1 answer in the Jarvis envelope: %s", r.body);
+        pd_resp_free(&r);
+    }
+}
+
+Test(http, method_not_allowed_lists_allow)
+{
+    struct {
+        const char *method, *path;
+        const char *must[4];
+    } cases[] = {
+        {"PATCH", "/prompts", {"GET", "POST", NULL}},
+        {"DELETE", "/prompts", {"GET", "POST", NULL}},
+        {"PUT", "/prompts", {"GET", "POST", NULL}},
+        {"POST", "/prompts/0190a0b0-0000-7000-8000-000000000000", {"GET", "PUT", "DELETE", NULL}},
+        {"POST", "/health", {"GET", NULL}},
+        {"GET", "/prompts/0190a0b0-0000-7000-8000-000000000000/like", {"PUT", NULL}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, cases[i].method, cases[i].path, S.admin_key, NULL, NULL, &r), 0, "%s", r.error);
+        assert_jarvis_error(&r, 405, "method_not_allowed");
+        const char *allow = pd_header(&r, "Allow");
+        cr_assert_not_null(allow, "%s %s: no Allow header", cases[i].method, cases[i].path);
+        for (size_t k = 0; cases[i].must[k]; k++)
+            cr_assert(strstr(allow, cases[i].must[k]), "%s %s: Allow '%s' lacks %s", cases[i].method,
+                      cases[i].path, allow, cases[i].must[k]);
+        cr_assert_null(strstr(allow, cases[i].method), "%s %s: Allow '%s' lists the refused method",
+                       cases[i].method, cases[i].path, allow);
+        pd_resp_free(&r);
+    }
+}
+
+Test(http, trailing_slash_and_empty_segments)
+{
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", "/prompts/", S.admin_key, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(json_is_array(pd_json_at(r.json, "data")));
+    pd_resp_free(&r);
+    cr_assert_eq(pd_req(&S, "GET", "/health/", NULL, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    pd_resp_free(&r);
+}
+
+/* ---------------------------------------------------------------- body parsing */
+
+Test(http, malformed_json_is_400)
+{
+    const char *bodies[] = {"{\"prompt\": ", "{prompt: 1}", "not json at all", "{\"prompt\":{\"name\":\"a\",}}",
+                            "{\"a\":1} trailing"};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, bodies[i], NULL, &r), 0, "%s", r.error);
+        assert_jarvis_error(&r, 400, "bad_request");
+        pd_resp_free(&r);
+    }
+}
+
+Test(http, duplicate_keys_are_400)
+{
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key,
+                        "{\"prompt\":{\"name\":\"a\",\"name\":\"b\",\"content\":\"c\"}}", NULL, &r),
+                 0, "%s", r.error);
+    assert_jarvis_error(&r, 400, "bad_request");
+    pd_resp_free(&r);
+    cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key,
+                        "{\"prompt\":{\"name\":\"a\",\"content\":\"c\"},\"prompt\":{\"name\":\"b\",\"content\":\"d\"}}",
+                        NULL, &r),
+                 0, "%s", r.error);
+    assert_jarvis_error(&r, 400, "bad_request");
+    pd_resp_free(&r);
+}
+
+Test(http, invalid_utf8_is_400)
+{
+    const char *bodies[] = {"{\"prompt\":{\"name\":\"\xff\xfe\",\"content\":\"c\"}}",
+                            "{\"prompt\":{\"name\":\"ok\",\"content\":\"bad \xc3\x28 byte\"}}",
+                            "{\"prompt\":{\"name\":\"overlong \xc0\xaf\",\"content\":\"c\"}}"};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, bodies[i], NULL, &r), 0, "%s", r.error);
+        assert_jarvis_error(&r, 400, "bad_request");
+        pd_resp_free(&r);
+    }
+}
+
+Test(http, non_json_content_type_is_415)
+{
+    struct {
+        const char *const headers[2];
+        const char *body;
+    } cases[] = {
+        {{"Content-Type: text/plain", NULL}, "{\"prompt\":{\"name\":\"a\",\"content\":\"b\"}}"},
+        {{"Content-Type: application/xml", NULL}, "{\"prompt\":{\"name\":\"a\",\"content\":\"b\"}}"},
+        {{"Content-Type: multipart/form-data; boundary=x", NULL}, "{\"prompt\":{\"name\":\"a\",\"content\":\"b\"}}"},
+        {{"Content-Type: application/jsonx", NULL}, "{\"prompt\":{\"name\":\"a\",\"content\":\"b\"}}"},
+        {{"Content-Type: application/x-www-form-urlencoded", NULL}, "prompt[name]=a&prompt[content]=b"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, cases[i].body, cases[i].headers, &r), 0, "%s",
+                     r.error);
+        assert_jarvis_error(&r, 415, "unsupported_media_type");
+        pd_resp_free(&r);
+    }
+    /* nothing was created */
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", "/prompts", S.admin_key, NULL, NULL, &r), 0);
+    cr_assert_eq(pd_int_at(r.json, "meta.totalRecords", -1), 0, "%s", r.body);
+    pd_resp_free(&r);
+}
+
+Test(http, json_content_types_are_accepted)
+{
+    const char *const types[][2] = {{"Content-Type: application/json; charset=utf-8", NULL},
+                                    {"Content-Type: application/vnd.api+json", NULL},
+                                    {"Content-Type: APPLICATION/JSON", NULL}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"a\",\"content\":\"b\"}}",
+                            types[i], &r),
+                     0, "%s", r.error);
+        cr_assert_eq(r.status, 201, "%s: %ld %s", types[i][0], r.status, r.body);
+        pd_resp_free(&r);
+    }
+}
+
+/* `curl -d '{...}'` labels its body application/x-www-form-urlencoded: a JSON object body is taken. */
+Test(http, curl_d_form_label_with_a_json_object_is_accepted)
+{
+    const char *const form[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"a\",\"content\":\"b\"}}", form,
+                        &r),
+                 0, "%s", r.error);
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    pd_resp_free(&r);
+}
+
+Test(http, body_that_is_not_an_object_is_422)
+{
+    const char *bodies[] = {"[1,2]", "\"text\"", "42", "null"};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, bodies[i], NULL, &r), 0, "%s", r.error);
+        assert_jarvis_error(&r, 422, "unprocessable_entity");
+        pd_resp_free(&r);
+    }
+}
+
+/* Odd requests of every kind: each gets a 4xx (or 2xx), never a 5xx, and the server stays up. */
+Test(http, never_a_5xx)
+{
+    char longpath[3000];
+    memset(longpath, 'a', sizeof longpath - 1);
+    longpath[0] = '/';
+    longpath[sizeof longpath - 1] = '\0';
+    char deep[256] = "";
+    for (int i = 0; i < 20; i++)
+        strcat(deep, "/x");
+    const char *const garbage_ct[] = {"Content-Type: ;;;", NULL};
+    const char *const no_ct[] = {"Content-Type:", NULL};
+    struct {
+        const char *method, *path, *key, *body;
+        const char *const *headers;
+    } cases[] = {
+        {"GET", longpath, S.admin_key, NULL, NULL},
+        {"GET", deep, S.admin_key, NULL, NULL},
+        {"GET", "/prompts/%00", S.admin_key, NULL, NULL},
+        {"GET", "/prompts/..%2F..%2Fetc%2Fpasswd", S.admin_key, NULL, NULL},
+        {"GET", "/prompts?page=%FF&records=%00", S.admin_key, NULL, NULL},
+        {"GET", "/prompts?search=%22%2A%3A()%5E-OR-NEAR", S.admin_key, NULL, NULL},
+        {"GET", "/prompts?search=***", S.admin_key, NULL, NULL},
+        {"GET", "/prompts?search=a%20AND%20b%20NOT%20c", S.admin_key, NULL, NULL},
+        {"GET", "/prompts?page=99999999999999999999", S.admin_key, NULL, NULL},
+        {"GET", "/prompts?records=-1", S.admin_key, NULL, NULL},
+        {"POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"a\",\"content\":\"b\"}}", garbage_ct},
+        {"POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"a\",\"content\":\"b\"}}", no_ct},
+        {"POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"a\\u0000b\",\"content\":\"b\"}}", NULL},
+        {"POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":1e999,\"content\":\"b\"}}", NULL},
+        {"POST", "/prompts", S.admin_key, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+         NULL},
+        {"POST", "/prompts", S.admin_key, "   ", NULL},
+        {"POST", "/prompts/0190a0b0-0000-7000-8000-000000000000/render", S.admin_key, "{\"variables\":[1]}", NULL},
+        {"PUT", "/prompts/not-a-uuid", S.admin_key, "{\"prompt\":{}}", NULL},
+        {"DELETE", "/prompts/ZZZZZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZZZZZZZZZ", S.admin_key, NULL, NULL},
+        {"GET", "/prompts", "\x01\x02", NULL, NULL},
+        {"GET", "/prompts", "pk_live_", NULL, NULL},
+        {"OPTIONS", "/prompts", S.admin_key, NULL, NULL},
+        {"TRACE", "/prompts", S.admin_key, NULL, NULL},
+        {"BREW", "/prompts", S.admin_key, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pd_resp r;
+        int rc = pd_req(&S, cases[i].method, cases[i].path, cases[i].key, cases[i].body, cases[i].headers, &r);
+        if (rc == 0)
+            cr_expect(r.status >= 200 && r.status < 500, "case %zu %s %.60s: got %ld %s", i, cases[i].method,
+                      cases[i].path, r.status, r.body);
+        pd_resp_free(&r);
+    }
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", "/health", NULL, NULL, NULL, &r), 0, "server died: %s", r.error);
+    cr_assert_eq(r.status, 200);
+    pd_resp_free(&r);
+}
+
+/* ---------------------------------------------------------------- body limit */
+
+/* {"prompt":{"name":"big","content":"xxxx..."}} of exactly total bytes. */
+static char *body_of_size(size_t total)
+{
+    static const char head[] = "{\"prompt\":{\"name\":\"big\",\"content\":\"", tail[] = "\"}}";
+    size_t fixed = sizeof head - 1 + sizeof tail - 1;
+    cr_assert(total > fixed);
+    char *b = malloc(total + 1);
+    cr_assert_not_null(b);
+    memcpy(b, head, sizeof head - 1);
+    memset(b + sizeof head - 1, 'x', total - fixed);
+    memcpy(b + total - (sizeof tail - 1), tail, sizeof tail);
+    cr_assert_eq(strlen(b), total);
+    return b;
+}
+
+static void assert_still_serving(void)
+{
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", "/health", NULL, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200);
+    pd_resp_free(&r);
+    char id[64];
+    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "after", "still {{ok}}", id, sizeof id), 201);
+}
+
+Test(limits, body_at_the_limit_is_accepted)
+{
+    char *b = body_of_size(1024);
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, b, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    pd_resp_free(&r);
+    free(b);
+}
+
+Test(limits, declared_length_over_the_limit_is_413)
+{
+    const size_t sizes[] = {1025, 4096, 300000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *b = body_of_size(sizes[i]);
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, b, NULL, &r), 0, "size %zu: %s", sizes[i], r.error);
+        assert_jarvis_error(&r, 413, "payload_too_large");
+        pd_resp_free(&r);
+        /* without Expect: 100-continue the body is on its way when the answer comes */
+        const char *const no_expect[] = {"Expect:", NULL};
+        cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, b, no_expect, &r), 0, "size %zu: %s", sizes[i],
+                     r.error);
+        assert_jarvis_error(&r, 413, "payload_too_large");
+        pd_resp_free(&r);
+        free(b);
+    }
+    assert_still_serving();
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", "/prompts", S.admin_key, NULL, NULL, &r), 0);
+    cr_assert_eq(pd_int_at(r.json, "meta.totalRecords", -1), 1, "an oversized body created a prompt: %s", r.body);
+    pd_resp_free(&r);
+}
+
+Test(limits, chunked_body_over_the_limit_is_413)
+{
+    const char *const chunked[] = {"Transfer-Encoding: chunked", NULL};
+    const size_t sizes[] = {1025, 5000, 200000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *b = body_of_size(sizes[i]);
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, b, chunked, &r), 0, "size %zu: %s", sizes[i],
+                     r.error);
+        assert_jarvis_error(&r, 413, "payload_too_large");
+        pd_resp_free(&r);
+        free(b);
+    }
+    /* a small chunked body is fine */
+    pd_resp r;
+    char *small = body_of_size(900);
+    cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, small, chunked, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    pd_resp_free(&r);
+    free(small);
+    assert_still_serving();
+}
+
+Test(limits, connection_survives_a_chunked_413)
+{
+    CURL *h = curl_easy_init();
+    const char *const chunked[] = {"Transfer-Encoding: chunked", NULL};
+    char *b = body_of_size(3000);
+    pd_resp r;
+    cr_assert_eq(pd_req_on(h, &S, "POST", "/prompts", S.admin_key, b, chunked, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 413);
+    pd_resp_free(&r);
+    cr_assert_eq(pd_req_on(h, &S, "GET", "/health", NULL, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200);
+    pd_resp_free(&r);
+    free(b);
+    curl_easy_cleanup(h);
+}
+
+/* ---------------------------------------------------------------- concurrency */
+
+#define NCLIENTS 100
+
+typedef struct client {
+    pthread_t t;
+    int n;
+    long status;
+    char id[64];
+    char error[CURL_ERROR_SIZE];
+} client;
+
+static void *client_run(void *arg)
+{
+    client *c = arg;
+    char name[32];
+    snprintf(name, sizeof name, "concurrent %d", c->n);
+    char *body = pd_pack("{s:{s:s, s:s}}", "prompt", "name", name, "content", "Hello {{who}}");
+    pd_resp r;
+    if (pd_req(&S, "POST", "/prompts", S.admin_key, body, NULL, &r) == 0) {
+        c->status = r.status;
+        const char *id = pd_str_at(r.json, "data.id");
+        snprintf(c->id, sizeof c->id, "%s", id ? id : "");
+    } else {
+        c->status = -1;
+        snprintf(c->error, sizeof c->error, "%s", r.error);
+    }
+    pd_resp_free(&r);
+    free(body);
+    return NULL;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+Test(http, hundred_concurrent_creates)
+{
+    static client clients[NCLIENTS];
+    for (int i = 0; i < NCLIENTS; i++) {
+        clients[i].n = i;
+        cr_assert_eq(pthread_create(&clients[i].t, NULL, client_run, &clients[i]), 0);
+    }
+    for (int i = 0; i < NCLIENTS; i++)
+        pthread_join(clients[i].t, NULL);
+    char *ids[NCLIENTS];
+    for (int i = 0; i < NCLIENTS; i++) {
+        cr_expect_eq(clients[i].status, 201, "client %d: %ld %s", i, clients[i].status, clients[i].error);
+        ids[i] = clients[i].id;
+    }
+    qsort(ids, NCLIENTS, sizeof ids[0], cmp_str);
+    for (int i = 1; i < NCLIENTS; i++)
+        cr_assert_str_neq(ids[i - 1], ids[i], "two creates got the same id");
+
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", "/prompts?records=100", S.admin_key, NULL, NULL, &r), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(pd_int_at(r.json, "meta.totalRecords", -1), NCLIENTS, "%s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "meta.totalPages", -1), 1);
+    cr_assert_eq(json_array_size(pd_json_at(r.json, "data")), NCLIENTS);
+    pd_resp_free(&r);
+}

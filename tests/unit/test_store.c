@@ -1,0 +1,609 @@
+/*
+ * test_store.c — store/ on a temp SQLite file: migrations and reopening,
+ * bootstrap, API keys, prompts (create, get, list with filters / search /
+ * sort / paging, update with versions, publish, delete), reactions with
+ * idempotent counters, and isolation between organizations.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/ids.h"
+#include "core/log.h"
+#include "store/store.h"
+#include "support/harness.h"
+
+static char DIR_[256], PATH[320];
+static store_t *ST;
+static store_key ORG1, ORG2; /* a key row (org_id, user_id) of each organization */
+
+static void fake_key(const char *seed, char prefix[STORE_KEY_PREFIX_LEN + 1], unsigned char hash[STORE_KEY_HASH_LEN])
+{
+    snprintf(prefix, STORE_KEY_PREFIX_LEN + 1, "pk_test_%.8s", seed);
+    crypto_generichash(hash, STORE_KEY_HASH_LEN, (const unsigned char *)seed, strlen(seed), NULL, 0);
+}
+
+static void setup(void)
+{
+    cr_assert_geq(sodium_init(), 0);
+    log_set_level(LOG_WARN); /* no "applied migration" lines */
+    cr_assert_eq(pd_mkdtemp(DIR_, sizeof DIR_), 0);
+    snprintf(PATH, sizeof PATH, "%s/store.db", DIR_);
+    char err[256];
+    cr_assert_eq(store_open(PATH, &ST, err, sizeof err), STORE_OK, "%s", err);
+    char prefix[STORE_KEY_PREFIX_LEN + 1];
+    unsigned char hash[STORE_KEY_HASH_LEN];
+    fake_key("org1key1", prefix, hash);
+    cr_assert_eq(store_key_create_for_org(ST, "org1", "k", prefix, hash, &ORG1), STORE_OK);
+    fake_key("org2key1", prefix, hash);
+    cr_assert_eq(store_key_create_for_org(ST, "org2", "k", prefix, hash, &ORG2), STORE_OK);
+}
+
+static void teardown(void)
+{
+    store_close(ST);
+    ST = NULL;
+    pd_rmrf(DIR_);
+}
+
+TestSuite(store, .init = setup, .fini = teardown, .timeout = 30);
+
+/* Create a prompt in ORG1's organization (or org if given); id into id. */
+static void make_prompt_in(const store_key *org, const char *name, const char *description, const char *content,
+                           store_id id)
+{
+    store_prompt p = {0};
+    memcpy(p.org_id, org->org_id, sizeof p.org_id);
+    memcpy(p.user_id, org->user_id, sizeof p.user_id);
+    p.name = (char *)name;
+    p.description = (char *)description;
+    p.content = (char *)content;
+    cr_assert_eq(store_prompt_create(ST, &p), STORE_OK);
+    cr_assert(id_is_uuid(p.id));
+    memcpy(id, p.id, sizeof(store_id));
+}
+
+static void make_prompt(const char *name, const char *content, store_id id)
+{
+    make_prompt_in(&ORG1, name, "", content, id);
+}
+
+static store_prompt get1(const char *id)
+{
+    store_prompt p;
+    cr_assert_eq(store_prompt_get(ST, ORG1.org_id, id, ORG1.user_id, &p), STORE_OK);
+    return p;
+}
+
+/* Names of a list query joined by ',' */
+static long list_names(const store_prompt_query *q, char *out, size_t outlen)
+{
+    store_prompt_page page;
+    cr_assert_eq(store_prompt_list(ST, ORG1.org_id, ORG1.user_id, q, &page), STORE_OK);
+    out[0] = '\0';
+    for (size_t i = 0; i < page.count; i++) {
+        if (i)
+            strncat(out, ",", outlen - strlen(out) - 1);
+        strncat(out, page.items[i].name, outlen - strlen(out) - 1);
+    }
+    long total = page.total;
+    store_prompt_page_free(&page);
+    return total;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+Test(store, migrates_and_reopens)
+{
+    int v = store_schema_version(ST);
+    cr_assert_geq(v, 1);
+    store_id id;
+    make_prompt("kept", "c", id);
+    store_close(ST);
+    char err[256];
+    cr_assert_eq(store_open(PATH, &ST, err, sizeof err), STORE_OK, "reopen: %s", err);
+    cr_assert_eq(store_schema_version(ST), v, "reopening changed the schema version");
+    store_prompt p = get1(id);
+    cr_assert_str_eq(p.name, "kept");
+    store_prompt_clear(&p);
+    /* the sqlite: prefix names the same file */
+    store_t *again = NULL;
+    char loc[400];
+    snprintf(loc, sizeof loc, "sqlite:%s", PATH);
+    cr_assert_eq(store_open(loc, &again, err, sizeof err), STORE_OK, "%s", err);
+    cr_assert_eq(store_prompt_get(again, ORG1.org_id, id, NULL, &p), STORE_OK);
+    store_prompt_clear(&p);
+    store_close(again);
+}
+
+Test(store, bad_locations_fail_cleanly)
+{
+    store_t *s = NULL;
+    char err[256] = "";
+    cr_assert_neq(store_open("/nonexistent-dir/really/x.db", &s, err, sizeof err), STORE_OK);
+    cr_assert_gt(strlen(err), 0);
+    err[0] = '\0';
+    cr_assert_neq(store_open("", &s, err, sizeof err), STORE_OK);
+    cr_assert_gt(strlen(err), 0);
+    store_close(NULL);
+}
+
+Test(store, bootstrap_only_once)
+{
+    /* setup made organizations already: bootstrap must not add one */
+    char prefix[STORE_KEY_PREFIX_LEN + 1];
+    unsigned char hash[STORE_KEY_HASH_LEN];
+    fake_key("bootstr1", prefix, hash);
+    int created = 7;
+    cr_assert_eq(store_bootstrap(ST, "default", "admin@localhost", prefix, hash, &created), STORE_OK);
+    cr_assert_eq(created, 0);
+    store_key k;
+    cr_assert_eq(store_key_find(ST, prefix, &k), STORE_NOTFOUND);
+
+    /* on an empty database it creates the organization, the admin and the key, once */
+    char path[400], err[256];
+    snprintf(path, sizeof path, "%s/fresh.db", DIR_);
+    store_t *fresh;
+    cr_assert_eq(store_open(path, &fresh, err, sizeof err), STORE_OK, "%s", err);
+    cr_assert_eq(store_bootstrap(fresh, "default", "admin@localhost", prefix, hash, &created), STORE_OK);
+    cr_assert_eq(created, 1);
+    cr_assert_eq(store_key_find(fresh, prefix, &k), STORE_OK);
+    cr_assert_str_eq(k.org_name, "default");
+    cr_assert_str_eq(k.user_email, "admin@localhost");
+    cr_assert_str_eq(k.role, "admin");
+    cr_assert_eq(memcmp(k.hash, hash, sizeof hash), 0);
+    cr_assert_eq(k.revoked_at, 0);
+    cr_assert_gt(k.created_at, 0);
+    char p2[STORE_KEY_PREFIX_LEN + 1];
+    unsigned char h2[STORE_KEY_HASH_LEN];
+    fake_key("bootstr2", p2, h2);
+    cr_assert_eq(store_bootstrap(fresh, "default", "admin@localhost", p2, h2, &created), STORE_OK);
+    cr_assert_eq(created, 0);
+    cr_assert_eq(store_key_find(fresh, p2, &k), STORE_NOTFOUND);
+    store_key_list l;
+    cr_assert_eq(store_key_list_all(fresh, NULL, &l), STORE_OK);
+    cr_assert_eq(l.count, 1);
+    store_key_list_free(&l);
+    store_close(fresh);
+}
+
+/* ---------------------------------------------------------------- keys */
+
+Test(store, keys_create_find_list_revoke)
+{
+    char prefix[STORE_KEY_PREFIX_LEN + 1];
+    unsigned char hash[STORE_KEY_HASH_LEN];
+    store_key k2;
+    fake_key("org1key2", prefix, hash);
+    cr_assert_eq(store_key_create_for_org(ST, "org1", "second", prefix, hash, &k2), STORE_OK);
+    cr_assert_str_eq(k2.org_id, ORG1.org_id, "same organization by name");
+    cr_assert_str_eq(k2.user_id, ORG1.user_id, "the same admin user");
+    cr_assert_str_eq(k2.prefix, prefix);
+    cr_assert_str_eq(k2.name, "second");
+    cr_assert_str_eq(k2.org_name, "org1");
+    cr_assert_str_eq(k2.role, "admin");
+    cr_assert(id_is_uuid(k2.id));
+    cr_assert_str_neq(k2.id, ORG1.id);
+    cr_assert_str_neq(ORG1.org_id, ORG2.org_id);
+
+    store_key found;
+    cr_assert_eq(store_key_find(ST, prefix, &found), STORE_OK);
+    cr_assert_str_eq(found.id, k2.id);
+    cr_assert_eq(memcmp(found.hash, hash, sizeof hash), 0);
+    cr_assert_eq(store_key_find(ST, "pk_test_nothere", &found), STORE_NOTFOUND);
+
+    /* a prefix is unique */
+    store_key dup;
+    cr_assert_eq(store_key_create_for_org(ST, "org2", "dup", prefix, hash, &dup), STORE_CONFLICT);
+
+    store_key_list l;
+    cr_assert_eq(store_key_list_all(ST, NULL, &l), STORE_OK);
+    cr_assert_eq(l.count, 3);
+    cr_assert_str_eq(l.items[0].id, ORG1.id, "oldest first");
+    store_key_list_free(&l);
+    cr_assert_eq(store_key_list_all(ST, "org1", &l), STORE_OK);
+    cr_assert_eq(l.count, 2);
+    for (size_t i = 0; i < l.count; i++)
+        cr_assert_str_eq(l.items[i].org_name, "org1");
+    store_key_list_free(&l);
+    cr_assert_eq(store_key_list_all(ST, "nobody", &l), STORE_OK);
+    cr_assert_eq(l.count, 0);
+    store_key_list_free(&l);
+
+    cr_assert_eq(store_key_revoke(ST, prefix), STORE_OK);
+    cr_assert_eq(store_key_find(ST, prefix, &found), STORE_OK);
+    cr_assert_gt(found.revoked_at, 0);
+    int64_t first = found.revoked_at;
+    usleep(2000);
+    cr_assert_eq(store_key_revoke(ST, prefix), STORE_OK, "revoking twice");
+    cr_assert_eq(store_key_find(ST, prefix, &found), STORE_OK);
+    cr_assert_eq(found.revoked_at, first, "the revocation time moved");
+    cr_assert_eq(store_key_revoke(ST, "pk_test_nothere"), STORE_NOTFOUND);
+    /* the others are untouched */
+    cr_assert_eq(store_key_find(ST, ORG1.prefix, &found), STORE_OK);
+    cr_assert_eq(found.revoked_at, 0);
+}
+
+/* ---------------------------------------------------------------- prompts */
+
+Test(store, prompt_create_and_get)
+{
+    store_prompt p = {0};
+    memcpy(p.org_id, ORG1.org_id, sizeof p.org_id);
+    memcpy(p.user_id, ORG1.user_id, sizeof p.user_id);
+    p.name = "Email";
+    p.description = "Writes";
+    p.content = "Dear {{who}}";
+    cr_assert_eq(store_prompt_create(ST, &p), STORE_OK);
+    cr_assert(id_is_uuid(p.id));
+    cr_assert(id_is_uuid(p.current_version_id));
+    cr_assert_str_eq(p.status, "draft");
+    cr_assert_eq(p.versions_count, 1);
+    cr_assert_gt(p.created_at, 0);
+
+    store_prompt g = get1(p.id);
+    cr_assert_str_eq(g.id, p.id);
+    cr_assert_str_eq(g.org_id, ORG1.org_id);
+    cr_assert_str_eq(g.user_id, ORG1.user_id);
+    cr_assert_str_eq(g.name, "Email");
+    cr_assert_str_eq(g.description, "Writes");
+    cr_assert_str_eq(g.content, "Dear {{who}}");
+    cr_assert_str_eq(g.status, "draft");
+    cr_assert_str_eq(g.current_version_id, p.current_version_id);
+    cr_assert_str_eq(g.published_version_id, "");
+    cr_assert_eq(g.versions_count, 1);
+    cr_assert_eq(g.likes_count + g.saves_count + g.followers_count, 0);
+    cr_assert_eq(g.created_at, p.created_at);
+    cr_assert_eq(g.updated_at, p.created_at);
+    cr_assert_eq(g.liked + g.saved + g.followed, 0);
+    store_prompt_clear(&g);
+
+    store_version v;
+    cr_assert_eq(store_version_get(ST, ORG1.org_id, p.id, p.current_version_id, &v), STORE_OK);
+    cr_assert_eq(v.number, 1);
+    cr_assert_str_eq(v.content, "Dear {{who}}");
+    cr_assert_str_eq(v.prompt_id, p.id);
+    cr_assert_eq(v.published_at, 0);
+    store_version_clear(&v);
+
+    cr_assert_eq(store_prompt_get(ST, ORG1.org_id, "0190a0b0-1234-7abc-8def-0123456789ab", NULL, &g),
+                 STORE_NOTFOUND);
+}
+
+Test(store, prompt_list_pages_and_filters)
+{
+    store_id id;
+    char name[16];
+    for (int i = 0; i < 7; i++) {
+        snprintf(name, sizeof name, "n%d", i);
+        make_prompt(name, "c", id);
+        usleep(2000);
+    }
+    store_prompt_patch archive = {.status = "archived"};
+    store_prompt out;
+    cr_assert_eq(store_prompt_update(ST, ORG1.org_id, id, ORG1.user_id, &archive, &out), STORE_OK);
+    store_prompt_clear(&out);
+
+    char got[256];
+    store_prompt_query q = {.sort = STORE_SORT_CREATED_AT, .sort_desc = 1, .offset = 0, .limit = 3};
+    cr_assert_eq(list_names(&q, got, sizeof got), 7);
+    cr_assert_str_eq(got, "n6,n5,n4");
+    q.offset = 6;
+    cr_assert_eq(list_names(&q, got, sizeof got), 7);
+    cr_assert_str_eq(got, "n0");
+    q.offset = 9;
+    cr_assert_eq(list_names(&q, got, sizeof got), 7);
+    cr_assert_str_eq(got, "");
+    q = (store_prompt_query){.sort = STORE_SORT_CREATED_AT, .sort_desc = 0, .limit = 100};
+    cr_assert_eq(list_names(&q, got, sizeof got), 7);
+    cr_assert_str_eq(got, "n0,n1,n2,n3,n4,n5,n6");
+    q.status = "archived";
+    cr_assert_eq(list_names(&q, got, sizeof got), 1);
+    cr_assert_str_eq(got, "n6");
+    q.status = "draft";
+    cr_assert_eq(list_names(&q, got, sizeof got), 6);
+    q.status = "published";
+    cr_assert_eq(list_names(&q, got, sizeof got), 0);
+}
+
+Test(store, prompt_list_sorts)
+{
+    store_id a, b, c;
+    make_prompt("banana", "x", b);
+    usleep(2000);
+    make_prompt("Apple", "x", a);
+    usleep(2000);
+    make_prompt("cherry", "x", c);
+    char got[256];
+    store_prompt_query q = {.sort = STORE_SORT_NAME, .limit = 10};
+    list_names(&q, got, sizeof got);
+    cr_assert_str_eq(got, "Apple,banana,cherry", "name order ignores case");
+    q.sort_desc = 1;
+    list_names(&q, got, sizeof got);
+    cr_assert_str_eq(got, "cherry,banana,Apple");
+    cr_assert_eq(store_reaction_set(ST, ORG1.org_id, ORG1.user_id, STORE_TARGET_PROMPT, c, STORE_REACT_LIKE, 1),
+                 STORE_OK);
+    q = (store_prompt_query){.sort = STORE_SORT_LIKES, .sort_desc = 1, .limit = 1};
+    list_names(&q, got, sizeof got);
+    cr_assert_str_eq(got, "cherry");
+    usleep(2000);
+    store_prompt_patch touch = {.description = "touched"};
+    store_prompt out;
+    cr_assert_eq(store_prompt_update(ST, ORG1.org_id, b, ORG1.user_id, &touch, &out), STORE_OK);
+    store_prompt_clear(&out);
+    q = (store_prompt_query){.sort = STORE_SORT_UPDATED_AT, .sort_desc = 1, .limit = 1};
+    list_names(&q, got, sizeof got);
+    cr_assert_str_eq(got, "banana");
+}
+
+Test(store, prompt_search)
+{
+    store_id id;
+    make_prompt_in(&ORG1, "Quarterly report", "", "Summarize {{quarter}} numbers", id);
+    make_prompt_in(&ORG1, "Email helper", "Drafts marketing emails", "Write to {{person}}", id);
+    make_prompt_in(&ORG1, "Translator", "", "Translate into French", id);
+    make_prompt_in(&ORG2, "Quarterly secret", "", "other org", id);
+    struct {
+        const char *search, *want;
+        long total;
+    } cases[] = {
+        {"quart", "Quarterly report", 1},   {"market", "Email helper", 1},   {"FRENCH", "Translator", 1},
+        {"summarize numbers", "Quarterly report", 1}, {"report email", "", 0}, {"arterly", "", 0},
+        {"\"quarterly\"", "Quarterly report", 1},     {"quart*", "Quarterly report", 1},
+        {"NOT report", "", 0},              {"(", "", 0},                    {"-", "", 0},
+        {"secret", "", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char got[256];
+        store_prompt_query q = {.search = cases[i].search, .sort = STORE_SORT_NAME, .limit = 10};
+        cr_assert_eq(list_names(&q, got, sizeof got), cases[i].total, "search '%s'", cases[i].search);
+        cr_assert_str_eq(got, cases[i].want, "search '%s'", cases[i].search);
+    }
+}
+
+Test(store, prompt_update_and_versions)
+{
+    store_id id;
+    make_prompt("first", "v1", id);
+    store_prompt before = get1(id);
+
+    store_prompt out;
+    store_prompt_patch rename = {.name = "second"};
+    cr_assert_eq(store_prompt_update(ST, ORG1.org_id, id, ORG1.user_id, &rename, &out), STORE_OK);
+    cr_assert_str_eq(out.name, "second");
+    cr_assert_str_eq(out.content, "v1");
+    cr_assert_eq(out.versions_count, 1);
+    cr_assert_str_eq(out.current_version_id, before.current_version_id);
+    store_prompt_clear(&out);
+
+    store_prompt_patch same = {.content = "v1"};
+    cr_assert_eq(store_prompt_update(ST, ORG1.org_id, id, ORG1.user_id, &same, &out), STORE_OK);
+    cr_assert_eq(out.versions_count, 1, "the same content made a version");
+    store_prompt_clear(&out);
+
+    store_prompt_patch change = {.content = "v2"};
+    cr_assert_eq(store_prompt_update(ST, ORG1.org_id, id, ORG1.user_id, &change, &out), STORE_OK);
+    cr_assert_eq(out.versions_count, 2);
+    cr_assert_str_eq(out.content, "v2");
+    cr_assert_str_neq(out.current_version_id, before.current_version_id);
+    store_id v2;
+    memcpy(v2, out.current_version_id, sizeof v2);
+    store_prompt_clear(&out);
+    change.content = "v3";
+    cr_assert_eq(store_prompt_update(ST, ORG1.org_id, id, ORG1.user_id, &change, &out), STORE_OK);
+    cr_assert_eq(out.versions_count, 3);
+    cr_assert_eq(out.created_at, before.created_at);
+    store_prompt_clear(&out);
+
+    store_version_page vp;
+    cr_assert_eq(store_version_list(ST, ORG1.org_id, id, 0, 10, &vp), STORE_OK);
+    cr_assert_eq(vp.total, 3);
+    cr_assert_eq(vp.count, 3);
+    cr_assert_eq(vp.items[0].number, 3, "newest first");
+    cr_assert_str_eq(vp.items[0].content, "v3");
+    cr_assert_eq(vp.items[1].number, 2);
+    cr_assert_str_eq(vp.items[1].id, v2);
+    cr_assert_eq(vp.items[2].number, 1);
+    cr_assert_str_eq(vp.items[2].id, before.current_version_id);
+    cr_assert_str_eq(vp.items[2].content, "v1");
+    store_version_page_free(&vp);
+    cr_assert_eq(store_version_list(ST, ORG1.org_id, id, 1, 1, &vp), STORE_OK);
+    cr_assert_eq(vp.total, 3);
+    cr_assert_eq(vp.count, 1);
+    cr_assert_eq(vp.items[0].number, 2);
+    store_version_page_free(&vp);
+
+    /* publish the first version: the prompt is published, its content stays the latest */
+    cr_assert_eq(store_version_publish(ST, ORG1.org_id, id, before.current_version_id), STORE_OK);
+    store_prompt now = get1(id);
+    cr_assert_str_eq(now.status, "published");
+    cr_assert_str_eq(now.published_version_id, before.current_version_id);
+    cr_assert_str_eq(now.content, "v3");
+    store_prompt_clear(&now);
+    store_version v;
+    cr_assert_eq(store_version_get(ST, ORG1.org_id, id, before.current_version_id, &v), STORE_OK);
+    cr_assert_gt(v.published_at, 0);
+    store_version_clear(&v);
+    cr_assert_eq(store_version_publish(ST, ORG1.org_id, id, "0190a0b0-1234-7abc-8def-0123456789ab"),
+                 STORE_NOTFOUND);
+    store_prompt_clear(&before);
+
+    cr_assert_eq(store_prompt_update(ST, ORG1.org_id, "0190a0b0-1234-7abc-8def-0123456789ab", ORG1.user_id, &change,
+                                     &out),
+                 STORE_NOTFOUND);
+}
+
+Test(store, versions_belong_to_their_prompt)
+{
+    store_id a, b;
+    make_prompt("a", "a", a);
+    make_prompt("b", "b", b);
+    store_prompt pb = get1(b);
+    store_version v;
+    cr_assert_eq(store_version_get(ST, ORG1.org_id, a, pb.current_version_id, &v), STORE_NOTFOUND);
+    cr_assert_eq(store_version_publish(ST, ORG1.org_id, a, pb.current_version_id), STORE_NOTFOUND);
+    store_prompt pa = get1(a);
+    cr_assert_str_eq(pa.status, "draft");
+    store_prompt_clear(&pa);
+    store_prompt_clear(&pb);
+    store_version_page vp;
+    cr_assert_eq(store_version_list(ST, ORG1.org_id, "0190a0b0-1234-7abc-8def-0123456789ab", 0, 10, &vp),
+                 STORE_NOTFOUND);
+}
+
+Test(store, prompt_delete)
+{
+    store_id id, keep;
+    make_prompt("doomed", "x", id);
+    make_prompt("kept", "y", keep);
+    cr_assert_eq(store_reaction_set(ST, ORG1.org_id, ORG1.user_id, STORE_TARGET_PROMPT, id, STORE_REACT_LIKE, 1),
+                 STORE_OK);
+    cr_assert_eq(store_prompt_delete(ST, ORG1.org_id, id), STORE_OK);
+    store_prompt p;
+    cr_assert_eq(store_prompt_get(ST, ORG1.org_id, id, NULL, &p), STORE_NOTFOUND);
+    cr_assert_eq(store_prompt_delete(ST, ORG1.org_id, id), STORE_NOTFOUND);
+    store_version_page vp;
+    cr_assert_eq(store_version_list(ST, ORG1.org_id, id, 0, 10, &vp), STORE_NOTFOUND);
+    cr_assert_eq(store_reaction_set(ST, ORG1.org_id, ORG1.user_id, STORE_TARGET_PROMPT, id, STORE_REACT_LIKE, 0),
+                 STORE_NOTFOUND);
+    char got[64];
+    store_prompt_query q = {.limit = 10};
+    cr_assert_eq(list_names(&q, got, sizeof got), 1);
+    cr_assert_str_eq(got, "kept");
+}
+
+/* ---------------------------------------------------------------- reactions */
+
+Test(store, reactions_are_idempotent)
+{
+    store_id id;
+    make_prompt("r", "x", id);
+    struct {
+        enum store_reaction kind;
+    } kinds[] = {{STORE_REACT_LIKE}, {STORE_REACT_SAVE}, {STORE_REACT_FOLLOW}};
+    for (size_t k = 0; k < 3; k++) {
+        for (int rep = 0; rep < 3; rep++)
+            cr_assert_eq(
+                store_reaction_set(ST, ORG1.org_id, ORG1.user_id, STORE_TARGET_PROMPT, id, kinds[k].kind, 1),
+                STORE_OK);
+    }
+    store_prompt p = get1(id);
+    cr_assert_eq(p.likes_count, 1);
+    cr_assert_eq(p.saves_count, 1);
+    cr_assert_eq(p.followers_count, 1);
+    cr_assert(p.liked && p.saved && p.followed);
+    store_prompt_clear(&p);
+    /* another viewer sees the counts but not the flags */
+    cr_assert_eq(store_prompt_get(ST, ORG1.org_id, id, "0190a0b0-1234-7abc-8def-0123456789ab", &p), STORE_OK);
+    cr_assert_eq(p.likes_count, 1);
+    cr_assert(!p.liked && !p.saved && !p.followed);
+    store_prompt_clear(&p);
+
+    for (int rep = 0; rep < 3; rep++)
+        cr_assert_eq(store_reaction_set(ST, ORG1.org_id, ORG1.user_id, STORE_TARGET_PROMPT, id, STORE_REACT_LIKE, 0),
+                     STORE_OK);
+    p = get1(id);
+    cr_assert_eq(p.likes_count, 0, "unlike went below zero or did not count");
+    cr_assert_eq(p.saves_count, 1);
+    cr_assert_eq(p.followers_count, 1);
+    cr_assert(!p.liked && p.saved && p.followed);
+    store_prompt_clear(&p);
+
+    /* a second user of the organization counts separately */
+    const char *u2 = "0190a0b0-0000-7000-8000-00000000beef";
+    cr_assert_eq(store_reaction_set(ST, ORG1.org_id, u2, STORE_TARGET_PROMPT, id, STORE_REACT_SAVE, 1), STORE_OK);
+    p = get1(id);
+    cr_assert_eq(p.saves_count, 2);
+    store_prompt_clear(&p);
+    cr_assert_eq(store_reaction_set(ST, ORG1.org_id, ORG1.user_id, STORE_TARGET_PROMPT, id, STORE_REACT_SAVE, 0),
+                 STORE_OK);
+    p = get1(id);
+    cr_assert_eq(p.saves_count, 1);
+    cr_assert(!p.saved);
+    store_prompt_clear(&p);
+}
+
+/* ---------------------------------------------------------------- organizations */
+
+Test(store, another_organization_gets_notfound)
+{
+    store_id id;
+    make_prompt("mine", "v1", id);
+    store_prompt p = get1(id);
+    store_id v1;
+    memcpy(v1, p.current_version_id, sizeof v1);
+    store_prompt_clear(&p);
+
+    const char *o2 = ORG2.org_id, *u2 = ORG2.user_id;
+    cr_assert_eq(store_prompt_get(ST, o2, id, u2, &p), STORE_NOTFOUND);
+    store_prompt_patch patch = {.name = "stolen", .content = "stolen"};
+    cr_assert_eq(store_prompt_update(ST, o2, id, u2, &patch, &p), STORE_NOTFOUND);
+    cr_assert_eq(store_prompt_delete(ST, o2, id), STORE_NOTFOUND);
+    store_version_page vp;
+    cr_assert_eq(store_version_list(ST, o2, id, 0, 10, &vp), STORE_NOTFOUND);
+    store_version v;
+    cr_assert_eq(store_version_get(ST, o2, id, v1, &v), STORE_NOTFOUND);
+    cr_assert_eq(store_version_publish(ST, o2, id, v1), STORE_NOTFOUND);
+    for (int k = STORE_REACT_LIKE; k <= STORE_REACT_FOLLOW; k++)
+        cr_assert_eq(store_reaction_set(ST, o2, u2, STORE_TARGET_PROMPT, id, (enum store_reaction)k, 1),
+                     STORE_NOTFOUND);
+    store_prompt_page page;
+    store_prompt_query q = {.limit = 100};
+    cr_assert_eq(store_prompt_list(ST, o2, u2, &q, &page), STORE_OK);
+    cr_assert_eq(page.total, 0);
+    cr_assert_eq(page.count, 0);
+    store_prompt_page_free(&page);
+
+    p = get1(id);
+    cr_assert_str_eq(p.name, "mine");
+    cr_assert_str_eq(p.content, "v1");
+    cr_assert_str_eq(p.status, "draft");
+    cr_assert_eq(p.versions_count, 1);
+    cr_assert_eq(p.likes_count + p.saves_count + p.followers_count, 0);
+    store_prompt_clear(&p);
+}
+
+typedef struct writer_arg {
+    int n, ok;
+} writer_arg;
+
+static void *writer(void *arg)
+{
+    writer_arg *a = arg;
+    for (int i = 0; i < 25; i++) {
+        store_prompt p = {0};
+        char name[32];
+        snprintf(name, sizeof name, "t%d-%d", a->n, i);
+        memcpy(p.org_id, ORG1.org_id, sizeof p.org_id);
+        memcpy(p.user_id, ORG1.user_id, sizeof p.user_id);
+        p.name = name;
+        p.description = "";
+        p.content = "x";
+        if (store_prompt_create(ST, &p) == STORE_OK)
+            a->ok++;
+    }
+    return NULL;
+}
+
+Test(store, concurrent_writers)
+{
+    enum { THREADS = 8 };
+    pthread_t t[THREADS];
+    writer_arg args[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (writer_arg){.n = i};
+        cr_assert_eq(pthread_create(&t[i], NULL, writer, &args[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < THREADS; i++)
+        cr_assert_eq(args[i].ok, 25, "thread %d: %d of 25 creates succeeded", i, args[i].ok);
+    store_prompt_page page;
+    store_prompt_query q = {.limit = 1};
+    cr_assert_eq(store_prompt_list(ST, ORG1.org_id, NULL, &q, &page), STORE_OK);
+    cr_assert_eq(page.total, THREADS * 25);
+    store_prompt_page_free(&page);
+}
