@@ -53,6 +53,39 @@ static int apply_env(config *c, char *err, size_t errlen)
         }
         c->threads = (unsigned)n;
     }
+    const struct {
+        const char *env;
+        long *dst;
+    } limits[] = {{"PROMPTD_RATE_LIMIT_PER_MINUTE", &c->rate_limit_per_minute},
+                  {"PROMPTD_RATE_LIMIT_PER_DAY", &c->rate_limit_per_day}};
+    for (size_t i = 0; i < 2; i++) {
+        if ((v = getenv(limits[i].env)) && *v) {
+            char *end;
+            errno = 0;
+            long n = strtol(v, &end, 10);
+            if (errno || *end || n < 0 || n > 1000000) {
+                snprintf(err, errlen, "%s must be a number from 0 (off) to 1000000", limits[i].env);
+                return -1;
+            }
+            *limits[i].dst = n;
+        }
+    }
+    const struct {
+        const char *env;
+        char *dst;
+        size_t len;
+    } strs[] = {{"PROMPTD_JWT_SECRET", c->jwt_secret, sizeof c->jwt_secret},
+                {"PROMPTD_JWT_PUBLIC_KEY_FILE", c->jwt_public_key_file, sizeof c->jwt_public_key_file},
+                {"PROMPTD_JWT_ISSUER", c->jwt_issuer, sizeof c->jwt_issuer},
+                {"PROMPTD_JWT_AUDIENCE", c->jwt_audience, sizeof c->jwt_audience},
+                {"PROMPTD_JWT_DEFAULT_ORG", c->jwt_default_org, sizeof c->jwt_default_org}};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if ((v = getenv(strs[i].env)) && *v)
+            snprintf(strs[i].dst, strs[i].len, "%s", v);
+    if (c->jwt_secret[0] && strlen(c->jwt_secret) < 32) {
+        snprintf(err, errlen, "PROMPTD_JWT_SECRET must be at least 32 characters");
+        return -1;
+    }
     if ((v = getenv("PROMPTD_LOG_LEVEL")) && *v) {
         if (!strcmp(v, "debug"))
             log_set_level(LOG_DEBUG);
@@ -72,6 +105,9 @@ int config_init(config *c, char *err, size_t errlen)
     c->body_limit = 1024 * 1024;
     c->idle_timeout_s = 30;
     c->threads = 2;
+    c->rate_limit_per_minute = 60;
+    c->rate_limit_per_day = 500;
+    snprintf(c->jwt_default_org, sizeof c->jwt_default_org, "default");
     const char *file = getenv("PROMPTD_CONFIG");
     if (file && *file)
         return config_load_file(c, file, err, errlen);
@@ -108,6 +144,10 @@ int config_load_file(config *c, const char *path, char *err, size_t errlen)
         c->idle_timeout_s = (unsigned)json_integer_value(v);
     if ((v = json_object_get(root, "threads")) && json_is_integer(v) && json_integer_value(v) > 0)
         c->threads = (unsigned)json_integer_value(v);
+    if ((v = json_object_get(root, "rate_limit_per_minute")) && json_is_integer(v) && json_integer_value(v) >= 0)
+        c->rate_limit_per_minute = (long)json_integer_value(v);
+    if ((v = json_object_get(root, "rate_limit_per_day")) && json_is_integer(v) && json_integer_value(v) >= 0)
+        c->rate_limit_per_day = (long)json_integer_value(v);
     json_decref(c->file_root);
     c->file_root = root;
     snprintf(c->config_file, sizeof c->config_file, "%s", path);

@@ -5,7 +5,14 @@
  * "idle_timeout_s", "threads". The whole parsed file is kept (file_root) so
  * the engine can read its own keys (providers, aliases, fallbacks, retry).
  * Environment: PROMPTD_LISTEN, PROMPTD_DB, PROMPTD_CONFIG, PROMPTD_BODY_LIMIT,
- * PROMPTD_IDLE_TIMEOUT, PROMPTD_THREADS, PROMPTD_LOG_LEVEL.
+ * PROMPTD_IDLE_TIMEOUT, PROMPTD_THREADS, PROMPTD_LOG_LEVEL,
+ * PROMPTD_RATE_LIMIT_PER_MINUTE (per API key, default 60; 0 = off),
+ * PROMPTD_RATE_LIMIT_PER_DAY (per user, default 500; 0 = off),
+ * PROMPTD_JWT_SECRET (HS256 secret for promptd's own tokens; default: one
+ * generated and kept in the database), PROMPTD_JWT_PUBLIC_KEY_FILE (an identity
+ * provider's RS256 public key, PEM), PROMPTD_JWT_ISSUER and PROMPTD_JWT_AUDIENCE
+ * (that provider's iss and aud), PROMPTD_JWT_DEFAULT_ORG (organization of
+ * provider tokens without an "org" claim; default "default").
  */
 #ifndef PROMPTD_CONFIG_H
 #define PROMPTD_CONFIG_H
@@ -20,6 +27,12 @@ typedef struct config {
     size_t body_limit;
     unsigned idle_timeout_s;
     unsigned threads;
+    long rate_limit_per_minute; /* per API key; 0 = off */
+    long rate_limit_per_day;    /* per user; 0 = off */
+    char jwt_secret[256];       /* "" = generated, kept in the store */
+    char jwt_public_key_file[1024];
+    char jwt_issuer[256], jwt_audience[256];
+    char jwt_default_org[128];
     json_t *file_root; /* parsed config file or NULL; owned */
 } config;
 

@@ -38,6 +38,7 @@ static void usage_main(FILE *f)
                "  serve      serve the HTTP APIs (default 127.0.0.1:8080, ./promptd.db)\n"
                "  migrate    create or upgrade the database schema, then exit\n"
                "  keys       create, list and revoke API keys\n"
+               "  tokens     issue bearer tokens (JWT) for users\n"
                "  version    print the version\n\n"
                "Run 'promptd COMMAND --help' for a command's options.\n",
             PROMPTD_VERSION);
@@ -64,12 +65,22 @@ static void usage_migrate(FILE *f)
 static void usage_keys(FILE *f)
 {
     fprintf(f, "Usage:\n"
-               "  promptd keys create --org NAME [--name LABEL] [--db PATH]\n"
+               "  promptd keys create --org NAME [--name LABEL] [--rate-limit PER_MINUTE] [--db PATH]\n"
                "      create the organization and its admin user if missing; print a new key for that admin\n"
+               "      (--rate-limit: this key's own requests per minute; 0 = unlimited)\n"
                "  promptd keys list [--org NAME] [--db PATH]\n"
                "      list keys (prefixes only; secrets are never stored)\n"
                "  promptd keys revoke PREFIX [--db PATH]\n"
                "      revoke the key whose shown prefix is PREFIX (takes effect at once, also on a running server)\n");
+}
+
+static void usage_tokens(FILE *f)
+{
+    fprintf(f, "Usage:\n"
+               "  promptd tokens create --user EMAIL [--org NAME] [--ttl SECONDS] [--db PATH]\n"
+               "      print an HS256 bearer token for the user (organization 'default' unless --org;\n"
+               "      lifetime 24 h unless --ttl). Send it as Authorization: Bearer <token>.\n"
+               "      The signing secret is PROMPTD_JWT_SECRET, or the one kept in the database.\n");
 }
 
 static int want_help(int argc, char **argv)
@@ -80,17 +91,18 @@ static int want_help(int argc, char **argv)
     return 0;
 }
 
-enum { OPT_LISTEN = 1, OPT_DB, OPT_CONFIG, OPT_BODY_LIMIT, OPT_ORG, OPT_NAME };
+enum { OPT_LISTEN = 1, OPT_DB, OPT_CONFIG, OPT_BODY_LIMIT, OPT_ORG, OPT_NAME, OPT_USER, OPT_TTL, OPT_RATE };
 
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, OPT_LISTEN}, {"db", required_argument, NULL, OPT_DB},
     {"config", required_argument, NULL, OPT_CONFIG}, {"body-limit", required_argument, NULL, OPT_BODY_LIMIT},
     {"org", required_argument, NULL, OPT_ORG},       {"name", required_argument, NULL, OPT_NAME},
-    {NULL, 0, NULL, 0}};
+    {"user", required_argument, NULL, OPT_USER},     {"ttl", required_argument, NULL, OPT_TTL},
+    {"rate-limit", required_argument, NULL, OPT_RATE}, {NULL, 0, NULL, 0}};
 
 typedef struct cli {
     config cfg;
-    const char *org, *name;
+    const char *org, *name, *user, *ttl, *rate;
     char *positional[4];
     int npositional;
 } cli;
@@ -111,6 +123,9 @@ static int parse_cli(cli *c, int argc, char **argv, void (*usage)(FILE *))
         case OPT_BODY_LIMIT: body_limit = optarg; break;
         case OPT_ORG: c->org = optarg; break;
         case OPT_NAME: c->name = optarg; break;
+        case OPT_USER: c->user = optarg; break;
+        case OPT_TTL: c->ttl = optarg; break;
+        case OPT_RATE: c->rate = optarg; break;
         default: usage(stderr); return -1;
         }
     }
@@ -190,6 +205,64 @@ static long env_long(const char *name, long def)
     return v && *v && !*end && n > 0 ? n : def;
 }
 
+/* The HS256 secret: PROMPTD_JWT_SECRET, else one generated once and kept in the store. */
+static int jwt_secret(const config *cfg, store_t *store, unsigned char *out, size_t cap, size_t *len)
+{
+    if (cfg->jwt_secret[0]) {
+        *len = strlen(cfg->jwt_secret) < cap ? strlen(cfg->jwt_secret) : cap;
+        memcpy(out, cfg->jwt_secret, *len);
+        return 0;
+    }
+    unsigned char candidate[32];
+    randombytes_buf(candidate, sizeof candidate);
+    int rc = store_setting_ensure(store, "jwt_hs256_secret", candidate, sizeof candidate, out, cap, len);
+    sodium_memzero(candidate, sizeof candidate);
+    return rc == STORE_OK ? 0 : -1;
+}
+
+/* Token verification and rate limiters for serve. */
+static int setup_auth(const config *cfg, store_t *store, app *a, unsigned char *secret, size_t secret_cap,
+                      char **pem)
+{
+    size_t len = 0;
+    if (jwt_secret(cfg, store, secret, secret_cap, &len)) {
+        fprintf(stderr, "promptd: cannot set up the token secret\n");
+        return -1;
+    }
+    a->jwt.hs256_secret = secret;
+    a->jwt.hs256_secret_len = len;
+    a->jwt.leeway_s = PROMPTD_JWT_DEFAULT_LEEWAY_S;
+    if (cfg->jwt_public_key_file[0]) {
+        FILE *f = fopen(cfg->jwt_public_key_file, "r");
+        char *buf = calloc(1, 16385);
+        size_t n = f && buf ? fread(buf, 1, 16384, f) : 0;
+        if (f)
+            fclose(f);
+        if (!n || !cfg->jwt_issuer[0] || !cfg->jwt_audience[0]) {
+            free(buf);
+            fprintf(stderr, "promptd: PROMPTD_JWT_PUBLIC_KEY_FILE needs a readable PEM file, PROMPTD_JWT_ISSUER and "
+                            "PROMPTD_JWT_AUDIENCE\n");
+            return -1;
+        }
+        *pem = buf;
+        a->jwt.rs256_public_key_pem = buf;
+        a->jwt.rs256_issuer = cfg->jwt_issuer;
+        a->jwt.rs256_audience = cfg->jwt_audience;
+    }
+    if (promptd_jwt_config_check(&a->jwt) != PROMPTD_JWT_OK) {
+        fprintf(stderr, "promptd: the bearer token configuration is not usable\n");
+        return -1;
+    }
+    snprintf(a->jwt_default_org, sizeof a->jwt_default_org, "%s", cfg->jwt_default_org);
+    if (cfg->rate_limit_per_minute > 0 && !(a->per_minute = ratelimit_new_memory(cfg->rate_limit_per_minute, 60)))
+        return -1;
+    if (cfg->rate_limit_per_day > 0 && !(a->per_day = ratelimit_new_memory(cfg->rate_limit_per_day, 86400)))
+        return -1;
+    log_info("rate limits: %ld per minute per key, %ld per day per user (0 = off)", cfg->rate_limit_per_minute,
+             cfg->rate_limit_per_day);
+    return 0;
+}
+
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -211,6 +284,8 @@ static int cmd_serve(int argc, char **argv)
     engine_t *engine = NULL;
     dispatcher *disp = NULL;
     http_server *srv = NULL;
+    unsigned char jwt_key[256];
+    char *jwt_pem = NULL;
     app a = {0};
     char err[512];
     if (parse_cli(&c, argc, argv, usage_serve))
@@ -247,6 +322,8 @@ static int cmd_serve(int argc, char **argv)
     a.store = store;
     a.engine = engine;
     a.dispatcher = disp;
+    if (setup_auth(&c.cfg, store, &a, jwt_key, sizeof jwt_key, &jwt_pem))
+        goto out;
     a.body_limit = c.cfg.body_limit;
     if (api_init(&a)) {
         fprintf(stderr, "promptd: cannot build the route table\n");
@@ -290,6 +367,10 @@ out:
     http_server_stop(srv);
     engine_free(engine);
     api_free(&a);
+    ratelimit_free(a.per_minute);
+    ratelimit_free(a.per_day);
+    free(jwt_pem);
+    sodium_memzero(jwt_key, sizeof jwt_key);
     store_close(store);
     config_free(&c.cfg);
     if (rc == 0)
@@ -367,6 +448,15 @@ static int cmd_keys(int argc, char **argv)
             fprintf(stderr, "promptd keys create: failed\n");
             goto out;
         }
+        if (c.rate) {
+            char *end;
+            long n = strtol(c.rate, &end, 10);
+            if (*end || n < 0 || store_key_set_rate_limit(store, row.org_id, prefix, n) != STORE_OK) {
+                fprintf(stderr, "promptd keys create: --rate-limit must be requests per minute (0 = unlimited)\n");
+                store_key_revoke(store, prefix);
+                goto out;
+            }
+        }
         printf("%s\n", key);
         fprintf(stderr, "created key %s for %s in organization '%s' (shown once)\n", prefix, row.user_email,
                 row.org_name);
@@ -395,6 +485,74 @@ static int cmd_keys(int argc, char **argv)
         }
     }
 out:
+    store_close(store);
+    config_free(&c.cfg);
+    return rc;
+}
+
+static int cmd_tokens(int argc, char **argv)
+{
+    if (argc < 2 || want_help(argc, argv)) {
+        usage_tokens(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    cli c = {0};
+    store_t *store = NULL;
+    int rc = 1;
+    char *token = NULL;
+    store_user u = {0};
+    if (parse_cli(&c, argc - 1, argv + 1, usage_tokens))
+        goto out;
+    if (strcmp(argv[1], "create") != 0 || !c.user || !*c.user) {
+        usage_tokens(stderr);
+        rc = 2;
+        goto out;
+    }
+    long ttl = PROMPTD_JWT_DEFAULT_LIFETIME_S;
+    if (c.ttl) {
+        char *end;
+        ttl = strtol(c.ttl, &end, 10);
+        if (*end || ttl < 60 || ttl > PROMPTD_JWT_MAX_LIFETIME_S) {
+            fprintf(stderr, "promptd tokens create: --ttl must be 60 to %ld seconds\n", PROMPTD_JWT_MAX_LIFETIME_S);
+            rc = 2;
+            goto out;
+        }
+    }
+    if (open_store(&c.cfg, &store))
+        goto out;
+    store_id org_id;
+    if (store_org_find(store, c.org ? c.org : DEFAULT_ORG, org_id) != STORE_OK) {
+        fprintf(stderr, "promptd tokens create: no organization '%s'\n", c.org ? c.org : DEFAULT_ORG);
+        goto out;
+    }
+    if (store_user_find_email(store, org_id, c.user, 0, &u) != STORE_OK) {
+        fprintf(stderr, "promptd tokens create: no user '%s' in organization '%s'\n", c.user,
+                c.org ? c.org : DEFAULT_ORG);
+        goto out;
+    }
+    unsigned char secret[256];
+    size_t len = 0;
+    if (jwt_secret(&c.cfg, store, secret, sizeof secret, &len)) {
+        fprintf(stderr, "promptd tokens create: cannot read the signing secret\n");
+        goto out;
+    }
+    promptd_jwt_claims claims = {0};
+    snprintf(claims.sub, sizeof claims.sub, "%s", u.id);
+    snprintf(claims.email, sizeof claims.email, "%s", u.email);
+    snprintf(claims.org, sizeof claims.org, "%s", u.org_id);
+    snprintf(claims.role, sizeof claims.role, "%s", u.role);
+    int jrc = promptd_jwt_issue_hs256(secret, len, &claims, ttl, -1, &token);
+    sodium_memzero(secret, sizeof secret);
+    if (jrc != PROMPTD_JWT_OK) {
+        fprintf(stderr, "promptd tokens create: %s\n", promptd_jwt_strerror(jrc));
+        goto out;
+    }
+    printf("%s\n", token);
+    fprintf(stderr, "token for %s (%s), valid %ld s\n", u.email, u.role, ttl);
+    rc = 0;
+out:
+    free(token);
+    store_user_clear(&u);
     store_close(store);
     config_free(&c.cfg);
     return rc;
@@ -429,6 +587,8 @@ int main(int argc, char **argv)
         return cmd_migrate(argc - 1, argv + 1);
     if (!strcmp(cmd, "keys"))
         return cmd_keys(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokens"))
+        return cmd_tokens(argc - 1, argv + 1);
     fprintf(stderr, "promptd: unknown command '%s'\n\n", cmd);
     usage_main(stderr);
     return 2;

@@ -17,7 +17,7 @@ int api_init(app *a)
     if (api_routes_system(a) || api_routes_prompts(a) || api_routes_executions(a) || api_routes_comments(a) ||
         api_routes_execute(a) || api_routes_openai(a) || api_routes_entities(a) ||
         api_routes_clusters(a) || api_routes_conversations(a) || api_routes_v1_validate(a) || api_routes_v1_prompt(a) ||
-        api_routes_v1_batch(a) || api_routes_v1_sessions(a) ||
+        api_routes_v1_batch(a) || api_routes_v1_sessions(a) || api_routes_v1_keys(a) ||
         api_routes_v1_history(a) || api_routes_v1_workspaces(a) || api_routes_v1_data_sources(a) ||
         api_routes_v1_users(a)) {
         router_free(a->routes);
@@ -41,52 +41,6 @@ int api_route(app *a, const char *method, const char *pattern, api_handler fn, i
         return -1;
     }
     return 0;
-}
-
-/* The API key from AppId, X-API-Key or Authorization: Bearer (in that order:
- * Jarvis clients send AppId with a user token in Authorization). */
-static const char *presented_key(http_req *req)
-{
-    const char *k = http_header(req, "AppId");
-    if (k && *k)
-        return k;
-    k = http_header(req, "X-API-Key");
-    if (k && *k)
-        return k;
-    const char *auth = http_header(req, "Authorization");
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
-        auth += 7;
-        while (*auth == ' ')
-            auth++;
-        return *auth ? auth : NULL;
-    }
-    return NULL;
-}
-
-static int authenticate(api_req *rq)
-{
-    const char *key = presented_key(rq->http);
-    if (!key) {
-        http_add_header(rq->http, "WWW-Authenticate", "Bearer");
-        http_error(rq->http, 401, NULL, NULL,
-                   "Missing API key: send it as AppId, X-API-Key or Authorization: Bearer");
-        return -1;
-    }
-    switch (auth_key_verify(rq->app->store, key, &rq->who)) {
-    case AUTH_OK:
-        return 0;
-    case AUTH_REVOKED:
-        http_add_header(rq->http, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        http_error(rq->http, 401, NULL, NULL, "This API key has been revoked");
-        return -1;
-    case AUTH_INVALID:
-        http_add_header(rq->http, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        http_error(rq->http, 401, NULL, NULL, "Invalid API key");
-        return -1;
-    default:
-        http_error(rq->http, 500, NULL, NULL, "Could not check credentials");
-        return -1;
-    }
 }
 
 void api_dispatch(void *ctx, http_req *req)
@@ -113,7 +67,7 @@ void api_dispatch(void *ctx, http_req *req)
         http_error(req, 405, NULL, NULL, "%s is not allowed here; allowed: %s", method, rq->match.allow);
         return;
     }
-    if (!(rq->match.flags & API_PUBLIC) && authenticate(rq) != 0)
+    if (!(rq->match.flags & API_PUBLIC) && (api_authenticate(rq) != 0 || api_rate_limit(rq) != 0))
         return;
     api_handler fn;
     *(void **)&fn = rq->match.handler;

@@ -12,7 +12,9 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "auth/jwt.h"
 #include "auth/keys.h"
+#include "auth/ratelimit.h"
 #include "http/http.h"
 #include "http/router.h"
 #include "store/store.h"
@@ -27,6 +29,10 @@ typedef struct app {
     dispatcher *dispatcher; /* runs async executions; may be NULL (they wait in the store) */
     router *routes;
     size_t body_limit;
+    ratelimit *per_minute;  /* per API key (or per token user); NULL = off */
+    ratelimit *per_day;     /* per user; NULL = off */
+    promptd_jwt_config jwt; /* bearer tokens; both kinds off when unset */
+    char jwt_default_org[128];
 } app;
 
 /* One request as the API layer sees it. */
@@ -40,6 +46,15 @@ typedef struct api_req {
 typedef void (*api_handler)(api_req *rq);
 
 enum api_route_flags { API_PUBLIC = 1 };
+
+/* Who is calling (auth.c): an API key (AppId, X-API-Key or Authorization:
+ * Bearer), a bearer token (JWT) naming a user, or a key plus a token (the
+ * Jarvis pair: the key names the application, the token the user). Fills
+ * rq->who; on failure answers 401 (or 500) and returns -1. */
+int api_authenticate(api_req *rq);
+/* Count the request against the caller's windows and add the rate-limit
+ * headers; answers 429 with Retry-After and returns -1 when over a limit. */
+int api_rate_limit(api_req *rq);
 
 /* Build the route table into a->routes. Returns 0 or -1. */
 int api_init(app *a);
@@ -61,6 +76,7 @@ int api_routes_v1_validate(app *a);
 int api_routes_v1_prompt(app *a);
 int api_routes_v1_batch(app *a);
 int api_routes_v1_sessions(app *a);
+int api_routes_v1_keys(app *a);
 int api_routes_v1_history(app *a);
 int api_routes_v1_workspaces(app *a);
 int api_routes_v1_data_sources(app *a);

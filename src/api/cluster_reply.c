@@ -40,6 +40,7 @@
 
 #include "api/api.h"
 #include "api/api_clusters.h"
+#include "api/api_idempotency.h"
 #include "core/execution.h"
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -61,6 +62,7 @@ struct reply_join {
     store_t *store;
     http_req *http;      /* sync: the suspended request */
     http_stream *stream; /* streaming: the answer being written */
+    api_idem idem;       /* the Idempotency-Key reserved for this request, if any */
     pthread_mutex_t lock;
     size_t pending; /* replies running + 1 while the handler submits */
     json_t *user_message;
@@ -118,26 +120,39 @@ static json_t *user_message_with_replies(reply_join *j)
     return res;
 }
 
-/* Every reply is in: answer (sync) or end the stream, then free everything. */
+/* The JSON answer: the user message with relationships.replies, the replies
+ * in `included`, the counts in `meta` (new reference, NULL when out of memory). */
+static json_t *join_document(reply_join *j, size_t failed)
+{
+    json_t *included = json_array();
+    for (size_t i = 0; i < j->count; i++)
+        json_array_append(included, j->slots[i].resource);
+    return json_pack("{s:o, s:o, s:{s:I, s:I, s:I}}", "data", user_message_with_replies(j), "included", included,
+                     "meta", "replies_count", (json_int_t)j->count, "completed_count",
+                     (json_int_t)(j->count - failed), "failed_count", (json_int_t)failed);
+}
+
+/* Every reply is in: answer (sync) or end the stream, keep the answer for
+ * Idempotency-Key repeats (the JSON form, also for a stream), free everything. */
 static void join_complete(reply_join *j)
 {
     size_t failed = 0;
     for (size_t i = 0; i < j->count; i++)
         failed += j->slots[i].failed ? 1 : 0;
-    const char *user_id = json_string_value(json_object_get(j->user_message, "id"));
+    json_t *doc = !j->stream || j->idem.active ? join_document(j, failed) : NULL;
+    if (doc)
+        api_idem_save(j->store, &j->idem, 201, doc);
+    else
+        api_idem_abort(j->store, &j->idem);
     if (j->stream) {
+        const char *user_id = json_string_value(json_object_get(j->user_message, "id"));
         sse_send(j->stream, "done",
                  json_pack("{s:s, s:I, s:I, s:I}", "message_id", user_id ? user_id : "", "replies_count",
                            (json_int_t)j->count, "completed_count", (json_int_t)(j->count - failed),
                            "failed_count", (json_int_t)failed));
         http_stream_close(j->stream);
+        json_decref(doc);
     } else {
-        json_t *included = json_array();
-        for (size_t i = 0; i < j->count; i++)
-            json_array_append(included, j->slots[i].resource);
-        json_t *doc = json_pack("{s:o, s:o, s:{s:I, s:I, s:I}}", "data", user_message_with_replies(j), "included",
-                                included, "meta", "replies_count", (json_int_t)j->count, "completed_count",
-                                (json_int_t)(j->count - failed), "failed_count", (json_int_t)failed);
         if (doc)
             http_reply_json(j->http, 201, doc);
         else
@@ -359,19 +374,8 @@ static int wants_stream(api_req *rq, json_t *root)
 }
 
 /* Answer at once when nobody replies (role other than user, or no members). */
-static void answer_without_replies(api_req *rq, json_t *user_message, int streaming)
+static void answer_without_replies(api_req *rq, json_t *user_message, int streaming, const api_idem *idem)
 {
-    if (streaming) {
-        http_stream *st = http_reply_stream(rq->http, 200, "text/event-stream");
-        if (!st)
-            return;
-        const char *id = json_string_value(json_object_get(user_message, "id"));
-        sse_send(st, "message", json_pack("{s:O}", "data", user_message));
-        sse_send(st, "done", json_pack("{s:s, s:i, s:i, s:i}", "message_id", id ? id : "", "replies_count", 0,
-                                       "completed_count", 0, "failed_count", 0));
-        http_stream_close(st);
-        return;
-    }
     json_t *data = json_deep_copy(user_message);
     if (data && json_is_object(data)) {
         json_t *rel = json_object_get(data, "relationships");
@@ -381,9 +385,25 @@ static void answer_without_replies(api_req *rq, json_t *user_message, int stream
         }
         json_object_set_new(rel, "replies", json_pack("{s:[]}", "data"));
     }
-    http_reply_json(rq->http, 201,
-                    json_pack("{s:o, s:[], s:{s:i, s:i, s:i}}", "data", data, "included", "meta", "replies_count", 0,
-                              "completed_count", 0, "failed_count", 0));
+    json_t *doc = json_pack("{s:o, s:[], s:{s:i, s:i, s:i}}", "data", data, "included", "meta", "replies_count", 0,
+                            "completed_count", 0, "failed_count", 0);
+    if (doc)
+        api_idem_save(rq->app->store, idem, 201, doc);
+    else
+        api_idem_abort(rq->app->store, idem);
+    if (!streaming) {
+        http_reply_json(rq->http, 201, doc);
+        return;
+    }
+    json_decref(doc);
+    http_stream *st = http_reply_stream(rq->http, 200, "text/event-stream");
+    if (!st)
+        return;
+    const char *id = json_string_value(json_object_get(user_message, "id"));
+    sse_send(st, "message", json_pack("{s:O}", "data", user_message));
+    sse_send(st, "done", json_pack("{s:s, s:i, s:i, s:i}", "message_id", id ? id : "", "replies_count", 0,
+                                   "completed_count", 0, "failed_count", 0));
+    http_stream_close(st);
 }
 
 void api_cluster_message_send(api_req *rq)
@@ -397,6 +417,8 @@ void api_cluster_message_send(api_req *rq)
     store_message_page history = {0};
     store_message *msgs = NULL;
     enum store_cluster_part missing = STORE_PART_CLUSTER;
+    api_idem idem = {0};
+    int idem_settled = 0; /* the reservation was saved or handed on: do not abort it at out */
     int rc;
 
     if (api_reject_bad_id(rq, id, "Cluster") || api_reject_bad_id(rq, conversation_id, "Conversation") ||
@@ -416,6 +438,10 @@ void api_cluster_message_send(api_req *rq)
         goto out;
     }
     int streaming = wants_stream(rq, root);
+    if (api_idem_begin(rq, &idem)) {
+        idem_settled = 1; /* answered (replay, 409, 422...): nothing of ours is reserved */
+        goto out;
+    }
 
     /* who replies (or, for other roles, who wrote it) */
     rc = store_conversation_get(rq->app->store, rq->who.org_id, id, conversation_id, &conv, &missing);
@@ -491,7 +517,8 @@ void api_cluster_message_send(api_req *rq)
     if (!(user_json = api_cluster_message_json(&msgs[0])))
         goto oom;
     if (!replies) {
-        answer_without_replies(rq, user_json, streaming);
+        answer_without_replies(rq, user_json, streaming, &idem);
+        idem_settled = 1;
         goto out;
     }
 
@@ -505,6 +532,8 @@ void api_cluster_message_send(api_req *rq)
     j->pending = replies + 1;
     j->count = replies;
     j->user_message = json_incref(user_json);
+    j->idem = idem;
+    idem_settled = 1; /* join_complete saves it (join_free alone does not: aborted below) */
     for (size_t i = 0; i < replies; i++) {
         reply_slot *slot = &j->slots[i];
         slot->join = j;
@@ -516,6 +545,11 @@ void api_cluster_message_send(api_req *rq)
     /* the stream (or the suspension) must exist before the engine can call back */
     if (streaming) {
         if (!(j->stream = http_reply_stream(rq->http, 200, "text/event-stream"))) {
+            /* nothing will run: the replies must not stay "processing" */
+            store_message_result r = {.status = "failed", .content = "", .error = "the reply could not be started"};
+            for (size_t i = 0; i < replies; i++)
+                store_message_finish(rq->app->store, j->slots[i].msg.id, &r, NULL);
+            api_idem_abort(rq->app->store, &idem);
             join_free(j);
             goto out;
         }
@@ -539,6 +573,8 @@ archived:
 oom:
     http_error(rq->http, 500, NULL, NULL, "Out of memory");
 out:
+    if (!idem_settled)
+        api_idem_abort(rq->app->store, &idem);
     free(msgs);
     json_decref(user_json);
     store_message_page_free(&history);

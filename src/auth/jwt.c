@@ -89,8 +89,7 @@ static json_t *segment_json(const char *seg, size_t len)
     size_t n = 0;
     json_t *j;
 
-    if (sodium_base642bin(buf, sizeof buf, seg, len, NULL, &n, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) !=
-            0 ||
+    if (sodium_base642bin(buf, sizeof buf, seg, len, NULL, &n, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         end != seg + len)
         return NULL;
     /* no JSON_ALLOW_NUL: "\u0000" in a string is a parse error */
@@ -104,10 +103,7 @@ static json_t *segment_json(const char *seg, size_t len)
 
 /* ---- configuration ---- */
 
-static int nonempty(const char *s)
-{
-    return s && *s;
-}
+static int nonempty(const char *s) { return s && *s; }
 
 /* 1 if pem holds an RSA SubjectPublicKeyInfo ("BEGIN PUBLIC KEY" with the
  * rsaEncryption OID) and no private key. */
@@ -388,8 +384,8 @@ int promptd_jwt_verify(const promptd_jwt_config *cfg, const char *token, int64_t
     rc = PROMPTD_JWT_BAD_SIGNATURE;
     if (*sig == '\0')
         goto out;
-    rc = kind == ALG_HS256 ? verify_hs256(cfg, token, (size_t)(d2 - token), sig, strlen(sig))
-                           : verify_rs256(cfg, token);
+    rc =
+        kind == ALG_HS256 ? verify_hs256(cfg, token, (size_t)(d2 - token), sig, strlen(sig)) : verify_rs256(cfg, token);
     if (rc != PROMPTD_JWT_OK)
         goto out;
 

@@ -29,29 +29,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROMPTD_JWT_MAX_LEN 8192                /* longest token accepted, bytes */
-#define PROMPTD_JWT_MIN_SECRET 32               /* shortest HS256 secret, bytes */
-#define PROMPTD_JWT_DEFAULT_ISSUER "promptd"    /* iss of issued tokens, expected of HS256 */
-#define PROMPTD_JWT_DEFAULT_AUDIENCE "promptd"  /* aud of issued tokens, expected of HS256 */
-#define PROMPTD_JWT_DEFAULT_LIFETIME_S 86400L   /* issued tokens: 24 h */
-#define PROMPTD_JWT_MAX_LIFETIME_S 31622400L    /* issued tokens: at most 366 days */
-#define PROMPTD_JWT_DEFAULT_LEEWAY_S 60L        /* recommended clock-skew allowance */
+#define PROMPTD_JWT_MAX_LEN 8192               /* longest token accepted, bytes */
+#define PROMPTD_JWT_MIN_SECRET 32              /* shortest HS256 secret, bytes */
+#define PROMPTD_JWT_DEFAULT_ISSUER "promptd"   /* iss of issued tokens, expected of HS256 */
+#define PROMPTD_JWT_DEFAULT_AUDIENCE "promptd" /* aud of issued tokens, expected of HS256 */
+#define PROMPTD_JWT_DEFAULT_LIFETIME_S 86400L  /* issued tokens: 24 h */
+#define PROMPTD_JWT_MAX_LIFETIME_S 31622400L   /* issued tokens: at most 366 days */
+#define PROMPTD_JWT_DEFAULT_LEEWAY_S 60L       /* recommended clock-skew allowance */
 #define PROMPTD_JWT_MAX_LEEWAY_S 600L
 
 enum promptd_jwt_rc {
     PROMPTD_JWT_OK = 0,
-    PROMPTD_JWT_MALFORMED,        /* not header.payload.signature, bad base64url or JSON, duplicate
-                                     member, too long, or a claim of the wrong type or too long */
-    PROMPTD_JWT_BAD_SIGNATURE,    /* signature does not verify with the configured key */
-    PROMPTD_JWT_EXPIRED,          /* now >= exp + leeway */
-    PROMPTD_JWT_NOT_YET_VALID,    /* now + leeway < nbf */
-    PROMPTD_JWT_WRONG_ISSUER,     /* iss is not the expected issuer */
-    PROMPTD_JWT_WRONG_AUDIENCE,   /* aud does not name the expected audience */
-    PROMPTD_JWT_ALG_NOT_ALLOWED,  /* alg none, unknown, or not enabled by the configuration */
-    PROMPTD_JWT_MISSING_CLAIM,    /* sub, iss, aud or exp absent */
-    PROMPTD_JWT_UNSUPPORTED,      /* crit header, or typ other than "JWT" */
-    PROMPTD_JWT_INVALID_ARG,      /* unusable configuration or arguments (see each function) */
-    PROMPTD_JWT_ERROR             /* out of memory, or libjwt failed */
+    PROMPTD_JWT_MALFORMED,       /* not header.payload.signature, bad base64url or JSON, duplicate
+                                    member, too long, or a claim of the wrong type or too long */
+    PROMPTD_JWT_BAD_SIGNATURE,   /* signature does not verify with the configured key */
+    PROMPTD_JWT_EXPIRED,         /* now >= exp + leeway */
+    PROMPTD_JWT_NOT_YET_VALID,   /* now + leeway < nbf */
+    PROMPTD_JWT_WRONG_ISSUER,    /* iss is not the expected issuer */
+    PROMPTD_JWT_WRONG_AUDIENCE,  /* aud does not name the expected audience */
+    PROMPTD_JWT_ALG_NOT_ALLOWED, /* alg none, unknown, or not enabled by the configuration */
+    PROMPTD_JWT_MISSING_CLAIM,   /* sub, iss, aud or exp absent */
+    PROMPTD_JWT_UNSUPPORTED,     /* crit header, or typ other than "JWT" */
+    PROMPTD_JWT_INVALID_ARG,     /* unusable configuration or arguments (see each function) */
+    PROMPTD_JWT_ERROR            /* out of memory, or libjwt failed */
 };
 
 /*
@@ -75,14 +75,14 @@ typedef struct promptd_jwt_config {
 
 /* A token's claims. Strings are NUL-terminated; "" when absent. */
 typedef struct promptd_jwt_claims {
-    char sub[128];   /* subject: promptd user id (HS256) or the provider's subject (RS256) */
+    char sub[128]; /* subject: promptd user id (HS256) or the provider's subject (RS256) */
     char email[256];
-    char org[128];   /* organization id, optional for RS256 */
-    char role[64];   /* "admin" | "member" in promptd's tokens; the provider's value as is */
+    char org[128]; /* organization id, optional for RS256 */
+    char role[64]; /* "admin" | "member" in promptd's tokens; the provider's value as is */
     char iss[256];
-    char aud[256];   /* verify: the configured audience it matched; issue: "" = default */
+    char aud[256];           /* verify: the configured audience it matched; issue: "" = default */
     long long exp, nbf, iat; /* seconds since the epoch; nbf and iat 0 when absent */
-    char alg[8];     /* "HS256" or "RS256" */
+    char alg[8];             /* "HS256" or "RS256" */
 } promptd_jwt_claims;
 
 /*

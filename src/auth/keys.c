@@ -68,5 +68,6 @@ int auth_key_verify(store_t *store, const char *presented, auth_principal *out)
     snprintf(out->email, sizeof out->email, "%s", k.user_email);
     snprintf(out->org_name, sizeof out->org_name, "%s", k.org_name);
     memcpy(out->key_prefix, k.prefix, sizeof out->key_prefix);
+    out->key_rate_limit = k.rate_limit_per_minute;
     return AUTH_OK;
 }

@@ -26,7 +26,8 @@ typedef struct auth_principal {
     int is_admin;
     char email[256];    /* the user's */
     char org_name[128];
-    char key_prefix[STORE_KEY_PREFIX_LEN + 1];
+    char key_prefix[STORE_KEY_PREFIX_LEN + 1]; /* "" when authenticated by a token alone */
+    long key_rate_limit;                        /* the key's own per-minute limit; -1 = default */
 } auth_principal;
 
 enum auth_rc { AUTH_OK = 0, AUTH_INVALID = 1, AUTH_REVOKED = 2, AUTH_ERROR = -1 };

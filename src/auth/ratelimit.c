@@ -18,7 +18,7 @@
  * checked so that t*L + W*L cannot overflow.
  *
  * The generic layer (ratelimit_take/peek) validates arguments, resolves the
- * limit and the clock, and answers "window off" itself; a backend
+ * limit and answers "window off" itself; a backend
  * (struct ratelimit_ops) only stores fills and runs gcra_eval() atomically
  * per key. A Redis backend would do the same in one Lua script (EVALSHA)
  * keyed by the same strings; its ops would live in their own file, with
@@ -47,29 +47,33 @@
 
 struct ratelimit_ops {
     /* Atomically evaluate (and with consume, charge) one request at now_ms
-     * for a limit already resolved (1..RATELIMIT_MAX_LIMIT). Fills *out
-     * except window_s. */
+     * for a limit already resolved (1..RATELIMIT_MAX_LIMIT). now_ms -1: the
+     * backend's clock, read inside the atomic step, so that concurrent
+     * callers' times are in the order their checks run. Fills *out except
+     * window_s. */
     int (*check)(ratelimit *rl, const char *key, size_t keylen, long limit, int64_t now_ms, int consume,
                  ratelimit_result *out);
-    size_t (*sweep)(ratelimit *rl, int64_t now_ms);
+    size_t (*sweep)(ratelimit *rl, int64_t now_ms); /* now_ms -1: the backend's clock */
     size_t (*size)(ratelimit *rl);
-    int64_t (*clock_ms)(ratelimit *rl);
     void (*destroy)(ratelimit *rl);
 };
 
 struct ratelimit {
     const struct ratelimit_ops *ops;
-    long limit;      /* default limit; 0 = off */
-    long window_s;   /* window, seconds */
+    long limit;    /* default limit; 0 = off */
+    long window_s; /* window, seconds */
     int64_t window_ms;
 };
 
 /* ---- GCRA ---- */
 
-static int64_t ceil_div(int64_t a, int64_t b)
-{
-    return a <= 0 ? 0 : (a + b - 1) / b;
-}
+/* t*L + W*L must fit in int64 for every L a key may have been scaled by:
+ * W*L < 2^55, so t*L <= 2^62 leaves room (t up to ~146 years of ms). */
+static int now_ok(int64_t now_ms) { return now_ms >= 0 && now_ms <= RATELIMIT_MAX_NOW_MS; }
+_Static_assert(RATELIMIT_MAX_NOW_MS <= (INT64_MAX / 2) / RATELIMIT_MAX_LIMIT, "now_ms * limit may overflow");
+_Static_assert((int64_t)RATELIMIT_MAX_WINDOW_S * 1000 * RATELIMIT_MAX_LIMIT < ((int64_t)1 << 55), "W*L too big");
+
+static int64_t ceil_div(int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
 
 /*
  * One GCRA step. fill: the key's debt now (0..W*L units). With consume, an
@@ -122,10 +126,7 @@ static int rl_check(ratelimit *rl, const char *key, long limit_override, int64_t
         rc = RATELIMIT_OK;
         goto out;
     }
-    if (now_ms == -1)
-        now_ms = rl->ops->clock_ms(rl);
-    /* t*L + W*L must fit: W*L < 2^55, so t*L <= 2^62 leaves room. */
-    if (now_ms < 0 || now_ms > (INT64_MAX / 2) / limit)
+    if (now_ms != -1 && !now_ok(now_ms))
         goto out;
 
     rc = rl->ops->check(rl, key, keylen, limit, now_ms, consume, out);
@@ -149,19 +150,12 @@ int ratelimit_peek(ratelimit *rl, const char *key, long limit_override, int64_t 
 
 size_t ratelimit_sweep(ratelimit *rl, int64_t now_ms)
 {
-    if (!rl)
-        return 0;
-    if (now_ms == -1)
-        now_ms = rl->ops->clock_ms(rl);
-    if (now_ms < 0)
+    if (!rl || now_ms < -1)
         return 0;
     return rl->ops->sweep(rl, now_ms);
 }
 
-size_t ratelimit_size(ratelimit *rl)
-{
-    return rl ? rl->ops->size(rl) : 0;
-}
+size_t ratelimit_size(ratelimit *rl) { return rl ? rl->ops->size(rl) : 0; }
 
 void ratelimit_free(ratelimit *rl)
 {
@@ -220,10 +214,7 @@ static uint64_t mem_hash(const mem_limiter *m, const char *key, size_t keylen)
     return v;
 }
 
-static mem_stripe *mem_stripe_of(mem_limiter *m, uint64_t hash)
-{
-    return &m->stripes[hash >> (64 - MEM_STRIPE_BITS)];
-}
+static mem_stripe *mem_stripe_of(mem_limiter *m, uint64_t hash) { return &m->stripes[hash >> (64 - MEM_STRIPE_BITS)]; }
 
 /* Rehash into n buckets (a power of two). On allocation failure the table
  * stays as it is: longer chains, still correct. Caller holds the lock. */
@@ -276,6 +267,14 @@ static size_t mem_sweep_stripe(mem_stripe *s, int64_t now_ms)
     return evicted;
 }
 
+/* The memory backend's clock: monotonic, immune to wall-clock steps. */
+static int64_t mem_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static mem_entry *mem_find(mem_stripe *s, uint64_t hash, const char *key, size_t keylen)
 {
     for (mem_entry *e = s->buckets[hash & (s->nbuckets - 1)]; e; e = e->next)
@@ -312,6 +311,13 @@ static int mem_check(ratelimit *rl, const char *key, size_t keylen, long limit, 
     mem_entry *e;
 
     pthread_mutex_lock(&s->mu);
+    if (now_ms == -1) {
+        now_ms = mem_clock_ms();
+        if (!now_ok(now_ms)) {
+            rc = RATELIMIT_ERR_ARG;
+            goto out;
+        }
+    }
     e = mem_find(s, hash, key, keylen);
     if (e) {
         int64_t now_scaled = now_ms * e->limit;
@@ -354,8 +360,9 @@ static size_t mem_sweep(ratelimit *rl, int64_t now_ms)
     for (int i = 0; i < MEM_STRIPES; i++) {
         mem_stripe *s = &m->stripes[i];
         pthread_mutex_lock(&s->mu);
-        evicted += mem_sweep_stripe(s, now_ms);
-        s->next_sweep_ms = now_ms + rl->window_ms;
+        int64_t t = now_ms == -1 ? mem_clock_ms() : now_ms;
+        evicted += mem_sweep_stripe(s, t);
+        s->next_sweep_ms = t + rl->window_ms;
         pthread_mutex_unlock(&s->mu);
     }
     return evicted;
@@ -371,14 +378,6 @@ static size_t mem_size(ratelimit *rl)
         pthread_mutex_unlock(&m->stripes[i].mu);
     }
     return n;
-}
-
-static int64_t mem_clock_ms(ratelimit *rl)
-{
-    struct timespec ts;
-    (void)rl;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void mem_destroy(ratelimit *rl)
@@ -404,7 +403,6 @@ static const struct ratelimit_ops mem_ops = {
     .check = mem_check,
     .sweep = mem_sweep,
     .size = mem_size,
-    .clock_ms = mem_clock_ms,
     .destroy = mem_destroy,
 };
 
@@ -460,8 +458,8 @@ static int name_ok(const char *name)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '.' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-'))
             return 0;
     }
     return 1;
@@ -503,11 +501,11 @@ int ratelimit_format_headers(const ratelimit_window *w, size_t n, char *policy, 
             goto out;
         if (r->limit == 0)
             continue;
-        if ((rc = append(policy, policy_cap, &plen, "%s\"%s\";q=%ld;w=%ld", first ? "" : ", ", w[i].name,
-                         r->limit, r->window_s)) != RATELIMIT_OK)
+        if ((rc = append(policy, policy_cap, &plen, "%s\"%s\";q=%ld;w=%ld", first ? "" : ", ", w[i].name, r->limit,
+                         r->window_s)) != RATELIMIT_OK)
             goto out;
-        if ((rc = append(state, state_cap, &slen, "%s\"%s\";r=%ld;t=%ld", first ? "" : ", ", w[i].name,
-                         r->remaining, r->reset_s)) != RATELIMIT_OK)
+        if ((rc = append(state, state_cap, &slen, "%s\"%s\";r=%ld;t=%ld", first ? "" : ", ", w[i].name, r->remaining,
+                         r->reset_s)) != RATELIMIT_OK)
             goto out;
         first = 0;
     }

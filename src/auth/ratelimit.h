@@ -33,15 +33,16 @@ typedef struct ratelimit ratelimit; /* opaque; thread-safe */
 
 enum ratelimit_rc {
     RATELIMIT_OK = 0,
-    RATELIMIT_ERR_ARG = 1,   /* NULL/empty key, key too long, limit or time out of range */
-    RATELIMIT_ERR_NOMEM = 2, /* allocation failed; nothing was consumed */
+    RATELIMIT_ERR_ARG = 1,    /* NULL/empty key, key too long, limit or time out of range */
+    RATELIMIT_ERR_NOMEM = 2,  /* allocation failed; nothing was consumed */
     RATELIMIT_ERR_BACKEND = 3 /* a shared backend could not be reached */
 };
 
-#define RATELIMIT_MAX_LIMIT 1000000L       /* largest limit (per window) accepted */
-#define RATELIMIT_MAX_WINDOW_S 31622400L   /* longest window: 366 days */
-#define RATELIMIT_KEY_MAX 512              /* longest key, bytes */
-#define RATELIMIT_UNLIMITED (-1L)          /* limit_override: no limit for this call */
+#define RATELIMIT_MAX_LIMIT 1000000L         /* largest limit (per window) accepted */
+#define RATELIMIT_MAX_WINDOW_S 31622400L     /* longest window: 366 days */
+#define RATELIMIT_KEY_MAX 512                /* longest key, bytes */
+#define RATELIMIT_MAX_NOW_MS 4611686018427LL /* (2^63 / 2) / RATELIMIT_MAX_LIMIT: Unix ms up to 2116 */
+#define RATELIMIT_UNLIMITED (-1L)            /* limit_override: no limit for this call */
 
 typedef struct ratelimit_result {
     int allowed;        /* 1 admitted, 0 rejected (take); 1 if a take would be admitted (peek) */
@@ -70,16 +71,17 @@ ratelimit *ratelimit_new_memory(long limit, long window_s);
  * limiter's own limit is 0), RATELIMIT_UNLIMITED lifts it, 0 uses the
  * limiter's. A key keeps its debt when its limit changes.
  * now_ms is the time in milliseconds (tests control the clock with it); -1
- * uses the limiter's own clock (the memory backend: CLOCK_MONOTONIC, so a
- * wall-clock step can neither open nor close a window). Use one kind of
- * clock per limiter. Fills *out on RATELIMIT_OK; zeroes it on error.
+ * uses the limiter's own clock, read inside the atomic check so concurrent
+ * callers see time in the order they are served (the memory backend:
+ * CLOCK_MONOTONIC, so a wall-clock step can neither open nor close a
+ * window). Use one kind of clock per limiter; given times should not go
+ * backwards and must lie in 0..RATELIMIT_MAX_NOW_MS (RATELIMIT_ERR_ARG
+ * otherwise). Fills *out on RATELIMIT_OK; zeroes it on error.
  */
-int ratelimit_take(ratelimit *rl, const char *key, long limit_override, int64_t now_ms,
-                   ratelimit_result *out);
+int ratelimit_take(ratelimit *rl, const char *key, long limit_override, int64_t now_ms, ratelimit_result *out);
 
 /* As ratelimit_take without consuming: for the headers of responses that must not count. */
-int ratelimit_peek(ratelimit *rl, const char *key, long limit_override, int64_t now_ms,
-                   ratelimit_result *out);
+int ratelimit_peek(ratelimit *rl, const char *key, long limit_override, int64_t now_ms, ratelimit_result *out);
 
 /*
  * Evict every key whose window is fully replenished at now_ms (-1 = the
@@ -119,8 +121,8 @@ typedef struct ratelimit_window {
     const ratelimit_result *result; /* from ratelimit_take/ratelimit_peek */
 } ratelimit_window;
 
-int ratelimit_format_headers(const ratelimit_window *w, size_t n, char *policy,
-                             size_t policy_cap, char *state, size_t state_cap);
+int ratelimit_format_headers(const ratelimit_window *w, size_t n, char *policy, size_t policy_cap, char *state,
+                             size_t state_cap);
 
 /*
  * The window that binds hardest among n results (the classic

@@ -21,6 +21,7 @@ EMBED(sqlite_0001_init, "src/store/migrations/sqlite/0001_init.sql");
 EMBED(sqlite_0002_executions, "src/store/migrations/sqlite/0002_executions.sql");
 EMBED(sqlite_0003_clusters, "src/store/migrations/sqlite/0003_clusters.sql");
 EMBED(sqlite_0004_queue, "src/store/migrations/sqlite/0004_queue.sql");
+EMBED(sqlite_0006_auth, "src/store/migrations/sqlite/0006_auth.sql");
 EMBED(sqlite_0005_history, "src/store/migrations/sqlite/0005_history.sql");
 
 const store_migration store_sqlite_migrations[] = {
@@ -29,5 +30,6 @@ const store_migration store_sqlite_migrations[] = {
     {3, "0003_clusters", sqlite_0003_clusters},
     {4, "0004_queue", sqlite_0004_queue},
     {5, "0005_history", sqlite_0005_history},
+    {6, "0006_auth", sqlite_0006_auth},
 };
 const size_t store_sqlite_migrations_count = sizeof store_sqlite_migrations / sizeof store_sqlite_migrations[0];

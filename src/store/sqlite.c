@@ -327,11 +327,11 @@ static const char SQL_KEY_INSERT[] = "INSERT INTO api_keys (id, org_id, user_id,
                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 #define KEY_COLS                                                                                                   \
     "k.id, k.org_id, k.user_id, k.prefix, k.hash, k.name, k.created_at, coalesce(k.revoked_at, 0), u.role, "      \
-    "o.name, u.email "
+    "o.name, u.email, coalesce(k.rate_limit_per_minute, -1) "
 #define KEY_FROM "FROM api_keys k JOIN users u ON u.id = k.user_id JOIN organizations o ON o.id = k.org_id "
 static const char SQL_KEY_BY_PREFIX[] = "SELECT " KEY_COLS KEY_FROM "WHERE k.prefix = ?1";
 static const char SQL_KEY_LIST[] =
-    "SELECT " KEY_COLS KEY_FROM "WHERE ?1 IS NULL OR o.name = ?1 ORDER BY k.created_at, k.id";
+    "SELECT " KEY_COLS KEY_FROM "WHERE ?1 IS NULL OR o.name = ?1 OR o.id = ?1 ORDER BY k.created_at, k.id";
 static const char SQL_KEY_REVOKE[] =
     "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE prefix = ?1";
 
@@ -352,6 +352,7 @@ static void key_from_row(sqlite3_stmt *st, store_key *k)
     sq_col_copy(st, 8, k->role, sizeof k->role);
     sq_col_copy(st, 9, k->org_name, sizeof k->org_name);
     sq_col_copy(st, 10, k->user_email, sizeof k->user_email);
+    k->rate_limit_per_minute = (long)sqlite3_column_int64(st, 11);
 }
 
 /* Inside a writer transaction: the org's id, creating it when missing. */
@@ -651,4 +652,9 @@ static const struct store_ops sqlite_ops = {
     .history_clear = sq_history_clear,
     .bench_execution_insert_bulk = sq_bench_execution_insert_bulk,
     /* ---- end prompt history ---- */
+    .setting_ensure = sq_setting_ensure,
+    .user_find_email = sq_user_find_email,
+    .org_find = sq_org_find,
+    .key_set_rate_limit = sq_key_set_rate_limit,
+    .key_revoke_in_org = sq_key_revoke_in_org,
 };

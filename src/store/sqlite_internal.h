@@ -12,7 +12,7 @@
 
 #include "store/store_backend.h"
 
-#define SQ_STMT_CACHE 96
+#define SQ_STMT_CACHE 256 /* > every static SQL text of all sqlite_*.c (about 125 now): a full cache leaks statements */
 #define SQ_READERS 16
 
 typedef struct sq_conn {
@@ -162,5 +162,12 @@ int sq_history_list(store_t *base, const char *org_id, const store_history_query
 int sq_history_clear(store_t *base, const char *org_id, const char *user_id, long *deleted);
 int sq_bench_execution_insert_bulk(store_t *base, const store_execution *e, size_t n);
 /* ---- end sqlite_history.c ---- */
+
+/* sqlite_auth.c */
+int sq_setting_ensure(store_t *base, const char *name, const unsigned char *candidate, size_t len, unsigned char *out, size_t outcap, size_t *outlen);
+int sq_user_find_email(store_t *base, const char *org_id, const char *email, int provision_role_member, store_user *out);
+int sq_org_find(store_t *base, const char *name_or_id, store_id org_id);
+int sq_key_set_rate_limit(store_t *base, const char *org_id, const char *prefix, long per_minute);
+int sq_key_revoke_in_org(store_t *base, const char *org_id, const char *prefix_or_id);
 
 #endif

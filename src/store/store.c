@@ -200,6 +200,33 @@ int store_prompt_ensure_raw(store_t *s, const char *org_id, const char *user_id,
     return s->ops->prompt_ensure_raw(s, org_id, user_id, name, text, raw_hash, out);
 }
 
+/* ---- authentication extras ---- */
+
+int store_setting_ensure(store_t *s, const char *name, const unsigned char *candidate, size_t len, unsigned char *out, size_t outcap, size_t *outlen)
+{
+    return s->ops->setting_ensure(s, name, candidate, len, out, outcap, outlen);
+}
+
+int store_user_find_email(store_t *s, const char *org_id, const char *email, int provision_role_member, store_user *out)
+{
+    return s->ops->user_find_email(s, org_id, email, provision_role_member, out);
+}
+
+int store_org_find(store_t *s, const char *name_or_id, store_id org_id)
+{
+    return s->ops->org_find(s, name_or_id, org_id);
+}
+
+int store_key_set_rate_limit(store_t *s, const char *org_id, const char *prefix, long per_minute)
+{
+    return s->ops->key_set_rate_limit(s, org_id, prefix, per_minute);
+}
+
+int store_key_revoke_in_org(store_t *s, const char *org_id, const char *prefix_or_id)
+{
+    return s->ops->key_revoke_in_org(s, org_id, prefix_or_id);
+}
+
 /* ---- freeing what the store hands out ---- */
 
 void store_key_list_free(store_key_list *l)

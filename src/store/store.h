@@ -44,6 +44,7 @@ typedef struct store_key {
     char user_email[256];
     char name[128];
     int64_t created_at, revoked_at; /* revoked_at 0 = active */
+    long rate_limit_per_minute;     /* -1 = the server's default, 0 = unlimited */
 } store_key;
 
 typedef struct store_key_list {
@@ -64,7 +65,7 @@ int store_key_create_for_org(store_t *s, const char *org_name, const char *key_n
 
 /* Look an active or revoked key up by prefix (the caller checks hash and revoked_at). */
 int store_key_find(store_t *s, const char *prefix, store_key *out);
-/* Every key (org_name NULL) or one organization's keys, oldest first. */
+/* Every key (org_name NULL) or one organization's keys (by name or id), oldest first. */
 int store_key_list_all(store_t *s, const char *org_name, store_key_list *out);
 void store_key_list_free(store_key_list *l);
 /* Mark revoked; STORE_NOTFOUND if no key has this prefix. Idempotent. */
@@ -731,6 +732,23 @@ int store_history_clear(store_t *s, const char *org_id, const char *user_id, lon
 int store_bench_execution_insert_bulk(store_t *s, const store_execution *e, size_t n);
 
 /* ---- end prompt history ---- */
+
+/* ---- authentication extras ---- */
+
+/* The value of setting `name`, storing candidate first when it has none (so
+ * concurrent first users agree on one value). */
+int store_setting_ensure(store_t *s, const char *name, const unsigned char *candidate, size_t len,
+                         unsigned char *out, size_t outcap, size_t *outlen);
+/* A user of org_id by email (case-insensitive). provision_role_member: create
+ * them as a member when missing (users vouched for by an identity provider). */
+int store_user_find_email(store_t *s, const char *org_id, const char *email, int provision_role_member,
+                          store_user *out);
+/* An organization's id from its name or id. */
+int store_org_find(store_t *s, const char *name_or_id, store_id org_id);
+/* Per-key requests per minute; -1 = back to the server default, 0 = unlimited. */
+int store_key_set_rate_limit(store_t *s, const char *org_id, const char *prefix, long per_minute);
+/* Revoke a key of org_id named by its prefix or id; STORE_NOTFOUND if none. */
+int store_key_revoke_in_org(store_t *s, const char *org_id, const char *prefix_or_id);
 
 /* ---- lifecycle ---- */
 

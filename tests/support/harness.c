@@ -491,7 +491,7 @@ static const char *admin_key_setting(const char *const *extra_env, int *found)
 static int launch(pd_server *s, const char *const *extra_args, const char *const *extra_env)
 {
     char env_key[120];
-    const char *envs[PD_MAX_ARGS + 2];
+    const char *envs[PD_MAX_ARGS + 4];
     size_t ne = 0;
     int overridden = 0;
     const char *chosen = admin_key_setting(extra_env, &overridden);
@@ -504,6 +504,10 @@ static int launch(pd_server *s, const char *const *extra_args, const char *const
         snprintf(env_key, sizeof env_key, "PROMPTD_ADMIN_KEY=%s", s->admin_key);
         envs[ne++] = env_key;
     }
+    /* tests make many requests per key: rate limits are off unless a test turns them on
+     * (extra_env comes after these, so it wins) */
+    envs[ne++] = "PROMPTD_RATE_LIMIT_PER_MINUTE=0";
+    envs[ne++] = "PROMPTD_RATE_LIMIT_PER_DAY=0";
     for (size_t i = 0; extra_env && extra_env[i] && ne < PD_MAX_ARGS; i++)
         envs[ne++] = extra_env[i];
     envs[ne] = NULL;

@@ -11,6 +11,9 @@
  * server. Start servers from the test's own thread (Criterion's .init fixture
  * or the test body), stop them in .fini (pd_stop).
  *
+ * Rate limits are off in children (PROMPTD_RATE_LIMIT_PER_MINUTE/_PER_DAY=0)
+ * unless extra_env sets them.
+ *
  * Environment of the children: hermetic. Every PROMPTD_* variable except
  * PROMPTD_BIN / PROMPTD_MOCK_BIN, and every OPENAI_* / ANTHROPIC_* variable of
  * the test's own environment is removed; extra_env entries are then applied:

@@ -1,0 +1,179 @@
+/*
+ * auth.c — authentication and rate limiting for every non-public route.
+ *
+ * Credentials, in this order:
+ *   AppId: <key> or X-API-Key: <key>     the API key; with it, an
+ *   Authorization: Bearer <JWT>          names the user (the Jarvis pair);
+ *   Authorization: Bearer <key|JWT>      alone: a key, or a token naming a user.
+ * A bearer value that is neither a JWT nor needed (a key already given) is
+ * ignored. Tokens: HS256 ones promptd issues (`promptd tokens create`; sub =
+ * user id, org = organization id) and RS256 ones of an identity provider
+ * (PROMPTD_JWT_PUBLIC_KEY_FILE; the user is found by email in the "org"
+ * claim's organization or PROMPTD_JWT_DEFAULT_ORG, and created as a member
+ * on first sight). A token for a user of another organization than the key's
+ * is refused.
+ *
+ * Rate limits (spec 003 §5): PROMPTD_RATE_LIMIT_PER_MINUTE per API key (a
+ * key may carry its own limit) and PROMPTD_RATE_LIMIT_PER_DAY per user.
+ * Requests that fail authentication (401) are NOT counted: no key is known
+ * to charge, and charging by a claimed key would let anyone exhaust another
+ * client's window. Every authenticated response carries X-RateLimit-Limit,
+ * X-RateLimit-Remaining, X-RateLimit-Reset (of the tightest window) and the
+ * IETF draft's RateLimit-Policy and RateLimit fields for both windows.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/ids.h"
+#include "core/log.h"
+
+static const char *bearer_value(http_req *req)
+{
+    const char *auth = http_header(req, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return NULL;
+    auth += 7;
+    while (*auth == ' ')
+        auth++;
+    return *auth ? auth : NULL;
+}
+
+static int unauthorized(api_req *rq, const char *detail)
+{
+    http_add_header(rq->http, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    http_error(rq->http, 401, NULL, NULL, "%s", detail);
+    return -1;
+}
+
+static int key_auth(api_req *rq, const char *key)
+{
+    switch (auth_key_verify(rq->app->store, key, &rq->who)) {
+    case AUTH_OK: return 0;
+    case AUTH_REVOKED: return unauthorized(rq, "This API key has been revoked");
+    case AUTH_INVALID: return unauthorized(rq, "Invalid API key");
+    default: http_error(rq->http, 500, NULL, NULL, "Could not check credentials"); return -1;
+    }
+}
+
+/* Verify a bearer token and find its user. org_id, when given, is the
+ * organization the user must belong to (the key's). */
+static int token_auth(api_req *rq, const char *token, const char *org_id)
+{
+    app *a = rq->app;
+    if (!a->jwt.hs256_secret && !a->jwt.rs256_public_key_pem)
+        return unauthorized(rq, "Bearer tokens are not enabled on this server");
+    promptd_jwt_claims c;
+    int rc = promptd_jwt_verify(&a->jwt, token, -1, &c);
+    if (rc != PROMPTD_JWT_OK) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "Invalid bearer token: %s", promptd_jwt_strerror(rc));
+        return unauthorized(rq, msg);
+    }
+    store_id token_org;
+    store_user u;
+    if (!strcmp(c.alg, "HS256")) {
+        if (!id_is_uuid(c.org) || !id_is_uuid(c.sub))
+            return unauthorized(rq, "Invalid bearer token: no organization or user");
+        memcpy(token_org, c.org, sizeof token_org);
+        rc = store_user_get(a->store, token_org, c.sub, &u);
+    } else {
+        rc = store_org_find(a->store, c.org[0] ? c.org : a->jwt_default_org, token_org);
+        if (rc == STORE_OK && !c.email[0])
+            return unauthorized(rq, "Invalid bearer token: no email claim to name the user");
+        if (rc == STORE_OK)
+            rc = store_user_find_email(a->store, token_org, c.email, 1, &u);
+    }
+    if (rc == STORE_NOTFOUND)
+        return unauthorized(rq, "The bearer token's user does not exist");
+    if (rc != STORE_OK) {
+        http_error(rq->http, 500, NULL, NULL, "Could not check credentials");
+        return -1;
+    }
+    if (org_id && strcmp(org_id, u.org_id) != 0) {
+        store_user_clear(&u);
+        return unauthorized(rq, "The bearer token's user belongs to another organization than the API key");
+    }
+    if (!org_id) { /* a token alone: no key */
+        memset(&rq->who, 0, sizeof rq->who);
+        rq->who.key_rate_limit = -1;
+    }
+    memcpy(rq->who.org_id, u.org_id, sizeof rq->who.org_id);
+    memcpy(rq->who.user_id, u.id, sizeof rq->who.user_id);
+    snprintf(rq->who.role, sizeof rq->who.role, "%s", u.role);
+    rq->who.is_admin = !strcmp(u.role, "admin");
+    snprintf(rq->who.email, sizeof rq->who.email, "%s", u.email);
+    store_user_clear(&u);
+    return 0;
+}
+
+int api_authenticate(api_req *rq)
+{
+    const char *key = http_header(rq->http, "AppId");
+    if (!key || !*key)
+        key = http_header(rq->http, "X-API-Key");
+    if (key && !*key)
+        key = NULL;
+    const char *bearer = bearer_value(rq->http);
+    if (key) {
+        if (key_auth(rq, key))
+            return -1;
+        if (bearer && strcmp(bearer, key) != 0 && promptd_jwt_looks_like(bearer))
+            return token_auth(rq, bearer, rq->who.org_id);
+        return 0;
+    }
+    if (bearer)
+        return promptd_jwt_looks_like(bearer) ? token_auth(rq, bearer, NULL) : key_auth(rq, bearer);
+    http_add_header(rq->http, "WWW-Authenticate", "Bearer");
+    http_error(rq->http, 401, NULL, NULL, "Missing credentials: send an API key as AppId, X-API-Key or "
+                                          "Authorization: Bearer, or a bearer token");
+    return -1;
+}
+
+int api_rate_limit(api_req *rq)
+{
+    app *a = rq->app;
+    ratelimit_result res[2];
+    ratelimit_window win[2];
+    size_t n = 0;
+    char bucket[80];
+    if (a->per_minute) {
+        long override = rq->who.key_rate_limit < 0 ? 0 : rq->who.key_rate_limit == 0 ? RATELIMIT_UNLIMITED
+                                                                                      : rq->who.key_rate_limit;
+        if (rq->who.key_id[0])
+            snprintf(bucket, sizeof bucket, "key:%s", rq->who.key_id);
+        else
+            snprintf(bucket, sizeof bucket, "token:%s", rq->who.user_id);
+        if (ratelimit_take(a->per_minute, bucket, override, -1, &res[n]) == RATELIMIT_OK && res[n].limit > 0)
+            win[n] = (ratelimit_window){.name = "minute", .result = &res[n]}, n++;
+    }
+    if (a->per_day) {
+        snprintf(bucket, sizeof bucket, "user:%s", rq->who.user_id);
+        if (ratelimit_take(a->per_day, bucket, 0, -1, &res[n]) == RATELIMIT_OK && res[n].limit > 0)
+            win[n] = (ratelimit_window){.name = "day", .result = &res[n]}, n++;
+    }
+    if (n == 0)
+        return 0;
+    char policy[256], state[256], num[32];
+    if (ratelimit_format_headers(win, n, policy, sizeof policy, state, sizeof state) == 0) {
+        http_add_header(rq->http, "RateLimit-Policy", policy);
+        http_add_header(rq->http, "RateLimit", state);
+    }
+    const ratelimit_result *tight = ratelimit_tightest(res, n);
+    snprintf(num, sizeof num, "%ld", tight->limit);
+    http_add_header(rq->http, "X-RateLimit-Limit", num);
+    snprintf(num, sizeof num, "%ld", tight->remaining);
+    http_add_header(rq->http, "X-RateLimit-Remaining", num);
+    snprintf(num, sizeof num, "%ld", tight->reset_s);
+    http_add_header(rq->http, "X-RateLimit-Reset", num);
+    long retry = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!res[i].allowed && res[i].retry_after_s > retry)
+            retry = res[i].retry_after_s;
+    if (retry == 0)
+        return 0;
+    snprintf(num, sizeof num, "%ld", retry);
+    http_add_header(rq->http, "Retry-After", num);
+    http_error(rq->http, 429, NULL, NULL, "Rate limit exceeded: try again in %ld s", retry);
+    return -1;
+}
