@@ -13,6 +13,9 @@
 #include "api/api.h"
 #include "core/ids.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
+
+#define API_JSON_MAX_DEPTH 32 /* deeper bodies are refused before parsing */
 
 const char *api_param(api_req *rq, const char *name) { return router_param(&rq->match, name); }
 
@@ -47,6 +50,15 @@ int api_read_body(api_req *rq, json_t **root)
     int curl_form = ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 && body[ws] == '{';
     if (ct && !is_json_type(ct) && !curl_form) {
         http_error(rq->http, 415, NULL, NULL, "Content-Type must be application/json (got %s)", ct);
+        return -1;
+    }
+    if (!utf8_valid(body, len)) {
+        http_error(rq->http, 400, "Malformed JSON", NULL, "The request body is not valid UTF-8");
+        return -1;
+    }
+    if (json_nesting_depth(body, len, API_JSON_MAX_DEPTH) > API_JSON_MAX_DEPTH) {
+        http_error(rq->http, 400, "Malformed JSON", NULL, "The request body nests deeper than %d levels",
+                   API_JSON_MAX_DEPTH);
         return -1;
     }
     json_error_t err;

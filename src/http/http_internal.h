@@ -8,6 +8,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http/http.h"
 
@@ -23,6 +24,9 @@ struct http_req {
     char *method, *path;
     enum http_style style;
     enum req_state state;
+
+    int64_t started_ms; /* monotonic: slow uploads are cut off */
+    int bad_utf8;       /* the path or a query value is not valid UTF-8 */
 
     char *body; /* request body, NUL-terminated */
     size_t body_len, body_cap;

@@ -83,6 +83,7 @@ static const struct status_words words[] = {
     {415, "Unsupported Media Type", "unsupported_media_type", "UNSUPPORTED_MEDIA_TYPE", "invalid_request_error"},
     {422, "Unprocessable Entity", "unprocessable_entity", "VALIDATION_ERROR", "invalid_request_error"},
     {429, "Too Many Requests", "rate_limited", "RATE_LIMITED", "rate_limit_error"},
+    {431, "Request Header Fields Too Large", "headers_too_large", "HEADERS_TOO_LARGE", "invalid_request_error"},
     {500, "Internal Server Error", "internal_error", "INTERNAL_SERVER_ERROR", "api_error"},
     {502, "Bad Gateway", "upstream_error", "UPSTREAM_ERROR", "api_error"},
     {503, "Service Unavailable", "service_unavailable", "SERVICE_UNAVAILABLE", "api_error"},
@@ -94,7 +95,7 @@ static const struct status_words *words_for(int status)
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (words[i].status == status)
             return &words[i];
-    return status >= 500 ? &words[10] : &words[0];
+    return status >= 500 ? &words[11] : &words[0];
 }
 
 void http_error(http_req *r, int status, const char *title, const char *field, const char *detail_fmt, ...)

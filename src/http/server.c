@@ -29,8 +29,13 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/timeutil.h"
+#include "core/utf8.h"
 #include "http/http.h"
 #include "http/http_internal.h"
+
+#define HTTP_MAX_HEADERS 100      /* more header fields than this: 431 */
+#define HTTP_UPLOAD_DEADLINE_MS 60000 /* a body still arriving after this is cut off (slow clients) */
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -56,6 +61,7 @@ static http_req *req_new(http_server *srv, struct MHD_Connection *conn, const ch
         return NULL;
     }
     pthread_mutex_init(&r->lock, NULL);
+    r->started_ms = time_mono_ms();
     if (strncmp(url, "/api/v1/", 8) == 0 || strcmp(url, "/api/v1") == 0)
         r->style = HTTP_STYLE_V1;
     else if (strncmp(url, "/v1/", 4) == 0)
@@ -85,6 +91,17 @@ static void req_free(http_req *r)
     atomic_fetch_sub(&r->srv->open_requests, 1);
     pthread_mutex_destroy(&r->lock);
     free(r);
+}
+
+static enum MHD_Result check_query_utf8(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    http_req *r = cls;
+    if (!utf8_valid(key, strlen(key)) || (value && !utf8_valid(value, strlen(value)))) {
+        r->bad_utf8 = 1;
+        return MHD_NO;
+    }
+    return MHD_YES;
 }
 
 static enum MHD_Result queue_reply(http_req *r)
@@ -124,6 +141,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!(r = req_new(srv, conn, url, method)))
             return MHD_NO;
         *con_cls = r;
+        if (MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL) > HTTP_MAX_HEADERS) {
+            http_error(r, 431, NULL, NULL, "Too many header fields (at most %d)", HTTP_MAX_HEADERS);
+            return queue_reply(r);
+        }
+        r->bad_utf8 = !utf8_valid(url, strlen(url));
+        if (!r->bad_utf8)
+            MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_query_utf8, r);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
             char *end;
@@ -147,6 +171,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (*upload_data_size) { /* a piece of the body */
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (time_mono_ms() - r->started_ms > HTTP_UPLOAD_DEADLINE_MS) {
+            log_warn("http: %s %s: body still arriving after %d s; closing", r->method, r->path,
+                     HTTP_UPLOAD_DEADLINE_MS / 1000);
+            return MHD_NO;
+        }
         if (r->too_large)
             return MHD_YES;
         if (r->body_len + n > srv->cfg.body_limit) {
@@ -176,6 +205,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->state = REQ_HANDLING;
         if (r->too_large)
             http_error(r, 413, NULL, NULL, "Request body exceeds the limit of %zu bytes", srv->cfg.body_limit);
+        else if (r->bad_utf8)
+            http_error(r, 400, NULL, NULL, "The URL (path or query) is not valid UTF-8");
         else
             srv->cfg.handler(srv->cfg.app, r);
         pthread_mutex_lock(&r->lock);
