@@ -302,6 +302,9 @@ static int cmd_serve(int argc, char **argv)
 
     if (open_store(&c.cfg, &store) || bootstrap(store))
         goto out;
+    long interrupted = 0;
+    if (store_recover_interrupted(store, &interrupted) == STORE_OK && interrupted)
+        log_warn("marked %ld executions or replies interrupted by the last stop as failed", interrupted);
     engine_config ecfg;
     if (engine_config_load(&ecfg, c.cfg.file_root, err, sizeof err)) {
         fprintf(stderr, "promptd: configuration: %s\n", err);

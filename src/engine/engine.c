@@ -440,7 +440,8 @@ void engine_begin(engine_t *eng, engine_req *req)
         return;
     }
     p = &eng->prov[hop->provider];
-    if (p->in_flight >= p->cfg->max_concurrency) {
+    /* strict FIFO: while anyone waits, newcomers queue behind them */
+    if (p->in_flight >= p->cfg->max_concurrency || p->wait_head) {
         req->state = ENGINE_REQ_WAITING;
         req->next = NULL;
         if (p->wait_tail)

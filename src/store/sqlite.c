@@ -657,4 +657,5 @@ static const struct store_ops sqlite_ops = {
     .org_find = sq_org_find,
     .key_set_rate_limit = sq_key_set_rate_limit,
     .key_revoke_in_org = sq_key_revoke_in_org,
+    .recover_interrupted = sq_recover_interrupted,
 };

@@ -170,4 +170,6 @@ int sq_org_find(store_t *base, const char *name_or_id, store_id org_id);
 int sq_key_set_rate_limit(store_t *base, const char *org_id, const char *prefix, long per_minute);
 int sq_key_revoke_in_org(store_t *base, const char *org_id, const char *prefix_or_id);
 
+int sq_recover_interrupted(store_t *base, long *count);
+
 #endif

@@ -537,3 +537,31 @@ int sq_prompt_ensure_raw(store_t *base, const char *org_id, const char *user_id,
 out:
     return sq_w_end(s, rc);
 }
+
+int sq_recover_interrupted(store_t *base, long *count)
+{
+    static const char *const sql[] = {
+        "UPDATE executions SET status = 'failed', error = 'interrupted: promptd stopped before the model "
+        "answered', finished_at = ?1, updated_at = ?1 WHERE async = 0 AND status IN ('queued', 'processing')",
+        "UPDATE messages SET status = 'failed', error = 'interrupted: promptd stopped before the model answered', "
+        "updated_at = ?1 WHERE status = 'processing'",
+    };
+    sq_store *s = (sq_store *)base;
+    *count = 0;
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = STORE_OK;
+    for (size_t i = 0; i < sizeof sql / sizeof sql[0] && rc == STORE_OK; i++) {
+        sqlite3_stmt *st = sq_stmt(c, sql[i]);
+        if (!st) {
+            rc = STORE_ERR;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, time_now_ms());
+        rc = sq_step_done(c, st);
+        if (rc == STORE_OK)
+            *count += sqlite3_changes(c->db);
+    }
+    return sq_w_end(s, rc);
+}

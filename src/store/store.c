@@ -227,6 +227,8 @@ int store_key_revoke_in_org(store_t *s, const char *org_id, const char *prefix_o
     return s->ops->key_revoke_in_org(s, org_id, prefix_or_id);
 }
 
+int store_recover_interrupted(store_t *s, long *count) { return s->ops->recover_interrupted(s, count); }
+
 /* ---- freeing what the store hands out ---- */
 
 void store_key_list_free(store_key_list *l)

@@ -750,6 +750,14 @@ int store_key_set_rate_limit(store_t *s, const char *org_id, const char *prefix,
 /* Revoke a key of org_id named by its prefix or id; STORE_NOTFOUND if none. */
 int store_key_revoke_in_org(store_t *s, const char *org_id, const char *prefix_or_id);
 
+/* ---- start-up ---- */
+
+/* Mark work that a previous run left half done as failed: synchronous
+ * executions and cluster replies still "processing" (their clients are gone).
+ * Async executions are not touched: the queue runs them again. Call at start,
+ * before serving. Single-node stores only (one server per database). */
+int store_recover_interrupted(store_t *s, long *count);
+
 /* ---- lifecycle ---- */
 
 /* Open (creating if needed) and migrate to the latest schema. */

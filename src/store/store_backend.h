@@ -141,6 +141,7 @@ struct store_ops {
     int (*org_find)(store_t *s, const char *name_or_id, store_id org_id);
     int (*key_set_rate_limit)(store_t *s, const char *org_id, const char *prefix, long per_minute);
     int (*key_revoke_in_org)(store_t *s, const char *org_id, const char *prefix_or_id);
+    int (*recover_interrupted)(store_t *s, long *count);
 };
 
 struct store {
