@@ -19,6 +19,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "engine/engine.h"
 #include "engine/engine_config.h"
@@ -277,6 +280,20 @@ static json_t *mock_stats(void)
     return j;
 }
 
+/* A loopback URL nobody listens on: bind a port, then close it. */
+static void dead_url(char *buf, size_t n)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    snprintf(buf, n, "http://127.0.0.1:%d/v1", ntohs(a.sin_port));
+}
+
 /* ---- echo ---- */
 
 Test(engine_echo, sync)
@@ -369,6 +386,7 @@ Test(engine_echo, bad_messages_rejected_synchronously)
 
 Test(engine_routing, aliases_default_unknown)
 {
+    char url[64];
     engine_config cfg;
     engine_t *eng;
     tcall c;
@@ -379,8 +397,11 @@ Test(engine_routing, aliases_default_unknown)
     int seen_alias = 0, seen_wild = 0, seen_echo = 0;
 
     engine_config_init(&cfg);
-    cr_assert_not_null(engine_config_set_provider(&cfg, "local", ENGINE_PROVIDER_OPENAI,
-                                                  "http://127.0.0.1:9/v1/", NULL));
+    dead_url(url, sizeof(url));
+    cr_assert_not_null(engine_config_set_provider(&cfg, "local", ENGINE_PROVIDER_OPENAI, url,
+                                                  NULL));
+    cfg.retry_base_delay_ms = 5;
+    cfg.retry_max_delay_ms = 20;
     cr_assert_eq(engine_config_set_alias(&cfg, "fast", "echo"), 0);
     cr_assert_eq(engine_config_set_alias(&cfg, "big", "local/llama3.2:8b"), 0);
     cr_assert_eq(engine_config_set_default(&cfg, "fast"), 0);
@@ -451,13 +472,14 @@ Test(engine_routing, aliases_default_unknown)
 
 Test(engine_routing, connection_refused_exhausts_retries)
 {
+    char url[64];
     engine_config cfg;
     engine_t *eng;
     tcall c;
 
     engine_config_init(&cfg);
-    cr_assert_not_null(engine_config_set_provider(&cfg, "dead", ENGINE_PROVIDER_OPENAI,
-                                                  "http://127.0.0.1:9/v1", NULL));
+    dead_url(url, sizeof(url));
+    cr_assert_not_null(engine_config_set_provider(&cfg, "dead", ENGINE_PROVIDER_OPENAI, url, NULL));
     cfg.retry_base_delay_ms = 5;
     cfg.retry_max_delay_ms = 20;
     eng = new_engine(&cfg);
@@ -966,8 +988,11 @@ Test(engine_mock, shutdown_fails_every_call_once)
 
     start_mock(NULL);
     mock_config(&cfg, 40, 30000);
-    cfg.retry_base_delay_ms = 5000; /* calls that fail sit in backoff */
+    /* calls that fail sit in backoff; with full jitter a single delay may be
+     * short, but 19 of them cannot all be */
+    cfg.retry_base_delay_ms = 5000;
     cfg.retry_max_delay_ms = 5000;
+    cfg.retry_max_attempts = 20;
     eng = new_engine(&cfg);
     engine_config_free(&cfg);
     group_init(&g);
@@ -993,7 +1018,8 @@ Test(engine_mock, shutdown_fails_every_call_once)
     for (int i = 0; i < N; i++) {
         cr_assert_eq(calls[i].done_count, 1, "call %d: on_done ran %d times", i,
                      calls[i].done_count);
-        cr_assert_eq(calls[i].status, ENGINE_ERR_SHUTDOWN);
+        cr_assert_eq(calls[i].status, ENGINE_ERR_SHUTDOWN, "call %d: status %d", i,
+                     calls[i].status);
     }
     /* after shutdown: rejected synchronously, no callback */
     m = user_msgs("late");

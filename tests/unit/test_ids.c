@@ -119,7 +119,7 @@ Test(ids, is_uuid_rejects)
         "0190a0b01-234-7abc-8def-0123456789ab",  /* dash misplaced */
         "0190a0b0-1234-7abc-8def0-123456789ab",
         "{0190a0b0-1234-7abc-8def-0123456789ab}",
-        "0190a0b012347abc8def0123456789ab",      /* no dashes */
+        "0190a0b012347abc8def0123456789ab", /* no dashes */
         "0190a0b0-1234-7abc-8def-0123456789a ",
         " 190a0b0-1234-7abc-8def-0123456789ab",
         "0190a0b0-1234-7abc-8def-0123456789ab\n",

@@ -111,10 +111,7 @@ static char *payload_std(char *buf, size_t cap, const char *iss, const char *aud
 static const char HS_HEADER[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 
 /* an HS256 token over arbitrary payload JSON, signed with SECRET */
-static char *hs_token(const char *payload)
-{
-    return craft_hs(HS_HEADER, payload, SECRET, SECRET_LEN);
-}
+static char *hs_token(const char *payload) { return craft_hs(HS_HEADER, payload, SECRET, SECRET_LEN); }
 
 /* ---- HS256: issue and verify ---- */
 
@@ -339,8 +336,10 @@ Test(jwt, alg_none_and_other_algs_rejected)
     payload_std(p, sizeof p, "promptd", "\"promptd\"", NOW + 600);
 
     const char *headers[] = {
-        "{\"alg\":\"none\"}",  "{\"alg\":\"none\",\"typ\":\"JWT\"}", "{\"alg\":\"None\"}", "{\"alg\":\"NONE\"}",
-        "{\"alg\":\"hs256\"}", "{\"alg\":\"HS512\"}", "{\"alg\":\"HS384\"}", "{\"alg\":\"ES256\"}",
+        "{\"alg\":\"none\"}",   "{\"alg\":\"none\",\"typ\":\"JWT\"}",
+        "{\"alg\":\"None\"}",   "{\"alg\":\"NONE\"}",
+        "{\"alg\":\"hs256\"}",  "{\"alg\":\"HS512\"}",
+        "{\"alg\":\"HS384\"}",  "{\"alg\":\"ES256\"}",
         "{\"alg\":\"RS256\"}", /* RS256 is not enabled by an HS-only configuration */
         "{\"alg\":\"HS256 \"}", "{\"alg\":\"\"}",
     };
@@ -422,17 +421,17 @@ Test(jwt, garbage_is_malformed)
         "...",
         ".b.c",
         "a..c",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.sig=",   /* padding */
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.s+g/",   /* base64, not base64url */
-        "eyJhbGciOiJIUzI1NiJ9 .eyJzdWIiOiJ1In0.abc",   /* space */
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.sig=", /* padding */
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.s+g/", /* base64, not base64url */
+        "eyJhbGciOiJIUzI1NiJ9 .eyJzdWIiOiJ1In0.abc", /* space */
         "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.abc",
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0\n.abc",
-        "aGVsbG8.d29ybGQ.abc",                         /* base64url, not JSON */
-        "W10.W10.abc",                                 /* [] and [] */
-        "IjEi.IjEi.abc",                               /* "1" and "1" */
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0x.abc",   /* trailing garbage in the payload */
-        "eyJhbGciOiJIUzI1NiJ9.A.abc",                  /* one base64 char: impossible length */
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In1.abc",    /* non-zero trailing bits */
+        "aGVsbG8.d29ybGQ.abc",                       /* base64url, not JSON */
+        "W10.W10.abc",                               /* [] and [] */
+        "IjEi.IjEi.abc",                             /* "1" and "1" */
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0x.abc", /* trailing garbage in the payload */
+        "eyJhbGciOiJIUzI1NiJ9.A.abc",                /* one base64 char: impossible length */
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In1.abc",  /* non-zero trailing bits */
         "\xff\xfe.\x01\x02.x",
     };
     for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
@@ -566,15 +565,9 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static int have_openssl(void)
-{
-    return system("command -v openssl >/dev/null 2>&1") == 0;
-}
+static int have_openssl(void) { return system("command -v openssl >/dev/null 2>&1") == 0; }
 
-static void run(const char *cmd)
-{
-    cr_assert_eq(system(cmd), 0, "command failed: %s", cmd);
-}
+static void run(const char *cmd) { cr_assert_eq(system(cmd), 0, "command failed: %s", cmd); }
 
 static void keys_make(keys *k)
 {

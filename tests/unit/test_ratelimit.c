@@ -259,7 +259,13 @@ Test(ratelimit, bad_arguments)
     cr_assert_eq(ratelimit_take(rl, "k", RATELIMIT_MAX_LIMIT + 1, T0, &r), RATELIMIT_ERR_ARG);
     cr_assert_eq(ratelimit_take(rl, "k", 0, -5, &r), RATELIMIT_ERR_ARG);
     cr_assert_eq(ratelimit_take(rl, "k", 0, INT64_MAX, &r), RATELIMIT_ERR_ARG);
+    cr_assert_eq(ratelimit_take(rl, "k", 0, RATELIMIT_MAX_NOW_MS + 1, &r), RATELIMIT_ERR_ARG);
     cr_assert_eq(r.allowed, 0); /* zeroed on error */
+    cr_assert_eq(r.limit, 0);
+    /* the far end of the clock with the largest limit still computes */
+    cr_assert_eq(ratelimit_take(rl, "k", RATELIMIT_MAX_LIMIT, RATELIMIT_MAX_NOW_MS, &r), RATELIMIT_OK);
+    cr_assert_eq(r.allowed, 1);
+    cr_assert_eq(r.remaining, RATELIMIT_MAX_LIMIT - 1);
     cr_assert_eq(ratelimit_take(NULL, "k", 0, T0, &r), RATELIMIT_ERR_ARG);
     cr_assert_eq(ratelimit_take(rl, "k", 0, T0, NULL), RATELIMIT_ERR_ARG);
     cr_assert_eq(ratelimit_peek(rl, NULL, 0, T0, &r), RATELIMIT_ERR_ARG);

@@ -108,8 +108,16 @@ Test(router, trailing_slash_and_empty_segments)
 Test(router, not_found)
 {
     router_match m;
-    const char *paths[] = {"/", "", "/nope", "/prompts/x/y", "/prompts/x/versions/y", "/health/x", "/promptsx",
-                           "/Prompts", "/prompts/x/versions/y/publish/z", "/a/1/c/2/e/3/g"};
+    const char *paths[] = {"/",
+                           "",
+                           "/nope",
+                           "/prompts/x/y",
+                           "/prompts/x/versions/y",
+                           "/health/x",
+                           "/promptsx",
+                           "/Prompts",
+                           "/prompts/x/versions/y/publish/z",
+                           "/a/1/c/2/e/3/g"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         int rc = router_match_path(R, "GET", paths[i], &m);
         cr_assert_eq(rc, ROUTER_NOT_FOUND, "'%s': rc %d", paths[i], rc);

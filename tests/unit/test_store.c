@@ -38,6 +38,7 @@ static void setup(void)
     unsigned char hash[STORE_KEY_HASH_LEN];
     fake_key("org1key1", prefix, hash);
     cr_assert_eq(store_key_create_for_org(ST, "org1", "k", prefix, hash, &ORG1), STORE_OK);
+    usleep(2000); /* distinct creation times: "oldest first" is then well defined */
     fake_key("org2key1", prefix, hash);
     cr_assert_eq(store_key_create_for_org(ST, "org2", "k", prefix, hash, &ORG2), STORE_OK);
 }
@@ -177,6 +178,7 @@ Test(store, keys_create_find_list_revoke)
     char prefix[STORE_KEY_PREFIX_LEN + 1];
     unsigned char hash[STORE_KEY_HASH_LEN];
     store_key k2;
+    usleep(2000);
     fake_key("org1key2", prefix, hash);
     cr_assert_eq(store_key_create_for_org(ST, "org1", "second", prefix, hash, &k2), STORE_OK);
     cr_assert_str_eq(k2.org_id, ORG1.org_id, "same organization by name");
@@ -203,6 +205,8 @@ Test(store, keys_create_find_list_revoke)
     cr_assert_eq(store_key_list_all(ST, NULL, &l), STORE_OK);
     cr_assert_eq(l.count, 3);
     cr_assert_str_eq(l.items[0].id, ORG1.id, "oldest first");
+    cr_assert_str_eq(l.items[1].id, ORG2.id, "oldest first");
+    cr_assert_str_eq(l.items[2].id, k2.id, "oldest first");
     store_key_list_free(&l);
     cr_assert_eq(store_key_list_all(ST, "org1", &l), STORE_OK);
     cr_assert_eq(l.count, 2);
@@ -269,8 +273,7 @@ Test(store, prompt_create_and_get)
     cr_assert_eq(v.published_at, 0);
     store_version_clear(&v);
 
-    cr_assert_eq(store_prompt_get(ST, ORG1.org_id, "0190a0b0-1234-7abc-8def-0123456789ab", NULL, &g),
-                 STORE_NOTFOUND);
+    cr_assert_eq(store_prompt_get(ST, ORG1.org_id, "0190a0b0-1234-7abc-8def-0123456789ab", NULL, &g), STORE_NOTFOUND);
 }
 
 Test(store, prompt_list_pages_and_filters)
@@ -350,10 +353,17 @@ Test(store, prompt_search)
         const char *search, *want;
         long total;
     } cases[] = {
-        {"quart", "Quarterly report", 1},   {"market", "Email helper", 1},   {"FRENCH", "Translator", 1},
-        {"summarize numbers", "Quarterly report", 1}, {"report email", "", 0}, {"arterly", "", 0},
-        {"\"quarterly\"", "Quarterly report", 1},     {"quart*", "Quarterly report", 1},
-        {"NOT report", "", 0},              {"(", "", 0},                    {"-", "", 0},
+        {"quart", "Quarterly report", 1},
+        {"market", "Email helper", 1},
+        {"FRENCH", "Translator", 1},
+        {"summarize numbers", "Quarterly report", 1},
+        {"report email", "", 0},
+        {"arterly", "", 0},
+        {"\"quarterly\"", "Quarterly report", 1},
+        {"quart*", "Quarterly report", 1},
+        {"NOT report", "", 0},
+        {"(", "", 0},
+        {"-", "", 0},
         {"secret", "", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -427,13 +437,12 @@ Test(store, prompt_update_and_versions)
     cr_assert_eq(store_version_get(ST, ORG1.org_id, id, before.current_version_id, &v), STORE_OK);
     cr_assert_gt(v.published_at, 0);
     store_version_clear(&v);
-    cr_assert_eq(store_version_publish(ST, ORG1.org_id, id, "0190a0b0-1234-7abc-8def-0123456789ab"),
-                 STORE_NOTFOUND);
+    cr_assert_eq(store_version_publish(ST, ORG1.org_id, id, "0190a0b0-1234-7abc-8def-0123456789ab"), STORE_NOTFOUND);
     store_prompt_clear(&before);
 
-    cr_assert_eq(store_prompt_update(ST, ORG1.org_id, "0190a0b0-1234-7abc-8def-0123456789ab", ORG1.user_id, &change,
-                                     &out),
-                 STORE_NOTFOUND);
+    cr_assert_eq(
+        store_prompt_update(ST, ORG1.org_id, "0190a0b0-1234-7abc-8def-0123456789ab", ORG1.user_id, &change, &out),
+        STORE_NOTFOUND);
 }
 
 Test(store, versions_belong_to_their_prompt)
@@ -486,9 +495,8 @@ Test(store, reactions_are_idempotent)
     } kinds[] = {{STORE_REACT_LIKE}, {STORE_REACT_SAVE}, {STORE_REACT_FOLLOW}};
     for (size_t k = 0; k < 3; k++) {
         for (int rep = 0; rep < 3; rep++)
-            cr_assert_eq(
-                store_reaction_set(ST, ORG1.org_id, ORG1.user_id, STORE_TARGET_PROMPT, id, kinds[k].kind, 1),
-                STORE_OK);
+            cr_assert_eq(store_reaction_set(ST, ORG1.org_id, ORG1.user_id, STORE_TARGET_PROMPT, id, kinds[k].kind, 1),
+                         STORE_OK);
     }
     store_prompt p = get1(id);
     cr_assert_eq(p.likes_count, 1);

@@ -114,10 +114,7 @@ Test(template, whitespace_inside_braces)
     cr_assert_str_eq(vars_of("{{ a }}{{ b}}{{c }}"), "a,b,c");
 }
 
-Test(template, single_braces_are_text)
-{
-    cr_assert_str_eq(vars_of("{a} } { }} {x}} json: {\"k\": 1}"), "");
-}
+Test(template, single_braces_are_text) { cr_assert_str_eq(vars_of("{a} } { }} {x}} json: {\"k\": 1}"), ""); }
 
 Test(template, escaped_braces_are_text)
 {
