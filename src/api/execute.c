@@ -36,6 +36,7 @@ static void sync_finish(void *ud, const exec_outcome *out)
 {
     execute_ctx *cx = ud;
     const engine_result *res = out->res;
+    http_add_header(cx->http, "X-Execution-Id", out->execution_id);
     if (out->http_status == 200) {
         json_t *meta = json_pack("{s:s, s:s?, s:o, s:I, s:s?, s:I}", "prompt_execution_id", out->execution_id,
                                  "model", res->model, "usage", usage_json(res), "duration_ms",
@@ -134,7 +135,7 @@ static void execute(api_req *rq, int streaming)
         goto out;
     }
     if (!(messages = json_pack("[{s:s, s:s}]", "role", "user", "content", rendered)) ||
-        !(vars_text = json_dumps(prm.variables ? prm.variables : json_object(), JSON_COMPACT))) {
+        !(vars_text = prm.variables ? json_dumps(prm.variables, JSON_COMPACT) : strdup("{}"))) {
         http_error(rq->http, 500, NULL, NULL, "Out of memory");
         goto out;
     }

@@ -9,18 +9,20 @@
 
 int api_run_params_parse(api_req *rq, json_t *root, api_run_params *out)
 {
+    /* OpenAI clients expect 400 invalid_request_error for a bad parameter; the Jarvis surface says 422 */
+    int bad = http_style_of(rq->http) == HTTP_STYLE_OPENAI ? 400 : 422;
     memset(out, 0, sizeof *out);
     if (api_string_field(rq, root, "model", "model", 0, 1, 200, &out->model) ||
         api_string_field(rq, root, "version_id", "version_id", 0, 1, 64, &out->version_id))
         return -1;
     if (out->version_id && !id_is_uuid(out->version_id)) {
-        http_error(rq->http, 422, NULL, "version_id", "'version_id' must be a version's UUID");
+        http_error(rq->http, bad, NULL, "version_id", "'version_id' must be a version's UUID");
         return -1;
     }
     json_t *t = json_object_get(root, "temperature");
     if (t && !json_is_null(t)) {
         if (!json_is_number(t) || json_number_value(t) < 0 || json_number_value(t) > API_TEMPERATURE_MAX) {
-            http_error(rq->http, 422, NULL, "temperature", "'temperature' must be a number from 0 to 2");
+            http_error(rq->http, bad, NULL, "temperature", "'temperature' must be a number from 0 to 2");
             return -1;
         }
         out->temperature = json_number_value(t);
@@ -29,7 +31,7 @@ int api_run_params_parse(api_req *rq, json_t *root, api_run_params *out)
     json_t *m = json_object_get(root, "max_tokens");
     if (m && !json_is_null(m)) {
         if (!json_is_integer(m) || json_integer_value(m) < 1 || json_integer_value(m) > API_MAX_TOKENS_MAX) {
-            http_error(rq->http, 422, NULL, "max_tokens", "'max_tokens' must be an integer from 1 to %d",
+            http_error(rq->http, bad, NULL, "max_tokens", "'max_tokens' must be an integer from 1 to %d",
                        API_MAX_TOKENS_MAX);
             return -1;
         }
@@ -38,7 +40,7 @@ int api_run_params_parse(api_req *rq, json_t *root, api_run_params *out)
     json_t *v = json_object_get(root, "variables");
     if (v && !json_is_null(v)) {
         if (!json_is_object(v)) {
-            http_error(rq->http, 422, NULL, "variables", "'variables' must be an object");
+            http_error(rq->http, bad, NULL, "variables", "'variables' must be an object");
             return -1;
         }
         out->variables = v;

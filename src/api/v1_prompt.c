@@ -107,8 +107,8 @@ int v1_fill_record(api_req *rq, const v1_prompt_req *pr, store_execution *rec, s
     rec->temperature = pr->temperature;
     rec->has_temperature = pr->has_temperature;
     rec->max_tokens = pr->max_tokens;
-    *metadata_text = json_dumps(pr->metadata ? pr->metadata : json_object(), JSON_COMPACT);
-    *vars_text = json_dumps(pr->variables ? pr->variables : json_object(), JSON_COMPACT);
+    *metadata_text = pr->metadata ? json_dumps(pr->metadata, JSON_COMPACT) : strdup("{}");
+    *vars_text = pr->variables ? json_dumps(pr->variables, JSON_COMPACT) : strdup("{}");
     rec->metadata = *metadata_text;
     rec->variables = *vars_text;
     return (*metadata_text && *vars_text) ? STORE_OK : STORE_ERR;

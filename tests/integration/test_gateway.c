@@ -1,0 +1,665 @@
+/*
+ * test_gateway.c — the OpenAI-compatible gateway over real HTTP:
+ * POST /v1/chat/completions (plain and stream: true, with and without
+ * stream_options.include_usage), content given as an array of text parts,
+ * promptd keys as "Authorization: Bearer", every call recorded as an
+ * execution (source "chat", X-Execution-Id), errors in OpenAI's envelope
+ * {"error": {"message", "type", "param", "code"}}, upstream failures as
+ * 502/504, and GET /v1/models listing echo and the configured providers.
+ *
+ * Each test starts its own promptd (and mock LLM provider when it needs one).
+ */
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "support/harness.h"
+#include "support/mock_proc.h"
+
+static pd_server S;
+static mock_proc M;
+static char CFGDIR[256];
+
+static void teardown(void)
+{
+    pd_stop(&S);
+    mock_proc_stop(&M);
+    if (CFGDIR[0]) {
+        pd_rmrf(CFGDIR);
+        CFGDIR[0] = '\0';
+    }
+}
+
+TestSuite(gateway, .fini = teardown, .timeout = 60);
+
+/* ---------------------------------------------------------------- helpers */
+
+static void start_echo(void) { cr_assert_eq(pd_start(&S, NULL, NULL), 0, "promptd did not start"); }
+
+/* mock + promptd with it as providers "openai" and "anthropic". */
+static void start_with_mock(void)
+{
+    cr_assert_eq(mock_proc_start(&M, NULL), 0, "mock did not start");
+    static char oa[160], an[160];
+    snprintf(oa, sizeof oa, "OPENAI_BASE_URL=%s/v1", M.base_url);
+    snprintf(an, sizeof an, "ANTHROPIC_BASE_URL=%s", M.base_url);
+    const char *env[] = {oa, "OPENAI_API_KEY=x", an, "ANTHROPIC_API_KEY=x", NULL};
+    cr_assert_eq(pd_start(&S, NULL, env), 0, "promptd did not start");
+}
+
+/* mock + promptd --config: provider "mock" (OpenAI wire), one attempt, a timeout, an alias, plus env openai. */
+static void start_with_config(long timeout_ms)
+{
+    cr_assert_eq(mock_proc_start(&M, NULL), 0, "mock did not start");
+    cr_assert_eq(pd_mkdtemp(CFGDIR, sizeof CFGDIR), 0);
+    char path[300];
+    snprintf(path, sizeof path, "%s/promptd.json", CFGDIR);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "{\"providers\":[{\"name\":\"mock\",\"type\":\"openai\",\"base_url\":\"%s/v1\",\"api_key\":\"x\","
+            "\"timeout_ms\":%ld}],\"aliases\":{\"fast\":\"mock/quick\"},"
+            "\"retry\":{\"max_attempts\":1,\"base_delay_ms\":10,\"max_delay_ms\":20}}",
+            M.base_url, timeout_ms);
+    fclose(f);
+    static char oa[160];
+    snprintf(oa, sizeof oa, "OPENAI_BASE_URL=%s/v1", M.base_url);
+    const char *args[] = {"--config", path, NULL};
+    const char *env[] = {oa, "OPENAI_API_KEY=x", NULL};
+    cr_assert_eq(pd_start(&S, args, env), 0, "promptd did not start");
+}
+
+/* A gateway request with "Authorization: Bearer <key>" (key NULL: no credentials). */
+static pd_resp gw(const char *method, const char *path, const char *key, const char *body)
+{
+    char bearer[200];
+    snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", key ? key : "");
+    const char *hdrs[] = {bearer, NULL};
+    pd_resp r;
+    int rc = pd_req(&S, method, path, NULL, body, key ? hdrs : NULL, &r);
+    cr_assert_eq(rc, 0, "%s %s: transfer failed: %s", method, path, r.error);
+    return r;
+}
+
+static pd_resp chat(const char *body) { return gw("POST", "/v1/chat/completions", S.admin_key, body); }
+
+/* OpenAI's error envelope: exactly {"error": {message, type, param, code}}. */
+static void assert_oai_error(const pd_resp *r, long status, const char *type, const char *param)
+{
+    cr_assert_eq(r->status, status, "want %ld, got %ld: %s", status, r->status, r->body);
+    cr_assert(json_is_object(r->json) && json_object_size(r->json) == 1, "only 'error' at the top: %s", r->body);
+    json_t *e = json_object_get(r->json, "error");
+    cr_assert(json_is_object(e), "%s", r->body);
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    cr_assert(msg && *msg, "error.message: %s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "type")) ? json_string_value(json_object_get(e, "type"))
+                                                                   : "(none)",
+                     type, "%s", r->body);
+    json_t *p = json_object_get(e, "param"), *c = json_object_get(e, "code");
+    cr_assert(p && (json_is_string(p) || json_is_null(p)), "error.param present: %s", r->body);
+    cr_assert(c && (json_is_string(c) || json_is_null(c)), "error.code present: %s", r->body);
+    if (param)
+        cr_assert_str_eq(json_string_value(p) ? json_string_value(p) : "(null)", param, "%s", r->body);
+    else
+        cr_assert(json_is_null(p), "param should be null: %s", r->body);
+}
+
+static void expect_oai_error(const char *body, long status, const char *type, const char *param)
+{
+    pd_resp r = chat(body);
+    assert_oai_error(&r, status, type, param);
+    pd_resp_free(&r);
+}
+
+static long long est_tokens(size_t bytes)
+{
+    long long t = (long long)(bytes / 4 + (bytes % 4 != 0));
+    return t < 1 ? 1 : t;
+}
+
+/* GET /executions/:id (attributes, new reference). */
+static json_t *get_exec(const char *eid)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/executions/%s", eid);
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", path, S.admin_key, NULL, NULL, &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *a = json_incref(pd_json_at(r.json, "data.attributes"));
+    pd_resp_free(&r);
+    return a;
+}
+
+/* ---- SSE in OpenAI's shape: "data: {chunk}" ... "data: [DONE]" ---- */
+
+typedef struct oai_stream {
+    json_t *chunks; /* array of parsed chunk objects (the [DONE] marker excluded) */
+    int done;       /* "data: [DONE]" was the last event */
+    int after_done; /* events after [DONE] */
+    char text[8192];
+} oai_stream;
+
+static void oai_stream_read(const char *body, oai_stream *os)
+{
+    memset(os, 0, sizeof *os);
+    os->chunks = json_array();
+    const char *p = body;
+    while (*p) {
+        const char *end = strstr(p, "\n\n");
+        size_t blen = end ? (size_t)(end - p) : strlen(p);
+        if (blen >= 6 && strncmp(p, "data: ", 6) == 0) {
+            char *data = strndup(p + 6, blen - 6);
+            if (os->done)
+                os->after_done++;
+            if (strcmp(data, "[DONE]") == 0) {
+                os->done = 1;
+            } else {
+                json_t *j = json_loads(data, 0, NULL);
+                cr_assert_not_null(j, "a chunk is not JSON: %s", data);
+                json_array_append_new(os->chunks, j);
+                const char *c = pd_str_at(j, "choices.0.delta.content");
+                if (c)
+                    strncat(os->text, c, sizeof os->text - strlen(os->text) - 1);
+            }
+            free(data);
+        } else if (blen > 0) {
+            cr_assert(p[0] == ':', "unexpected SSE block: %.*s", (int)blen, p);
+        }
+        p = end ? end + 2 : p + blen;
+    }
+}
+
+/* ---------------------------------------------------------------- completions */
+
+Test(gateway, chat_completion_on_echo_is_recorded)
+{
+    start_echo();
+    pd_resp r = chat("{\"model\":\"echo\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+                     "{\"role\":\"user\",\"content\":\"hello there\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    const char *ct = pd_header(&r, "Content-Type");
+    cr_assert(ct && !strncmp(ct, "application/json", 16), "%s", ct ? ct : "(none)");
+    cr_assert_str_eq(pd_str_at(r.json, "object"), "chat.completion", "%s", r.body);
+    const char *id = pd_str_at(r.json, "id");
+    cr_assert(id && !strncmp(id, "chatcmpl-", 9), "%s", r.body);
+    cr_assert(json_is_integer(pd_json_at(r.json, "created")), "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "model"), "echo", "%s", r.body);
+    cr_assert_eq(json_array_size(pd_json_at(r.json, "choices")), 1, "%s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "choices.0.index", -1), 0, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "choices.0.message.role"), "assistant", "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "choices.0.message.content"), "hello there", "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "choices.0.finish_reason"), "stop", "%s", r.body);
+    long long pt = est_tokens(strlen("be brief") + strlen("hello there")), ctk = est_tokens(strlen("hello there"));
+    cr_assert_eq(pd_int_at(r.json, "usage.prompt_tokens", -1), pt, "%s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "usage.completion_tokens", -1), ctk, "%s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "usage.total_tokens", -1), pt + ctk, "%s", r.body);
+    const char *xh = pd_header(&r, "X-Execution-Id");
+    cr_assert(xh && strlen(xh) == 36, "X-Execution-Id: %s", xh ? xh : "(none)");
+    char eid[64];
+    snprintf(eid, sizeof eid, "%s", xh);
+    pd_resp_free(&r);
+
+    /* recorded, across prompts, with source "chat" */
+    pd_resp l;
+    cr_assert_eq(pd_req(&S, "GET", "/executions", S.admin_key, NULL, NULL, &l), 0);
+    cr_assert_eq(l.status, 200, "%s", l.body);
+    cr_assert_eq(pd_int_at(l.json, "meta.totalRecords", -1), 1, "%s", l.body);
+    cr_assert_str_eq(pd_str_at(l.json, "data.0.id"), eid, "%s", l.body);
+    cr_assert_str_eq(pd_str_at(l.json, "data.0.attributes.source"), "chat", "%s", l.body);
+    pd_resp_free(&l);
+    json_t *a = get_exec(eid);
+    char *dump = json_dumps(a, JSON_COMPACT);
+    cr_assert_str_eq(pd_str_at(a, "status"), "completed", "%s", dump);
+    cr_assert_str_eq(pd_str_at(a, "model"), "echo", "%s", dump);
+    cr_assert_str_eq(pd_str_at(a, "output"), "hello there", "%s", dump);
+    cr_assert_str_eq(pd_str_at(a, "rendered_prompt"), "hello there", "%s", dump);
+    cr_assert_eq(pd_int_at(a, "tokens_used", -1), pt + ctk, "%s", dump);
+    cr_assert(json_is_null(json_object_get(a, "prompt_id")), "%s", dump);
+    cr_assert(json_is_null(json_object_get(a, "error")), "%s", dump);
+    free(dump);
+    json_decref(a);
+
+    /* AppId works as well as Bearer; the default model is echo */
+    cr_assert_eq(pd_req(&S, "POST", "/v1/chat/completions", S.admin_key,
+                        "{\"messages\":[{\"role\":\"user\",\"content\":\"via appid\"}]}", NULL, &r),
+                 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "choices.0.message.content"), "via appid", "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "model"), "echo", "%s", r.body);
+    pd_resp_free(&r);
+}
+
+Test(gateway, chat_completion_through_providers)
+{
+    start_with_mock();
+    static const char *const models[] = {"openai/gpt-x", "anthropic/claude-x"};
+    for (int i = 0; i < 2; i++) {
+        char *body = pd_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}], s:i}", "model", models[i],
+                             "messages", "role", "system", "content", "be brief", "role", "user", "content",
+                             "first question", "role", "assistant", "content", "first answer", "role", "user",
+                             "content", "hello there", "max_completion_tokens", 50);
+        pd_resp r = chat(body);
+        free(body);
+        cr_assert_eq(r.status, 200, "%s: %s", models[i], r.body);
+        cr_assert_str_eq(pd_str_at(r.json, "choices.0.message.content"), "mock reply: hello there", "%s", r.body);
+        /* the mock counts words: 2 + 2 + 2 + 2 in, 4 out */
+        cr_assert_eq(pd_int_at(r.json, "usage.prompt_tokens", -1), 8, "%s", r.body);
+        cr_assert_eq(pd_int_at(r.json, "usage.completion_tokens", -1), 4, "%s", r.body);
+        cr_assert_eq(pd_int_at(r.json, "usage.total_tokens", -1), 12, "%s", r.body);
+        cr_assert_str_eq(pd_str_at(r.json, "model"), models[i], "%s", r.body);
+        char eid[64];
+        snprintf(eid, sizeof eid, "%s", pd_header(&r, "X-Execution-Id") ? pd_header(&r, "X-Execution-Id") : "?");
+        pd_resp_free(&r);
+        json_t *a = get_exec(eid);
+        cr_assert_str_eq(pd_str_at(a, "model"), models[i]);
+        cr_assert_str_eq(pd_str_at(a, "output"), "mock reply: hello there");
+        cr_assert_str_eq(pd_str_at(a, "source"), "chat");
+        json_decref(a);
+    }
+
+    /* max_completion_tokens reaches the upstream as its max_tokens */
+    pd_resp r = chat("{\"model\":\"openai/gpt-x\",\"max_completion_tokens\":77,"
+                     "\"messages\":[{\"role\":\"user\",\"content\":\"[mock:echo_request] mct\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *up = json_loads(pd_str_at(r.json, "choices.0.message.content"), 0, NULL);
+    cr_assert_not_null(up, "%s", r.body);
+    cr_assert_eq(pd_int_at(up, "max_tokens", -1), 77, "%s", r.body);
+    json_decref(up);
+    pd_resp_free(&r);
+}
+
+Test(gateway, content_as_array_of_text_parts)
+{
+    start_echo();
+    pd_resp r = chat("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hello\"},"
+                     "{\"type\":\"text\",\"text\":\"world\"}]}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "choices.0.message.content"), "hello\nworld", "%s", r.body);
+    pd_resp_free(&r);
+    /* a part that is not text */
+    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":"
+                     "{\"url\":\"http://x/y.png\"}}]}]}",
+                     400, "invalid_request_error", "messages");
+    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":42}]}", 400, "invalid_request_error", "messages");
+}
+
+Test(gateway, content_parts_reach_the_upstream)
+{
+    start_with_mock();
+    pd_resp r = chat("{\"model\":\"openai/gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "[{\"type\":\"text\",\"text\":\"part one\"},{\"type\":\"text\",\"text\":\"part two\"}]}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "choices.0.message.content"), "mock reply: part one\npart two", "%s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "usage.prompt_tokens", -1), 4, "%s", r.body);
+    pd_resp_free(&r);
+}
+
+/* ---------------------------------------------------------------- streaming */
+
+static void check_stream(const char *body, const char *want_text, const char *want_model, int with_usage, long long pt,
+                         long long ctk)
+{
+    oai_stream os;
+    oai_stream_read(body, &os);
+    cr_assert(os.done, "the stream ends with data: [DONE]: %s", body);
+    cr_assert_eq(os.after_done, 0, "%s", body);
+    size_t n = json_array_size(os.chunks);
+    cr_assert_geq(n, (size_t)(with_usage ? 3 : 2), "%s", body);
+    cr_assert_str_eq(os.text, want_text, "%s", body);
+    const char *id = pd_str_at(json_array_get(os.chunks, 0), "id");
+    cr_assert(id && !strncmp(id, "chatcmpl-", 9), "%s", body);
+    size_t content_chunks = 0, finish_at = (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(os.chunks, i);
+        cr_assert_str_eq(pd_str_at(c, "object"), "chat.completion.chunk", "%s", body);
+        cr_assert_str_eq(pd_str_at(c, "id"), id, "one id for every chunk: %s", body);
+        cr_assert_str_eq(pd_str_at(c, "model"), want_model, "%s", body);
+        if (pd_str_at(c, "choices.0.delta.content"))
+            content_chunks++;
+        json_t *fr = pd_json_at(c, "choices.0.finish_reason");
+        if (json_is_string(fr)) {
+            cr_assert_eq(finish_at, (size_t)-1, "one finish_reason: %s", body);
+            finish_at = i;
+            cr_assert_str_eq(json_string_value(fr), "stop", "%s", body);
+        } else if (json_array_size(pd_json_at(c, "choices")) > 0) {
+            cr_assert(json_is_null(fr), "finish_reason null before the end: %s", body);
+        }
+    }
+    cr_assert_gt(content_chunks, 1, "the text comes in pieces: %s", body);
+    cr_assert_neq(finish_at, (size_t)-1, "no chunk with a finish_reason: %s", body);
+    json_t *last = json_array_get(os.chunks, n - 1);
+    if (with_usage) {
+        cr_assert_eq(finish_at, n - 2, "the usage chunk follows the finish chunk: %s", body);
+        cr_assert(json_is_array(pd_json_at(last, "choices")) && json_array_size(pd_json_at(last, "choices")) == 0,
+                  "usage chunk has empty choices: %s", body);
+        cr_assert_eq(pd_int_at(last, "usage.prompt_tokens", -1), pt, "%s", body);
+        cr_assert_eq(pd_int_at(last, "usage.completion_tokens", -1), ctk, "%s", body);
+        cr_assert_eq(pd_int_at(last, "usage.total_tokens", -1), pt + ctk, "%s", body);
+    } else {
+        cr_assert_eq(finish_at, n - 1, "%s", body);
+        for (size_t i = 0; i < n; i++) {
+            json_t *u = json_object_get(json_array_get(os.chunks, i), "usage");
+            cr_assert(!u || json_is_null(u), "no usage unless asked: %s", body);
+        }
+    }
+    json_decref(os.chunks);
+}
+
+Test(gateway, stream_on_echo_and_providers)
+{
+    start_with_mock();
+    const char *text = "one two three four";
+    long long pt = est_tokens(strlen(text)), ctk = est_tokens(strlen(text));
+    for (int usage = 0; usage < 2; usage++) {
+        char *body = pd_pack("{s:s, s:b, s:{s:b}, s:[{s:s, s:s}]}", "model", "echo", "stream", 1, "stream_options",
+                             "include_usage", usage, "messages", "role", "user", "content", text);
+        pd_resp r = chat(body);
+        free(body);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        const char *ct = pd_header(&r, "Content-Type");
+        cr_assert(ct && !strncmp(ct, "text/event-stream", 17), "%s", ct ? ct : "(none)");
+        const char *xh = pd_header(&r, "X-Execution-Id");
+        cr_assert(xh && strlen(xh) == 36, "%s", r.headers);
+        char eid[64];
+        snprintf(eid, sizeof eid, "%s", xh);
+        check_stream(r.body, text, "echo", usage, pt, ctk);
+        pd_resp_free(&r);
+        json_t *a = get_exec(eid);
+        cr_assert_str_eq(pd_str_at(a, "status"), "completed");
+        cr_assert_str_eq(pd_str_at(a, "output"), text);
+        cr_assert_str_eq(pd_str_at(a, "source"), "chat");
+        json_decref(a);
+    }
+    static const char *const models[] = {"openai/gpt-x", "anthropic/claude-x"};
+    for (int i = 0; i < 2; i++) {
+        char *body = pd_pack("{s:s, s:b, s:{s:b}, s:[{s:s, s:s}]}", "model", models[i], "stream", 1, "stream_options",
+                             "include_usage", 1, "messages", "role", "user", "content", "stream this please");
+        pd_resp r = chat(body);
+        free(body);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        check_stream(r.body, "mock reply: stream this please", models[i], 1, 3, 5);
+        pd_resp_free(&r);
+    }
+}
+
+/* ---------------------------------------------------------------- errors */
+
+Test(gateway, request_errors_use_the_openai_envelope)
+{
+    start_echo();
+    expect_oai_error("{\"model\":\"echo\"}", 400, "invalid_request_error", "messages");
+    expect_oai_error("{\"messages\":[]}", 400, "invalid_request_error", "messages");
+    expect_oai_error("{\"messages\":\"hi\"}", 400, "invalid_request_error", "messages");
+    expect_oai_error("{\"messages\":[{\"role\":\"robot\",\"content\":\"hi\"}]}", 400, "invalid_request_error",
+                     "messages");
+    expect_oai_error("{\"messages\":[{\"content\":\"hi\"}]}", 400, "invalid_request_error", "messages");
+    expect_oai_error("{\"messages\":[\"hi\"]}", 400, "invalid_request_error", "messages");
+    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":\"yes\"}", 400,
+                     "invalid_request_error", "stream");
+    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":2}", 400, "invalid_request_error",
+                     "n");
+    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_completion_tokens\":0}", 400,
+                     "invalid_request_error", "max_completion_tokens");
+    /* not JSON */
+    pd_resp r = chat("{\"messages\":");
+    assert_oai_error(&r, 400, "invalid_request_error", NULL);
+    pd_resp_free(&r);
+    /* nothing was recorded */
+    cr_assert_eq(pd_req(&S, "GET", "/executions", S.admin_key, NULL, NULL, &r), 0);
+    cr_assert_eq(pd_int_at(r.json, "meta.totalRecords", -1), 0, "%s", r.body);
+    pd_resp_free(&r);
+}
+
+/* max_tokens and temperature are the same kind of parameter as max_completion_tokens and n,
+ * which this surface rejects with 400 like OpenAI does; they must not answer differently. */
+Test(gateway, parameter_errors_are_400_like_the_rest_of_the_surface)
+{
+    start_echo();
+    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":0}", 400,
+                     "invalid_request_error", "max_tokens");
+    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":\"9\"}", 400,
+                     "invalid_request_error", "max_tokens");
+    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":5}", 400,
+                     "invalid_request_error", "temperature");
+    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":\"warm\"}", 400,
+                     "invalid_request_error", "temperature");
+}
+
+Test(gateway, unknown_model_is_an_invalid_request_naming_model)
+{
+    start_echo();
+    static const char *const names[] = {"gpt-4o", "openai/gpt-4o", "ghost/model"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char *body = pd_pack("{s:s, s:[{s:s, s:s}]}", "model", names[i], "messages", "role", "user", "content", "hi");
+        pd_resp r = chat(body);
+        free(body);
+        /* promptd answers 422 here (OpenAI itself uses 404 model_not_found); the envelope and param must hold */
+        assert_oai_error(&r, 422, "invalid_request_error", "model");
+        cr_assert(strstr(pd_str_at(r.json, "error.message"), names[i]), "the message names the model: %s", r.body);
+        pd_resp_free(&r);
+    }
+}
+
+Test(gateway, authentication_errors)
+{
+    start_echo();
+    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    pd_resp r = gw("POST", "/v1/chat/completions", NULL, body);
+    assert_oai_error(&r, 401, "authentication_error", NULL);
+    cr_assert_not_null(pd_header(&r, "WWW-Authenticate"), "%s", r.headers);
+    pd_resp_free(&r);
+    r = gw("POST", "/v1/chat/completions", "pd_not_a_real_key_0123456789", body);
+    assert_oai_error(&r, 401, "authentication_error", NULL);
+    pd_resp_free(&r);
+    r = gw("GET", "/v1/models", NULL, NULL);
+    assert_oai_error(&r, 401, "authentication_error", NULL);
+    pd_resp_free(&r);
+    /* another organization's key works, and sees only its own executions */
+    char other[128];
+    cr_assert_eq(pd_new_org_key(&S, "elsewhere", other, sizeof other), 0);
+    r = gw("POST", "/v1/chat/completions", other, body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    char eid[64];
+    snprintf(eid, sizeof eid, "%s", pd_header(&r, "X-Execution-Id") ? pd_header(&r, "X-Execution-Id") : "?");
+    pd_resp_free(&r);
+    char path[128];
+    snprintf(path, sizeof path, "/executions/%s", eid);
+    cr_assert_eq(pd_req(&S, "GET", path, S.admin_key, NULL, NULL, &r), 0);
+    cr_assert_eq(r.status, 404, "another organization's execution: %s", r.body);
+    pd_resp_free(&r);
+    cr_assert_eq(pd_req(&S, "GET", path, other, NULL, NULL, &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    pd_resp_free(&r);
+}
+
+Test(gateway, upstream_failures_are_502_and_504)
+{
+    start_with_config(1000);
+    pd_resp r = chat("{\"model\":\"mock/m\",\"messages\":[{\"role\":\"user\",\"content\":\"[mock:status=500] x\"}]}");
+    assert_oai_error(&r, 502, "api_error", NULL);
+    const char *xh = pd_header(&r, "X-Execution-Id");
+    cr_assert(xh && strlen(xh) == 36, "a failed call names its execution: %s", r.headers);
+    char eid[64];
+    snprintf(eid, sizeof eid, "%s", xh);
+    pd_resp_free(&r);
+    json_t *a = get_exec(eid);
+    cr_assert_str_eq(pd_str_at(a, "status"), "failed");
+    cr_assert(pd_str_at(a, "error") && *pd_str_at(a, "error"));
+    cr_assert_str_eq(pd_str_at(a, "model"), "mock/m");
+    json_decref(a);
+
+    r = chat("{\"model\":\"mock/m\",\"messages\":[{\"role\":\"user\",\"content\":\"[mock:latency=4000] slow\"}]}");
+    cr_assert_eq(r.status, 504, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "error.type") ? pd_str_at(r.json, "error.type") : "(none)", "timeout_error",
+                     "%s", r.body);
+    pd_resp_free(&r);
+
+    r = chat("{\"model\":\"mock/m\",\"messages\":[{\"role\":\"user\",\"content\":\"[mock:malformed] x\"}]}");
+    assert_oai_error(&r, 502, "api_error", NULL);
+    pd_resp_free(&r);
+
+    /* a streamed failure: an error object, then [DONE] */
+    r = chat("{\"model\":\"mock/m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+             "\"[mock:drop] one two three\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    oai_stream os;
+    oai_stream_read(r.body, &os);
+    cr_assert(os.done, "%s", r.body);
+    json_t *last = json_array_get(os.chunks, json_array_size(os.chunks) - 1);
+    cr_assert(json_is_object(pd_json_at(last, "error")), "the last chunk is an error: %s", r.body);
+    cr_assert(pd_str_at(last, "error.message") && *pd_str_at(last, "error.message"), "%s", r.body);
+    cr_assert_not_null(pd_str_at(last, "error.type"), "%s", r.body);
+    json_decref(os.chunks);
+    pd_resp_free(&r);
+
+    /* still serving, through an alias */
+    r = chat("{\"model\":\"fast\",\"messages\":[{\"role\":\"user\",\"content\":\"ok now\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "choices.0.message.content"), "mock reply: ok now", "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "model"), "mock/quick", "%s", r.body);
+    pd_resp_free(&r);
+
+    /* all of them recorded as chat executions */
+    cr_assert_eq(pd_req(&S, "GET", "/executions?status=failed", S.admin_key, NULL, NULL, &r), 0);
+    cr_assert_eq(pd_int_at(r.json, "meta.totalRecords", -1), 4, "%s", r.body);
+    pd_resp_free(&r);
+}
+
+/* ---------------------------------------------------------------- models */
+
+static json_t *find_model(json_t *data, const char *id)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(data, i, m)
+    {
+        if (pd_str_at(m, "id") && !strcmp(pd_str_at(m, "id"), id))
+            return m;
+    }
+    return NULL;
+}
+
+Test(gateway, models_lists_echo_only_by_default)
+{
+    start_echo();
+    pd_resp r = gw("GET", "/v1/models", S.admin_key, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "object"), "list", "%s", r.body);
+    json_t *data = pd_json_at(r.json, "data");
+    cr_assert_eq(json_array_size(data), 1, "%s", r.body);
+    json_t *m = find_model(data, "echo");
+    cr_assert_not_null(m, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(m, "object"), "model", "%s", r.body);
+    cr_assert_not_null(pd_str_at(m, "owned_by"), "%s", r.body);
+    pd_resp_free(&r);
+}
+
+Test(gateway, models_lists_configured_providers_and_aliases)
+{
+    start_with_config(5000);
+    pd_resp r = gw("GET", "/v1/models", S.admin_key, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *data = pd_json_at(r.json, "data");
+    static const char *const ids[] = {"echo", "fast", "mock/quick", "mock/*", "openai/*"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        json_t *m = find_model(data, ids[i]);
+        cr_assert_not_null(m, "%s missing from %s", ids[i], r.body);
+        cr_assert_str_eq(pd_str_at(m, "object"), "model", "%s", r.body);
+    }
+    cr_assert_str_eq(pd_str_at(find_model(data, "fast"), "owned_by"), "mock", "%s", r.body);
+    cr_assert_str_eq(pd_str_at(find_model(data, "openai/*"), "owned_by"), "openai", "%s", r.body);
+    pd_resp_free(&r);
+}
+
+/* ---------------------------------------------------------------- client gone */
+
+typedef struct leaver {
+    char exec_id[64];
+    int writes;
+} leaver;
+
+static size_t leaver_header(char *data, size_t size, size_t n, void *ud)
+{
+    leaver *l = ud;
+    size_t len = size * n;
+    static const char name[] = "x-execution-id:";
+    if (len > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
+        const char *v = data + sizeof name - 1;
+        size_t vl = len - (sizeof name - 1);
+        while (vl && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        snprintf(l->exec_id, sizeof l->exec_id, "%.*s", (int)vl, v);
+    }
+    return len;
+}
+
+static size_t leaver_write(char *data, size_t size, size_t n, void *ud)
+{
+    (void)data;
+    (void)size;
+    (void)n;
+    ((leaver *)ud)->writes++;
+    return 0; /* hang up after the first piece */
+}
+
+Test(gateway, stream_client_leaving_early_still_completes)
+{
+    start_with_mock();
+    char url[200], bearer[200];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", S.base_url);
+    snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", S.admin_key);
+    const char *words = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen";
+    char content[256];
+    snprintf(content, sizeof content, "[mock:drip=100] %s", words);
+    char *body = pd_pack("{s:s, s:b, s:[{s:s, s:s}]}", "model", "openai/gpt-x", "stream", 1, "messages", "role", "user",
+                         "content", content);
+
+    CURL *h = curl_easy_init();
+    struct curl_slist *hl = curl_slist_append(NULL, bearer);
+    hl = curl_slist_append(hl, "Content-Type: application/json");
+    leaver l = {{0}, 0};
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, leaver_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &l);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, leaver_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &l);
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hl);
+    free(body);
+    cr_assert_eq(cc, CURLE_WRITE_ERROR, "%s", curl_easy_strerror(cc));
+    cr_assert_eq(l.writes, 1);
+    cr_assert_eq(strlen(l.exec_id), 36, "X-Execution-Id: %s", l.exec_id);
+
+    char want[256];
+    snprintf(want, sizeof want, "mock reply: %s", words);
+    json_t *a = NULL;
+    for (int i = 0; i < 100; i++) {
+        a = get_exec(l.exec_id);
+        if (strcmp(pd_str_at(a, "status"), "processing") != 0)
+            break;
+        json_decref(a);
+        a = NULL;
+        usleep(100 * 1000);
+    }
+    cr_assert_not_null(a, "the execution never finished");
+    cr_assert_str_eq(pd_str_at(a, "status"), "completed");
+    cr_assert_str_eq(pd_str_at(a, "output"), want);
+    json_decref(a);
+    pd_resp r = chat("{\"model\":\"openai/gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"still there\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    pd_resp_free(&r);
+}
