@@ -62,7 +62,7 @@ int api_read_body(api_req *rq, json_t **root)
         return -1;
     }
     json_error_t err;
-    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (!j) {
         http_error(rq->http, 400, "Malformed JSON", NULL, "Malformed JSON at line %d, column %d: %s", err.line,
                    err.column, err.text);

@@ -41,7 +41,7 @@ static char OUT[OUT_MAX], ERR[OUT_MAX];
 
 /* Run promptd with args (NULL-terminated list literal), capturing OUT / ERR. */
 #define RUN(...) pd_run((const char *const[]){__VA_ARGS__, NULL}, NULL, 20000, OUT, sizeof OUT, ERR, sizeof ERR)
-#define RUN_ENV(env, ...)                                                                                            \
+#define RUN_ENV(env, ...)                                                                                              \
     pd_run((const char *const[]){__VA_ARGS__, NULL}, (env), 20000, OUT, sizeof OUT, ERR, sizeof ERR)
 
 /* A clean failure: non-zero, and not a crash. */
@@ -353,8 +353,8 @@ Test(cli, chosen_admin_key_is_not_printed)
 
 Test(cli, short_admin_key_refuses_to_start)
 {
-    const char *bad[] = {"PROMPTD_ADMIN_KEY=short",                 /* 5 */
-                         "PROMPTD_ADMIN_KEY=abcdefghijklmnopqrs",   /* 19 */
+    const char *bad[] = {"PROMPTD_ADMIN_KEY=short",                        /* 5 */
+                         "PROMPTD_ADMIN_KEY=abcdefghijklmnopqrs",          /* 19 */
                          "PROMPTD_ADMIN_KEY=abcdefghij klmnopqrstuvwxyz"}; /* a space */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *const env[] = {bad[i], NULL};

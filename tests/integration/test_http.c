@@ -14,13 +14,18 @@
 
 static pd_server S;
 
+/* Last step of the tests that exercise the most code: promptd must exit 0 on
+ * SIGTERM, which under SAN=1 also means no leak or sanitizer report. */
+#define ASSERT_CLEAN_EXIT()                                                                                            \
+    cr_assert_eq(pd_stop(&S), 0, "promptd did not exit 0 on SIGTERM (its log is above if a sanitizer spoke)")
+
 static void start_default(void) { cr_assert_eq(pd_start(&S, NULL, NULL), 0, "promptd did not start"); }
 static void start_small_limit(void)
 {
     const char *args[] = {"--body-limit", "1024", NULL};
     cr_assert_eq(pd_start(&S, args, NULL), 0, "promptd did not start");
 }
-static void stop(void) { pd_stop(&S); }
+static void stop(void) { pd_stop(&S); /* no-op when the test already stopped it */ }
 
 TestSuite(http, .init = start_default, .fini = stop, .timeout = 60);
 TestSuite(limits, .init = start_small_limit, .fini = stop, .timeout = 60);
@@ -81,23 +86,28 @@ Test(http, keep_alive_is_kept)
     CURL *h = curl_easy_init();
     cr_assert_not_null(h);
     char id[64] = "", path[128];
-    const char *const jsonct[] = {"Content-Type: application/json", NULL};
+    const char *const text[] = {"Content-Type: text/plain", NULL};
+    const char *const chunked[] = {"Transfer-Encoding: chunked", NULL};
     struct {
         const char *method, *path, *key, *body;
+        const char *const *headers;
         long status;
     } steps[] = {
-        {"GET", "/health", NULL, NULL, 200},
-        {"POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"ka\",\"content\":\"hi {{x}}\"}}", 201},
-        {"GET", NULL /* the prompt */, S.admin_key, NULL, 200},
-        {"GET", "/prompts", S.admin_key, NULL, 200},
-        {"GET", "/no/such/route", S.admin_key, NULL, 404},
-        {"GET", "/prompts", NULL, NULL, 401},
-        {"PATCH", "/prompts", S.admin_key, "{}", 405},
-        {"POST", "/prompts", S.admin_key, "{\"prompt\":", 400},
-        {"POST", "/prompts", S.admin_key, "{}", 422},
-        {"DELETE", NULL, S.admin_key, NULL, 204},
-        {"HEAD", "/health", NULL, NULL, 200},
-        {"GET", "/health", NULL, NULL, 200},
+        {"GET", "/health", NULL, NULL, NULL, 200},
+        {"POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"ka\",\"content\":\"hi {{x}}\"}}", NULL, 201},
+        {"GET", NULL /* the prompt */, S.admin_key, NULL, NULL, 200},
+        {"GET", "/prompts", S.admin_key, NULL, NULL, 200},
+        {"GET", "/no/such/route", S.admin_key, NULL, NULL, 404},
+        {"GET", "/prompts", NULL, NULL, NULL, 401},
+        {"POST", "/prompts", NULL, "{\"prompt\":{\"name\":\"nokey\",\"content\":\"x\"}}", NULL, 401},
+        {"POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"x\",\"content\":\"y\"}}", text, 415},
+        {"POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"chunked\",\"content\":\"y\"}}", chunked, 201},
+        {"PATCH", "/prompts", S.admin_key, "{}", NULL, 405},
+        {"POST", "/prompts", S.admin_key, "{\"prompt\":", NULL, 400},
+        {"POST", "/prompts", S.admin_key, "{}", NULL, 422},
+        {"DELETE", NULL, S.admin_key, NULL, NULL, 204},
+        {"HEAD", "/health", NULL, NULL, NULL, 200},
+        {"GET", "/health", NULL, NULL, NULL, 200},
     };
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         pd_resp r;
@@ -106,9 +116,8 @@ Test(http, keep_alive_is_kept)
             snprintf(path, sizeof path, "/prompts/%s", id);
             p = path;
         }
-        cr_assert_eq(pd_req_on(h, &S, steps[i].method, p, steps[i].key, steps[i].body, steps[i].body ? jsonct : NULL,
-                               &r),
-                     0, "step %zu: %s", i, r.error);
+        cr_assert_eq(pd_req_on(h, &S, steps[i].method, p, steps[i].key, steps[i].body, steps[i].headers, &r), 0,
+                     "step %zu: %s", i, r.error);
         cr_assert_eq(r.status, steps[i].status, "step %zu %s %s: want %ld got %ld %s", i, steps[i].method, p,
                      steps[i].status, r.status, r.body);
         if (i == 1)
@@ -122,6 +131,7 @@ Test(http, keep_alive_is_kept)
         pd_resp_free(&r);
     }
     curl_easy_cleanup(h);
+    ASSERT_CLEAN_EXIT();
 }
 
 /* ---------------------------------------------------------------- routes */
@@ -175,12 +185,13 @@ Test(http, method_not_allowed_lists_allow)
         const char *allow = pd_header(&r, "Allow");
         cr_assert_not_null(allow, "%s %s: no Allow header", cases[i].method, cases[i].path);
         for (size_t k = 0; cases[i].must[k]; k++)
-            cr_assert(strstr(allow, cases[i].must[k]), "%s %s: Allow '%s' lacks %s", cases[i].method,
-                      cases[i].path, allow, cases[i].must[k]);
-        cr_assert_null(strstr(allow, cases[i].method), "%s %s: Allow '%s' lists the refused method",
-                       cases[i].method, cases[i].path, allow);
+            cr_assert(strstr(allow, cases[i].must[k]), "%s %s: Allow '%s' lacks %s", cases[i].method, cases[i].path,
+                      allow, cases[i].must[k]);
+        cr_assert_null(strstr(allow, cases[i].method), "%s %s: Allow '%s' lists the refused method", cases[i].method,
+                       cases[i].path, allow);
         pd_resp_free(&r);
     }
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(http, trailing_slash_and_empty_segments)
@@ -207,6 +218,7 @@ Test(http, malformed_json_is_400)
         assert_jarvis_error(&r, 400, "bad_request");
         pd_resp_free(&r);
     }
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(http, duplicate_keys_are_400)
@@ -223,6 +235,7 @@ Test(http, duplicate_keys_are_400)
                  0, "%s", r.error);
     assert_jarvis_error(&r, 400, "bad_request");
     pd_resp_free(&r);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(http, invalid_utf8_is_400)
@@ -236,6 +249,7 @@ Test(http, invalid_utf8_is_400)
         assert_jarvis_error(&r, 400, "bad_request");
         pd_resp_free(&r);
     }
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(http, non_json_content_type_is_415)
@@ -262,6 +276,7 @@ Test(http, non_json_content_type_is_415)
     cr_assert_eq(pd_req(&S, "GET", "/prompts", S.admin_key, NULL, NULL, &r), 0);
     cr_assert_eq(pd_int_at(r.json, "meta.totalRecords", -1), 0, "%s", r.body);
     pd_resp_free(&r);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(http, json_content_types_are_accepted)
@@ -284,9 +299,9 @@ Test(http, curl_d_form_label_with_a_json_object_is_accepted)
 {
     const char *const form[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
     pd_resp r;
-    cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"a\",\"content\":\"b\"}}", form,
-                        &r),
-                 0, "%s", r.error);
+    cr_assert_eq(
+        pd_req(&S, "POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"a\",\"content\":\"b\"}}", form, &r), 0,
+        "%s", r.error);
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
     pd_resp_free(&r);
 }
@@ -332,8 +347,8 @@ Test(http, never_a_5xx)
         {"POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"a\",\"content\":\"b\"}}", no_ct},
         {"POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":\"a\\u0000b\",\"content\":\"b\"}}", NULL},
         {"POST", "/prompts", S.admin_key, "{\"prompt\":{\"name\":1e999,\"content\":\"b\"}}", NULL},
-        {"POST", "/prompts", S.admin_key, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
-         NULL},
+        {"POST", "/prompts", S.admin_key,
+         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", NULL},
         {"POST", "/prompts", S.admin_key, "   ", NULL},
         {"POST", "/prompts/0190a0b0-0000-7000-8000-000000000000/render", S.admin_key, "{\"variables\":[1]}", NULL},
         {"PUT", "/prompts/not-a-uuid", S.admin_key, "{\"prompt\":{}}", NULL},
@@ -356,6 +371,7 @@ Test(http, never_a_5xx)
     cr_assert_eq(pd_req(&S, "GET", "/health", NULL, NULL, NULL, &r), 0, "server died: %s", r.error);
     cr_assert_eq(r.status, 200);
     pd_resp_free(&r);
+    ASSERT_CLEAN_EXIT();
 }
 
 /* ---------------------------------------------------------------- body limit */
@@ -393,6 +409,7 @@ Test(limits, body_at_the_limit_is_accepted)
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
     pd_resp_free(&r);
     free(b);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(limits, declared_length_over_the_limit_is_413)
@@ -417,6 +434,7 @@ Test(limits, declared_length_over_the_limit_is_413)
     cr_assert_eq(pd_req(&S, "GET", "/prompts", S.admin_key, NULL, NULL, &r), 0);
     cr_assert_eq(pd_int_at(r.json, "meta.totalRecords", -1), 1, "an oversized body created a prompt: %s", r.body);
     pd_resp_free(&r);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(limits, chunked_body_over_the_limit_is_413)
@@ -426,8 +444,7 @@ Test(limits, chunked_body_over_the_limit_is_413)
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         char *b = body_of_size(sizes[i]);
         pd_resp r;
-        cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, b, chunked, &r), 0, "size %zu: %s", sizes[i],
-                     r.error);
+        cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, b, chunked, &r), 0, "size %zu: %s", sizes[i], r.error);
         assert_jarvis_error(&r, 413, "payload_too_large");
         pd_resp_free(&r);
         free(b);
@@ -440,6 +457,7 @@ Test(limits, chunked_body_over_the_limit_is_413)
     pd_resp_free(&r);
     free(small);
     assert_still_serving();
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(limits, connection_survives_a_chunked_413)
@@ -456,6 +474,7 @@ Test(limits, connection_survives_a_chunked_413)
     pd_resp_free(&r);
     free(b);
     curl_easy_cleanup(h);
+    ASSERT_CLEAN_EXIT();
 }
 
 /* ---------------------------------------------------------------- concurrency */
@@ -517,4 +536,5 @@ Test(http, hundred_concurrent_creates)
     cr_assert_eq(pd_int_at(r.json, "meta.totalPages", -1), 1);
     cr_assert_eq(json_array_size(pd_json_at(r.json, "data")), NCLIENTS);
     pd_resp_free(&r);
+    ASSERT_CLEAN_EXIT();
 }

@@ -16,8 +16,13 @@
 
 static pd_server S;
 
+/* Last step of the tests that exercise the most code: promptd must exit 0 on
+ * SIGTERM, which under SAN=1 also means no leak or sanitizer report. */
+#define ASSERT_CLEAN_EXIT()                                                                                            \
+    cr_assert_eq(pd_stop(&S), 0, "promptd did not exit 0 on SIGTERM (its log is above if a sanitizer spoke)")
+
 static void setup(void) { cr_assert_eq(pd_start(&S, NULL, NULL), 0, "promptd did not start"); }
-static void teardown(void) { pd_stop(&S); }
+static void teardown(void) { pd_stop(&S); /* no-op when the test already stopped it */ }
 
 TestSuite(prompts, .init = setup, .fini = teardown, .timeout = 60);
 
@@ -51,10 +56,9 @@ static void expect_free(long status, const char *method, const char *path, const
 /* Create a prompt; its id into id (64 bytes). Returns the created resource's JSON (new reference). */
 static json_t *create(const char *name, const char *description, const char *content, char *id)
 {
-    char *body = description
-                     ? pd_pack("{s:{s:s, s:s, s:s}}", "prompt", "name", name, "description", description, "content",
-                               content)
-                     : pd_pack("{s:{s:s, s:s}}", "prompt", "name", name, "content", content);
+    char *body = description ? pd_pack("{s:{s:s, s:s, s:s}}", "prompt", "name", name, "description", description,
+                                       "content", content)
+                             : pd_pack("{s:{s:s, s:s}}", "prompt", "name", name, "content", content);
     pd_resp r = expect(201, "POST", "/prompts", body);
     free(body);
     json_t *data = json_incref(pd_json_at(r.json, "data"));
@@ -164,6 +168,11 @@ Test(prompts, create_returns_the_resource)
     const char *id = pd_str_at(d, "id");
     cr_assert(is_uuid(id), "id is not a UUID: %s", id ? id : "(null)");
     cr_assert_str_eq(pd_str_at(d, "attributes.unique_id"), id);
+    char location[128];
+    snprintf(location, sizeof location, "/prompts/%s", id);
+    cr_assert_str_eq(pd_header(&r, "Location") ? pd_header(&r, "Location") : "(none)", location);
+    const char *ct = pd_header(&r, "Content-Type");
+    cr_assert(ct && strncmp(ct, "application/json", 16) == 0, "Content-Type: %s", ct ? ct : "(none)");
     cr_assert_str_eq(pd_str_at(d, "attributes.name"), "Email writer");
     cr_assert_str_eq(pd_str_at(d, "attributes.description"), "Writes emails");
     cr_assert_str_eq(pd_str_at(d, "attributes.content"), "Write a {{tone}} email about {{topic}}. Be {{tone}}.");
@@ -198,8 +207,8 @@ Test(prompts, create_without_description)
 Test(prompts, unicode_round_trips)
 {
     char id[64];
-    json_t *d = create("R\xc3\xa9sum\xc3\xa9 \xe2\x9c\x93", "\xe6\x97\xa5\xe6\x9c\xac", "Hola {{nombre}} \xf0\x9f\x98\x80",
-                       id);
+    json_t *d =
+        create("R\xc3\xa9sum\xc3\xa9 \xe2\x9c\x93", "\xe6\x97\xa5\xe6\x9c\xac", "Hola {{nombre}} \xf0\x9f\x98\x80", id);
     json_decref(d);
     d = get_prompt(id);
     cr_assert_str_eq(pd_str_at(d, "attributes.name"), "R\xc3\xa9sum\xc3\xa9 \xe2\x9c\x93");
@@ -264,6 +273,7 @@ Test(prompts, unknown_and_malformed_ids_are_404)
     json_t *d = get_prompt(id);
     cr_assert_str_eq(pd_str_at(d, "attributes.status"), "draft");
     json_decref(d);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(prompts, not_found_envelope_is_exact)
@@ -299,9 +309,15 @@ Test(prompts, list_pages_with_records)
         size_t items;
         long pages;
     } cases[] = {
-        {"", 15, 2},           {"?page=1", 15, 2},          {"?page=2", 2, 2},
-        {"?page=3", 0, 2},     {"?records=5", 5, 4},        {"?records=5&page=4", 2, 4},
-        {"?records=17", 17, 1}, {"?records=100", 17, 1},    {"?records=1&page=17", 1, 17},
+        {"", 15, 2},
+        {"?page=1", 15, 2},
+        {"?page=2", 2, 2},
+        {"?page=3", 0, 2},
+        {"?records=5", 5, 4},
+        {"?records=5&page=4", 2, 4},
+        {"?records=17", 17, 1},
+        {"?records=100", 17, 1},
+        {"?records=1&page=17", 1, 17},
         {"?page=2&records=10", 7, 2},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -330,13 +346,16 @@ Test(prompts, list_pages_with_records)
     }
     pd_resp_free(&a);
     pd_resp_free(&b);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(prompts, list_filters_by_status)
 {
     char a[64], b[64], c[64], path[256];
     create_id("alpha", "a", a);
+    usleep(3000); /* distinct creation times for the default order */
     create_id("beta", "b", b);
+    usleep(3000);
     create_id("gamma", "c", c);
     json_t *d = get_prompt(b);
     snprintf(path, sizeof path, "/prompts/%s/versions/%s/publish", b, pd_str_at(d, "attributes.current_version_id"));
@@ -365,13 +384,13 @@ Test(prompts, list_searches_name_description_content)
         const char *q, *want;
     } cases[] = {
         {"quarterly", "Quarterly report"},
-        {"quart", "Quarterly report"},             /* prefix of a word in the name */
+        {"quart", "Quarterly report"}, /* prefix of a word in the name */
         {"report", "Quarterly report"},
-        {"market", "Email helper"},                /* description */
+        {"market", "Email helper"}, /* description */
         {"emails", "Email helper"},
-        {"em", "Email helper"},                    /* short prefix */
-        {"french", "Translator"},                  /* content */
-        {"FRENCH", "Translator"},                  /* case-insensitive */
+        {"em", "Email helper"},   /* short prefix */
+        {"french", "Translator"}, /* content */
+        {"FRENCH", "Translator"}, /* case-insensitive */
         {"transl", "Translator"},
         {"summarize%20numbers", "Quarterly report"}, /* every word must match */
         {"numbers%20summarize", "Quarterly report"},
@@ -396,6 +415,7 @@ Test(prompts, list_searches_name_description_content)
     r = expect(200, "GET", "/prompts?search=", NULL);
     cr_assert_eq(pd_int_at(r.json, "meta.totalRecords", -1), 3);
     pd_resp_free(&r);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(prompts, list_search_follows_updates_and_deletes)
@@ -445,9 +465,9 @@ Test(prompts, list_rejects_bad_query_values)
     struct {
         const char *query, *param;
     } cases[] = {
-        {"page=0", "page"},        {"page=-1", "page"},       {"page=abc", "page"},     {"page=1.5", "page"},
-        {"page=1x", "page"},       {"records=0", "records"},  {"records=101", "records"}, {"records=abc", "records"},
-        {"records=-5", "records"}, {"sort=bogus", "sort"},    {"sort=-bogus", "sort"},  {"sort=name;drop", "sort"},
+        {"page=0", "page"},        {"page=-1", "page"},        {"page=abc", "page"},       {"page=1.5", "page"},
+        {"page=1x", "page"},       {"records=0", "records"},   {"records=101", "records"}, {"records=abc", "records"},
+        {"records=-5", "records"}, {"sort=bogus", "sort"},     {"sort=-bogus", "sort"},    {"sort=name;drop", "sort"},
         {"sort=--name", "sort"},   {"status=bogus", "status"}, {"status=DRAFT", "status"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -464,6 +484,7 @@ Test(prompts, list_rejects_bad_query_values)
     pd_resp r = call("GET", path, NULL);
     assert_error(&r, 400, "bad_request", NULL, "records");
     pd_resp_free(&r);
+    ASSERT_CLEAN_EXIT();
 }
 
 /* ---------------------------------------------------------------- update / versions */
@@ -481,8 +502,7 @@ Test(prompts, update_name_keeps_versions)
     cr_assert_str_eq(pd_str_at(d, "attributes.description"), "d");
     cr_assert_str_eq(pd_str_at(d, "attributes.content"), "Body {{x}}");
     cr_assert_eq(pd_int_at(d, "attributes.versions_count", -1), 1);
-    cr_assert_str_eq(pd_str_at(d, "attributes.current_version_id"),
-                     pd_str_at(before, "attributes.current_version_id"));
+    cr_assert_str_eq(pd_str_at(d, "attributes.current_version_id"), pd_str_at(before, "attributes.current_version_id"));
     cr_assert_str_eq(pd_str_at(d, "attributes.created_at"), pd_str_at(before, "attributes.created_at"));
     pd_resp_free(&r);
     /* same content again: still one version */
@@ -558,6 +578,7 @@ Test(prompts, update_content_adds_a_version)
     cr_assert_str_eq(pd_str_at(now, "attributes.name"), "renamed");
     json_decref(now);
     json_decref(before);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(prompts, update_status)
@@ -605,6 +626,7 @@ Test(prompts, update_validation_errors)
     cr_assert_str_eq(pd_str_at(d, "attributes.content"), "keep {{me}}");
     cr_assert_eq(pd_int_at(d, "attributes.versions_count", -1), 1);
     json_decref(d);
+    ASSERT_CLEAN_EXIT();
 }
 
 /* ---------------------------------------------------------------- delete */
@@ -629,6 +651,7 @@ Test(prompts, delete_then_404)
     assert_error(&r, 404, "not_found", NULL, NULL);
     pd_resp_free(&r);
     assert_list_names("", "survivor");
+    ASSERT_CLEAN_EXIT();
 }
 
 /* ---------------------------------------------------------------- render */
@@ -657,6 +680,7 @@ Test(prompts, render_substitutes_values)
     json_decref(missing);
     pd_resp_free(&r);
     json_decref(p);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(prompts, render_without_variables)
@@ -742,6 +766,7 @@ Test(prompts, render_errors)
     assert_error(&r, 400, "bad_request", NULL, NULL);
     pd_resp_free(&r);
     json_decref(o);
+    ASSERT_CLEAN_EXIT();
 }
 
 /* ---------------------------------------------------------------- publish */
@@ -779,6 +804,7 @@ Test(prompts, publish_a_version)
     assert_recent_rfc3339(pd_str_at(r.json, "data.1.attributes.published_at"));
     cr_assert(json_is_null(pd_json_at(r.json, "data.0.attributes.published_at")), "%s", r.body);
     pd_resp_free(&r);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(prompts, publish_a_version_of_another_prompt_is_404)
@@ -839,6 +865,7 @@ Test(prompts, like_and_dislike)
     assert_counts(id, 0, 0, 0);
     react("DELETE", id, "dislike", "Like removed successfully");
     assert_counts(id, 0, 0, 0);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(prompts, follow_and_unfollow)
@@ -889,7 +916,7 @@ Test(prompts, reaction_routes_have_fixed_methods)
 {
     char id[64], path[128];
     create_id("m", "x", id);
-    const char *wrong[][2] = {{"DELETE", "like"}, {"PUT", "dislike"}, {"POST", "follow"},
+    const char *wrong[][2] = {{"DELETE", "like"},  {"PUT", "dislike"}, {"POST", "follow"},
                               {"GET", "unfollow"}, {"DELETE", "save"}, {"PUT", "unsave"}};
     for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
         snprintf(path, sizeof path, "/prompts/%s/%s", id, wrong[i][1]);
@@ -935,6 +962,7 @@ Test(prompts, server_fields_are_ignored_on_create)
     r = call("GET", "/prompts/" NO_SUCH_ID, NULL);
     assert_error(&r, 404, "not_found", NULL, NULL);
     pd_resp_free(&r);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(prompts, server_fields_are_ignored_on_update)
@@ -1004,6 +1032,7 @@ Test(prompts, create_validation_errors)
     pd_resp r = expect(200, "GET", "/prompts", NULL);
     cr_assert_eq(pd_int_at(r.json, "meta.totalRecords", -1), 0, "an invalid body created a prompt: %s", r.body);
     pd_resp_free(&r);
+    ASSERT_CLEAN_EXIT();
 }
 
 Test(prompts, malformed_template_detail_names_the_problem)
@@ -1024,4 +1053,30 @@ Test(prompts, name_at_the_length_limit_is_accepted)
     json_t *d = create(name, NULL, "c", NULL);
     cr_assert_str_eq(pd_str_at(d, "attributes.name"), name);
     json_decref(d);
+}
+
+Test(prompts, content_and_description_limits)
+{
+    size_t big = 200001;
+    char *text = malloc(big + 1);
+    cr_assert_not_null(text);
+    memset(text, 'c', big);
+    text[big] = '\0';
+    char *body = pd_pack("{s:{s:s, s:s}}", "prompt", "name", "n", "content", text);
+    pd_resp r = call("POST", "/prompts", body);
+    assert_error(&r, 422, "unprocessable_entity", "/prompt/content", "content");
+    pd_resp_free(&r);
+    free(body);
+    text[200000] = '\0'; /* exactly the limit */
+    json_t *d = create("at the limit", NULL, text, NULL);
+    cr_assert_eq(strlen(pd_str_at(d, "attributes.content")), 200000);
+    json_decref(d);
+    text[10001] = '\0';
+    body = pd_pack("{s:{s:s, s:s, s:s}}", "prompt", "name", "n", "description", text, "content", "c");
+    r = call("POST", "/prompts", body);
+    assert_error(&r, 422, "unprocessable_entity", "/prompt/description", "description");
+    pd_resp_free(&r);
+    free(body);
+    free(text);
+    ASSERT_CLEAN_EXIT();
 }

@@ -209,14 +209,15 @@ Test(history, example_from_the_spec_works_verbatim)
     char p[64], e[64];
     make_prompt(S.admin_key, "Sales Report", "Show me total sales by region", NULL, p);
     run_ok(S.admin_key, p, e);
-    pd_resp r = expect(200, "GET", "/api/v1/prompts/history?time_period=last_7_days&status=completed&page=1&page_size=20",
-                       NULL);
+    pd_resp r = expect(200, "GET",
+                       "/api/v1/prompts/history?time_period=last_7_days&status=completed&page=1&page_size=20", NULL);
     cr_assert(json_is_true(pd_json_at(r.json, "success")), "%s", r.body);
     cr_assert_str_eq(pd_str_at(r.json, "message"), "Prompt history retrieved successfully");
     cr_assert_eq(items_count(&r), 1, "%s", r.body);
     json_t *it = pd_json_at(r.json, "data.items.0");
-    const char *fields[] = {"id",        "name",           "prompt_text", "status",      "execution_time_ms",
-                            "timestamp", "data_source_ids", "user_id",    "workspace_id", NULL};
+    const char *fields[] = {
+        "id",      "name",         "prompt_text", "status", "execution_time_ms", "timestamp", "data_source_ids",
+        "user_id", "workspace_id", NULL};
     for (int i = 0; fields[i]; i++)
         cr_assert_not_null(json_object_get(it, fields[i]), "item lacks %s: %s", fields[i], r.body);
     cr_assert_str_eq(pd_str_at(it, "id"), p);
@@ -406,8 +407,8 @@ Test(history, search_uses_words_of_name_or_text)
     cr_assert_str_eq(item_str(&r, 0, "id"), a);
     pd_resp_free(&r);
     /* FTS syntax in the input is text, never an operator or an error */
-    const char *hostile[] = {"%22", "sales%20OR%20churn", "NEAR(sales", "*", "sales%22%20OR%20%22x", "%27%3B--",
-                             "-sales", "name%3Asales", "%5E", "%28%29"};
+    const char *hostile[] = {"%22",    "sales%20OR%20churn", "NEAR(sales", "*",     "sales%22%20OR%20%22x", "%27%3B--",
+                             "-sales", "name%3Asales",       "%5E",        "%28%29"};
     for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
         char path[128];
         snprintf(path, sizeof path, "/api/v1/prompts/history?search=%s", hostile[i]);
@@ -677,9 +678,9 @@ Test(history, prompt_list_has_the_documented_fields_and_filters)
     cr_assert_str_eq(item_str(&r, 0, "id"), q);
     cr_assert_str_eq(item_str(&r, 1, "id"), p);
     json_t *it = pd_json_at(r.json, "data.items.1");
-    const char *fields[] = {"id",        "name",           "prompt_text", "status",      "execution_time_ms",
-                            "timestamp", "data_source_ids", "user_id",    "workspace_id", "tags",
-                            "description", "created_at",   NULL};
+    const char *fields[] = {
+        "id",      "name",         "prompt_text", "status",      "execution_time_ms", "timestamp", "data_source_ids",
+        "user_id", "workspace_id", "tags",        "description", "created_at",        NULL};
     for (int i = 0; fields[i]; i++)
         cr_assert_not_null(json_object_get(it, fields[i]), "item lacks %s: %s", fields[i], r.body);
     cr_assert_str_eq(pd_str_at(it, "tags.0"), "q4");
@@ -701,8 +702,8 @@ Test(history, jarvis_prompts_carry_workspace_data_sources_and_tags)
     make_v1(S.admin_key, "/api/v1/workspaces", "{\"name\": \"W\"}", w);
     make_v1(S.admin_key, "/api/v1/data-sources", "{\"name\": \"D1\", \"type\": \"csv\"}", d1);
     make_v1(S.admin_key, "/api/v1/data-sources", "{\"name\": \"D2\", \"type\": \"csv\"}", d2);
-    snprintf(body, sizeof body, "{\"workspace_id\": \"%s\", \"data_source_ids\": [\"%s\"], \"tags\": [\"a\", \"a\", \"b\"]}",
-             w, d1);
+    snprintf(body, sizeof body,
+             "{\"workspace_id\": \"%s\", \"data_source_ids\": [\"%s\"], \"tags\": [\"a\", \"a\", \"b\"]}", w, d1);
     make_prompt(S.admin_key, "Linked", "x", body, p);
     snprintf(path, sizeof path, "/prompts/%s", p);
     pd_resp r;
@@ -713,7 +714,8 @@ Test(history, jarvis_prompts_carry_workspace_data_sources_and_tags)
     pd_resp_free(&r);
 
     /* update: replace the data sources, clear the workspace, keep the tags */
-    snprintf(body, sizeof body, "{\"prompt\": {\"workspace_id\": null, \"data_source_ids\": [\"%s\", \"%s\"]}}", d1, d2);
+    snprintf(body, sizeof body, "{\"prompt\": {\"workspace_id\": null, \"data_source_ids\": [\"%s\", \"%s\"]}}", d1,
+             d2);
     cr_assert_eq(pd_req(&S, "PUT", path, S.admin_key, body, NULL, &r), 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(json_is_null(pd_json_at(r.json, "data.attributes.workspace_id")), "%s", r.body);

@@ -19,6 +19,7 @@
 
 static pd_server S;
 static mock_proc M;
+static char config_dir[256];   /* holds the mock provider's config */
 static char config_path[300]; /* the mock provider's config, kept for restarts */
 
 static void setup(void) { cr_assert_eq(pd_start(&S, NULL, NULL), 0, "promptd did not start"); }
@@ -28,10 +29,9 @@ static void teardown(void) { pd_stop(&S); }
 static void setup_mock(void)
 {
     cr_assert_eq(mock_proc_start(&M, NULL), 0, "mock did not start");
-    char dir[256], *cfg;
-    char *path = config_path;
-    cr_assert_eq(pd_mkdtemp(dir, sizeof dir), 0);
-    snprintf(path, sizeof config_path, "%s/promptd.json", dir);
+    char *cfg, *path = config_path;
+    cr_assert_eq(pd_mkdtemp(config_dir, sizeof config_dir), 0);
+    snprintf(path, sizeof config_path, "%s/promptd.json", config_dir);
     cfg = pd_pack("{s:[{s:s, s:s, s:s, s:i}], s:{s:i}}", "providers", "name", "mock", "type", "openai", "base_url",
                   "", "timeout_ms", 20000, "retry", "max_attempts", 1);
     json_t *j = json_loads(cfg, 0, NULL);
@@ -49,6 +49,8 @@ static void teardown_mock(void)
 {
     pd_stop(&S);
     mock_proc_stop(&M);
+    if (config_dir[0])
+        pd_rmrf(config_dir);
 }
 
 TestSuite(v1, .init = setup, .fini = teardown, .timeout = 60);

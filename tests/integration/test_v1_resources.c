@@ -200,7 +200,8 @@ Test(resources, members_read_but_do_not_change)
     snprintf(path, sizeof path, "/api/v1/workspaces/%s", w);
     expect_error_key(mkey, 403, "FORBIDDEN", NULL, "PUT", path, "{\"name\": \"X\"}");
     expect_error_key(mkey, 403, "FORBIDDEN", NULL, "DELETE", path, NULL);
-    expect_error_key(mkey, 403, "FORBIDDEN", NULL, "POST", "/api/v1/data-sources", "{\"name\": \"X\", \"type\": \"t\"}");
+    expect_error_key(mkey, 403, "FORBIDDEN", NULL, "POST", "/api/v1/data-sources",
+                     "{\"name\": \"X\", \"type\": \"t\"}");
     snprintf(path, sizeof path, "/api/v1/data-sources/%s", d);
     expect_error_key(mkey, 403, "FORBIDDEN", NULL, "PATCH", path, "{\"name\": \"X\"}");
     expect_error_key(mkey, 403, "FORBIDDEN", NULL, "DELETE", path, NULL);

@@ -35,11 +35,11 @@
 typedef struct pd_server {
     pid_t pid; /* 0 when not running */
     int port;
-    char base_url[64];    /* "http://127.0.0.1:PORT" */
-    char dir[256];        /* temp dir owned by this server */
-    char db_path[300];    /* <dir>/promptd.db */
-    char log_path[300];   /* <dir>/server.log: the server's stdout + stderr */
-    char admin_key[80];   /* the bootstrap admin key (random, or the one the server printed) */
+    char base_url[64];  /* "http://127.0.0.1:PORT" */
+    char dir[256];      /* temp dir owned by this server */
+    char db_path[300];  /* <dir>/promptd.db */
+    char log_path[300]; /* <dir>/server.log: the server's stdout + stderr */
+    char admin_key[80]; /* the bootstrap admin key (random, or the one the server printed) */
 } pd_server;
 
 /* Start `$PROMPTD_BIN serve --listen 127.0.0.1:0 --db <tmpdir>/promptd.db
@@ -62,9 +62,11 @@ int pd_restart(pd_server *s, const char *const *extra_args, const char *const *e
  * be reaped. The temp dir stays; s->pid becomes 0. */
 int pd_kill_wait(pd_server *s, int sig, int timeout_ms);
 
-/* SIGTERM, wait (SIGKILL after 10 s); returns the exit status (or -1); removes
- * the temp dir unless the environment variable PD_KEEP is set (then its path is
- * printed). Safe to call on a server that is stopped or never started. */
+/* SIGTERM, wait (SIGKILL after 10 s); returns the exit status, or -1 if it was
+ * not running, died from a signal, or its log holds a sanitizer report (the
+ * log is then printed). Removes the temp dir unless the environment variable
+ * PD_KEEP is set (then its path is printed). Safe to call on a server that is
+ * stopped or never started. */
 int pd_stop(pd_server *s);
 
 /* Run a promptd CLI command against this server's database: args (e.g.
@@ -86,8 +88,8 @@ const char *pd_bin(void);
  * stderr are captured into out / err (either may be NULL). Returns the exit
  * code, 128 + signal number when it died from a signal, -1 on a harness error
  * or timeout. */
-int pd_run(const char *const *args, const char *const *extra_env, int timeout_ms, char *out, size_t outlen,
-           char *err, size_t errlen);
+int pd_run(const char *const *args, const char *const *extra_env, int timeout_ms, char *out, size_t outlen, char *err,
+           size_t errlen);
 
 /* Start $PROMPTD_BIN args... in the background, stdout appended to out_path and
  * stderr to err_path (the same path may be given for both; NULL = /dev/null).
@@ -106,12 +108,12 @@ int pd_wait_listening(const char *log_path, pid_t pid, int timeout_ms);
 /* ---- HTTP ---- */
 
 typedef struct pd_resp {
-    long status;      /* HTTP status; 0 if the transfer failed */
-    char *body;       /* NUL-terminated ("" when empty) */
+    long status; /* HTTP status; 0 if the transfer failed */
+    char *body;  /* NUL-terminated ("" when empty) */
     size_t len;
-    json_t *json;     /* parsed body or NULL */
-    char *headers;    /* the final response's raw header block */
-    long num_connects; /* CURLINFO_NUM_CONNECTS: 0 when an existing connection was reused */
+    json_t *json;                /* parsed body or NULL */
+    char *headers;               /* the final response's raw header block */
+    long num_connects;           /* CURLINFO_NUM_CONNECTS: 0 when an existing connection was reused */
     char error[CURL_ERROR_SIZE]; /* libcurl's message when the transfer failed */
 } pd_resp;
 
@@ -152,8 +154,7 @@ char *pd_pack(const char *fmt, ...);
 
 /* POST /prompts {"prompt": {name, content}} with key; the new id into id
  * (>= 37 bytes, may be NULL). Returns the HTTP status (201 on success) or -1. */
-long pd_create_prompt(pd_server *s, const char *key, const char *name, const char *content, char *id,
-                      size_t idlen);
+long pd_create_prompt(pd_server *s, const char *key, const char *name, const char *content, char *id, size_t idlen);
 
 /* ---- files ---- */
 
