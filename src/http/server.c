@@ -35,7 +35,12 @@
 #include "http/http_internal.h"
 
 #define HTTP_MAX_HEADERS 100      /* more header fields than this: 431 */
+#define HTTP_MAX_URI 8192         /* longer request targets: 414 */
+#define HTTP_MAX_QUERY_ARGS 256   /* more query parameters than this: 431 */
 #define HTTP_UPLOAD_DEADLINE_MS 60000 /* a body still arriving after this is cut off (slow clients) */
+
+/* Marks a request answered by uri_check() before MHD parsed it. */
+static char rejected_early;
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -136,6 +141,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     (void)version;
     http_server *srv = cls;
     http_req *r = *con_cls;
+    if (r == (void *)&rejected_early) /* answered by uri_check() */
+        return MHD_NO;
 
     if (!r) { /* first call: headers only */
         if (!(r = req_new(srv, conn, url, method)))
@@ -234,12 +241,53 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return MHD_YES;
 }
 
+
+/*
+ * MHD keeps every query argument in the connection's memory pool; when a
+ * request has so many that the pool runs out, MHD can no longer build even
+ * its own error answer and silently closes the connection (or holds it until
+ * the idle timeout). So the raw request target is checked here, before MHD
+ * parses it: too long (414) or too many parameters (431) is answered directly
+ * on the socket, and the connection is closed.
+ */
+static void *uri_check(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    size_t len = strlen(uri), args = 0;
+    const char *q = strchr(uri, '?');
+    for (const char *p = q; p && *p; p++)
+        args += *p == '&';
+    if (q && q[1])
+        args++;
+    int status = len > HTTP_MAX_URI ? 414 : args > HTTP_MAX_QUERY_ARGS ? 431 : 0;
+    if (!status)
+        return NULL;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) {
+        char body[160], msg[400];
+        int blen = snprintf(body, sizeof body,
+                            "{\"errors\":[{\"status\":\"%d\",\"code\":\"%s\",\"title\":\"%s\",\"detail\":\"%s\"}]}",
+                            status, status == 414 ? "uri_too_long" : "too_many_parameters",
+                            status == 414 ? "URI Too Long" : "Request Header Fields Too Large",
+                            status == 414 ? "The request target is over 8192 bytes" : "More than 256 query parameters");
+        int mlen = snprintf(msg, sizeof msg,
+                            "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                            "Connection: close\r\n\r\n%s",
+                            status, status == 414 ? "URI Too Long" : "Request Header Fields Too Large", blen, body);
+        ssize_t w = send(ci->connect_fd, msg, (size_t)mlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+        shutdown(ci->connect_fd, SHUT_WR); /* whatever MHD tries next fails and it closes */
+    }
+    return &rejected_early;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
     (void)conn;
     (void)toe;
-    req_free(*con_cls);
+    if (*con_cls != &rejected_early)
+        req_free(*con_cls);
     *con_cls = NULL;
 }
 
@@ -323,7 +371,7 @@ int http_server_start(const http_server_config *cfg, http_server **out, char *er
     unsigned threads = cfg->threads ? cfg->threads : 2;
     srv->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_URI_LOG_CALLBACK, uri_check, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s ? cfg->idle_timeout_s : 30u,
         MHD_OPTION_CONNECTION_LIMIT, 60000u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
