@@ -222,6 +222,21 @@ char *sq_col_strdup_or_null(sqlite3_stmt *st, int i)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL : sq_col_strdup(st, i);
 }
 
+int sq_grow(void *items_ptr, size_t *cap, size_t count, size_t elem)
+{
+    if (count < *cap)
+        return 0;
+    void *items; /* items_ptr is a T **: copied, not cast, so no type-punned access */
+    memcpy(&items, items_ptr, sizeof items);
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *n = realloc(items, ncap * elem);
+    if (!n)
+        return -1;
+    memcpy(items_ptr, &n, sizeof n);
+    *cap = ncap;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- migrations */
 
 static int migrate(sq_store *s, char *err, size_t errlen)
@@ -524,15 +539,9 @@ int sq_key_list_all(store_t *base, const char *org_name, store_key_list *out)
     }
     sq_bind_text(st, 1, org_name);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            store_key *n = realloc(out->items, ncap * sizeof *n);
-            if (!n) {
-                rc = STORE_ERR;
-                break;
-            }
-            out->items = n;
-            cap = ncap;
+        if (sq_grow(&out->items, &cap, out->count, sizeof *out->items)) {
+            rc = STORE_ERR;
+            break;
         }
         key_from_row(st, &out->items[out->count++]);
     }

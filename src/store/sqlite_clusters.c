@@ -31,23 +31,6 @@ static int not_found(enum store_cluster_part *missing, enum store_cluster_part p
     return STORE_NOTFOUND;
 }
 
-/* Make room for one more item of size `size` in the array that items_ptr
- * points to (a T **, capacity *cap). 0 or -1. */
-static int grow(void *items_ptr, size_t *cap, size_t count, size_t size)
-{
-    if (count < *cap)
-        return 0;
-    void *items;
-    memcpy(&items, items_ptr, sizeof items);
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *n = realloc(items, ncap * size);
-    if (!n)
-        return -1;
-    memcpy(items_ptr, &n, sizeof n);
-    *cap = ncap;
-    return 0;
-}
-
 /* A one-row count query with up to two text parameters; -1 on error. */
 static long count_rows(sq_conn *c, const char *sql, const char *a, const char *b)
 {
@@ -141,7 +124,7 @@ static int entity_rows(sq_conn *c, sqlite3_stmt *st, store_entity_page *out)
     size_t cap = 0;
     int step, rc = STORE_OK;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow(&out->items, &cap, out->count, sizeof *out->items) ||
+        if (sq_grow(&out->items, &cap, out->count, sizeof *out->items) ||
             entity_from_row(st, &out->items[out->count]) != STORE_OK) {
             rc = STORE_ERR;
             break;
@@ -319,7 +302,7 @@ static int cluster_member_ids(sq_conn *c, store_cluster *out)
     size_t cap = 0;
     int step, rc = STORE_OK;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow(&out->member_ids, &cap, out->member_ids_count, sizeof *out->member_ids)) {
+        if (sq_grow(&out->member_ids, &cap, out->member_ids_count, sizeof *out->member_ids)) {
             rc = STORE_ERR;
             break;
         }
@@ -411,7 +394,7 @@ int sq_cluster_list(store_t *base, const char *org_id, long offset, long limit, 
     sqlite3_bind_int64(st, 3, offset);
     rc = STORE_OK;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow(&out->items, &cap, out->count, sizeof *out->items) ||
+        if (sq_grow(&out->items, &cap, out->count, sizeof *out->items) ||
             cluster_from_row(st, &out->items[out->count]) != STORE_OK) {
             rc = STORE_ERR;
             break;
@@ -643,7 +626,7 @@ int sq_cluster_prompt_list(store_t *base, const char *org_id, const char *cluste
     sqlite3_bind_int64(st, 3, offset);
     rc = STORE_OK;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow(&out->items, &cap, out->count, sizeof *out->items) ||
+        if (sq_grow(&out->items, &cap, out->count, sizeof *out->items) ||
             cluster_prompt_from_row(st, &out->items[out->count]) != STORE_OK) {
             rc = STORE_ERR;
             break;
@@ -742,7 +725,7 @@ int sq_context_list(store_t *base, const char *org_id, const char *cluster_id, l
     sqlite3_bind_int64(st, 3, limit < 0 ? 0 : offset);
     rc = STORE_OK;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow(&out->items, &cap, out->count, sizeof *out->items) ||
+        if (sq_grow(&out->items, &cap, out->count, sizeof *out->items) ||
             context_from_row(st, &out->items[out->count]) != STORE_OK) {
             rc = STORE_ERR;
             break;
@@ -939,7 +922,7 @@ int sq_conversation_list(store_t *base, const char *org_id, const char *cluster_
     sqlite3_bind_int64(st, 4, offset);
     rc = STORE_OK;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow(&out->items, &cap, out->count, sizeof *out->items) ||
+        if (sq_grow(&out->items, &cap, out->count, sizeof *out->items) ||
             conversation_from_row(st, &out->items[out->count]) != STORE_OK) {
             rc = STORE_ERR;
             break;
@@ -1211,7 +1194,7 @@ int sq_message_list(store_t *base, const char *org_id, const char *cluster_id, c
         sqlite3_bind_int64(st, 3, q->offset);
     rc = STORE_OK;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow(&out->items, &cap, out->count, sizeof *out->items) ||
+        if (sq_grow(&out->items, &cap, out->count, sizeof *out->items) ||
             message_from_row(st, &out->items[out->count]) != STORE_OK) {
             rc = STORE_ERR;
             break;

@@ -241,14 +241,8 @@ int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id,
     out->total = (long)sqlite3_column_int64(cnt, 0);
     size_t cap = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            store_execution *n = realloc(out->items, ncap * sizeof *n);
-            if (!n)
-                goto out;
-            out->items = n;
-            cap = ncap;
-        }
+        if (sq_grow(&out->items, &cap, out->count, sizeof *out->items))
+            goto out;
         if (execution_from_row(st, &out->items[out->count]) != STORE_OK)
             goto out;
         out->count++;
@@ -376,14 +370,8 @@ int sq_comment_list(store_t *base, const char *org_id, const char *prompt_id, co
     sqlite3_bind_int64(st, 2, limit);
     sqlite3_bind_int64(st, 3, offset);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            store_comment *n = realloc(out->items, ncap * sizeof *n);
-            if (!n)
-                break;
-            out->items = n;
-            cap = ncap;
-        }
+        if (sq_grow(&out->items, &cap, out->count, sizeof *out->items))
+            break;
         if (comment_from_row(st, &out->items[out->count]) != STORE_OK)
             break;
         out->count++;

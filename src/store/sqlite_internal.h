@@ -58,6 +58,10 @@ sq_conn *sq_w_begin(sq_store *s);
 int sq_w_end(sq_store *s, int rc);
 /* Step a write statement to completion. */
 int sq_step_done(sq_conn *c, sqlite3_stmt *st);
+/* Make room for one more element in a growing array: items_ptr is the
+ * address of a T * holding count of *cap elements of size elem; doubles it
+ * when full. 0, or -1 when memory is short (the array is left intact). */
+int sq_grow(void *items_ptr, size_t *cap, size_t count, size_t elem);
 /* STORE_OK if the two-parameter query returns a row, STORE_NOTFOUND if not. */
 int sq_exists(sq_conn *c, const char *sql, const char *a, const char *b);
 

@@ -254,14 +254,8 @@ int sq_prompt_list(store_t *base, const char *org_id, const char *viewer_id, con
     out->total = (long)sqlite3_column_int64(cnt, 0);
     size_t cap = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            store_prompt *n = realloc(out->items, ncap * sizeof *n);
-            if (!n)
-                goto out;
-            out->items = n;
-            cap = ncap;
-        }
+        if (sq_grow(&out->items, &cap, out->count, sizeof *out->items))
+            goto out;
         if (prompt_from_row(st, &out->items[out->count]) != STORE_OK)
             goto out;
         out->count++;
@@ -425,14 +419,8 @@ int sq_version_list(store_t *base, const char *org_id, const char *prompt_id, lo
     sqlite3_bind_int64(st, 3, limit);
     sqlite3_bind_int64(st, 4, offset);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            store_version *n = realloc(out->items, ncap * sizeof *n);
-            if (!n)
-                break;
-            out->items = n;
-            cap = ncap;
-        }
+        if (sq_grow(&out->items, &cap, out->count, sizeof *out->items))
+            break;
         if (version_from_row(st, &out->items[out->count]) != STORE_OK)
             break;
         out->count++;

@@ -109,14 +109,8 @@ int sq_queue_claim(store_t *base, const char *owner, int64_t now, int64_t lease_
     sqlite3_bind_int64(st, 3, lease_until);
     sqlite3_bind_int(st, 4, max);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            store_job *nj = realloc(out, ncap * sizeof *nj);
-            if (!nj)
-                break;
-            out = nj;
-            cap = ncap;
-        }
+        if (sq_grow(&out, &cap, *n, sizeof *out))
+            break;
         store_job *j = &out[*n];
         memset(j, 0, sizeof *j);
         sq_col_copy(st, 0, j->id, sizeof j->id);
@@ -285,14 +279,8 @@ int sq_execution_attempts(store_t *base, const char *org_id, const char *id, sto
         sq_bind_text(st, 1, org_id);
         sq_bind_text(st, 2, id);
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-            if (*n == cap) {
-                size_t ncap = cap ? cap * 2 : 4;
-                store_attempt *na = realloc(*out, ncap * sizeof *na);
-                if (!na)
-                    break;
-                *out = na;
-                cap = ncap;
-            }
+            if (sq_grow(&*out, &cap, *n, sizeof **out))
+                break;
             store_attempt *a = &(*out)[*n];
             memset(a, 0, sizeof *a);
             a->number = (long)sqlite3_column_int64(st, 0);
