@@ -254,7 +254,8 @@ static int setup_auth(const config *cfg, store_t *store, app *a, unsigned char *
         return -1;
     }
     snprintf(a->jwt_default_org, sizeof a->jwt_default_org, "%s", cfg->jwt_default_org);
-    if (cfg->rate_limit_per_minute > 0 && !(a->per_minute = ratelimit_new_memory(cfg->rate_limit_per_minute, 60)))
+    /* always present: with the default off (0), keys with their own limit are still held to it */
+    if (!(a->per_minute = ratelimit_new_memory(cfg->rate_limit_per_minute, 60)))
         return -1;
     if (cfg->rate_limit_per_day > 0 && !(a->per_day = ratelimit_new_memory(cfg->rate_limit_per_day, 86400)))
         return -1;

@@ -4,7 +4,8 @@
  * A repeat with the same key and the same body gets the first answer again
  * (header Idempotent-Replayed: true); the same key with another body answers
  * 422; a repeat while the first is still running answers 409. Keys are
- * scoped to the organization.
+ * scoped to the organization and remembered for 24 hours (a reservation
+ * whose request never finished, after a crash, for 10 minutes).
  */
 #ifndef PROMPTD_API_IDEMPOTENCY_H
 #define PROMPTD_API_IDEMPOTENCY_H

@@ -148,8 +148,12 @@ int api_rate_limit(api_req *rq)
             win[n] = (ratelimit_window){.name = "minute", .result = &res[n]}, n++;
     }
     if (a->per_day) {
+        /* a request the minute window refused is not charged to the day */
+        int refused = n > 0 && !res[0].allowed;
         snprintf(bucket, sizeof bucket, "user:%s", rq->who.user_id);
-        if (ratelimit_take(a->per_day, bucket, 0, -1, &res[n]) == RATELIMIT_OK && res[n].limit > 0)
+        int rc = refused ? ratelimit_peek(a->per_day, bucket, 0, -1, &res[n])
+                         : ratelimit_take(a->per_day, bucket, 0, -1, &res[n]);
+        if (rc == RATELIMIT_OK && res[n].limit > 0)
             win[n] = (ratelimit_window){.name = "day", .result = &res[n]}, n++;
     }
     if (n == 0)

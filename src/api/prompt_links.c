@@ -64,8 +64,8 @@ static int string_array(api_req *rq, json_t *obj, const char *key, const char *f
                 if (ids)
                     http_error(rq->http, 422, NULL, field, "'%s' entry %zu must be a data source id", field, i);
                 else
-                    http_error(rq->http, 422, NULL, field, "'%s' entry %zu must be a string of 1 to %d bytes",
-                               field, i, TAG_MAX_BYTES);
+                    http_error(rq->http, 422, NULL, field, "'%s' entry %zu must be a string of 1 to %d bytes", field, i,
+                               TAG_MAX_BYTES);
                 json_decref(uniq);
                 return -1;
             }
@@ -107,8 +107,7 @@ int api_prompt_links_parse(api_req *rq, json_t *obj, const char *prefix, api_pro
         goto fail;
     if ((out->workspace_id && *out->workspace_id) || out->data_source_ids) {
         const char *bad = NULL;
-        int rc = store_prompt_refs_check(rq->app->store, rq->who.org_id, out->workspace_id, out->data_source_ids,
-                                         &bad);
+        int rc = store_prompt_refs_check(rq->app->store, rq->who.org_id, out->workspace_id, out->data_source_ids, &bad);
         if (rc == STORE_NOTFOUND) {
             int is_ws = bad && strcmp(bad, "workspace_id") == 0;
             http_error(rq->http, 422, NULL, is_ws ? f_ws : f_ds,

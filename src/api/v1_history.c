@@ -31,8 +31,7 @@
 
 #define SEARCH_MAX 500
 
-static const char *const STATUS_CHOICES[] = {"completed", "failed", "processing", "draft", "queued", "cancelled",
-                                             NULL};
+static const char *const STATUS_CHOICES[] = {"completed", "failed", "processing", "draft", "queued", "cancelled", NULL};
 static const char *const PERIOD_CHOICES[] = {"last_7_days", "last_30_days", "last_90_days", "all", NULL};
 static const int PERIOD_DAYS[] = {7, 30, 90, 0};
 static const char *const ORDER_CHOICES[] = {"asc", "desc", NULL};
@@ -63,10 +62,10 @@ static json_t *item_json(const store_history_item *h, int full)
     int draft = h->last_executed_at == 0;
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:o}", "id", h->id, "name", h->name,
                           "prompt_text", h->prompt_text, "status", h->status, "execution_time_ms",
-                          draft ? json_null() : json_integer(h->execution_time_ms), "timestamp",
-                          api_time(h->timestamp), "data_source_ids", json_array_text(h->data_source_ids),
-                          "user_id", h->user_id, "workspace_id", id_or_null(h->workspace_id), "tags",
-                          json_array_text(h->tags), "latest_execution_id", id_or_null(h->last_execution_id));
+                          draft ? json_null() : json_integer(h->execution_time_ms), "timestamp", api_time(h->timestamp),
+                          "data_source_ids", json_array_text(h->data_source_ids), "user_id", h->user_id, "workspace_id",
+                          id_or_null(h->workspace_id), "tags", json_array_text(h->tags), "latest_execution_id",
+                          id_or_null(h->last_execution_id));
     if (o && full) {
         json_object_set_new(o, "description", json_string(h->description));
         json_object_set_new(o, "prompt_status", json_string(h->prompt_status));
@@ -129,8 +128,7 @@ static int parse_query(api_req *rq, int list, store_history_query *q, long *page
     int status, period, order, sort;
     const char *ws, *ds;
     memset(q, 0, sizeof *q);
-    if (api_v1_page_params(rq, page, page_size) ||
-        api_v1_query_enum(rq, "status", STATUS_CHOICES, -1, &status) ||
+    if (api_v1_page_params(rq, page, page_size) || api_v1_query_enum(rq, "status", STATUS_CHOICES, -1, &status) ||
         api_v1_query_enum(rq, "time_period", PERIOD_CHOICES, 3, &period) ||
         api_v1_query_enum(rq, "sort_order", ORDER_CHOICES, 1, &order) ||
         api_v1_query_enum(rq, "sort_by", list ? LIST_SORT_CHOICES : SORT_CHOICES, 0, &sort) ||

@@ -54,10 +54,9 @@ static void keys_create(api_req *rq)
     auth_key_hash(key, hash);
     store_key k;
     int rc = store_user_key_create(rq->app->store, rq->who.org_id, user_id, name, prefix, hash, &k);
-    if (rc == STORE_OK && limit >= 0) {
+    if (rc == STORE_OK && limit >= 0)
         rc = store_key_set_rate_limit(rq->app->store, rq->who.org_id, prefix, limit);
-        k.rate_limit_per_minute = limit;
-    }
+    k.rate_limit_per_minute = limit; /* -1: the server default */
     if (rc != STORE_OK) {
         api_v1_store_error(rq, rc, "User");
         goto out;

@@ -199,8 +199,10 @@ static void prompt_submit(api_req *rq)
                                  prompt.id, "created_at", api_time(rec.created_at), "warnings", warnings);
         json_t *env = v1_request_envelope("submitted", rec.id, data, "Prompt submitted for processing");
         api_idem_save(rq->app->store, &idem, 202, env);
+        char location[80];
+        snprintf(location, sizeof location, "/api/v1/prompt/%s", rec.id);
         http_add_header(rq->http, "X-Request-Id", rec.id);
-        http_add_header(rq->http, "Location", "/api/v1/prompt");
+        http_add_header(rq->http, "Location", location);
         http_reply_json(rq->http, 202, env);
         goto out;
     }
@@ -264,9 +266,11 @@ static void prompt_cancel(api_req *rq)
     const char *id;
     if (api_v1_path_id(rq, "id", "Prompt request", &id))
         return;
-    int rc = store_execution_cancel(rq->app->store, rq->who.org_id, id);
+    /* members cancel their own requests; admins anyone's in the organization */
+    int rc = store_execution_cancel(rq->app->store, rq->who.org_id, id, rq->who.is_admin ? NULL : rq->who.user_id);
     if (rc == STORE_CONFLICT) {
-        http_error(rq->http, 409, NULL, NULL, "This prompt request has already ended and cannot be cancelled");
+        http_error(rq->http, 409, NULL, NULL,
+                   "This prompt request has already ended, or runs synchronously, and cannot be cancelled");
         return;
     }
     if (rc != STORE_OK) {
@@ -283,7 +287,7 @@ static void prompt_retry(api_req *rq)
     const char *id;
     if (api_v1_path_id(rq, "id", "Prompt request", &id))
         return;
-    int rc = store_execution_retry(rq->app->store, rq->who.org_id, id);
+    int rc = store_execution_retry(rq->app->store, rq->who.org_id, id, rq->who.is_admin ? NULL : rq->who.user_id);
     if (rc == STORE_CONFLICT) {
         http_error(rq->http, 409, NULL, NULL, "Only a failed or cancelled prompt request can be retried");
         return;

@@ -93,8 +93,8 @@ static void users_create(api_req *rq)
     store_user u = {0};
     if (api_v1_require_admin(rq) || api_read_body(rq, &root))
         return;
-    if (email_field(rq, root, 1, &email) ||
-        api_string_field(rq, root, "name", "name", 0, 0, USER_NAME_MAX, &name) || role_field(rq, root, &role))
+    if (email_field(rq, root, 1, &email) || api_string_field(rq, root, "name", "name", 0, 0, USER_NAME_MAX, &name) ||
+        role_field(rq, root, &role))
         goto out;
     memcpy(u.org_id, rq->who.org_id, sizeof u.org_id);
     u.email = email;

@@ -21,8 +21,8 @@
 
 static json_t *workspace_json(const store_workspace *w)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "id", w->id, "name", w->name, "description",
-                     w->description, "prompts_count", (json_int_t)w->prompts_count, "data_sources_count",
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "id", w->id, "name", w->name, "description", w->description,
+                     "prompts_count", (json_int_t)w->prompts_count, "data_sources_count",
                      (json_int_t)w->data_sources_count, "created_at", api_time(w->created_at), "updated_at",
                      api_time(w->updated_at));
 }

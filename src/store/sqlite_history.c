@@ -61,9 +61,8 @@ static const char SQL_PROMPT_DS_INSERT[] =
     "INSERT OR IGNORE INTO prompt_data_sources (prompt_id, data_source_id) SELECT ?1, d.id FROM data_sources d "
     "WHERE d.org_id = ?2 AND d.id IN (SELECT value FROM json_each(?3))";
 static const char SQL_WS_EXISTS[] = "SELECT 1 FROM workspaces WHERE org_id = ?1 AND id = ?2";
-static const char SQL_DS_REFS_COUNT[] =
-    "SELECT count(DISTINCT j.value), count(DISTINCT d.id) FROM json_each(?2) j "
-    "LEFT JOIN data_sources d ON d.id = j.value AND d.org_id = ?1";
+static const char SQL_DS_REFS_COUNT[] = "SELECT count(DISTINCT j.value), count(DISTINCT d.id) FROM json_each(?2) j "
+                                        "LEFT JOIN data_sources d ON d.id = j.value AND d.org_id = ?1";
 
 void sq_prompt_links_from_row(sqlite3_stmt *st, int col, store_prompt *p)
 {
@@ -146,9 +145,9 @@ out:
 
 /* ---------------------------------------------------------------- workspaces */
 
-#define WS_COLS                                                                                                    \
-    "w.id, w.org_id, w.name, w.description, w.created_at, w.updated_at, "                                          \
-    "(SELECT count(*) FROM prompts p WHERE p.workspace_id = w.id), "                                               \
+#define WS_COLS                                                                                                        \
+    "w.id, w.org_id, w.name, w.description, w.created_at, w.updated_at, "                                              \
+    "(SELECT count(*) FROM prompts p WHERE p.workspace_id = w.id), "                                                   \
     "(SELECT count(*) FROM data_sources d WHERE d.workspace_id = w.id) "
 
 static const char SQL_WS_INSERT[] = "INSERT INTO workspaces (id, org_id, name, description, created_at, updated_at) "
@@ -319,8 +318,8 @@ int sq_workspace_delete(store_t *base, const char *org_id, const char *id)
 
 /* ---------------------------------------------------------------- data sources */
 
-#define DS_COLS                                                                                                    \
-    "d.id, d.org_id, coalesce(d.workspace_id, ''), d.name, d.type, d.description, d.created_at, d.updated_at, "   \
+#define DS_COLS                                                                                                        \
+    "d.id, d.org_id, coalesce(d.workspace_id, ''), d.name, d.type, d.description, d.created_at, d.updated_at, "        \
     "(SELECT count(*) FROM prompt_data_sources pd WHERE pd.data_source_id = d.id) "
 
 static const char SQL_DS_INSERT[] =
@@ -497,8 +496,8 @@ int sq_data_source_delete(store_t *base, const char *org_id, const char *id)
 
 /* ---------------------------------------------------------------- users */
 
-#define USER_COLS                                                                                                  \
-    "u.id, u.org_id, u.email, u.name, u.role, u.created_at, coalesce(u.updated_at, u.created_at), "               \
+#define USER_COLS                                                                                                      \
+    "u.id, u.org_id, u.email, u.name, u.role, u.created_at, coalesce(u.updated_at, u.created_at), "                    \
     "(SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL) "
 
 static const char SQL_USER_INSERT[] =
@@ -651,8 +650,8 @@ static int user_role_on(sq_conn *c, const char *org_id, const char *id, char rol
     return step == SQLITE_ROW ? STORE_OK : sq_fail(c, "user admins");
 }
 
-int sq_user_update(store_t *base, const char *org_id, const char *id, const store_user_patch *patch,
-                   store_user *out, const char **conflict)
+int sq_user_update(store_t *base, const char *org_id, const char *id, const store_user_patch *patch, store_user *out,
+                   const char **conflict)
 {
     sq_store *s = (sq_store *)base;
     const char *dummy;
@@ -811,10 +810,10 @@ static int hist_fts_query(const char *text, char **out)
 }
 
 #define HIST_TIME "coalesce(p.last_executed_at, p.created_at)"
-#define HIST_COLS                                                                                                  \
-    "p.id, p.user_id, coalesce(p.workspace_id, ''), coalesce(p.last_execution_id, ''), p.name, p.description, "   \
-    "p.content, p.tags, (SELECT json_group_array(pd.data_source_id) FROM prompt_data_sources pd "                  \
-    "WHERE pd.prompt_id = p.id), p.last_status, p.status, p.last_duration_ms, " HIST_TIME ", "                     \
+#define HIST_COLS                                                                                                      \
+    "p.id, p.user_id, coalesce(p.workspace_id, ''), coalesce(p.last_execution_id, ''), p.name, p.description, "        \
+    "p.content, p.tags, (SELECT json_group_array(pd.data_source_id) FROM prompt_data_sources pd "                      \
+    "WHERE pd.prompt_id = p.id), p.last_status, p.status, p.last_duration_ms, " HIST_TIME ", "                         \
     "coalesce(p.last_executed_at, 0), p.created_at, p.updated_at "
 
 static int hist_from_row(sqlite3_stmt *st, store_history_item *h)
@@ -864,7 +863,10 @@ int sq_history_list(store_t *base, const char *org_id, const store_history_query
         return STORE_OK;
     }
     char where[768], order[160], sql[2048];
-    snprintf(where, sizeof where, "FROM prompts p WHERE p.org_id = ?1%s%s%s%s%s%s",
+    /* An organization-wide search is driven by the FTS matches (rowid lookups, bounded by how many match)
+     * rather than by walking every prompt of the organization in the org index: the unary + keeps the
+     * planner off that index. With a user, the user's index range is small and drives. */
+    snprintf(where, sizeof where, "FROM prompts p WHERE %sp.org_id = ?1%s%s%s%s%s%s", match && !q->user_id ? "+" : "",
              q->user_id ? " AND p.user_id = ?2" : "", q->workspace_id ? " AND p.workspace_id = ?3" : "",
              q->data_source_id
                  ? " AND p.id IN (SELECT pd.prompt_id FROM prompt_data_sources pd WHERE pd.data_source_id = ?4)"

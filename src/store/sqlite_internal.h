@@ -124,8 +124,8 @@ int sq_prompt_get_on(sq_conn *c, const char *org_id, const char *id, const char 
 int sq_queue_claim(store_t *base, const char *owner, int64_t now, int64_t lease_until, int max, store_job **jobs, size_t *n);
 int sq_queue_renew(store_t *base, const char *owner, int64_t lease_until);
 int sq_queue_finish_many(store_t *base, const char *owner, const store_job_result *res, size_t n, size_t *applied);
-int sq_execution_cancel(store_t *base, const char *org_id, const char *id);
-int sq_execution_retry(store_t *base, const char *org_id, const char *id);
+int sq_execution_cancel(store_t *base, const char *org_id, const char *id, const char *owner_id);
+int sq_execution_retry(store_t *base, const char *org_id, const char *id, const char *owner_id);
 int sq_execution_attempts(store_t *base, const char *org_id, const char *id, store_attempt **out, size_t *n);
 int sq_batch_create(store_t *base, const char *org_id, const char *user_id, store_execution *items, size_t n, store_id batch_id);
 int sq_batch_get(store_t *base, const char *org_id, const char *id, store_batch *out);

@@ -35,8 +35,10 @@ static const char SQL_QUEUE_RELEASE[] = "UPDATE executions SET status = 'queued'
                                         "lease_owner = ?2";
 static const char SQL_EXEC_CANCEL[] =
     "UPDATE executions SET status = 'cancelled', finished_at = ?3, updated_at = ?3, lease_owner = NULL, "
-    "lease_expires_at = NULL WHERE org_id = ?1 AND id = ?2 AND status IN ('queued', 'processing')";
-static const char SQL_EXEC_STATUS[] = "SELECT status, retries FROM executions WHERE org_id = ?1 AND id = ?2";
+    "lease_expires_at = NULL WHERE org_id = ?1 AND id = ?2 AND (?4 IS NULL OR user_id = ?4) AND async = 1 AND "
+    "status IN ('queued', 'processing')";
+static const char SQL_EXEC_STATUS[] =
+    "SELECT status, retries FROM executions WHERE org_id = ?1 AND id = ?2 AND (?3 IS NULL OR user_id = ?3)";
 static const char SQL_ATTEMPT_SAVE[] =
     "INSERT INTO execution_attempts (execution_id, number, status, output, error, model, prompt_tokens, "
     "completion_tokens, total_tokens, duration_ms, started_at, finished_at) "
@@ -55,6 +57,9 @@ static const char SQL_BATCH_INSERT[] =
     "INSERT INTO batches (id, org_id, user_id, total, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char SQL_BATCH_GET[] = "SELECT id, user_id, total, created_at FROM batches WHERE org_id = ?1 AND id = ?2";
 static const char SQL_BATCH_COUNTS[] = "SELECT status, count(*) FROM executions WHERE batch_id = ?1 GROUP BY status";
+static const char SQL_IDEM_EXPIRE[] =
+    "DELETE FROM idempotency_keys WHERE org_id = ?1 AND idem_key = ?2 AND (created_at < ?3 OR (status_code = 0 "
+    "AND created_at < ?4))";
 static const char SQL_IDEM_INSERT[] = "INSERT OR IGNORE INTO idempotency_keys (org_id, idem_key, user_id, "
                                       "request_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char SQL_IDEM_GET[] =
@@ -191,7 +196,7 @@ int sq_queue_finish_many(store_t *base, const char *owner, const store_job_resul
     return sq_w_end(s, rc);
 }
 
-int sq_execution_cancel(store_t *base, const char *org_id, const char *id)
+int sq_execution_cancel(store_t *base, const char *org_id, const char *id, const char *owner_id)
 {
     sq_store *s = (sq_store *)base;
     sq_conn *c = sq_w_begin(s);
@@ -204,6 +209,7 @@ int sq_execution_cancel(store_t *base, const char *org_id, const char *id)
     sq_bind_text(st, 1, org_id);
     sq_bind_text(st, 2, id);
     sqlite3_bind_int64(st, 3, time_now_ms());
+    sq_bind_text(st, 4, owner_id);
     if ((rc = sq_step_done(c, st)) != STORE_OK || sqlite3_changes(c->db) > 0)
         goto out;
     /* nothing changed: missing, or already ended */
@@ -213,6 +219,7 @@ int sq_execution_cancel(store_t *base, const char *org_id, const char *id)
     }
     sq_bind_text(st, 1, org_id);
     sq_bind_text(st, 2, id);
+    sq_bind_text(st, 3, owner_id);
     int step = sqlite3_step(st);
     sq_stmt_done(st);
     rc = step == SQLITE_ROW ? STORE_CONFLICT : step == SQLITE_DONE ? STORE_NOTFOUND : sq_fail(c, "cancel");
@@ -223,7 +230,7 @@ out:
     return rc;
 }
 
-int sq_execution_retry(store_t *base, const char *org_id, const char *id)
+int sq_execution_retry(store_t *base, const char *org_id, const char *id, const char *owner_id)
 {
     sq_store *s = (sq_store *)base;
     sq_conn *c = sq_w_begin(s);
@@ -236,6 +243,7 @@ int sq_execution_retry(store_t *base, const char *org_id, const char *id)
         goto out;
     sq_bind_text(st, 1, org_id);
     sq_bind_text(st, 2, id);
+    sq_bind_text(st, 3, owner_id);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW)
         sq_col_copy(st, 0, status, sizeof status);
@@ -401,8 +409,16 @@ int sq_idem_begin(store_t *base, const char *org_id, const char *key, const char
     if (!c)
         return STORE_ERR;
     int rc = STORE_ERR;
-    sqlite3_stmt *st = sq_stmt(c, SQL_IDEM_INSERT);
+    int64_t now = time_now_ms();
+    /* a key is remembered for a day; a reservation whose request never finished (a crash) for 10 minutes */
+    sqlite3_stmt *st = sq_stmt(c, SQL_IDEM_EXPIRE);
     if (!st)
+        goto out;
+    sq_bind_text(st, 1, org_id);
+    sq_bind_text(st, 2, key);
+    sqlite3_bind_int64(st, 3, now - 24LL * 3600 * 1000);
+    sqlite3_bind_int64(st, 4, now - 10LL * 60 * 1000);
+    if (sq_step_done(c, st) != STORE_OK || !(st = sq_stmt(c, SQL_IDEM_INSERT)))
         goto out;
     sq_bind_text(st, 1, org_id);
     sq_bind_text(st, 2, key);

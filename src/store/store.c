@@ -155,14 +155,14 @@ int store_queue_finish_many(store_t *s, const char *owner, const store_job_resul
     return s->ops->queue_finish_many(s, owner, res, n, applied);
 }
 
-int store_execution_cancel(store_t *s, const char *org_id, const char *id)
+int store_execution_cancel(store_t *s, const char *org_id, const char *id, const char *owner_id)
 {
-    return s->ops->execution_cancel(s, org_id, id);
+    return s->ops->execution_cancel(s, org_id, id, owner_id);
 }
 
-int store_execution_retry(store_t *s, const char *org_id, const char *id)
+int store_execution_retry(store_t *s, const char *org_id, const char *id, const char *owner_id)
 {
-    return s->ops->execution_retry(s, org_id, id);
+    return s->ops->execution_retry(s, org_id, id, owner_id);
 }
 
 int store_execution_attempts(store_t *s, const char *org_id, const char *id, store_attempt **out, size_t *n)

@@ -509,14 +509,16 @@ typedef struct store_job_result {
  * counts the rows changed. */
 int store_queue_finish_many(store_t *s, const char *owner, const store_job_result *res, size_t n, size_t *applied);
 
-/* Cancel a queued or processing execution (its result, if one comes, is then
- * dropped). STORE_CONFLICT when it already ended. */
-int store_execution_cancel(store_t *s, const char *org_id, const char *id);
+/* Cancel a queued or processing async execution (its result, if one comes,
+ * is then dropped). owner_id: when not NULL, only that user's executions
+ * (others are STORE_NOTFOUND). STORE_CONFLICT when it already ended or runs
+ * synchronously (its caller is waiting for it). */
+int store_execution_cancel(store_t *s, const char *org_id, const char *id, const char *owner_id);
 
 /* Run a failed or cancelled execution again: its current outcome is kept as
- * an earlier attempt and it is queued (async) again. STORE_CONFLICT when it is
- * not failed or cancelled. */
-int store_execution_retry(store_t *s, const char *org_id, const char *id);
+ * an earlier attempt and it is queued (async) again. owner_id as for cancel.
+ * STORE_CONFLICT when it is not failed or cancelled. */
+int store_execution_retry(store_t *s, const char *org_id, const char *id, const char *owner_id);
 
 typedef struct store_attempt {
     long number;

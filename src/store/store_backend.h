@@ -98,8 +98,8 @@ struct store_ops {
     int (*queue_claim)(store_t *s, const char *owner, int64_t now, int64_t lease_until, int max, store_job **jobs, size_t *n);
     int (*queue_renew)(store_t *s, const char *owner, int64_t lease_until);
     int (*queue_finish_many)(store_t *s, const char *owner, const store_job_result *res, size_t n, size_t *applied);
-    int (*execution_cancel)(store_t *s, const char *org_id, const char *id);
-    int (*execution_retry)(store_t *s, const char *org_id, const char *id);
+    int (*execution_cancel)(store_t *s, const char *org_id, const char *id, const char *owner_id);
+    int (*execution_retry)(store_t *s, const char *org_id, const char *id, const char *owner_id);
     int (*execution_attempts)(store_t *s, const char *org_id, const char *id, store_attempt **out, size_t *n);
     int (*batch_create)(store_t *s, const char *org_id, const char *user_id, store_execution *items, size_t n, store_id batch_id);
     int (*batch_get)(store_t *s, const char *org_id, const char *id, store_batch *out);

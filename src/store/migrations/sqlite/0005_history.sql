@@ -61,7 +61,8 @@ ALTER TABLE prompts ADD COLUMN last_executed_at INTEGER;
 -- a further equality column for the status filter.
 CREATE INDEX prompts_hist_user_time ON prompts (org_id, user_id, coalesce(last_executed_at, created_at));
 CREATE INDEX prompts_hist_user_status ON prompts (org_id, user_id, last_status, coalesce(last_executed_at, created_at));
-CREATE INDEX prompts_hist_user_duration ON prompts (org_id, user_id, last_duration_ms);
+-- (the time key last, so a time_period filter is checked in the index while it walks in duration order)
+CREATE INDEX prompts_hist_user_duration ON prompts (org_id, user_id, last_duration_ms, coalesce(last_executed_at, created_at));
 -- an admin's org-wide view (user_id=all) and the workspace filter
 CREATE INDEX prompts_hist_org_time ON prompts (org_id, coalesce(last_executed_at, created_at));
 CREATE INDEX prompts_workspace ON prompts (workspace_id, coalesce(last_executed_at, created_at));
