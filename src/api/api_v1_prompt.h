@@ -43,10 +43,17 @@ int v1_prompt_check(api_req *rq, json_t *obj, json_t *defaults, const char *pref
                     json_t *errors, json_t *warnings);
 void v1_prompt_req_clear(v1_prompt_req *r);
 
-/* Resolve the prompt (stored, or the raw text's own prompt, created on first
- * use) into *prompt and fill an execution record for it from a checked
- * request. rec's strings are borrowed from pr, except *metadata_text and
- * *vars_text, which the caller frees. Returns a store code. */
+#define V1_RAW_NAME_MAX 60
+
+/* A raw prompt's name (its start, on one line) and the hex hash that finds
+ * it again. */
+void v1_raw_identity(const char *text, char name[V1_RAW_NAME_MAX + 4], char hash_hex[65]);
+
+/* Fill an execution record from a checked request for *prompt. When prompt
+ * is zeroed (no id) it is resolved first: the stored prompt, or the raw
+ * text's own prompt, created on first use. rec's strings are borrowed from
+ * pr, except *metadata_text and *vars_text, which the caller frees. Returns a
+ * store code. */
 int v1_fill_record(api_req *rq, const v1_prompt_req *pr, store_execution *rec, store_prompt *prompt,
                    char **metadata_text, char **vars_text);
 

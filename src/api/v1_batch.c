@@ -28,6 +28,45 @@ typedef struct batch_entry {
     char model[256];
 } batch_entry;
 
+/* Every raw-text entry's prompt, found or created in one transaction. */
+static int resolve_raw_prompts(api_req *rq, batch_entry *entries, size_t n)
+{
+    const char **names = calloc(n, sizeof *names), **texts = calloc(n, sizeof *texts),
+               **hashes = calloc(n, sizeof *hashes);
+    char(*name_buf)[V1_RAW_NAME_MAX + 4] = calloc(n, sizeof *name_buf);
+    char(*hash_buf)[65] = calloc(n, sizeof *hash_buf);
+    store_prompt *found = calloc(n, sizeof *found);
+    size_t *index = calloc(n, sizeof *index), m = 0;
+    int rc = STORE_ERR;
+    if (!names || !texts || !hashes || !name_buf || !hash_buf || !found || !index)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (entries[i].pr.prompt_id)
+            continue;
+        v1_raw_identity(entries[i].pr.text, name_buf[m], hash_buf[m]);
+        names[m] = name_buf[m];
+        hashes[m] = hash_buf[m];
+        texts[m] = entries[i].pr.text;
+        index[m++] = i;
+    }
+    rc = m ? store_prompt_ensure_raw_many(rq->app->store, rq->who.org_id, rq->who.user_id, m, names, texts, hashes,
+                                          found)
+           : STORE_OK;
+    for (size_t k = 0; rc == STORE_OK && k < m; k++) {
+        entries[index[k]].prompt = found[k]; /* moved: the entry owns it now */
+        memset(&found[k], 0, sizeof found[k]);
+    }
+out:
+    free(names);
+    free(texts);
+    free(hashes);
+    free(name_buf);
+    free(hash_buf);
+    free(found);
+    free(index);
+    return rc;
+}
+
 static void batch_submit(api_req *rq)
 {
     json_t *body = NULL, *errors = json_array(), *warnings = json_array(), *ids = NULL;
@@ -62,6 +101,10 @@ static void batch_submit(api_req *rq)
     }
     if (json_array_size(errors) > 0) {
         v1_reply_invalid(rq, errors);
+        goto abort;
+    }
+    if (resolve_raw_prompts(rq, entries, n) != STORE_OK) {
+        api_v1_store_error(rq, STORE_ERR, "Prompt");
         goto abort;
     }
     for (i = 0; i < n; i++) {

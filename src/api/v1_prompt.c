@@ -25,7 +25,6 @@
 #include "core/execution.h"
 #include "core/ids.h"
 
-#define RAW_NAME_MAX 60
 
 /* The request as v1 shows it. attempts may be NULL. */
 static json_t *v1_request_json(const store_execution *e, const store_attempt *attempts, size_t nattempts)
@@ -63,18 +62,16 @@ static json_t *v1_request_envelope(const char *status, const char *request_id, j
                      data ? data : json_null(), "message", message);
 }
 
-/* Find or make the prompt that records a raw text. */
-static int raw_prompt(api_req *rq, const char *text, store_prompt *out)
+void v1_raw_identity(const char *text, char name[V1_RAW_NAME_MAX + 4], char hash_hex[65])
 {
     unsigned char h[32];
-    char hex[65], name[RAW_NAME_MAX + 4];
     crypto_generichash(h, sizeof h, (const unsigned char *)text, strlen(text), NULL, 0);
-    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    sodium_bin2hex(hash_hex, 65, h, sizeof h);
     /* the name is the text's start on one line, cut at a UTF-8 character boundary */
     const char *p = text;
     while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
         p++;
-    size_t len = strlen(p), n = len < RAW_NAME_MAX ? len : RAW_NAME_MAX;
+    size_t len = strlen(p), n = len < V1_RAW_NAME_MAX ? len : V1_RAW_NAME_MAX;
     while (n > 0 && n < len && ((unsigned char)p[n] & 0xC0) == 0x80) /* p[n] continues a character */
         n--;
     for (size_t i = 0; i < n; i++)
@@ -82,17 +79,24 @@ static int raw_prompt(api_req *rq, const char *text, store_prompt *out)
     name[n] = '\0';
     if (n < len)
         strcat(name, "...");
-    return store_prompt_ensure_raw(rq->app->store, rq->who.org_id, rq->who.user_id, name, text, hex, out);
 }
 
 int v1_fill_record(api_req *rq, const v1_prompt_req *pr, store_execution *rec, store_prompt *prompt,
                    char **metadata_text, char **vars_text)
 {
     memset(rec, 0, sizeof *rec);
-    memset(prompt, 0, sizeof *prompt);
     *metadata_text = *vars_text = NULL;
-    int rc = pr->prompt_id ? store_prompt_get(rq->app->store, rq->who.org_id, pr->prompt_id, rq->who.user_id, prompt)
-                           : raw_prompt(rq, pr->text, prompt);
+    int rc = STORE_OK;
+    if (!prompt->id[0]) { /* not resolved by the caller */
+        if (pr->prompt_id) {
+            rc = store_prompt_get(rq->app->store, rq->who.org_id, pr->prompt_id, rq->who.user_id, prompt);
+        } else {
+            char name[V1_RAW_NAME_MAX + 4], hash[65];
+            v1_raw_identity(pr->text, name, hash);
+            rc = store_prompt_ensure_raw(rq->app->store, rq->who.org_id, rq->who.user_id, name, pr->text, hash,
+                                         prompt);
+        }
+    }
     if (rc != STORE_OK)
         return rc;
     memcpy(rec->org_id, rq->who.org_id, sizeof rec->org_id);

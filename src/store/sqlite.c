@@ -639,6 +639,7 @@ static const struct store_ops sqlite_ops = {
     .idem_finish = sq_idem_finish,
     .idem_abort = sq_idem_abort,
     .prompt_ensure_raw = sq_prompt_ensure_raw,
+    .prompt_ensure_raw_many = sq_prompt_ensure_raw_many,
     /* ---- prompt history (sqlite_history.c) ---- */
     .workspace_create = sq_workspace_create,
     .workspace_get = sq_workspace_get,

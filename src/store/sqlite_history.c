@@ -849,7 +849,7 @@ int sq_history_list(store_t *base, const char *org_id, const store_history_query
     static const char *order_cols[] = {
         [STORE_HSORT_TIMESTAMP] = HIST_TIME " %1$s, p.rowid %1$s",
         [STORE_HSORT_STATUS] = "p.last_status %1$s, " HIST_TIME " %1$s, p.rowid %1$s",
-        [STORE_HSORT_DURATION] = "p.last_duration_ms %1$s, p.rowid %1$s",
+        [STORE_HSORT_DURATION] = "p.last_duration_ms %1$s, " HIST_TIME " %1$s, p.rowid %1$s",
         [STORE_HSORT_NAME] = "p.name COLLATE NOCASE %1$s, p.rowid %1$s",
         [STORE_HSORT_CREATED_AT] = "p.created_at %1$s, p.rowid %1$s",
     };
@@ -863,6 +863,10 @@ int sq_history_list(store_t *base, const char *org_id, const store_history_query
         return STORE_OK;
     }
     char where[768], order[160], sql[2048];
+    /* Sorted by status or duration, the page is read in the order of the (org, user, status|duration, time)
+     * index, the time_period checked in its entries; the unary + keeps the planner from taking the time
+     * range instead and sorting every row of it (most rows are recent, so that range is rarely selective). */
+    int index_order = q->user_id && (q->sort == STORE_HSORT_STATUS || q->sort == STORE_HSORT_DURATION);
     /* An organization-wide search is driven by the FTS matches (rowid lookups, bounded by how many match)
      * rather than by walking every prompt of the organization in the org index: the unary + keeps the
      * planner off that index. With a user, the user's index range is small and drives. */
@@ -871,7 +875,10 @@ int sq_history_list(store_t *base, const char *org_id, const store_history_query
              q->data_source_id
                  ? " AND p.id IN (SELECT pd.prompt_id FROM prompt_data_sources pd WHERE pd.data_source_id = ?4)"
                  : "",
-             q->status ? " AND p.last_status = ?5" : "", q->since ? " AND " HIST_TIME " >= ?6" : "",
+             q->status ? " AND p.last_status = ?5" : "",
+             !q->since     ? ""
+             : index_order ? " AND +" HIST_TIME " >= ?6"
+                           : " AND " HIST_TIME " >= ?6",
              match ? " AND p.rowid IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?7)" : "");
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"

@@ -132,6 +132,9 @@ int sq_batch_get(store_t *base, const char *org_id, const char *id, store_batch 
 int sq_idem_begin(store_t *base, const char *org_id, const char *key, const char *user_id, const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response);
 int sq_idem_finish(store_t *base, const char *org_id, const char *key, int status_code, const char *response);
 int sq_idem_abort(store_t *base, const char *org_id, const char *key);
+int sq_prompt_ensure_raw_many(store_t *base, const char *org_id, const char *user_id, size_t n,
+                              const char *const *names, const char *const *texts, const char *const *hashes,
+                              store_prompt *out);
 int sq_prompt_ensure_raw(store_t *base, const char *org_id, const char *user_id, const char *name, const char *text, const char *raw_hash, store_prompt *out);
 
 /* ---- sqlite_history.c (spec 002: workspaces, data sources, users, history) ---- */

@@ -20,8 +20,14 @@
 static const char SQL_QUEUE_CLAIM[] =
     "UPDATE executions SET status = 'processing', lease_owner = ?1, lease_expires_at = ?3, "
     "started_at = coalesce(started_at, ?2), updated_at = ?2 "
-    "WHERE id IN (SELECT id FROM executions WHERE async = 1 AND (status = 'queued' OR (status = 'processing' "
-    "AND lease_expires_at < ?2)) ORDER BY created_at LIMIT ?4) "
+    /* expired leases first, then the oldest queued; the redundant "status IN (...)" lets SQLite use the
+     * partial index executions_queue, whose rows are only the unfinished async ones */
+    "WHERE id IN (SELECT id FROM ("
+    "SELECT id, 0 AS pri, created_at FROM executions WHERE async = 1 AND status IN ('queued', 'processing') "
+    "AND status = 'processing' AND lease_expires_at < ?2 "
+    "UNION ALL SELECT * FROM (SELECT id, 1, created_at FROM executions WHERE async = 1 "
+    "AND status IN ('queued', 'processing') AND status = 'queued' ORDER BY created_at LIMIT ?4)) "
+    "ORDER BY pri, created_at LIMIT ?4) "
     "RETURNING id, coalesce(messages, '[]'), model, temperature, coalesce(max_tokens, 0), stream";
 static const char SQL_QUEUE_RENEW[] = "UPDATE executions SET lease_expires_at = ?2 WHERE lease_owner = ?1 AND "
                                       "status = 'processing'";
@@ -489,19 +495,14 @@ int sq_idem_abort(store_t *base, const char *org_id, const char *key)
     return sq_w_end(s, rc);
 }
 
-int sq_prompt_ensure_raw(store_t *base, const char *org_id, const char *user_id, const char *name, const char *text,
-                         const char *raw_hash, store_prompt *out)
+/* Inside a writer transaction: find or create the raw prompt, then read it into *out. */
+static int ensure_raw_on(sq_conn *c, const char *org_id, const char *user_id, const char *name, const char *text,
+                         const char *raw_hash, int64_t now, store_prompt *out)
 {
-    sq_store *s = (sq_store *)base;
-    int64_t now = time_now_ms();
     store_id id = "", version_id;
-    sq_conn *c = sq_w_begin(s);
-    if (!c)
-        return STORE_ERR;
-    int rc = STORE_ERR;
     sqlite3_stmt *st = sq_stmt(c, SQL_RAW_FIND);
     if (!st)
-        goto out;
+        return STORE_ERR;
     sq_bind_text(st, 1, org_id);
     sq_bind_text(st, 2, user_id);
     sq_bind_text(st, 3, raw_hash);
@@ -509,15 +510,13 @@ int sq_prompt_ensure_raw(store_t *base, const char *org_id, const char *user_id,
     if (step == SQLITE_ROW)
         sq_col_copy(st, 0, id, sizeof id);
     sq_stmt_done(st);
-    if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        sq_fail(c, "raw prompt find");
-        goto out;
-    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return sq_fail(c, "raw prompt find");
     if (!id[0]) {
         id_new(id);
         id_new(version_id);
         if (!(st = sq_stmt(c, SQL_RAW_INSERT)))
-            goto out;
+            return STORE_ERR;
         sq_bind_text(st, 1, id);
         sq_bind_text(st, 2, org_id);
         sq_bind_text(st, 3, user_id);
@@ -527,7 +526,7 @@ int sq_prompt_ensure_raw(store_t *base, const char *org_id, const char *user_id,
         sqlite3_bind_int64(st, 7, now);
         sq_bind_text(st, 8, raw_hash);
         if (sq_step_done(c, st) != STORE_OK || !(st = sq_stmt(c, SQL_RAW_VERSION)))
-            goto out;
+            return STORE_ERR;
         sq_bind_text(st, 1, version_id);
         sq_bind_text(st, 2, id);
         sq_bind_text(st, 3, org_id);
@@ -535,11 +534,35 @@ int sq_prompt_ensure_raw(store_t *base, const char *org_id, const char *user_id,
         sq_bind_text(st, 5, text);
         sqlite3_bind_int64(st, 6, now);
         if (sq_step_done(c, st) != STORE_OK)
-            goto out;
+            return STORE_ERR;
     }
-    rc = sq_prompt_get_on(c, org_id, id, user_id, out);
-out:
-    return sq_w_end(s, rc);
+    return sq_prompt_get_on(c, org_id, id, user_id, out);
+}
+
+int sq_prompt_ensure_raw(store_t *base, const char *org_id, const char *user_id, const char *name, const char *text,
+                         const char *raw_hash, store_prompt *out)
+{
+    return sq_prompt_ensure_raw_many(base, org_id, user_id, 1, &name, &text, &raw_hash, out);
+}
+
+int sq_prompt_ensure_raw_many(store_t *base, const char *org_id, const char *user_id, size_t n,
+                              const char *const *names, const char *const *texts, const char *const *hashes,
+                              store_prompt *out)
+{
+    sq_store *s = (sq_store *)base;
+    int64_t now = time_now_ms();
+    memset(out, 0, n * sizeof *out);
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = STORE_OK;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++)
+        rc = ensure_raw_on(c, org_id, user_id, names[i], texts[i], hashes[i], now, &out[i]);
+    rc = sq_w_end(s, rc);
+    if (rc != STORE_OK)
+        for (size_t i = 0; i < n; i++)
+            store_prompt_clear(&out[i]);
+    return rc;
 }
 
 int sq_recover_interrupted(store_t *base, long *count)

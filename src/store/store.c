@@ -195,6 +195,13 @@ int store_idem_abort(store_t *s, const char *org_id, const char *key)
     return s->ops->idem_abort(s, org_id, key);
 }
 
+int store_prompt_ensure_raw_many(store_t *s, const char *org_id, const char *user_id, size_t n,
+                                 const char *const *names, const char *const *texts, const char *const *hashes,
+                                 store_prompt *out)
+{
+    return s->ops->prompt_ensure_raw_many(s, org_id, user_id, n, names, texts, hashes, out);
+}
+
 int store_prompt_ensure_raw(store_t *s, const char *org_id, const char *user_id, const char *name, const char *text, const char *raw_hash, store_prompt *out)
 {
     return s->ops->prompt_ensure_raw(s, org_id, user_id, name, text, raw_hash, out);

@@ -760,6 +760,12 @@ int store_key_revoke_in_org(store_t *s, const char *org_id, const char *prefix_o
  * before serving. Single-node stores only (one server per database). */
 int store_recover_interrupted(store_t *s, long *count);
 
+/* The same for n texts in ONE transaction (batches): out[i] for texts[i]. On
+ * failure nothing is kept and out is cleared. */
+int store_prompt_ensure_raw_many(store_t *s, const char *org_id, const char *user_id, size_t n,
+                                 const char *const *names, const char *const *texts, const char *const *hashes,
+                                 store_prompt *out);
+
 /* ---- lifecycle ---- */
 
 /* Open (creating if needed) and migrate to the latest schema. */

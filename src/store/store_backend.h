@@ -106,6 +106,9 @@ struct store_ops {
     int (*idem_begin)(store_t *s, const char *org_id, const char *key, const char *user_id, const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response);
     int (*idem_finish)(store_t *s, const char *org_id, const char *key, int status_code, const char *response);
     int (*idem_abort)(store_t *s, const char *org_id, const char *key);
+    int (*prompt_ensure_raw_many)(store_t *s, const char *org_id, const char *user_id, size_t n,
+                                  const char *const *names, const char *const *texts, const char *const *hashes,
+                                  store_prompt *out);
     int (*prompt_ensure_raw)(store_t *s, const char *org_id, const char *user_id, const char *name, const char *text, const char *raw_hash, store_prompt *out);
     /* ---- prompt history (spec 002): workspaces, data sources, users, history ---- */
     int (*workspace_create)(store_t *s, store_workspace *w);

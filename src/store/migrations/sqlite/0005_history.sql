@@ -61,11 +61,15 @@ ALTER TABLE prompts ADD COLUMN last_executed_at INTEGER;
 -- a further equality column for the status filter.
 CREATE INDEX prompts_hist_user_time ON prompts (org_id, user_id, coalesce(last_executed_at, created_at));
 CREATE INDEX prompts_hist_user_status ON prompts (org_id, user_id, last_status, coalesce(last_executed_at, created_at));
--- (the time key last, so a time_period filter is checked in the index while it walks in duration order)
+-- (the time key last: a time_period filter is checked in the index entries while the page is read in
+-- duration order, and it breaks ties between equal durations)
 CREATE INDEX prompts_hist_user_duration ON prompts (org_id, user_id, last_duration_ms, coalesce(last_executed_at, created_at));
--- an admin's org-wide view (user_id=all) and the workspace filter
+-- an admin's org-wide view (user_id=all) and the v1 prompt list
 CREATE INDEX prompts_hist_org_time ON prompts (org_id, coalesce(last_executed_at, created_at));
-CREATE INDEX prompts_workspace ON prompts (workspace_id, coalesce(last_executed_at, created_at));
+-- the workspace filter and ON DELETE SET NULL; no time key, so a new execution does not move it
+CREATE INDEX prompts_workspace ON prompts (workspace_id);
+-- Every index holding a latest-execution column moves when an execution starts or ends (the triggers
+-- below update the prompt row): bench/README.md says what that costs bulk inserts.
 
 -- Clearing a user's history deletes their executions: find them by user.
 -- (0004 creates the same index for sessions; IF NOT EXISTS keeps one.)
