@@ -7,7 +7,7 @@ SHELL   := /bin/bash
 CC      ?= cc
 PKGS    := libmicrohttpd libcurl jansson sqlite3 libsodium libjwt
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
-            libsqlite3-dev libsodium-dev libjwt-dev libcriterion-dev curl
+            libsqlite3-dev libsodium-dev libjwt-dev libcriterion-dev curl sqlite3
 BUILD   ?= build
 ifeq ($(SAN),1)
 BUILD   := build-san
@@ -90,10 +90,7 @@ test: deps
 	@$(MAKE) --no-print-directory $(BIN) $(UNIT_BIN) $(INTEG_BIN) $(MOCK_BIN)
 	@{ $(MAKE) --no-print-directory unit; u=$$?; $(MAKE) --no-print-directory integration; i=$$?; \
 	   [ $$u -eq 0 ] && [ $$i -eq 0 ]; } 2>&1 | tee $(BUILD)/test.log; st=$${PIPESTATUS[0]}; \
-	  tests/summarize.sh $(BUILD)/test.log; exit $$st
-
-valgrind: $(BIN)
-	@echo "see issue 6"
+	  tests/summarize.sh $(BUILD)/test.log; $(SAN_CHECK) exit $$st
 
 format:
 	clang-format -i $(SRC) $(wildcard src/*.h src/*/*.h tests/*/*.c tests/*/*.h)
@@ -113,3 +110,141 @@ $(BENCH_HISTORY): bench/bench_history.c $(LIB_OBJ)
 .PHONY: bench-history
 bench-history: $(BENCH_HISTORY)
 	$(BENCH_HISTORY) $(BENCH_ARGS)
+
+# ---- bench (issue 3, item 8): the engine benchmark, bench/run.sh (bench/README.md).
+# Not part of `make test`; builds what it needs itself; ~3 minutes.
+.PHONY: bench
+bench: ; bench/run.sh
+
+# ---- sanitizers (issue 6, proof): what `make test SAN=1` adds. Every process
+# of the run (Criterion workers, promptd servers and CLI runs, the mock) writes
+# an ASan/LSan report to build-san/sanitizer/asan.<pid> and exits 86 after it;
+# UBSan stops at the first report, also with 86. The harness fails a test
+# whose promptd exits 86 (tests/support/harness.c), and `make test SAN=1`
+# fails when any report was written (SAN_CHECK, run by the test rule).
+# Leaks inside third-party libraries are suppressed in tests/lsan.supp.
+# (harness.o and mock_proc.o are kept: as intermediates make deleted them after
+# the build, and `make unit` / `make integration` then relinked every binary.)
+.SECONDARY: $(SUPPORT_OBJ)
+ifeq ($(SAN),1)
+SAN_LOG_DIR := $(abspath $(BUILD))/sanitizer
+ifeq ($(MAKELEVEL),0)
+override ASAN_OPTIONS := detect_leaks=1:exitcode=86:log_path=$(SAN_LOG_DIR)/asan$(if $(ASAN_OPTIONS),:$(ASAN_OPTIONS))
+override LSAN_OPTIONS := exitcode=86:suppressions=$(abspath tests/lsan.supp):print_suppressions=0$(if $(LSAN_OPTIONS),:$(LSAN_OPTIONS))
+override UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1:exitcode=86$(if $(UBSAN_OPTIONS),:$(UBSAN_OPTIONS))
+$(shell rm -rf $(SAN_LOG_DIR) && mkdir -p $(SAN_LOG_DIR))
+endif
+export ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+SAN_CHECK = n=$$(ls $(SAN_LOG_DIR) 2>/dev/null | wc -l); \
+  if [ "$$n" -gt 0 ]; then for f in $(SAN_LOG_DIR)/*; do echo "---- $$f"; cat "$$f"; done; \
+    echo "sanitizers: $$n report(s) in $(SAN_LOG_DIR): FAILED"; st=1; \
+  else echo "sanitizers: no reports"; fi;
+endif
+
+# ---- valgrind (issue 6, proof): `make valgrind` runs every unit test binary
+# under memcheck (each Criterion worker is traced; the mock provider and system
+# tools a test runs, such as openssl, are not)
+# and the integration binaries named in VALGRIND_TESTS natively, with every
+# promptd they start (server and CLI) under memcheck: the harness wraps it in
+# $PD_VALGRIND. Each checked process logs to build/valgrind/vg.<pid>.log; the
+# run fails unless every test passes and the logs add up to 0 errors and 0
+# bytes definitely lost. Suppressions: tests/valgrind.supp. Not part of CI.
+VALGRIND       ?= valgrind
+VALGRIND_TESTS ?= test_http test_auth test_prompts test_v1_prompt test_cli test_executions
+VG_DIR   := $(abspath build)/valgrind
+VG_OPTS  := --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --error-exitcode=99 \
+            --num-callers=40 --suppressions=$(abspath tests/valgrind.supp) --log-file=$(VG_DIR)/vg.%p.log
+VG_INTEG := $(filter $(VALGRIND_TESTS:%=$(BUILD)/tests/integration/%),$(INTEG_BIN))
+
+valgrind: deps
+	@if [ "$(BUILD)" != build ]; then echo "make valgrind checks the plain build: run it without SAN=1"; exit 2; fi
+	@command -v $(VALGRIND) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; echo "installing: valgrind"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
+	@$(MAKE) --no-print-directory $(BIN) $(UNIT_BIN) $(VG_INTEG) $(MOCK_BIN)
+	@rm -rf $(VG_DIR); mkdir -p $(VG_DIR); rc=0; vg=$$(command -v $(VALGRIND)); \
+	for t in $(UNIT_BIN); do echo "== valgrind $$t"; \
+	  PROMPTD_MOCK_BIN=$(abspath $(MOCK_BIN)) $$vg $(VG_OPTS) --trace-children=yes \
+	    --trace-children-skip='*/mock_llm,/usr/*,/bin/*' $$t --jobs 2 || rc=1; done; \
+	for t in $(VG_INTEG); do echo "== $$t, promptd under valgrind"; \
+	  PD_VALGRIND="$$vg $(VG_OPTS)" PROMPTD_BIN=$(abspath $(BIN)) PROMPTD_MOCK_BIN=$(abspath $(MOCK_BIN)) \
+	    $$t --jobs 2 || rc=1; done; \
+	logs=$$(ls $(VG_DIR)/vg.*.log 2>/dev/null | wc -l); \
+	done_logs=$$(grep -l "ERROR SUMMARY:" $(VG_DIR)/vg.*.log 2>/dev/null | wc -l); \
+	errors=$$(grep -h "ERROR SUMMARY:" $(VG_DIR)/vg.*.log 2>/dev/null | awk '{s += $$4} END {print s + 0}'); \
+	lost=$$(grep -h "definitely lost:" $(VG_DIR)/vg.*.log 2>/dev/null | tr -d , | awk '{s += $$4} END {print s + 0}'); \
+	for f in $$(grep -L "ERROR SUMMARY: 0 errors" $(VG_DIR)/vg.*.log 2>/dev/null); do \
+	  grep -q "ERROR SUMMARY:" $$f && { echo "---- $$f"; cat $$f; }; done; \
+	echo "valgrind: $$done_logs processes checked (+ $$((logs - done_logs)) logs without a summary: forked" \
+	  "children that ran an untraced program, or processes killed)," \
+	  "ERROR SUMMARY: $$errors errors, definitely lost: $$lost bytes"; \
+	if [ $$rc -ne 0 ]; then echo "valgrind: some test failed"; fi; \
+	[ $$rc -eq 0 ] && [ $$errors -eq 0 ] && [ $$lost -eq 0 ]
+
+# ---- fuzz (issue 6, proof): libFuzzer targets in tests/fuzz/, built with clang
+# into build-fuzz/ (every promptd object but main.o and server.o, whose request
+# accessors tests/fuzz/fuzz_http.c stands in for). `make fuzz` runs each target
+# for FUZZ_SECONDS (default 60) from its seed corpus tests/fuzz/corpus/<name>/;
+# new inputs go to build-fuzz/corpus/<name>/, crashes to
+# build-fuzz/artifacts/<name>/ (and make fails). FUZZ_TARGETS picks targets,
+# FUZZ_ARGS adds libFuzzer options. Reproduce a crash:
+#   build-fuzz/fuzz_<name> build-fuzz/artifacts/<name>/crash-...
+# `make deps-fuzz` installs clang and libFuzzer's runtime.
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= router json_body template request
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -O1 -g -std=c17 -D_GNU_SOURCE -Wall -Wextra -Isrc -Itests $(FUZZ_SAN) \
+                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_OBJ     := $(filter-out src/main.c src/http/server.c,$(SRC))
+FUZZ_OBJ     := $(FUZZ_OBJ:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/tests/fuzz/fuzz_http.o
+FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_DEB_PKGS := clang libclang-rt-14-dev
+
+.PHONY: fuzz fuzz-build deps-fuzz clean-fuzz
+clean: clean-fuzz
+clean-fuzz: ; rm -rf $(FUZZ_BUILD)
+.SECONDARY: $(FUZZ_OBJ) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o)
+deps-fuzz: deps
+	@missing=""; for p in $(FUZZ_DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(FUZZ_BUILD)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_BUILD)/src/store/migrations.o: $(MIGRATIONS)
+
+$(FUZZ_BUILD)/tests/fuzz/%.o: tests/fuzz/%.c tests/fuzz/fuzz_http.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-build: deps-fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@rc=0; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t; \
+	  dict=""; [ -f tests/fuzz/$$t.dict ] && dict="-dict=tests/fuzz/$$t.dict"; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 \
+	    -max_len=16384 -print_final_stats=1 $$dict -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t/ \
+	    $(FUZZ_ARGS) $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t > $(FUZZ_BUILD)/fuzz_$$t.log 2>&1; \
+	  st=$$?; \
+	  grep -E '^#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::peak_rss_mb' $(FUZZ_BUILD)/fuzz_$$t.log; \
+	  if [ $$st -ne 0 ]; then rc=1; echo "fuzz_$$t FAILED (exit $$st): see $(FUZZ_BUILD)/fuzz_$$t.log"; \
+	    grep -E -m 20 'ERROR|SUMMARY|runtime error|fuzz check failed|Test unit written' $(FUZZ_BUILD)/fuzz_$$t.log; fi; \
+	done; exit $$rc
+
+-include $(FUZZ_OBJ:.o=.d) $(FUZZ_BIN:$(FUZZ_BUILD)/fuzz_%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.d)
