@@ -19,10 +19,10 @@
  *     --mode closed --conns C --duration S [--warmup S]
  *         closed loop: C keep-alive connections, each sends its next request
  *         as soon as the previous answer is in: maximum throughput.
- *     --mode burst  --count N [--timeout S]
- *         N connections opened at once, one request on each, all kept open
- *         until every answer is in (or the timeout); latency from the
- *         connect() of each request.
+ *     --mode burst  --count N [--timeout S] [--ramp-ms MS]
+ *         N connections opened at once (or evenly over MS milliseconds),
+ *         one request on each, all kept open until every answer is in (or
+ *         the timeout); latency from the connect() of each request.
  *
  * A request succeeds when the answer is HTTP 200 and its body contains TEXT
  * (--expect). Requests sent during the warm-up are not counted.
@@ -30,10 +30,19 @@
  * Output: one line of key=value pairs on stdout (run.sh parses it):
  *   label mode sent ok errors bad_status bad_body conn_err timeouts wall_s rps
  *   p50_ms p90_ms p99_ms max_ms conns peak_inflight lag_p99_ms lag_max_ms
- *   gen_cpu [peak_rss_kb peak_threads]
+ *   gen_cpu srv_cpu other_cpu listen_drops srv_us_per_req [open_s] [peak_rss_kb peak_threads]
+ * open_s (burst): how long the generator took to issue every connect().
  * lag_* is how late the generator sent open-loop requests after their due
  * time and gen_cpu the generator's own CPU use (1.0 = one core busy): they
  * say whether the generator, rather than the server, was the limit.
+ * --watch-pid (up to 4 times): srv_cpu is the CPU those processes used,
+ * srv_us_per_req the first one's CPU microseconds per request answered,
+ * other_cpu what the rest of the machine used meanwhile (from /proc/stat;
+ * a busy machine makes the figures meaningless), peak_rss_kb / peak_threads
+ * the first one's VmHWM and largest thread count, sampled every 50 ms.
+ * listen_drops: the kernel's TcpExt ListenOverflows during the run (system
+ * wide): connection attempts dropped because an accept queue was full, each
+ * costing the client a SYN retransmit (1 s, then 2 s, ...).
  *
  * Loopback only: any other address is refused.
  */
@@ -98,7 +107,9 @@ static struct {
     double rate, duration, warmup, timeout;
     int conns, max_conns;
     long count;
-    int watch_pid;
+    int watch_pid[4];
+    int nwatch;
+    double ramp_ms;
 
     /* state */
     int ep, tfd, sfd;
@@ -124,6 +135,7 @@ static struct {
     uint64_t t_first_done, t_last_done;
     long meas_done;          /* answers completed inside the measured window */
     long peak_rss_kb, peak_threads;
+    int reported_bad;
 } G;
 
 static void die(const char *fmt, ...)
@@ -162,9 +174,9 @@ static void push_u64(uint64_t **arr, size_t *n, size_t *cap, uint64_t v)
 static void sample_pid(void)
 {
     char path[64], line[256];
-    if (!G.watch_pid)
+    if (!G.nwatch)
         return;
-    snprintf(path, sizeof path, "/proc/%d/status", G.watch_pid);
+    snprintf(path, sizeof path, "/proc/%d/status", G.watch_pid[0]);
     FILE *f = fopen(path, "r");
     if (!f)
         return;
@@ -176,6 +188,76 @@ static void sample_pid(void)
             G.peak_threads = v;
     }
     fclose(f);
+}
+
+/* CPU seconds used so far by the watched processes (utime + stime); the
+ * first one's alone in *first. */
+static double watched_cpu(double *first)
+{
+    double total = 0;
+    long tck = sysconf(_SC_CLK_TCK);
+    *first = 0;
+    for (int i = 0; i < G.nwatch; i++) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", G.watch_pid[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+        unsigned long ut, st;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2) {
+            total += (double)(ut + st) / (double)tck;
+            if (i == 0)
+                *first = (double)(ut + st) / (double)tck;
+        }
+    }
+    return total;
+}
+
+/* CPU seconds the whole machine has been busy (all CPUs, /proc/stat). */
+static double machine_busy(void)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+                   &v[7]);
+    fclose(f);
+    if (n != 8)
+        return 0;
+    /* user nice system [idle iowait] irq softirq steal */
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* TcpExt ListenOverflows from /proc/net/netstat (system wide). */
+static long listen_overflows(void)
+{
+    char names[4096], vals[4096];
+    long result = -1;
+    FILE *f = fopen("/proc/net/netstat", "r");
+    if (!f)
+        return -1;
+    while (fgets(names, sizeof names, f) && fgets(vals, sizeof vals, f)) {
+        if (strncmp(names, "TcpExt:", 7) != 0)
+            continue;
+        char *sn, *sv;
+        char *n = strtok_r(names, " \n", &sn), *v = strtok_r(vals, " \n", &sv);
+        while (n && v) {
+            if (strcmp(n, "ListenOverflows") == 0) {
+                result = atol(v);
+                break;
+            }
+            n = strtok_r(NULL, " \n", &sn);
+            v = strtok_r(NULL, " \n", &sv);
+        }
+        break;
+    }
+    fclose(f);
+    return result;
 }
 
 /* ------------------------------------------------------------ epoll glue */
@@ -399,13 +481,18 @@ static int chunked_done(conn *k, size_t *body_len)
 static void finish_response(conn *k, size_t body_len)
 {
     uint64_t t = now_ns();
-    int good = k->status == 200;
-    if (good && G.expect) {
-        good = memmem(k->rbuf + k->hdr_end, body_len, G.expect, strlen(G.expect)) != NULL;
-        if (!good && k->counted)
+    int status_ok = k->status == 200;
+    int good = status_ok && (!G.expect || memmem(k->rbuf + k->hdr_end, body_len, G.expect, strlen(G.expect)));
+    if (!good && !G.reported_bad) { /* say once what a failure looked like */
+        G.reported_bad = 1;
+        fprintf(stderr, "bench_exec %s: first failed answer: HTTP %d: %.*s\n", G.label, k->status,
+                (int)(body_len < 300 ? body_len : 300), k->rbuf + k->hdr_end);
+    }
+    if (!good && k->counted) {
+        if (status_ok)
             G.bad_body++;
-    } else if (!good && k->counted) {
-        G.bad_status++;
+        else
+            G.bad_status++;
     }
     if (k->counted) {
         push_u64(&G.lat, &G.nlat, &G.latcap, t - k->t_start);
@@ -727,7 +814,7 @@ static void usage(void)
             "                  [--expect TEXT] [--label NAME] [--watch-pid PID]\n"
             "                  --mode open --rate R --duration S [--warmup S] [--conns C] [--max-conns M]\n"
             "                  --mode closed --conns C --duration S [--warmup S]\n"
-            "                  --mode burst --count N [--timeout S]\n");
+            "                  --mode burst --count N [--timeout S] [--ramp-ms MS]\n");
     exit(2);
 }
 
@@ -771,7 +858,7 @@ int main(int argc, char **argv)
     G.max_conns = 0;
 
     enum { O_URL = 1, O_BODY, O_EXPECT, O_LABEL, O_MODE, O_RATE, O_DURATION, O_WARMUP, O_CONNS, O_MAXCONNS, O_COUNT,
-           O_TIMEOUT, O_WATCH };
+           O_TIMEOUT, O_WATCH, O_RAMP };
     static const struct option lo[] = {
         {"url", required_argument, NULL, O_URL},           {"body", required_argument, NULL, O_BODY},
         {"expect", required_argument, NULL, O_EXPECT},     {"label", required_argument, NULL, O_LABEL},
@@ -780,6 +867,7 @@ int main(int argc, char **argv)
         {"conns", required_argument, NULL, O_CONNS},       {"max-conns", required_argument, NULL, O_MAXCONNS},
         {"count", required_argument, NULL, O_COUNT},       {"timeout", required_argument, NULL, O_TIMEOUT},
         {"watch-pid", required_argument, NULL, O_WATCH},   {"header", required_argument, NULL, 'H'},
+        {"ramp-ms", required_argument, NULL, O_RAMP},
         {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "H:", lo, NULL)) != -1) {
@@ -801,7 +889,12 @@ int main(int argc, char **argv)
         case O_MAXCONNS: G.max_conns = atoi(optarg); break;
         case O_COUNT: G.count = atol(optarg); break;
         case O_TIMEOUT: G.timeout = atof(optarg); break;
-        case O_WATCH: G.watch_pid = atoi(optarg); break;
+        case O_WATCH:
+            if (G.nwatch == 4)
+                die("at most 4 --watch-pid");
+            G.watch_pid[G.nwatch++] = atoi(optarg);
+            break;
+        case O_RAMP: G.ramp_ms = atof(optarg); break;
         default: usage();
         }
     }
@@ -858,22 +951,33 @@ int main(int argc, char **argv)
     epoll_ctl(G.ep, EPOLL_CTL_ADD, G.tfd, &ev);
     ev.data.u64 = TAG_SAMPLER;
     epoll_ctl(G.ep, EPOLL_CTL_ADD, G.sfd, &ev);
-    if (G.watch_pid) {
+    if (G.nwatch) {
         struct itimerspec its = {.it_interval = {0, (long)SAMPLE_NS}, .it_value = {0, (long)SAMPLE_NS}};
         timerfd_settime(G.sfd, 0, &its, NULL);
         sample_pid();
     }
 
     struct epoll_event evs[1024];
-    double cpu0;
-    uint64_t t_begin;
+    double cpu0, watched0 = 0, busy0 = 0, first0 = 0, first1 = 0;
+    long drops0 = listen_overflows();
+    uint64_t t_begin, t_opened = 0;
 
     if (G.mode == MODE_BURST) {
         G.t0 = G.t_meas = t_begin = now_ns();
         G.t_end = UINT64_MAX;
-        G.deadline = G.t0 + (uint64_t)(G.timeout * 1e9);
+        G.deadline = G.t0 + (uint64_t)((G.timeout + G.ramp_ms / 1000.0) * 1e9);
         cpu0 = cpu_seconds();
+        watched0 = watched_cpu(&first0);
+        busy0 = machine_busy();
         for (long i = 0; i < G.count; i++) {
+            if (G.ramp_ms > 0) { /* connection i is due at t0 + i * ramp / count */
+                uint64_t due = G.t0 + (uint64_t)(G.ramp_ms * 1e6 * (double)i / (double)G.count);
+                for (uint64_t t = now_ns(); t < due; t = now_ns()) {
+                    int n = epoll_wait(G.ep, evs, 1024, due - t > 2000000 ? 1 : 0);
+                    for (int j = 0; j < n; j++)
+                        on_event(evs[j].data.u64, evs[j].events);
+                }
+            }
             uint64_t t = now_ns();
             int slot = conn_open();
             if (slot < 0) {
@@ -898,6 +1002,7 @@ int main(int argc, char **argv)
                     on_event(evs[j].data.u64, evs[j].events);
             }
         }
+        t_opened = now_ns();
     } else {
         /* warm connections first: they are not part of the measurement */
         for (int i = 0; i < G.conns; i++)
@@ -924,6 +1029,8 @@ int main(int argc, char **argv)
         G.t_end = G.t0 + (uint64_t)(G.duration * 1e9);
         G.deadline = G.t_end + (uint64_t)(G.timeout * 1e9);
         cpu0 = cpu_seconds();
+        watched0 = watched_cpu(&first0);
+        busy0 = machine_busy();
         if (G.mode == MODE_OPEN) {
             G.total = (long)(G.rate * G.duration);
             arm_timer(G.t0);
@@ -956,6 +1063,10 @@ int main(int argc, char **argv)
     }
     uint64_t t_stop = now_ns();
     double cpu = cpu_seconds() - cpu0;
+    double watched = watched_cpu(&first1) - watched0, busy = machine_busy() - busy0;
+    double span = (double)(t_stop - t_begin) / 1e9;
+    double other = busy - watched - cpu;
+    long drops1 = listen_overflows();
     sample_pid();
 
     /* what never answered by the deadline */
@@ -968,8 +1079,10 @@ int main(int argc, char **argv)
         if (counted_at(G.queue[(G.qhead + i) % G.qcap]))
             G.timeouts++;
 
-    qsort(G.lat, G.nlat, sizeof *G.lat, cmp_u64);
-    qsort(G.lag, G.nlag, sizeof *G.lag, cmp_u64);
+    if (G.nlat)
+        qsort(G.lat, G.nlat, sizeof *G.lat, cmp_u64);
+    if (G.nlag)
+        qsort(G.lag, G.nlag, sizeof *G.lag, cmp_u64);
     long counted_sent;
     double window, wall;
     if (G.mode == MODE_BURST) {
@@ -986,12 +1099,17 @@ int main(int argc, char **argv)
 
     printf("label=%s mode=%s sent=%ld ok=%ld errors=%ld bad_status=%ld bad_body=%ld conn_err=%ld timeouts=%ld "
            "wall_s=%.3f rps=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f conns=%d peak_inflight=%ld "
-           "lag_p99_ms=%.3f lag_max_ms=%.3f gen_cpu=%.2f",
+           "lag_p99_ms=%.3f lag_max_ms=%.3f gen_cpu=%.2f srv_cpu=%.2f other_cpu=%.2f listen_drops=%ld "
+           "srv_us_per_req=%.0f",
            G.label, mode, counted_sent, G.ok, errors, G.bad_status, G.bad_body, G.conn_err, G.timeouts, wall, rps,
            pct_ms(G.lat, G.nlat, 50), pct_ms(G.lat, G.nlat, 90), pct_ms(G.lat, G.nlat, 99),
            G.nlat ? (double)G.lat[G.nlat - 1] / 1e6 : 0.0, G.nc, G.peak_inflight, pct_ms(G.lag, G.nlag, 99),
-           G.nlag ? (double)G.lag[G.nlag - 1] / 1e6 : 0.0, wall > 0 ? cpu / wall : 0.0);
-    if (G.watch_pid)
+           G.nlag ? (double)G.lag[G.nlag - 1] / 1e6 : 0.0, span > 0 ? cpu / span : 0.0,
+           span > 0 ? watched / span : 0.0, span > 0 && other > 0 ? other / span : 0.0,
+           drops0 >= 0 && drops1 >= drops0 ? drops1 - drops0 : -1L, G.done ? (first1 - first0) / (double)G.done * 1e6 : 0.0);
+    if (G.mode == MODE_BURST)
+        printf(" open_s=%.3f", (double)(t_opened - t_begin) / 1e9);
+    if (G.nwatch)
         printf(" peak_rss_kb=%ld peak_threads=%ld", G.peak_rss_kb, G.peak_threads);
     printf("\n");
     fflush(stdout);
