@@ -35,8 +35,8 @@ extern char **environ;
 
 static int pd_slow(void);
 #define PD_START_TIMEOUT_MS (5000 * pd_slow())
-#define PD_STOP_TIMEOUT_MS (10000 * pd_slow())
-#define PD_CLI_TIMEOUT_MS (30000 * pd_slow())
+#define PD_STOP_TIMEOUT_MS 10000
+#define PD_CLI_TIMEOUT_MS 30000
 #define PD_MAX_ARGS 64
 
 static long long mono_ms(void)
@@ -188,11 +188,13 @@ static char **build_env(const char *const *extra)
 
 /* ---- checkers (issue 6): `make test SAN=1` and `make valgrind` ----
  * Under `make valgrind`, PD_VALGRIND holds a valgrind command line (words
- * separated by spaces) that every promptd started here runs in, and the
- * harness's own timeouts grow tenfold. A promptd that exits with the code the
- * sanitizers (PD_SANITIZER_EXIT) or valgrind (PD_VALGRIND_EXIT) are set to
- * exit with has had a report: the harness prints it and aborts the test, so
- * the test fails even when its caller ignores the exit status. */
+ * separated by spaces) that every promptd started here runs in, and every
+ * timeout the harness applies (its own and those given to pd_run, pd_wait,
+ * pd_wait_listening and pd_kill_wait) grows tenfold. A promptd that exits
+ * with the code the sanitizers (PD_SANITIZER_EXIT) or valgrind
+ * (PD_VALGRIND_EXIT) are set to exit with has had a report: the harness
+ * prints it and aborts the test, so the test fails even when its caller
+ * ignores the exit status. */
 #define PD_SANITIZER_EXIT 86 /* ASAN/LSAN/UBSAN_OPTIONS exitcode= of `make test SAN=1` */
 #define PD_VALGRIND_EXIT 99  /* valgrind --error-exitcode= of `make valgrind` */
 
@@ -394,7 +396,11 @@ static int reap(pid_t pid, int timeout_ms, int *status)
     }
 }
 
-int pd_wait(pid_t pid, int timeout_ms)
+static int wait_child(pid_t pid, int timeout_ms);
+
+int pd_wait(pid_t pid, int timeout_ms) { return wait_child(pid, timeout_ms * pd_slow()); }
+
+static int wait_child(pid_t pid, int timeout_ms)
 {
     int st = 0;
     if (pid <= 0)
@@ -470,6 +476,7 @@ int pd_run(const char *const *args, const char *const *extra_env, int timeout_ms
     const char *bin = pd_bin();
     char *argv[PD_MAX_ARGS];
     int p_out[2] = {-1, -1}, p_err[2] = {-1, -1}, in_fd = -1, rc = -1;
+    timeout_ms *= pd_slow();
     char **envp = NULL;
     if (!bin || build_argv(argv, bin, args, NULL))
         return -1;
@@ -492,7 +499,7 @@ int pd_run(const char *const *args, const char *const *extra_env, int timeout_ms
     p_out[0] = fds[0];
     p_err[0] = fds[1];
     long long left = deadline - mono_ms();
-    rc = pd_wait(pid, drained == 0 && left > 0 ? (int)left : 0);
+    rc = wait_child(pid, drained == 0 && left > 0 ? (int)left : 0);
     if (drained != 0) {
         fprintf(stderr, "harness: %s %s timed out after %d ms\n", bin, args && args[0] ? args[0] : "", timeout_ms);
         rc = -1;
@@ -552,7 +559,7 @@ static int wait_listening_from(const char *log_path, size_t from, pid_t pid, int
 
 int pd_wait_listening(const char *log_path, pid_t pid, int timeout_ms)
 {
-    int port = wait_listening_from(log_path, 0, pid, timeout_ms);
+    int port = wait_listening_from(log_path, 0, pid, timeout_ms * pd_slow());
     return port > 0 ? port : -1;
 }
 
@@ -703,6 +710,7 @@ int pd_kill_wait(pd_server *s, int sig, int timeout_ms)
     if (s->pid <= 0)
         return -1;
     int st = 0, rc = -1;
+    timeout_ms *= pd_slow();
     kill(s->pid, sig);
     int r = reap(s->pid, timeout_ms, &st);
     if (r == 0) {
