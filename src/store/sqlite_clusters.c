@@ -565,42 +565,14 @@ static const char SQL_CPROMPT_INSERT[] =
 static const char SQL_CPROMPT_DELETE[] = "DELETE FROM cluster_prompts WHERE cluster_id = ?1 AND prompt_id = ?2";
 static const char SQL_CPROMPT_COUNT[] = "SELECT count(*) FROM cluster_prompts WHERE cluster_id = ?1";
 static const char SQL_CPROMPT_LIST[] =
-    "SELECT p.id, p.org_id, p.user_id, p.name, p.description, p.content, p.status, "
-    "coalesce(p.current_version_id, ''), coalesce(p.published_version_id, ''), p.versions_count, p.likes_count, "
-    "p.saves_count, p.followers_count, p.created_at, p.updated_at "
-    "FROM cluster_prompts cp JOIN prompts p ON p.id = cp.prompt_id WHERE cp.cluster_id = ?1 "
-    "ORDER BY cp.created_at, cp.rowid LIMIT ?2 OFFSET ?3";
+    "SELECT " SQ_PROMPT_COLS "FROM cluster_prompts cp JOIN prompts p ON p.id = cp.prompt_id WHERE cp.cluster_id = ?1 "
+    "ORDER BY cp.created_at, cp.rowid LIMIT ?4 OFFSET ?5";
 
 int sq_cluster_prompt_set(store_t *base, const char *org_id, const char *cluster_id, const char *prompt_id, int on,
                           enum store_cluster_part *missing)
 {
     return link_set((sq_store *)base, org_id, cluster_id, prompt_id, on, SQL_PROMPT_EXISTS, STORE_PART_PROMPT,
                     SQL_CPROMPT_INSERT, SQL_CPROMPT_DELETE, missing);
-}
-
-static int cluster_prompt_from_row(sqlite3_stmt *st, store_prompt *p)
-{
-    memset(p, 0, sizeof *p);
-    sq_col_copy(st, 0, p->id, sizeof p->id);
-    sq_col_copy(st, 1, p->org_id, sizeof p->org_id);
-    sq_col_copy(st, 2, p->user_id, sizeof p->user_id);
-    p->name = sq_col_strdup(st, 3);
-    p->description = sq_col_strdup(st, 4);
-    p->content = sq_col_strdup(st, 5);
-    sq_col_copy(st, 6, p->status, sizeof p->status);
-    sq_col_copy(st, 7, p->current_version_id, sizeof p->current_version_id);
-    sq_col_copy(st, 8, p->published_version_id, sizeof p->published_version_id);
-    p->versions_count = (long)sqlite3_column_int64(st, 9);
-    p->likes_count = (long)sqlite3_column_int64(st, 10);
-    p->saves_count = (long)sqlite3_column_int64(st, 11);
-    p->followers_count = (long)sqlite3_column_int64(st, 12);
-    p->created_at = sqlite3_column_int64(st, 13);
-    p->updated_at = sqlite3_column_int64(st, 14);
-    if (!p->name || !p->description || !p->content) {
-        store_prompt_clear(p);
-        return STORE_ERR;
-    }
-    return STORE_OK;
 }
 
 int sq_cluster_prompt_list(store_t *base, const char *org_id, const char *cluster_id, long offset, long limit,
@@ -622,12 +594,13 @@ int sq_cluster_prompt_list(store_t *base, const char *org_id, const char *cluste
     if (!st)
         goto out;
     sq_bind_text(st, 1, cluster_id);
-    sqlite3_bind_int64(st, 2, limit);
-    sqlite3_bind_int64(st, 3, offset);
+    sq_bind_text(st, 3, ""); /* no viewer: liked/saved/followed are false */
+    sqlite3_bind_int64(st, 4, limit);
+    sqlite3_bind_int64(st, 5, offset);
     rc = STORE_OK;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (sq_grow(&out->items, &cap, out->count, sizeof *out->items) ||
-            cluster_prompt_from_row(st, &out->items[out->count]) != STORE_OK) {
+            sq_prompt_from_row(st, &out->items[out->count]) != STORE_OK) {
             rc = STORE_ERR;
             break;
         }

@@ -65,6 +65,21 @@ int sq_grow(void *items_ptr, size_t *cap, size_t count, size_t elem);
 /* STORE_OK if the two-parameter query returns a row, STORE_NOTFOUND if not. */
 int sq_exists(sq_conn *c, const char *sql, const char *a, const char *b);
 
+/* The columns of a prompt row as sq_prompt_from_row() reads them, from table
+ * alias p; ?3 is the viewing user (for liked/saved/followed), "" for none. */
+#define SQ_PROMPT_COLS                                                                                                \
+    "p.id, p.org_id, p.user_id, p.name, p.description, p.content, p.status, coalesce(p.current_version_id, ''), " \
+    "coalesce(p.published_version_id, ''), p.versions_count, p.likes_count, p.saves_count, p.followers_count, "   \
+    "p.created_at, p.updated_at, "                                                                                 \
+    "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'prompt' AND r.target_id = p.id " \
+    "AND r.kind = 'like'), "                                                                                       \
+    "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'prompt' AND r.target_id = p.id " \
+    "AND r.kind = 'save'), "                                                                                       \
+    "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'prompt' AND r.target_id = p.id " \
+    "AND r.kind = 'follow'), " SQ_PROMPT_LINK_COLS
+
+int sq_prompt_from_row(sqlite3_stmt *st, store_prompt *p);
+
 extern const char SQL_PROMPT_EXISTS[];
 extern const char SQL_EXEC_INSERT[];
 /* Insert one execution inside the caller's writer transaction (id/status defaulted). */

@@ -14,18 +14,7 @@
 
 /* ---------------------------------------------------------------- prompts */
 
-#define PROMPT_COLS                                                                                                \
-    "p.id, p.org_id, p.user_id, p.name, p.description, p.content, p.status, coalesce(p.current_version_id, ''), " \
-    "coalesce(p.published_version_id, ''), p.versions_count, p.likes_count, p.saves_count, p.followers_count, "   \
-    "p.created_at, p.updated_at, "                                                                                 \
-    "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'prompt' AND r.target_id = p.id " \
-    "AND r.kind = 'like'), "                                                                                       \
-    "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'prompt' AND r.target_id = p.id " \
-    "AND r.kind = 'save'), "                                                                                       \
-    "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'prompt' AND r.target_id = p.id " \
-    "AND r.kind = 'follow'), " SQ_PROMPT_LINK_COLS
-
-static const char SQL_PROMPT_GET[] = "SELECT " PROMPT_COLS "FROM prompts p WHERE p.org_id = ?1 AND p.id = ?2";
+static const char SQL_PROMPT_GET[] = "SELECT " SQ_PROMPT_COLS "FROM prompts p WHERE p.org_id = ?1 AND p.id = ?2";
 static const char SQL_PROMPT_INSERT[] =
     "INSERT INTO prompts (id, org_id, user_id, name, description, content, status, current_version_id, "
     "versions_count, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)";
@@ -43,7 +32,7 @@ static const char SQL_PROMPT_DELETE[] = "DELETE FROM prompts WHERE org_id = ?1 A
 static const char SQL_REACTIONS_DELETE_TARGET[] =
     "DELETE FROM reactions WHERE target_type = ?1 AND target_id = ?2";
 
-static int prompt_from_row(sqlite3_stmt *st, store_prompt *p)
+int sq_prompt_from_row(sqlite3_stmt *st, store_prompt *p)
 {
     memset(p, 0, sizeof *p);
     sq_col_copy(st, 0, p->id, sizeof p->id);
@@ -82,7 +71,7 @@ int sq_prompt_get_on(sq_conn *c, const char *org_id, const char *id, const char 
     sq_bind_text(st, 3, viewer_id ? viewer_id : "");
     int rc = sqlite3_step(st), out_rc;
     if (rc == SQLITE_ROW)
-        out_rc = prompt_from_row(st, out);
+        out_rc = sq_prompt_from_row(st, out);
     else
         out_rc = rc == SQLITE_DONE ? STORE_NOTFOUND : sq_fail(c, "prompt get");
     sq_stmt_done(st);
@@ -229,7 +218,7 @@ int sq_prompt_list(store_t *base, const char *org_id, const char *viewer_id, con
         sq_fail(c, "prompt count prepare");
         goto out;
     }
-    snprintf(sql, sizeof sql, "SELECT " PROMPT_COLS "%s ORDER BY %s %s, p.id %s LIMIT ?5 OFFSET ?6", where,
+    snprintf(sql, sizeof sql, "SELECT " SQ_PROMPT_COLS "%s ORDER BY %s %s, p.id %s LIMIT ?5 OFFSET ?6", where,
              order_cols[q->sort], dir, dir);
     if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
         sq_fail(c, "prompt list prepare");
@@ -256,7 +245,7 @@ int sq_prompt_list(store_t *base, const char *org_id, const char *viewer_id, con
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (sq_grow(&out->items, &cap, out->count, sizeof *out->items))
             goto out;
-        if (prompt_from_row(st, &out->items[out->count]) != STORE_OK)
+        if (sq_prompt_from_row(st, &out->items[out->count]) != STORE_OK)
             goto out;
         out->count++;
     }
