@@ -194,7 +194,8 @@ valgrind: deps
 # accessors tests/fuzz/fuzz_http.c stands in for). `make fuzz` runs each target
 # for FUZZ_SECONDS (default 60) from its seed corpus tests/fuzz/corpus/<name>/;
 # new inputs go to build-fuzz/corpus/<name>/, crashes to
-# build-fuzz/artifacts/<name>/ (and make fails). FUZZ_TARGETS picks targets,
+# build-fuzz/artifacts/<name>/ (and make fails); the targets' scratch store
+# lives in build-fuzz/tmp/ (libFuzzer leaves with _exit, so it stays). FUZZ_TARGETS picks targets,
 # FUZZ_ARGS adds libFuzzer options. Reproduce a crash:
 #   build-fuzz/fuzz_<name> build-fuzz/artifacts/<name>/crash-...
 # `make deps-fuzz` installs clang and libFuzzer's runtime.
@@ -241,10 +242,10 @@ fuzz-build: deps-fuzz
 
 fuzz: fuzz-build
 	@rc=0; for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t; \
+	  rm -rf $(FUZZ_BUILD)/tmp; mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts/$$t $(FUZZ_BUILD)/tmp; \
 	  dict=""; [ -f tests/fuzz/$$t.dict ] && dict="-dict=tests/fuzz/$$t.dict"; \
 	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
-	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  TMPDIR=$(abspath $(FUZZ_BUILD))/tmp ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 \
 	    -max_len=16384 -print_final_stats=1 $$dict -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t/ \
 	    $(FUZZ_ARGS) $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t > $(FUZZ_BUILD)/fuzz_$$t.log 2>&1; \
