@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/utf8.h"
 #include "http/http_internal.h"
 
 void http_reply(http_req *r, int status, const char *content_type, char *body, size_t len)
@@ -99,37 +100,6 @@ static const struct status_words *words_for(int status)
     return status >= 500 ? &words[11] : &words[0];
 }
 
-/* Replace each byte that is not part of valid UTF-8 with '?', in place: a
- * detail quoting the request (a path, a header) may hold any bytes, or be cut
- * inside a character, and jansson refuses such strings (the answer would be
- * a 500 instead of the error meant). */
-static void utf8_scrub(char *s)
-{
-    unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        size_t n = 0;
-        unsigned cp = 0, min = 0;
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        if (*p >= 0xc2 && *p <= 0xdf)
-            n = 1, cp = *p & 0x1f, min = 0x80;
-        else if (*p >= 0xe0 && *p <= 0xef)
-            n = 2, cp = *p & 0x0f, min = 0x800;
-        else if (*p >= 0xf0 && *p <= 0xf4)
-            n = 3, cp = *p & 0x07, min = 0x10000;
-        size_t i = 1;
-        for (; n && i <= n && (p[i] & 0xc0) == 0x80; i++)
-            cp = (cp << 6) | (p[i] & 0x3f);
-        if (!n || i <= n || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            *p++ = '?';
-            continue;
-        }
-        p += n + 1;
-    }
-}
-
 void http_error(http_req *r, int status, const char *title, const char *field, const char *detail_fmt, ...)
 {
     char detail[1024];
@@ -137,7 +107,7 @@ void http_error(http_req *r, int status, const char *title, const char *field, c
     va_start(ap, detail_fmt);
     vsnprintf(detail, sizeof detail, detail_fmt, ap);
     va_end(ap);
-    utf8_scrub(detail);
+    utf8_scrub(detail); /* it may quote request bytes, or be cut inside a character */
     const struct status_words *w = words_for(status);
     char status_s[8];
     snprintf(status_s, sizeof status_s, "%d", status);
