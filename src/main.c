@@ -22,6 +22,7 @@
 #include "core/timeutil.h"
 #include "core/version.h"
 #include "core/dispatcher.h"
+#include "core/recorder.h"
 #include "engine/engine.h"
 #include "engine/engine_config.h"
 #include "http/http.h"
@@ -284,6 +285,7 @@ static int cmd_serve(int argc, char **argv)
     store_t *store = NULL;
     engine_t *engine = NULL;
     dispatcher *disp = NULL;
+    recorder *rec = NULL;
     http_server *srv = NULL;
     unsigned char jwt_key[256];
     char *jwt_pem = NULL;
@@ -323,9 +325,14 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "promptd: queue: %s\n", err);
         goto out;
     }
+    if (recorder_start(store, &rec, err, sizeof err)) {
+        fprintf(stderr, "promptd: %s\n", err);
+        goto out;
+    }
     a.store = store;
     a.engine = engine;
     a.dispatcher = disp;
+    a.recorder = rec;
     if (setup_auth(&c.cfg, store, &a, jwt_key, sizeof jwt_key, &jwt_pem))
         goto out;
     a.body_limit = c.cfg.body_limit;
@@ -368,6 +375,9 @@ out:
     dispatcher_quiesce(disp);
     engine_shutdown(engine);
     dispatcher_stop(disp);
+    /* after the engine: its last outcomes are queued; they are written and
+     * their requests answered before the server stops */
+    recorder_stop(rec);
     http_server_stop(srv);
     engine_free(engine);
     api_free(&a);

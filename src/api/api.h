@@ -21,12 +21,14 @@
 
 typedef struct engine engine_t;
 typedef struct dispatcher dispatcher;
+typedef struct recorder recorder;
 
 /* What every request can reach: created in main, read-only while serving. */
 typedef struct app {
     store_t *store;
     engine_t *engine; /* may be NULL (no execution endpoints then) */
     dispatcher *dispatcher; /* runs async executions; may be NULL (they wait in the store) */
+    recorder *recorder;     /* writes sync executions in group commits; NULL = inline */
     router *routes;
     size_t body_limit;
     ratelimit *per_minute;  /* per API key (or per token user); NULL = off */

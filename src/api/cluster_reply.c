@@ -343,7 +343,7 @@ static void reply_start(api_req *rq, reply_join *j, size_t i, const store_entity
     req.on_finish = reply_done;
 
     char exec_id[ID_LEN + 1];
-    int erc = messages ? exec_start(rq->app->store, rq->app->engine, &req, exec_id) : EXEC_STORE_ERROR;
+    int erc = messages ? exec_start(rq->app->store, rq->app->engine, rq->app->recorder, &req, exec_id) : EXEC_STORE_ERROR;
     free(metadata);
     if (erc == EXEC_OK)
         return;

@@ -168,7 +168,7 @@ static void execute(api_req *rq, int streaming)
         http_suspend(rq->http);
     }
     char exec_id[ID_LEN + 1];
-    int erc = exec_start(rq->app->store, rq->app->engine, &req, exec_id);
+    int erc = exec_start(rq->app->store, rq->app->engine, rq->app->recorder, &req, exec_id);
     if (erc != EXEC_OK) {
         if (streaming) {
             sse_event(cx->stream, "error",

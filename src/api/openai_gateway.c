@@ -248,7 +248,7 @@ static void chat_completions(api_req *rq)
     char chunk_id[ID_LEN + 1];
     id_new(chunk_id);
     snprintf(cx->id, sizeof cx->id, "chatcmpl-%s", chunk_id);
-    int erc = exec_start(rq->app->store, rq->app->engine, &req, exec_id);
+    int erc = exec_start(rq->app->store, rq->app->engine, rq->app->recorder, &req, exec_id);
     if (erc != EXEC_OK) {
         if (streaming) {
             sse_data(cx->stream, json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message",

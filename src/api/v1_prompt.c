@@ -224,7 +224,7 @@ static void prompt_submit(api_req *rq)
     exec_request req = {.rec = rec, .messages = messages, .on_finish = sync_finish, .ud = cx};
     char exec_id[ID_LEN + 1];
     http_suspend(rq->http);
-    int erc = exec_start(rq->app->store, rq->app->engine, &req, exec_id);
+    int erc = exec_start(rq->app->store, rq->app->engine, rq->app->recorder, &req, exec_id);
     if (erc != EXEC_OK) {
         api_idem_abort(rq->app->store, &idem);
         http_error(rq->http, erc == EXEC_UNKNOWN_MODEL ? 400 : erc == EXEC_ENGINE_ERROR ? 503 : 500, NULL,

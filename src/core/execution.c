@@ -1,20 +1,39 @@
 /*
  * execution.c — record, run, finish (see execution.h).
+ *
+ * With a recorder, both writes go to its thread and the caller's on_finish
+ * runs there once the outcome is committed; the engine's result does not
+ * outlive run_done, so it is copied into the run first. Without one (or if
+ * queueing fails) the writes happen inline, as the store calls they are.
  */
 #include "core/execution.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ids.h"
 #include "core/log.h"
 
 typedef struct exec_run {
     store_t *store;
+    recorder *rec;
     store_id id;
     void (*on_chunk)(void *ud, const char *text, size_t len);
     void (*on_finish)(void *ud, const exec_outcome *out);
     void *ud;
+    /* the engine's answer, copied for a finish the recorder completes later */
+    engine_result res;
+    char *model, *output, *error, *finish_reason;
 } exec_run;
+
+static void run_free(exec_run *run)
+{
+    free(run->model);
+    free(run->output);
+    free(run->error);
+    free(run->finish_reason);
+    free(run);
+}
 
 int exec_http_status(enum engine_status st)
 {
@@ -36,6 +55,45 @@ static void run_chunk(void *ud, const char *text, size_t len)
         run->on_chunk(run->ud, text, len);
 }
 
+static void run_outcome(exec_run *run, const char *status, const engine_result *res)
+{
+    exec_outcome out = {.execution_id = run->id, .status = status, .http_status = exec_http_status(res->status),
+                        .res = res};
+    run->on_finish(run->ud, &out);
+}
+
+/* Recorder thread: the outcome is committed. */
+static void run_recorded(void *ud, int store_rc)
+{
+    exec_run *run = ud;
+    if (store_rc != STORE_OK)
+        log_error("execution %s: could not record the outcome (store error %d)", run->id, store_rc);
+    run_outcome(run, run->res.status == ENGINE_OK ? "completed" : "failed", &run->res);
+    run_free(run);
+}
+
+/* Keep what the engine reported past run_done. -1 when out of memory. */
+static int run_keep(exec_run *run, const engine_result *res)
+{
+    run->res = *res;
+    run->model = res->model ? strdup(res->model) : NULL;
+    run->error = res->error ? strdup(res->error) : NULL;
+    run->finish_reason = res->finish_reason ? strdup(res->finish_reason) : NULL;
+    run->output = malloc(res->output_len + 1);
+    if ((res->model && !run->model) || (res->error && !run->error) ||
+        (res->finish_reason && !run->finish_reason) || !run->output)
+        return -1;
+    if (res->output_len)
+        memcpy(run->output, res->output, res->output_len);
+    run->output[res->output_len] = '\0';
+    run->res.model = run->model;
+    run->res.error = run->error;
+    run->res.finish_reason = run->finish_reason;
+    run->res.output = run->output;
+    return 0;
+}
+
+/* Engine thread. */
 static void run_done(void *ud, const engine_result *res)
 {
     exec_run *run = ud;
@@ -52,16 +110,16 @@ static void run_done(void *ud, const engine_result *res)
         .duration_ms = res->duration_ms,
         .attempts = res->attempts,
     };
+    if (run->rec && run_keep(run, res) == 0 && recorder_finish(run->rec, run->id, &r, run_recorded, run) == 0)
+        return; /* run_recorded answers */
     int rc = store_execution_finish(run->store, run->id, &r);
     if (rc != STORE_OK && rc != STORE_CONFLICT)
         log_error("execution %s: could not record the outcome", run->id);
-    exec_outcome out = {.execution_id = run->id, .status = r.status, .http_status = exec_http_status(res->status),
-                        .res = res};
-    run->on_finish(run->ud, &out);
-    free(run);
+    run_outcome(run, r.status, res);
+    run_free(run);
 }
 
-int exec_start(store_t *store, engine_t *engine, exec_request *req, char id_out[ID_LEN + 1])
+int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_request *req, char id_out[ID_LEN + 1])
 {
     char model[256];
     if (!engine || engine_model_resolve(engine, req->rec.model, model, sizeof model) != 0)
@@ -70,6 +128,7 @@ int exec_start(store_t *store, engine_t *engine, exec_request *req, char id_out[
     if (!run)
         return EXEC_STORE_ERROR;
     run->store = store;
+    run->rec = recorder;
     run->on_chunk = req->on_chunk;
     run->on_finish = req->on_finish;
     run->ud = req->ud;
@@ -80,10 +139,14 @@ int exec_start(store_t *store, engine_t *engine, exec_request *req, char id_out[
     snprintf(rec.status, sizeof rec.status, "processing");
     char *messages = json_dumps(req->messages, JSON_COMPACT);
     rec.messages = messages;
-    int rc = store_execution_create(store, &rec);
+    int rc = STORE_ERR;
+    if (messages) {
+        id_new(rec.id); /* the recorder needs the id now; the store would make the same kind */
+        rc = recorder && recorder_create(recorder, &rec) == 0 ? STORE_OK : store_execution_create(store, &rec);
+    }
     free(messages);
     if (rc != STORE_OK) {
-        free(run);
+        run_free(run);
         return EXEC_STORE_ERROR;
     }
     memcpy(run->id, rec.id, sizeof run->id);
@@ -107,8 +170,9 @@ int exec_start(store_t *store, engine_t *engine, exec_request *req, char id_out[
                              .error = erc == ENGINE_ERR_SHUTDOWN ? "the server is shutting down"
                                                                  : "the engine refused the call"};
         store_execution_result r = {.status = "failed", .model = model, .output = "", .error = res.error};
-        store_execution_finish(store, run->id, &r);
-        free(run);
+        if (!recorder || recorder_finish(recorder, run->id, &r, NULL, NULL) != 0)
+            store_execution_finish(store, run->id, &r);
+        run_free(run);
         return EXEC_ENGINE_ERROR;
     }
     return EXEC_OK;

@@ -3,15 +3,18 @@
  * hand the call to the engine, and when the engine answers write the outcome
  * (exactly once) before telling the caller.
  *
- * The caller's callbacks run on the engine thread: on_chunk for each piece
- * of streamed text, then on_finish once, after the record is final (so a
- * client that reads the execution right after the answer sees it complete).
+ * The caller's callbacks: on_chunk on the engine thread for each piece of
+ * streamed text, then on_finish once, after the record is final (so a client
+ * that reads the execution right after the answer sees it complete) — on the
+ * recorder's thread when a recorder writes the rows (core/recorder.h), else
+ * on the engine thread.
  */
 #ifndef PROMPTD_CORE_EXECUTION_H
 #define PROMPTD_CORE_EXECUTION_H
 
 #include <jansson.h>
 
+#include "core/recorder.h"
 #include "engine/engine.h"
 #include "store/store.h"
 
@@ -35,12 +38,12 @@ typedef struct exec_request {
 
 enum exec_rc { EXEC_OK = 0, EXEC_UNKNOWN_MODEL = 1, EXEC_STORE_ERROR = 2, EXEC_ENGINE_ERROR = 3 };
 
-/* Start: resolve the model (rec.model is replaced by its canonical name, as a
- * malloc'd string the request owns), write the record as "processing" and
- * submit. On EXEC_OK, on_finish will be called exactly once; on anything else
+/* Start: resolve the model (rec.model is replaced by its canonical name),
+ * write the record as "processing" (through recorder when not NULL: queued,
+ * not waited for) and submit. On EXEC_OK, on_finish will be called exactly once; on anything else
  * no callback runs. The execution id is written to id_out. The caller keeps
  * ownership of the strings in req->rec (exec_start copies what it needs). */
-int exec_start(store_t *store, engine_t *engine, exec_request *req, char id_out[ID_LEN + 1]);
+int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_request *req, char id_out[ID_LEN + 1]);
 
 /* Map an engine status to the HTTP status promptd answers with. */
 int exec_http_status(enum engine_status st);

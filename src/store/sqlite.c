@@ -593,6 +593,7 @@ static const struct store_ops sqlite_ops = {
     .reaction_set = sq_reaction_set,
     .execution_create = sq_execution_create,
     .execution_finish = sq_execution_finish,
+    .executions_write = sq_executions_write,
     .execution_get = sq_execution_get,
     .execution_list = sq_execution_list,
     .comment_create = sq_comment_create,

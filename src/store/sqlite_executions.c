@@ -132,16 +132,13 @@ int sq_execution_insert_on(sq_conn *c, store_execution *e, int64_t now)
     return sq_step_done(c, st);
 }
 
-int sq_execution_finish(store_t *base, const char *id, const store_execution_result *r)
+/* The finishing UPDATE on an open writer transaction: STORE_CONFLICT when the
+ * execution is not queued or processing (already ended, or not there). */
+static int sq_execution_finish_on(sq_conn *c, const char *id, const store_execution_result *r, int64_t now)
 {
-    sq_store *s = (sq_store *)base;
-    sq_conn *c = sq_w_begin(s);
-    if (!c)
-        return STORE_ERR;
-    int rc = STORE_ERR;
     sqlite3_stmt *st = sq_stmt(c, SQL_EXEC_FINISH);
     if (!st)
-        goto out;
+        return STORE_ERR;
     sq_bind_text(st, 1, id);
     sq_bind_text(st, 2, r->status);
     sq_bind_text(st, 3, r->model);
@@ -152,11 +149,47 @@ int sq_execution_finish(store_t *base, const char *id, const store_execution_res
     sqlite3_bind_int64(st, 8, r->total_tokens);
     sqlite3_bind_int64(st, 9, r->duration_ms);
     sqlite3_bind_int64(st, 10, r->attempts);
-    sqlite3_bind_int64(st, 11, time_now_ms());
-    if ((rc = sq_step_done(c, st)) == STORE_OK && sqlite3_changes(c->db) == 0)
+    sqlite3_bind_int64(st, 11, now);
+    int rc = sq_step_done(c, st);
+    if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
         rc = STORE_CONFLICT;
-out:
+    return rc;
+}
+
+int sq_execution_finish(store_t *base, const char *id, const store_execution_result *r)
+{
+    sq_store *s = (sq_store *)base;
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = sq_execution_finish_on(c, id, r, time_now_ms());
     return sq_w_end(s, rc == STORE_CONFLICT ? STORE_OK : rc) == STORE_OK ? rc : STORE_ERR;
+}
+
+/* Group commit: the ops in order, one transaction. A statement that fails is
+ * undone alone (SQLite rolls back the statement, not the transaction) and
+ * reported in its op; the rest still commit. */
+int sq_executions_write(store_t *base, store_exec_write *ops, size_t n)
+{
+    sq_store *s = (sq_store *)base;
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    int64_t now = time_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].create) {
+            ops[i].rc = sq_execution_insert_on(c, ops[i].create, now);
+            if (ops[i].rc == STORE_OK)
+                ops[i].create->created_at = ops[i].create->updated_at = now;
+        } else {
+            ops[i].rc = sq_execution_finish_on(c, ops[i].finish_id, ops[i].finish, now);
+        }
+    }
+    if (!sqlite3_get_autocommit(c->db))
+        return sq_w_end(s, STORE_OK);
+    /* an I/O error or a full disk rolled the whole transaction back */
+    sq_w_end(s, STORE_ERR);
+    return STORE_ERR;
 }
 
 int sq_execution_get(store_t *base, const char *org_id, const char *prompt_id, const char *id,

@@ -97,6 +97,7 @@ int sq_version_publish(store_t *base, const char *org_id, const char *prompt_id,
 int sq_reaction_set(store_t *base, const char *org_id, const char *user_id, enum store_target target, const char *target_id, enum store_reaction kind, int on);
 int sq_execution_create(store_t *base, store_execution *e);
 int sq_execution_finish(store_t *base, const char *id, const store_execution_result *r);
+int sq_executions_write(store_t *base, store_exec_write *ops, size_t n);
 int sq_execution_get(store_t *base, const char *org_id, const char *prompt_id, const char *id, const char *viewer_id, store_execution *out);
 int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id, const store_execution_query *q, store_execution_page *out);
 int sq_comment_create(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id, const char *user_id, const char *body, store_comment *out);

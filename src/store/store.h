@@ -224,6 +224,20 @@ typedef struct store_execution_result {
  * already reached a terminal state (so each ends exactly once). */
 int store_execution_finish(store_t *s, const char *id, const store_execution_result *r);
 
+/* One write of a group commit: insert a new execution, or finish one. */
+typedef struct store_exec_write {
+    store_execution *create;              /* insert this row (id, status set); NULL: finish */
+    const char *finish_id;                /* the execution to finish with *finish */
+    const store_execution_result *finish;
+    int rc; /* out: STORE_OK; STORE_CONFLICT (finish: not queued/processing, or no such row); STORE_ERR */
+} store_exec_write;
+
+/* Apply n writes in order in ONE transaction (core/recorder.c batches the
+ * executions of sync requests this way). STORE_OK when it committed, each
+ * op's own outcome in its rc; STORE_ERR when the transaction failed and
+ * nothing was written. */
+int store_executions_write(store_t *s, store_exec_write *ops, size_t n);
+
 /* prompt_id: when not NULL the execution must belong to that prompt. */
 int store_execution_get(store_t *s, const char *org_id, const char *prompt_id, const char *id,
                         const char *viewer_id, store_execution *out);

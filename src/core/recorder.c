@@ -1,0 +1,240 @@
+/*
+ * recorder.c — the group-commit writer of sync executions (see recorder.h).
+ *
+ * Loop: wait until something is queued, take up to RECORDER_BATCH_MAX ops,
+ * write them in one transaction, run their callbacks, free them. If the
+ * transaction as a whole fails (a full disk, an I/O error), each op is
+ * written again in its own transaction, so one bad op cannot take the
+ * others down with it.
+ */
+#include "core/recorder.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define RECORDER_BATCH_MAX 1024 /* ops per transaction: bounds one COMMIT's latency */
+
+typedef struct rec_op {
+    struct rec_op *next;
+    int is_create;
+    store_execution row;          /* create: the row, owning its strings */
+    store_id finish_id;           /* finish */
+    store_execution_result res;   /* finish: strings below */
+    char *model, *output, *error; /* owned */
+    recorder_done_fn done;
+    void *ud;
+} rec_op;
+
+struct recorder {
+    store_t *store;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    rec_op *head, *tail; /* guarded by lock */
+    int stopping;        /* guarded by lock */
+    store_exec_write batch[RECORDER_BATCH_MAX]; /* recorder thread only */
+    rec_op *ops[RECORDER_BATCH_MAX];
+};
+
+static char *copy_n(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* strdup that keeps NULL as NULL; *failed is set when a copy failed. */
+static char *copy_opt(const char *s, int *failed)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *failed = 1;
+    return d;
+}
+
+static void op_free(rec_op *op)
+{
+    if (!op)
+        return;
+    store_execution_clear(&op->row);
+    free(op->model);
+    free(op->output);
+    free(op->error);
+    free(op);
+}
+
+static int enqueue(recorder *r, rec_op *op)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->stopping) {
+        pthread_mutex_unlock(&r->lock);
+        return -1;
+    }
+    if (r->tail)
+        r->tail->next = op;
+    else
+        r->head = op;
+    r->tail = op;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+int recorder_create(recorder *r, const store_execution *e)
+{
+    if (!r)
+        return -1;
+    rec_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return -1;
+    int failed = 0;
+    op->is_create = 1;
+    op->row = *e; /* fixed-size fields; the strings are copied below */
+    op->row.rendered_prompt = copy_opt(e->rendered_prompt, &failed);
+    op->row.messages = copy_opt(e->messages, &failed);
+    op->row.variables = copy_opt(e->variables, &failed);
+    op->row.metadata = copy_opt(e->metadata, &failed);
+    op->row.model = copy_opt(e->model, &failed);
+    op->row.output = NULL;
+    op->row.error = NULL;
+    if (failed || enqueue(r, op) != 0) {
+        op_free(op);
+        return -1;
+    }
+    return 0;
+}
+
+int recorder_finish(recorder *r, const char *id, const store_execution_result *res, recorder_done_fn done, void *ud)
+{
+    if (!r)
+        return -1;
+    rec_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return -1;
+    int failed = 0;
+    snprintf(op->finish_id, sizeof op->finish_id, "%s", id);
+    op->res = *res;
+    op->model = copy_opt(res->model, &failed);
+    op->error = copy_opt(res->error, &failed);
+    if (res->output) {
+        op->output = copy_n(res->output, res->output_len);
+        failed |= op->output == NULL;
+    }
+    op->res.model = op->model;
+    op->res.error = op->error;
+    op->res.output = op->output;
+    op->done = done;
+    op->ud = ud;
+    if (failed || enqueue(r, op) != 0) {
+        op_free(op);
+        return -1;
+    }
+    return 0;
+}
+
+/* Write n ops: one transaction, or, if that fails, one each. */
+static void write_batch(recorder *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        rec_op *op = r->ops[i];
+        r->batch[i] = (store_exec_write){.create = op->is_create ? &op->row : NULL,
+                                         .finish_id = op->finish_id,
+                                         .finish = &op->res,
+                                         .rc = STORE_ERR};
+    }
+    if (store_executions_write(r->store, r->batch, n) == STORE_OK)
+        return;
+    log_warn("recorder: a batch of %zu execution writes failed; writing them one by one", n);
+    for (size_t i = 0; i < n; i++) {
+        rec_op *op = r->ops[i];
+        r->batch[i].rc = op->is_create ? store_execution_create(r->store, &op->row)
+                                       : store_execution_finish(r->store, op->finish_id, &op->res);
+    }
+}
+
+static void *recorder_main(void *arg)
+{
+    recorder *r = arg;
+
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (!r->head && !r->stopping)
+            pthread_cond_wait(&r->wake, &r->lock);
+        if (!r->head)
+            break; /* stopping, and everything is written */
+        size_t n = 0;
+        while (r->head && n < RECORDER_BATCH_MAX) {
+            r->ops[n++] = r->head;
+            r->head = r->head->next;
+        }
+        if (!r->head)
+            r->tail = NULL;
+        pthread_mutex_unlock(&r->lock);
+
+        write_batch(r, n);
+        for (size_t i = 0; i < n; i++) {
+            rec_op *op = r->ops[i];
+            int rc = r->batch[i].rc;
+            if (op->is_create && rc != STORE_OK)
+                log_error("execution %s: could not record it (store error %d)", op->row.id, rc);
+            if (op->done)
+                op->done(op->ud, rc);
+            op_free(op);
+        }
+        pthread_mutex_lock(&r->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+int recorder_start(store_t *store, recorder **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    recorder *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "recorder: out of memory");
+        return -1;
+    }
+    r->store = store;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->wake, NULL);
+    /* signals belong to the main thread */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&r->thread, NULL, recorder_main, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, errlen, "recorder: cannot start the thread: %s", strerror(rc));
+        pthread_cond_destroy(&r->wake);
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+void recorder_stop(recorder *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = 1;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL); /* the thread writes what is queued first */
+    pthread_cond_destroy(&r->wake);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
