@@ -46,6 +46,16 @@ static int apply_env(config *c, char *err, size_t errlen)
         }
         c->idle_timeout_s = (unsigned)n;
     }
+    if ((v = getenv("PROMPTD_HEADER_TIMEOUT")) && *v) { /* 0 is allowed (no limit): parse_size refuses it */
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(v, &end, 10);
+        if (errno || end == v || *end || v[0] == '-' || s > 86400) {
+            snprintf(err, errlen, "PROMPTD_HEADER_TIMEOUT must be seconds (0 = no limit, at most 86400)");
+            return -1;
+        }
+        c->header_timeout_s = (unsigned)s;
+    }
     if ((v = getenv("PROMPTD_THREADS")) && *v) {
         if (parse_size(v, &n) || n > 256) {
             snprintf(err, errlen, "PROMPTD_THREADS must be 1..256");
@@ -104,6 +114,7 @@ int config_init(config *c, char *err, size_t errlen)
     snprintf(c->db, sizeof c->db, "./promptd.db");
     c->body_limit = 1024 * 1024;
     c->idle_timeout_s = 30;
+    c->header_timeout_s = 10;
     c->threads = 2;
     c->rate_limit_per_minute = 60;
     c->rate_limit_per_day = 500;
@@ -142,6 +153,9 @@ int config_load_file(config *c, const char *path, char *err, size_t errlen)
     }
     if ((v = json_object_get(root, "idle_timeout_s")) && json_is_integer(v) && json_integer_value(v) > 0)
         c->idle_timeout_s = (unsigned)json_integer_value(v);
+    if ((v = json_object_get(root, "header_timeout_s")) && json_is_integer(v) && json_integer_value(v) >= 0 &&
+        json_integer_value(v) <= 86400)
+        c->header_timeout_s = (unsigned)json_integer_value(v);
     if ((v = json_object_get(root, "threads")) && json_is_integer(v) && json_integer_value(v) > 0)
         c->threads = (unsigned)json_integer_value(v);
     if ((v = json_object_get(root, "rate_limit_per_minute")) && json_is_integer(v) && json_integer_value(v) >= 0)

@@ -2,10 +2,13 @@
  * config.h — server configuration: defaults < config file < environment < flags.
  *
  * The config file is JSON. Server keys: "listen", "db", "body_limit",
- * "idle_timeout_s", "threads". The whole parsed file is kept (file_root) so
- * the engine can read its own keys (providers, aliases, fallbacks, retry).
+ * "idle_timeout_s", "header_timeout_s", "threads". The whole parsed file is
+ * kept (file_root) so the engine can read its own keys (providers, aliases,
+ * fallbacks, retry).
  * Environment: PROMPTD_LISTEN, PROMPTD_DB, PROMPTD_CONFIG, PROMPTD_BODY_LIMIT,
- * PROMPTD_IDLE_TIMEOUT, PROMPTD_THREADS, PROMPTD_LOG_LEVEL,
+ * PROMPTD_IDLE_TIMEOUT, PROMPTD_HEADER_TIMEOUT (seconds a request's headers
+ * may take to arrive, default 10; 0 = no limit), PROMPTD_THREADS,
+ * PROMPTD_LOG_LEVEL,
  * PROMPTD_RATE_LIMIT_PER_MINUTE (per API key, default 60; 0 = off),
  * PROMPTD_RATE_LIMIT_PER_DAY (per user, default 500; 0 = off),
  * PROMPTD_JWT_SECRET (HS256 secret for promptd's own tokens; default: one
@@ -26,6 +29,7 @@ typedef struct config {
     char config_file[1024];
     size_t body_limit;
     unsigned idle_timeout_s;
+    unsigned header_timeout_s; /* total time to receive a request's headers; 0 = no limit */
     unsigned threads;
     long rate_limit_per_minute; /* per API key; 0 = off */
     long rate_limit_per_day;    /* per user; 0 = off */

@@ -343,6 +343,7 @@ static int cmd_serve(int argc, char **argv)
     http_server_config hc = {.listen = c.cfg.listen,
                              .body_limit = c.cfg.body_limit,
                              .idle_timeout_s = c.cfg.idle_timeout_s,
+                             .header_timeout_s = c.cfg.header_timeout_s,
                              .threads = c.cfg.threads,
                              .handler = api_dispatch,
                              .app = &a};

@@ -40,6 +40,12 @@ typedef struct http_server_config {
     const char *listen;      /* "HOST:PORT", "[v6]:PORT"; port 0 = any free port */
     size_t body_limit;       /* bytes; larger bodies get 413 */
     unsigned idle_timeout_s; /* idle keep-alive connections are closed after this */
+    /* A request's header block must be complete this long after its
+     * connection was accepted (first request) or, on a keep-alive
+     * connection, after the bytes of a new request are first seen; slower
+     * clients are disconnected. Idle keep-alive connections are left to
+     * idle_timeout_s. Exact rule: "header deadline" in server.c. 0 = no limit. */
+    unsigned header_timeout_s;
     unsigned threads;        /* server threads (epoll each) */
     http_handler_fn handler; /* called once per complete request */
     void *app;

@@ -14,18 +14,25 @@
  *    and every suspended request must be answered before MHD_stop_daemon.
  *  - Resume may happen (from the engine thread) before the access handler has
  *    returned to suspend; a small per-request lock orders the two.
+ *  - MHD's inactivity timeout restarts with every byte, so a client dripping
+ *    its headers would never time out: the header deadline (below) bounds the
+ *    whole header block.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_received (glibc's lacks it) */
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -43,9 +50,27 @@
  * instead of 640 MB at 64 KiB (bench/README.md). */
 #define HTTP_CONNECTION_POOL (16 * 1024)
 #define HTTP_UPLOAD_DEADLINE_MS 60000 /* a body still arriving after this is cut off (slow clients) */
+#define HTTP_HEADER_SCAN_MS 500       /* how often the header deadline is checked (its granularity) */
 
 /* Marks a request answered by uri_check() before MHD parsed it. */
 static char rejected_early;
+
+/* Header deadline: where the clock of a connection's current request stands. */
+enum hdr_phase {
+    HDR_RUNNING, /* headers expected: cut when header_timeout_s has passed since `since_ms` */
+    HDR_OFF,     /* headers complete (request in progress), or already cut */
+    HDR_IDLE,    /* keep-alive, between requests: idle until bytes of a new request arrive */
+};
+
+/* One open connection in the header-deadline registry (its MHD socket_context). */
+typedef struct http_conn {
+    struct http_conn *prev, *next; /* intrusive: O(1) add and remove */
+    int fd;                        /* set once, before the entry is listed */
+    enum hdr_phase phase;          /* this and below: under conns_lock */
+    int64_t since_ms;              /* monotonic: RUNNING: clock start; IDLE: last seen idle */
+    uint64_t rx_mark;              /* IDLE: bytes received (TCP_INFO) when the last request ended */
+    int rx_known;                  /* rx_mark is valid */
+} http_conn;
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -53,6 +78,17 @@ struct http_server {
     int listen_fd; /* ours after quiesce */
     int port;
     atomic_int open_requests;
+
+    /* header deadline (see "header deadline" below); off when header_limit_ms is 0 */
+    int64_t header_limit_ms;
+    int sync_ready;             /* conns_lock and conns_wake initialised */
+    pthread_mutex_t conns_lock; /* the list, every entry's phase fields, the watchdog's flags */
+    pthread_cond_t conns_wake;  /* wakes the watchdog early to stop */
+    http_conn *conns;
+    int watchdog_running, watchdog_stop;
+    pthread_t watchdog;
+    char timeout_msg[400]; /* the 408 sent to a connection that is cut */
+    size_t timeout_msg_len;
 };
 
 static http_req *req_new(http_server *srv, struct MHD_Connection *conn, const char *url, const char *method)
@@ -139,6 +175,257 @@ static enum MHD_Result queue_reply(http_req *r)
     return ret;
 }
 
+/* ---------------------------------------------------------------- header deadline
+ *
+ * A client may take at most header_timeout_s to deliver a request's header
+ * block; slower ones (slowloris: one byte every few seconds, each resetting
+ * MHD's inactivity timeout) are disconnected.
+ *
+ * Every open connection is an entry of a registry (an intrusive doubly
+ * linked list under conns_lock: add and remove are O(1)) holding its socket
+ * and the state of its clock. A watchdog thread wakes every
+ * HTTP_HEADER_SCAN_MS, walks the list and cuts the connections past the
+ * deadline, so a client is cut between header_timeout_s and
+ * header_timeout_s + HTTP_HEADER_SCAN_MS after its clock started. The walk
+ * is a comparison per entry (10,000 connections: about 0.1 ms under the lock,
+ * measured cold); a system call is made only for an entry past its deadline.
+ * Per request the cost is two uncontended lock round trips and one
+ * getsockopt (TCP_INFO, below) when it ends.
+ *
+ * When the clock runs:
+ *  - From the accept (NOTIFY_STARTED) of a new connection, whether or not it
+ *    sends anything: opening a connection is the start of its first request
+ *    (nginx's client_header_timeout counts the same way).
+ *  - It stops at the first call of the access handler for the request, which
+ *    MHD makes once the header block is complete. From then on the request
+ *    is never cut by this deadline: bodies have their own
+ *    (HTTP_UPLOAD_DEADLINE_MS), and a suspended request or a streamed answer
+ *    may take as long as it needs.
+ *  - When a request ends (NOTIFY_COMPLETED) on a connection kept alive, the
+ *    connection is idle, not slow, until a byte of the next request arrives:
+ *    idle connections are the idle timeout's business (idle_timeout_s, MHD's
+ *    own). MHD has no "first byte" hook and drains the socket at once, so the
+ *    kernel is asked instead: the TCP_INFO byte count noted when the request
+ *    ended is compared when the deadline passes. Unchanged: still idle, the
+ *    clock restarts. Changed: a new request began and its headers are still
+ *    incomplete (else the access handler would have stopped the clock): its
+ *    clock starts then. Such a request thus gets between one and two
+ *    deadlines (plus a scan) from its first byte, never less than one, and a
+ *    slow keep-alive client is still cut after a bounded time. Where TCP_INFO
+ *    lacks the count (Linux before 4.1), the connection counts as slow: the
+ *    clock runs from the end of the previous request, so idle keep-alive
+ *    connections are closed after header_timeout_s there.
+ *
+ * Cutting: a best-effort 408, then shutdown(SHUT_RDWR); MHD's next read sees
+ * the end of the stream and MHD closes the connection its usual way. The
+ * watchdog never calls into MHD. MHD calls NOTIFY_CLOSED before it closes
+ * the socket (MHD_cleanup_connections, and the failure path of accepting, in
+ * 0.9.75), and conns_lock covers both the watchdog's shutdown() and the
+ * removal at NOTIFY_CLOSED: while an entry is listed its fd is its own
+ * socket, never a reused descriptor.
+ */
+
+/* Bytes the kernel has received on socket fd; -1 when it cannot tell. */
+static int rx_bytes(int fd, uint64_t *out)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+        return -1;
+    *out = ti.tcpi_bytes_received;
+    return 0;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: list the connection on accept, unlist it before MHD closes it. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        http_conn *c = ci ? calloc(1, sizeof *c) : NULL;
+        if (!c) {
+            /* a connection the watchdog does not know would escape the deadline: refuse it */
+            log_error("http: cannot track a new connection (out of memory); closing it");
+            if (ci)
+                shutdown(ci->connect_fd, SHUT_RDWR);
+            return;
+        }
+        c->fd = ci->connect_fd;
+        c->phase = HDR_RUNNING;
+        c->since_ms = time_mono_ms();
+        pthread_mutex_lock(&srv->conns_lock);
+        c->next = srv->conns;
+        if (c->next)
+            c->next->prev = c;
+        srv->conns = c;
+        pthread_mutex_unlock(&srv->conns_lock);
+        *socket_context = c;
+        return;
+    }
+    http_conn *c = *socket_context;
+    if (!c)
+        return;
+    pthread_mutex_lock(&srv->conns_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&srv->conns_lock);
+    *socket_context = NULL;
+    free(c);
+}
+
+static http_conn *conn_entry(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The access handler's first call for a request: its headers are complete. */
+static void headers_done(http_server *srv, struct MHD_Connection *conn)
+{
+    http_conn *c;
+    if (!srv->header_limit_ms || !(c = conn_entry(conn)))
+        return;
+    pthread_mutex_lock(&srv->conns_lock);
+    c->phase = HDR_OFF;
+    pthread_mutex_unlock(&srv->conns_lock);
+}
+
+/* A request ended; if the connection stays open it is idle until the next one begins. */
+static void request_done(http_server *srv, struct MHD_Connection *conn)
+{
+    http_conn *c;
+    if (!srv->header_limit_ms || !(c = conn_entry(conn)))
+        return;
+    uint64_t rx = 0;
+    int known = rx_bytes(c->fd, &rx) == 0; /* c->fd never changes: read without the lock */
+    pthread_mutex_lock(&srv->conns_lock);
+    c->phase = HDR_IDLE;
+    c->since_ms = time_mono_ms();
+    c->rx_mark = rx;
+    c->rx_known = known;
+    pthread_mutex_unlock(&srv->conns_lock);
+}
+
+/* One pass over the registry (conns_lock held); returns how many connections were cut. */
+static int header_scan(http_server *srv)
+{
+    int64_t now = time_mono_ms();
+    int cut = 0;
+    for (http_conn *c = srv->conns; c; c = c->next) {
+        if (c->phase == HDR_OFF || now - c->since_ms < srv->header_limit_ms)
+            continue;
+        if (c->phase == HDR_IDLE && c->rx_known) {
+            uint64_t rx;
+            if (rx_bytes(c->fd, &rx) == 0) {
+                if (rx != c->rx_mark) /* a new request has begun: its clock starts now */
+                    c->phase = HDR_RUNNING;
+                c->since_ms = now; /* still idle: look again one deadline later */
+                continue;
+            }
+        }
+        ssize_t w = send(c->fd, srv->timeout_msg, srv->timeout_msg_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w; /* best effort: the client may not be reading */
+        shutdown(c->fd, SHUT_RDWR);
+        c->phase = HDR_OFF; /* once; MHD closes it on its next read */
+        cut++;
+    }
+    return cut;
+}
+
+static void *watchdog_main(void *arg)
+{
+    http_server *srv = arg;
+    pthread_mutex_lock(&srv->conns_lock);
+    while (!srv->watchdog_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += HTTP_HEADER_SCAN_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->conns_wake, &srv->conns_lock, &until); /* spurious wake-up: an early scan */
+        if (srv->watchdog_stop)
+            break;
+        int cut = header_scan(srv);
+        if (cut) {
+            pthread_mutex_unlock(&srv->conns_lock); /* do not hold every connection up on logging */
+            log_warn("http: closed %d connection%s that took over %u s to send a request's headers", cut,
+                     cut == 1 ? "" : "s", srv->cfg.header_timeout_s);
+            pthread_mutex_lock(&srv->conns_lock);
+        }
+    }
+    pthread_mutex_unlock(&srv->conns_lock);
+    return NULL;
+}
+
+/* Set up the registry and start the watchdog (nothing when the deadline is off). */
+static int header_deadline_start(http_server *srv, char *err, size_t errlen)
+{
+    srv->header_limit_ms = (int64_t)srv->cfg.header_timeout_s * 1000;
+    if (!srv->header_limit_ms)
+        return 0;
+    static const char body[] = "{\"errors\":[{\"status\":\"408\",\"code\":\"request_timeout\",\"title\":\"Request "
+                               "Timeout\",\"detail\":\"The request headers took too long to arrive\"}]}";
+    int n = snprintf(srv->timeout_msg, sizeof srv->timeout_msg,
+                     "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     sizeof body - 1, body);
+    if (n < 0 || (size_t)n >= sizeof srv->timeout_msg) {
+        snprintf(err, errlen, "internal error: the 408 answer does not fit");
+        return -1;
+    }
+    srv->timeout_msg_len = (size_t)n;
+    pthread_condattr_t ca;
+    int rc = pthread_condattr_init(&ca);
+    if (rc == 0) {
+        rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* waits are not moved by wall-clock changes */
+        if (rc == 0)
+            rc = pthread_cond_init(&srv->conns_wake, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    if (rc == 0 && (rc = pthread_mutex_init(&srv->conns_lock, NULL)) != 0)
+        pthread_cond_destroy(&srv->conns_wake);
+    if (rc) {
+        snprintf(err, errlen, "cannot set up the header deadline: %s", strerror(rc));
+        return -1;
+    }
+    srv->sync_ready = 1;
+    return 0;
+}
+
+static int watchdog_start(http_server *srv, char *err, size_t errlen)
+{
+    if (!srv->header_limit_ms)
+        return 0;
+    int rc = pthread_create(&srv->watchdog, NULL, watchdog_main, srv);
+    if (rc) {
+        snprintf(err, errlen, "cannot start the header deadline watchdog: %s", strerror(rc));
+        return -1;
+    }
+    srv->watchdog_running = 1;
+    return 0;
+}
+
+static void watchdog_stop(http_server *srv)
+{
+    if (!srv->watchdog_running)
+        return;
+    pthread_mutex_lock(&srv->conns_lock);
+    srv->watchdog_stop = 1;
+    pthread_cond_signal(&srv->conns_wake);
+    pthread_mutex_unlock(&srv->conns_lock);
+    pthread_join(srv->watchdog, NULL);
+    srv->watchdog_running = 0;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
@@ -150,6 +437,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_NO;
 
     if (!r) { /* first call: headers only */
+        headers_done(srv, conn);
         if (!(r = req_new(srv, conn, url, method)))
             return MHD_NO;
         *con_cls = r;
@@ -288,12 +576,11 @@ static void *uri_check(void *cls, const char *uri, struct MHD_Connection *conn)
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
     if (*con_cls != &rejected_early)
         req_free(*con_cls);
     *con_cls = NULL;
+    request_done(cls, conn);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -368,26 +655,30 @@ int http_server_start(const http_server_config *cfg, http_server **out, char *er
         return -1;
     }
     srv->cfg = *cfg;
+    srv->listen_fd = -1;
+    /* the watchdog starts before MHD: until MHD accepts, its registry is empty */
+    if (header_deadline_start(srv, err, errlen) || watchdog_start(srv, err, errlen))
+        goto fail;
     srv->listen_fd = listen_on(cfg->listen, &srv->port, err, errlen);
-    if (srv->listen_fd < 0) {
-        free(srv);
-        return -1;
-    }
+    if (srv->listen_fd < 0)
+        goto fail;
     unsigned threads = cfg->threads ? cfg->threads : 2;
     srv->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
         NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_URI_LOG_CALLBACK, uri_check, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s ? cfg->idle_timeout_s : 30u,
         MHD_OPTION_CONNECTION_LIMIT, 60000u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_POOL,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, srv->header_limit_ms ? on_connection : NULL, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "libmicrohttpd failed to start on %s", cfg->listen);
-        close(srv->listen_fd);
-        free(srv);
-        return -1;
+        goto fail;
     }
     *out = srv;
     return 0;
+fail:
+    http_server_stop(srv);
+    return -1;
 }
 
 int http_server_port(const http_server *srv) { return srv->port; }
@@ -416,10 +707,20 @@ void http_server_stop(http_server *srv)
 {
     if (!srv)
         return;
+    watchdog_stop(srv); /* first: nothing scans while MHD closes every connection */
     if (srv->daemon)
-        MHD_stop_daemon(srv->daemon);
+        MHD_stop_daemon(srv->daemon); /* NOTIFY_CLOSED for each connection empties the registry */
     if (srv->listen_fd >= 0)
         close(srv->listen_fd);
+    if (srv->sync_ready) {
+        while (srv->conns) { /* none expected: MHD unlists every connection it closes */
+            http_conn *c = srv->conns;
+            srv->conns = c->next;
+            free(c);
+        }
+        pthread_cond_destroy(&srv->conns_wake);
+        pthread_mutex_destroy(&srv->conns_lock);
+    }
     free(srv);
 }
 

@@ -1,16 +1,27 @@
 /*
  * test_http.c — the HTTP edge over real connections: keep-alive, the public
  * health probe, HEAD, unknown routes in both envelopes, 405 with Allow, body
- * parsing errors (400 / 415), the body limit (413, declared and chunked), and
- * 100 concurrent clients. Every test has its own promptd (fixtures).
+ * parsing errors (400 / 415), the body limit (413, declared and chunked),
+ * 100 concurrent clients, and the header deadline against slow clients
+ * (PROMPTD_HEADER_TIMEOUT, at the end). Every test has its own promptd
+ * (fixtures).
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "support/harness.h"
+#include "support/mock_proc.h"
 
 static pd_server S;
 
@@ -537,4 +548,324 @@ Test(http, hundred_concurrent_creates)
     cr_assert_eq(json_array_size(pd_json_at(r.json, "data")), NCLIENTS);
     pd_resp_free(&r);
     ASSERT_CLEAN_EXIT();
+}
+
+/* ---------------------------------------------------------------- header deadline
+ *
+ * promptd with PROMPTD_HEADER_TIMEOUT=2 (and the mock provider, for requests
+ * that wait on a model). These clients speak raw HTTP over a socket, so the
+ * test decides when every byte goes out. Rule under test (server.c, "header
+ * deadline"): a request's headers must be complete 2 s after its connection
+ * was accepted, or, on a keep-alive connection, after the bytes of the new
+ * request are first seen (between 2 and 4 s after its first byte); an idle
+ * keep-alive connection is left to the idle timeout (30 s); once the headers
+ * are complete the request is never cut by this deadline.
+ */
+
+#define HDR_LIMIT_MS 2000
+#define HDR_SCAN_MS 500 /* the watchdog's period (HTTP_HEADER_SCAN_MS) */
+
+static mock_proc M;
+
+static void start_header_deadline(void)
+{
+    cr_assert_eq(mock_proc_start(&M, NULL), 0, "mock did not start");
+    static char oa[160];
+    snprintf(oa, sizeof oa, "OPENAI_BASE_URL=%s/v1", M.base_url);
+    const char *env[] = {"PROMPTD_HEADER_TIMEOUT=2", oa, "OPENAI_API_KEY=x", NULL};
+    cr_assert_eq(pd_start(&S, NULL, env), 0, "promptd did not start");
+}
+static void stop_header_deadline(void)
+{
+    pd_stop(&S);
+    mock_proc_stop(&M);
+}
+
+TestSuite(header_deadline, .init = start_header_deadline, .fini = stop_header_deadline, .timeout = 60);
+TestSuite(header_deadline_off, .fini = stop, .timeout = 60);
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Extra time allowed for promptd to react: it runs 10x slower under `make valgrind`. */
+static long long react_ms(long long ms)
+{
+    const char *vg = getenv("PD_VALGRIND");
+    return vg && *vg ? ms * 10 : ms;
+}
+
+static int raw_connect(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)S.port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0, "connect: %s", strerror(errno));
+    return fd;
+}
+
+static void raw_send(int fd, const char *s)
+{
+    size_t len = strlen(s), off = 0;
+    while (off < len) {
+        ssize_t w = send(fd, s + off, len - off, MSG_NOSIGNAL);
+        cr_assert_gt(w, 0, "send: %s", strerror(errno));
+        off += (size_t)w;
+    }
+}
+
+/* Send one byte of drip (cycling) every interval_ms (none when drip is NULL)
+ * until the server ends the connection or max_ms pass. Returns the ms from
+ * start_ms to the end of the connection, or -1 if it stayed open. What the
+ * server sent goes to got (NUL-terminated). */
+static long long wait_cut(int fd, const char *drip, int interval_ms, long long start_ms, long long max_ms, char *got,
+                          size_t cap)
+{
+    size_t n = 0, di = 0;
+    got[0] = '\0';
+    long long next = mono_ms();
+    for (;;) {
+        long long now = mono_ms();
+        if (now - start_ms >= max_ms)
+            return -1;
+        if (drip && now >= next) {
+            ssize_t w = send(fd, drip + di, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                return mono_ms() - start_ms; /* EPIPE / ECONNRESET: the server is gone */
+            di = drip[di + 1] ? di + 1 : 0;
+            next = now + interval_ms;
+        }
+        long long wait = (drip ? next : start_ms + max_ms) - mono_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = poll(&p, 1, wait > 0 ? (int)wait : 0);
+        if (pr < 0 && errno != EINTR)
+            cr_assert_fail("poll: %s", strerror(errno));
+        if (pr > 0) {
+            char buf[1024];
+            ssize_t r = recv(fd, buf, sizeof buf, 0);
+            if (r <= 0)
+                return mono_ms() - start_ms; /* end of stream or reset */
+            size_t k = (size_t)r < cap - 1 - n ? (size_t)r : cap - 1 - n;
+            memcpy(got + n, buf, k);
+            n += k;
+            got[n] = '\0';
+        }
+    }
+}
+
+/* Read one complete answer (headers + Content-Length body) within timeout_ms; its status, 0 if none. */
+static long raw_answer(int fd, int timeout_ms)
+{
+    char buf[8192] = "";
+    size_t n = 0;
+    long long until = mono_ms() + timeout_ms;
+    for (;;) {
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end) {
+            long status = 0;
+            size_t clen = 0;
+            const char *cl = strcasestr(buf, "\r\nContent-Length:");
+            if (cl)
+                clen = (size_t)strtoul(cl + 17, NULL, 10);
+            if (n >= (size_t)(end + 4 - buf) + clen) {
+                cr_assert_eq(n, (size_t)(end + 4 - buf) + clen, "more than one answer: %s", buf);
+                if (sscanf(buf, "HTTP/1.1 %ld", &status) != 1)
+                    status = 0;
+                return status;
+            }
+        }
+        long long left = until - mono_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0 || n >= sizeof buf - 1)
+            return 0;
+        ssize_t r = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+        if (r <= 0)
+            return 0;
+        n += (size_t)r;
+        buf[n] = '\0';
+    }
+}
+
+static void assert_health_ok(void)
+{
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", "/health", NULL, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    pd_resp_free(&r);
+}
+
+/* A cut connection may have been sent a 408 first (best effort), never anything else. */
+static void assert_only_408(const char *got)
+{
+    if (got[0])
+        cr_assert(strncmp(got, "HTTP/1.1 408 ", 13) == 0, "the server answered a cut request: %s", got);
+}
+
+/* slowloris: the request line, then one header byte every 300 ms */
+Test(header_deadline, slow_headers_are_cut)
+{
+    int fd = raw_connect();
+    long long t0 = mono_ms();
+    raw_send(fd, "GET /health HTTP/1.1\r\n");
+    char got[2048];
+    long long cut = wait_cut(fd, "X-Slow: a-header-that-never-ends-", 300, t0, 20000, got, sizeof got);
+    close(fd);
+    cr_log_info("slowloris on a new connection cut after %lld ms (limit %d ms)", cut, HDR_LIMIT_MS);
+    cr_assert_neq(cut, -1, "a client dripping its headers was still connected after 20 s");
+    cr_assert_geq(cut, HDR_LIMIT_MS - 100, "cut after %lld ms, before the %d ms deadline", cut, HDR_LIMIT_MS);
+    cr_assert_leq(cut, HDR_LIMIT_MS + react_ms(1500), "cut only after %lld ms", cut);
+    assert_only_408(got);
+    assert_health_ok();
+    char *log = pd_read_file(S.log_path);
+    cr_assert(log && strstr(log, "to send a request's headers"), "the cut is not logged:\n%s", log ? log : "");
+    free(log);
+    ASSERT_CLEAN_EXIT();
+}
+
+/* The clock starts at the accept: a connection that never sends a byte is cut as well. */
+Test(header_deadline, silent_new_connection_is_cut)
+{
+    long long t0 = mono_ms();
+    int fd = raw_connect();
+    char got[2048];
+    long long cut = wait_cut(fd, NULL, 0, t0, 20000, got, sizeof got);
+    close(fd);
+    cr_log_info("silent new connection cut after %lld ms", cut);
+    cr_assert_neq(cut, -1, "a connection that sent nothing was still open after 20 s");
+    cr_assert_geq(cut, HDR_LIMIT_MS - 100, "cut after %lld ms", cut);
+    cr_assert_leq(cut, HDR_LIMIT_MS + react_ms(1500), "cut only after %lld ms", cut);
+    assert_only_408(got);
+    assert_health_ok();
+}
+
+/* Headers that arrive in pieces, all within the deadline, are served. */
+Test(header_deadline, headers_in_pieces_within_the_deadline)
+{
+    const char *pieces[] = {"GET /hea", "lth HTTP/1.1\r\n", "Host: 127.0.0.1\r\nX-A: 1", "\r\nX-B: 2\r\n", "\r\n"};
+    int fd = raw_connect();
+    long long t0 = mono_ms();
+    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+        if (i)
+            usleep(350 * 1000); /* 1.4 s in all */
+        raw_send(fd, pieces[i]);
+    }
+    long status = raw_answer(fd, (int)react_ms(5000));
+    cr_log_info("headers sent over %lld ms: %ld", mono_ms() - t0, status);
+    cr_assert_eq(status, 200, "headers sent in pieces within the deadline: got %ld", status);
+    close(fd);
+}
+
+/* A keep-alive connection idle for longer than the header deadline (but not
+ * the idle timeout) is idle, not slow: its next request is served on it. */
+Test(header_deadline, idle_keep_alive_outlives_the_header_deadline)
+{
+    CURL *h = curl_easy_init();
+    cr_assert_not_null(h);
+    pd_resp r;
+    cr_assert_eq(pd_req_on(h, &S, "GET", "/health", NULL, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200);
+    pd_resp_free(&r);
+    for (int round = 0; round < 2; round++) {
+        usleep((HDR_LIMIT_MS + 2 * HDR_SCAN_MS + 500) * 1000); /* 3.5 s: past the deadline and a scan after */
+        cr_assert_eq(pd_req_on(h, &S, "GET", "/health", NULL, NULL, NULL, &r), 0, "round %d: %s", round, r.error);
+        cr_assert_eq(r.status, 200, "round %d: %s", round, r.body);
+        cr_assert_eq(r.num_connects, 0, "round %d: the idle keep-alive connection was closed", round);
+        pd_resp_free(&r);
+    }
+    curl_easy_cleanup(h);
+}
+
+/* A slow request on a kept-alive connection is cut too: its clock starts when
+ * the watchdog first sees its bytes, at most one deadline after they came. */
+Test(header_deadline, slow_headers_on_a_kept_alive_connection_are_cut)
+{
+    int fd = raw_connect();
+    raw_send(fd, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    cr_assert_eq(raw_answer(fd, (int)react_ms(5000)), 200);
+    long long t0 = mono_ms();
+    raw_send(fd, "GET /health HTTP/1.1\r\n");
+    char got[2048];
+    long long cut = wait_cut(fd, "X-Slow: a-header-that-never-ends-", 300, t0, 30000, got, sizeof got);
+    close(fd);
+    cr_log_info("slowloris on a kept-alive connection cut after %lld ms", cut);
+    cr_assert_neq(cut, -1, "a kept-alive client dripping its headers was still connected after 30 s");
+    cr_assert_geq(cut, HDR_LIMIT_MS - 100, "cut after %lld ms, before the deadline", cut);
+    cr_assert_leq(cut, 2 * HDR_LIMIT_MS + react_ms(1500), "cut only after %lld ms", cut);
+    assert_only_408(got);
+    assert_health_ok();
+}
+
+/* Once the headers are in, the deadline is over: a request suspended on a
+ * slow model, and an answer streamed for longer than the deadline, finish. */
+Test(header_deadline, suspended_and_streaming_requests_are_not_cut)
+{
+    char pid[64];
+    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "msg", "{{msg}}", pid, sizeof pid), 201);
+    char path[160];
+    snprintf(path, sizeof path, "/prompts/%s/execute", pid);
+    long long t0 = mono_ms();
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "POST", path, S.admin_key,
+                        "{\"model\":\"openai/m\",\"variables\":{\"msg\":\"[mock:latency=3000] take your time\"}}", NULL,
+                        &r),
+                 0, "%s", r.error);
+    long long took = mono_ms() - t0;
+    cr_log_info("suspended request answered after %lld ms", took);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "data.attributes.content"), "mock reply: take your time", "%s", r.body);
+    cr_assert_geq(took, 3000, "the request did not outlive the deadline (%lld ms)", took);
+    pd_resp_free(&r);
+
+    snprintf(path, sizeof path, "/prompts/%s/execute/stream", pid);
+    t0 = mono_ms();
+    cr_assert_eq(pd_req(&S, "POST", path, S.admin_key,
+                        "{\"model\":\"openai/m\",\"variables\":{\"msg\":\"[mock:drip=600] one two three four five\"}}",
+                        NULL, &r),
+                 0, "%s", r.error);
+    took = mono_ms() - t0;
+    cr_log_info("streamed answer complete after %lld ms", took);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "event: done"), "the stream did not finish: %s", r.body);
+    cr_assert_geq(took, HDR_LIMIT_MS + HDR_SCAN_MS, "the stream did not outlive the deadline (%lld ms)", took);
+    pd_resp_free(&r);
+    ASSERT_CLEAN_EXIT();
+}
+
+/* PROMPTD_HEADER_TIMEOUT=0: no header deadline (the idle timeout alone, which each byte resets). */
+Test(header_deadline_off, zero_turns_it_off)
+{
+    const char *env[] = {"PROMPTD_HEADER_TIMEOUT=0", "PROMPTD_IDLE_TIMEOUT=30", NULL};
+    cr_assert_eq(pd_start(&S, NULL, env), 0, "promptd did not start");
+    int fd = raw_connect();
+    long long t0 = mono_ms();
+    raw_send(fd, "GET /health HTTP/1.1\r\n");
+    char got[2048];
+    long long cut = wait_cut(fd, "X-Slow: abc", 300, t0, 3000, got, sizeof got);
+    cr_assert_eq(cut, -1, "cut after %lld ms with the header deadline off", cut);
+    raw_send(fd, "\r\n\r\n");
+    cr_assert_eq(raw_answer(fd, (int)react_ms(5000)), 200);
+    close(fd);
+    ASSERT_CLEAN_EXIT();
+}
+
+Test(header_deadline_off, bad_values_are_refused)
+{
+    const char *bad[] = {"PROMPTD_HEADER_TIMEOUT=ten", "PROMPTD_HEADER_TIMEOUT=-1", "PROMPTD_HEADER_TIMEOUT=86401",
+                         "PROMPTD_HEADER_TIMEOUT=5s"};
+    char dir[256], db[300];
+    cr_assert_eq(pd_mkdtemp(dir, sizeof dir), 0);
+    snprintf(db, sizeof db, "%s/promptd.db", dir);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *env[] = {bad[i], NULL};
+        const char *args[] = {"serve", "--listen", "127.0.0.1:0", "--db", db, NULL};
+        char err[1024];
+        int rc = pd_run(args, env, 20000, NULL, 0, err, sizeof err);
+        cr_assert_neq(rc, 0, "%s: promptd started", bad[i]);
+        cr_assert(strstr(err, "PROMPTD_HEADER_TIMEOUT"), "%s: %s", bad[i], err);
+    }
+    pd_rmrf(dir);
 }
