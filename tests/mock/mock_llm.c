@@ -12,8 +12,11 @@
  * With --parent-pid it also exits once that process is no longer its parent
  * (checked every 250 ms), so a crashed test never leaks a mock.
  *
- * Scale: libmicrohttpd with an internal epoll thread (or a small pool) and
- * suspend/resume; waiting requests hold no thread (mock_timer.c).
+ * Scale: libmicrohttpd in epoll mode with suspend/resume; waiting requests
+ * hold no thread (mock_timer.c). Each of the --threads N daemons (all on the
+ * same port, SO_REUSEPORT) is run by a thread of ours (mock_loop.c), not by
+ * MHD's internal polling thread, whose epoll loop can leave ready requests
+ * unread for up to a minute in libmicrohttpd 0.9.75.
  */
 #include "mock/mock_llm.h"
 
@@ -33,6 +36,7 @@
 #define CONNECTION_LIMIT 20000
 #define LISTEN_BACKLOG 4096
 #define CONNECTION_TIMEOUT_S 60
+#define MAX_THREADS 64
 /* Per-connection MHD memory pool. MHD clears the whole pool for every new
  * connection; the default 32 KiB made page clearing the main cost at 10,000
  * connections. Requests from HTTP clients have small headers; bodies are
@@ -54,7 +58,7 @@ static void usage(FILE *f)
           "  --latency-ms N     delay every answer by N ms (default 0)\n"
           "  --require-key KEY  OpenAI routes need 'Authorization: Bearer KEY',\n"
           "                     Anthropic routes need 'x-api-key: KEY'\n"
-          "  --threads N        MHD polling threads (default 1)\n"
+          "  --threads N        HTTP server threads (default 1)\n"
           "  --parent-pid PID   exit when PID stops being the parent process\n"
           "  --verbose          log requests and MHD errors to stderr\n"
           "  --help             this text\n"
@@ -109,7 +113,7 @@ static int parse_args(int argc, char **argv, options *o)
         case 'p': bad = parse_number(optarg, 0, 65535, &o->port); break;
         case 'l': bad = parse_number(optarg, 0, 3600000, &o->cfg.latency_ms); break;
         case 'k': o->cfg.require_key = optarg; break;
-        case 't': bad = parse_number(optarg, 1, 64, &o->threads); break;
+        case 't': bad = parse_number(optarg, 1, MAX_THREADS, &o->threads); break;
         case 'P': bad = parse_number(optarg, 1, 0x7fffffff, &o->parent_pid); break;
         case 'v': o->cfg.verbose = true; break;
         case 'h': usage(stdout); return 1;
@@ -147,10 +151,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     vfprintf(stderr, fmt, ap);
 }
 
-static struct MHD_Daemon *start_daemon(options *o)
+/* One daemon on 127.0.0.1:port, to be run by mock_loop.c (epoll, no internal
+ * thread). reuse: SO_REUSEPORT, for the several daemons of --threads N. */
+static struct MHD_Daemon *start_daemon(options *o, uint16_t port, bool reuse)
 {
     struct sockaddr_in sin;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL}, /* must come first */
         {MHD_OPTION_SOCK_ADDR, 0, &sin},
@@ -159,18 +165,47 @@ static struct MHD_Daemon *start_daemon(options *o)
         {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mock_completed, NULL},
-        {o->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, o->threads, NULL},
+        {reuse ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END, 1, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
 
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)o->port);
+    sin.sin_port = htons(port);
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (o->cfg.verbose)
         flags |= MHD_USE_ERROR_LOG;
-    return MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, mock_handle, &o->cfg, MHD_OPTION_ARRAY, opts,
-                            MHD_OPTION_END);
+    return MHD_start_daemon(flags, port, NULL, NULL, mock_handle, &o->cfg, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}
+
+/* Starts o->threads daemons into d[]; the first one picks the port (when
+ * --port 0), the others share it. Returns the port, or 0 on failure. */
+static uint16_t start_daemons(options *o, struct MHD_Daemon **d)
+{
+    const union MHD_DaemonInfo *info;
+    bool reuse = o->threads > 1;
+    uint16_t port;
+
+    d[0] = start_daemon(o, (uint16_t)o->port, reuse);
+    if (d[0] == NULL) {
+        fprintf(stderr, "mock_llm: cannot start the HTTP server on 127.0.0.1:%ld\n", o->port);
+        return 0;
+    }
+    info = MHD_get_daemon_info(d[0], MHD_DAEMON_INFO_BIND_PORT);
+    if (info == NULL || info->port == 0) {
+        fprintf(stderr, "mock_llm: cannot tell the bound port\n");
+        return 0;
+    }
+    port = info->port;
+    for (long i = 1; i < o->threads; i++) {
+        d[i] = start_daemon(o, port, reuse);
+        if (d[i] == NULL) {
+            fprintf(stderr, "mock_llm: cannot start HTTP server %ld of %ld on 127.0.0.1:%u\n", i + 1, o->threads,
+                    (unsigned)port);
+            return 0;
+        }
+    }
+    return port;
 }
 
 /* Blocks the exit signals in every thread (call before creating any) and
@@ -208,8 +243,8 @@ static void wait_for_exit(int sfd, pid_t parent_pid)
 int main(int argc, char **argv)
 {
     options o;
-    struct MHD_Daemon *d = NULL;
-    const union MHD_DaemonInfo *info;
+    struct MHD_Daemon *d[MAX_THREADS] = {NULL};
+    uint16_t port;
     int sfd = -1;
     int rc = 1;
     int pa = parse_args(argc, argv, &o);
@@ -225,17 +260,11 @@ int main(int argc, char **argv)
     }
     if (mock_timer_start() != 0)
         goto out;
-    d = start_daemon(&o);
-    if (d == NULL) {
-        fprintf(stderr, "mock_llm: cannot start the HTTP server on 127.0.0.1:%ld\n", o.port);
+    if ((port = start_daemons(&o, d)) == 0)
         goto out;
-    }
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    if (info == NULL || info->port == 0) {
-        fprintf(stderr, "mock_llm: cannot tell the bound port\n");
+    if (mock_loop_start(d, (size_t)o.threads) != 0)
         goto out;
-    }
-    if (printf("listening on %u\n", (unsigned)info->port) < 0 || fflush(stdout) != 0) {
+    if (printf("listening on %u\n", (unsigned)port) < 0 || fflush(stdout) != 0) {
         fprintf(stderr, "mock_llm: cannot write to stdout\n");
         goto out;
     }
@@ -243,8 +272,11 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     mock_timer_stop(); /* resumes every suspended connection first */
-    if (d != NULL)
-        MHD_stop_daemon(d);
+    mock_loop_stop();  /* lets MHD take the resumed connections back */
+    for (size_t i = 0; i < MAX_THREADS; i++) {
+        if (d[i] != NULL)
+            MHD_stop_daemon(d[i]);
+    }
     mock_state_free();
     if (sfd >= 0)
         close(sfd);

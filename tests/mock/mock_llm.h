@@ -5,6 +5,7 @@
  *   mock_text.c    [mock:...] directives, word counting, splitting into pieces
  *   mock_wire.c    OpenAI / Anthropic JSON bodies, SSE events, error bodies
  *   mock_timer.c   one timer thread that resumes suspended MHD connections
+ *   mock_loop.c    the threads that run the MHD daemons (MHD_run + epoll wait)
  *   mock_state.c   request statistics and the fail_times table
  *   mock_server.c  the libmicrohttpd access handler: routing, answers, streams
  *   mock_llm.c     main(): command line, daemon start, signals, shutdown
@@ -120,8 +121,26 @@ int mock_timer_start(void);
 int mock_timer_suspend(struct MHD_Connection *c, uint64_t due_ms);
 
 /* Resumes every pending connection at once, stops and joins the thread.
- * Call before MHD_stop_daemon(). Safe when the timer never started. */
+ * Call before mock_loop_stop() and MHD_stop_daemon(). Safe when the timer
+ * never started. */
 void mock_timer_stop(void);
+
+/* ---- mock_loop.c ------------------------------------------------------- */
+
+/* Starts one thread per daemon (started with MHD_USE_EPOLL, no internal
+ * thread) that runs it with MHD_run(). Returns 0, or -1 (message on stderr;
+ * call mock_loop_stop() to clean up what did start). */
+int mock_loop_start(struct MHD_Daemon *const *daemons, size_t n);
+
+/* Makes every loop run MHD_run() soon: call after MHD_resume_connection(),
+ * which wakes nobody without an internal thread. Thread-safe; a no-op before
+ * mock_loop_start() and after mock_loop_stop(). */
+void mock_loop_wake(void);
+
+/* Lets each loop run MHD_run() once more (processing the resumes done by
+ * mock_timer_stop()), then joins the threads. Call after mock_timer_stop()
+ * and before MHD_stop_daemon(). Safe when the loops never started. */
+void mock_loop_stop(void);
 
 /* ---- mock_state.c ------------------------------------------------------ */
 

@@ -5,9 +5,11 @@
  * suspended with MHD_suspend_connection() and put in a min-heap keyed by its
  * due time. One timer thread waits on a condition variable (CLOCK_MONOTONIC
  * timed wait) for the earliest due time and then calls
- * MHD_resume_connection(); MHD calls the access handler (or the content
- * reader) again, which answers. Thousands of waiting requests therefore cost
- * one heap entry each and no thread.
+ * MHD_resume_connection() and mock_loop_wake() (the daemons run without an
+ * internal thread, see mock_loop.c, so a resume alone wakes nobody); MHD
+ * calls the access handler (or the content reader) again, which answers.
+ * Thousands of waiting requests therefore cost one heap entry each and no
+ * thread.
  *
  * Suspending and pushing happen under the heap mutex, so the timer can never
  * resume a connection before it is suspended. On shutdown every pending
@@ -136,6 +138,7 @@ static void *timer_main(void *arg)
             pthread_mutex_unlock(&T.mu);
             for (size_t i = 0; i < k; i++)
                 MHD_resume_connection(batch[i].conn);
+            mock_loop_wake(); /* after the resumes, so that MHD_run() sees them */
             pthread_mutex_lock(&T.mu);
             continue;
         }

@@ -2,17 +2,26 @@
  * test_mock_llm.c — checks the mock LLM provider (tests/mock/) itself, so
  * that provider tests built on it can trust it: OpenAI and Anthropic wire
  * formats (plain and streamed), auth, stats, every [mock:...] directive,
- * many concurrent waiting requests, and a clean exit on SIGTERM.
+ * many concurrent waiting requests, a stress run of 2,000 concurrent mixed
+ * requests (streams, drips, errors, clients that give up), 128 requests
+ * arriving at the same instant, and a clean exit on SIGTERM.
  *
  * Each test starts its own mock through mock_proc (PROMPTD_MOCK_BIN) and
  * talks to it with plain libcurl easy/multi calls.
  */
 #include <criterion/criterion.h>
+#include <criterion/logging.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -500,6 +509,54 @@ Test(mock_llm_opts, global_latency)
     resp_free(&r);
 }
 
+/* --threads N: N daemons on the one port (SO_REUSEPORT), each run by its own
+ * loop; waiting requests on every one of them are resumed and counted in
+ * the one set of statistics. */
+Test(mock_llm_opts, threads)
+{
+    static const char *const args[] = {"--threads", "3", NULL};
+    enum { N = 60 };
+    static http_resp rs[N];
+    struct curl_slist *hl[N];
+    CURL *es[N];
+    CURLM *multi;
+    const char *body = "{\"model\":\"m\",\"stream\":true,"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"a [mock:latency=200] [mock:drip=20]\"}]}";
+    int running = 1, ok = 0;
+
+    start_with(args);
+    multi = curl_multi_init();
+    cr_assert_not_null(multi);
+    for (int i = 0; i < N; i++) {
+        es[i] = easy_new("/v1/chat/completions", body, NULL, &rs[i], &hl[i]);
+        cr_assert_eq(curl_easy_setopt(es[i], CURLOPT_TIMEOUT_MS, 3000L), CURLE_OK);
+        cr_assert_eq(curl_multi_add_handle(multi, es[i]), CURLM_OK);
+    }
+    while (running) {
+        cr_assert_eq(curl_multi_perform(multi, &running), CURLM_OK);
+        if (running)
+            cr_assert_eq(curl_multi_poll(multi, NULL, 0, 100, NULL), CURLM_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        long status = 0;
+        curl_easy_getinfo(es[i], CURLINFO_RESPONSE_CODE, &status);
+        ok += status == 200 && rs[i].body.p != NULL && strstr(rs[i].body.p, "[DONE]") != NULL;
+        curl_multi_remove_handle(multi, es[i]);
+        curl_easy_cleanup(es[i]);
+        curl_slist_free_all(hl[i]);
+        resp_free(&rs[i]);
+    }
+    curl_multi_cleanup(multi);
+    cr_assert_eq(ok, N);
+
+    http_resp r = call("/_mock/stats", NULL, NULL);
+    json_t *j = parse(&r);
+    cr_assert_eq(int_at(j, "requests"), N);
+    cr_assert_eq(int_at(j, "in_flight"), 0);
+    json_decref(j);
+    resp_free(&r);
+}
+
 Test(mock_llm, latency_directive_and_cleanup)
 {
     http_resp r = openai("[mock:latency=300] slow [mock:no_such_thing] one  two", NULL);
@@ -718,6 +775,365 @@ Test(mock_llm, many_waiting_requests)
     cr_assert(int_at(j, "max_in_flight") >= N - 10, "max_in_flight %lld", int_at(j, "max_in_flight"));
     json_decref(j);
     resp_free(&r);
+}
+
+/* ---- raw sockets (for exact control over when requests arrive) --------- */
+
+static int tcp_connect(int port)
+{
+    struct sockaddr_in sin;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* One HTTP response read from a raw socket; status -1: closed first. */
+typedef struct raw_resp {
+    char buf[4096];
+    size_t len;
+    bool done;
+    int status;
+} raw_resp;
+
+/* True once buf holds the headers and Content-Length bytes of body (the
+ * mock's non-stream answers always carry Content-Length). */
+static bool raw_complete(raw_resp *r)
+{
+    char *end = strstr(r->buf, "\r\n\r\n");
+    char *cl;
+
+    if (end == NULL)
+        return false;
+    *end = '\0'; /* so that the header search stays in the headers */
+    cl = strcasestr(r->buf, "\r\nContent-Length:");
+    *end = '\r';
+    if (cl == NULL || sscanf(r->buf, "HTTP/1.%*d %d", &r->status) != 1)
+        return false;
+    return r->len >= (size_t)(end + 4 - r->buf) + strtoul(cl + 17, NULL, 10);
+}
+
+/* Reads one response on each of fds[0..n) until all have one or timeout_ms
+ * has passed. Returns how many are complete. */
+static int read_responses(const int *fds, raw_resp *rs, int n, int timeout_ms)
+{
+    struct pollfd *p = calloc((size_t)n, sizeof(*p));
+    int *idx = calloc((size_t)n, sizeof(*idx));
+    double end = now_s() + timeout_ms / 1000.0;
+    int done = 0;
+
+    cr_assert(p != NULL && idx != NULL);
+    memset(rs, 0, (size_t)n * sizeof(*rs));
+    while (done < n) {
+        int m = 0, left = (int)((end - now_s()) * 1000.0);
+        if (left <= 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            if (!rs[i].done) {
+                p[m] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+                idx[m++] = i;
+            }
+        }
+        int k = poll(p, (nfds_t)m, left);
+        cr_assert(k >= 0 || errno == EINTR, "poll: %s", strerror(errno));
+        for (int j = 0; j < m && k > 0; j++) {
+            raw_resp *r = &rs[idx[j]];
+            if (p[j].revents == 0)
+                continue;
+            ssize_t got = recv(fds[idx[j]], r->buf + r->len, sizeof(r->buf) - 1 - r->len, 0);
+            if (got <= 0) { /* closed, reset, or a response larger than buf: all wrong here */
+                r->status = -1;
+                r->done = true;
+                done++;
+                continue;
+            }
+            r->len += (size_t)got;
+            r->buf[r->len] = '\0';
+            if (raw_complete(r)) {
+                r->done = true;
+                done++;
+            }
+        }
+    }
+    free(idx);
+    free(p);
+    return done;
+}
+
+/* libmicrohttpd 0.9.75's own epoll loop (which the mock no longer uses, see
+ * mock_loop.c) left requests unread for up to a minute when exactly 128
+ * sockets became readable together. SIGSTOP makes that happen on demand:
+ * 128 idle keep-alive connections get their next request while the mock is
+ * stopped, so its first wait after SIGCONT reports all 128 at once. */
+Test(mock_llm, exactly_128_requests_at_once, .timeout = 30)
+{
+    enum { N = 128, ROUNDS = 5 };
+    static int fds[N];
+    static raw_resp rs[N];
+    const char *body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    char req[512];
+    int len = snprintf(req, sizeof(req),
+                       "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                       strlen(body), body);
+
+    for (int i = 0; i < N; i++) {
+        fds[i] = tcp_connect(M.port);
+        cr_assert(fds[i] >= 0, "connect: %s", strerror(errno));
+    }
+    /* a first request on each: afterwards every connection is accepted and
+     * waits in the mock for its next request */
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(send_all(fds[i], req, (size_t)len), 0, "send: %s", strerror(errno));
+    cr_assert_eq(read_responses(fds, rs, N, 5000), N);
+    for (int round = 0; round < ROUNDS; round++) {
+        int sent = 0;
+        /* nothing may abort between SIGSTOP and SIGCONT: a stopped mock
+         * would not exit on the teardown's SIGTERM */
+        cr_assert_eq(kill(M.pid, SIGSTOP), 0);
+        for (int i = 0; i < N; i++)
+            sent += send_all(fds[i], req, (size_t)len) == 0;
+        usleep(100 * 1000); /* every request is in the mock's socket buffers */
+        int cont = kill(M.pid, SIGCONT);
+        cr_assert_eq(cont, 0);
+        cr_assert_eq(sent, N);
+        int got = read_responses(fds, rs, N, 2000);
+        cr_assert_eq(got, N, "round %d: %d of %d requests answered within 2 s", round, got, N);
+        for (int i = 0; i < N; i++)
+            cr_assert_eq(rs[i].status, 200, "round %d, connection %d: %.200s", round, i, rs[i].buf);
+    }
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+}
+
+/* ---- stress ------------------------------------------------------------- */
+
+typedef enum stress_kind {
+    SK_PLAIN,        /* answer after latency */
+    SK_STREAM,       /* SSE after latency */
+    SK_DRIP,         /* SSE after latency, pieces drip ms apart */
+    SK_ERROR,        /* 429 / 503 with Retry-After after latency */
+    SK_FAIL_TIMES,   /* fail_times=1, first (only) try: 500 after latency */
+    SK_DROP,         /* closed without an answer after latency */
+    SK_ABANDON_WAIT, /* the client gives up while the mock waits */
+    SK_ABANDON_DRIP, /* the client gives up in the middle of a drip stream */
+} stress_kind;
+
+typedef struct stress_req {
+    CURL *e;
+    struct curl_slist *hl;
+    http_resp r;
+    char body[512];
+    char tag[32];
+    stress_kind kind;
+    bool anthropic;
+    bool stream;
+    long want_status;
+    long budget_ms; /* answer complete within this long; 0: abandoned, anything goes */
+} stress_req;
+
+/* Deterministic pseudo-random numbers in [0, n). */
+static uint32_t stress_rand(uint64_t *s, uint32_t n)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)((*s >> 33) % n);
+}
+
+static void stress_prepare(stress_req *q, int round, int i, uint64_t *seed)
+{
+    uint32_t pick = stress_rand(seed, 100);
+    long latency = (long)stress_rand(seed, 301), drip = 0, abandon = 0;
+    char user[256];
+
+    memset(q, 0, sizeof(*q));
+    snprintf(q->tag, sizeof(q->tag), "tag%d_%04d", round, i);
+    q->anthropic = stress_rand(seed, 2) == 1;
+    q->want_status = 200;
+    if (pick < 40) {
+        q->kind = SK_PLAIN;
+        snprintf(user, sizeof(user), "%s [mock:latency=%ld]", q->tag, latency);
+    } else if (pick < 55) {
+        q->kind = SK_STREAM;
+        q->stream = true;
+        snprintf(user, sizeof(user), "%s x y [mock:latency=%ld]", q->tag, latency);
+    } else if (pick < 65) {
+        q->kind = SK_DRIP;
+        q->stream = true;
+        drip = 5 + (long)stress_rand(seed, 26);
+        snprintf(user, sizeof(user), "%s x y [mock:latency=%ld] [mock:drip=%ld]", q->tag, latency, drip);
+    } else if (pick < 75) {
+        q->kind = SK_ERROR;
+        q->want_status = stress_rand(seed, 2) ? 429 : 503;
+        snprintf(user, sizeof(user), "%s [mock:latency=%ld] [mock:status=%ld] [mock:retry_after=1]", q->tag, latency,
+                 q->want_status);
+    } else if (pick < 80) {
+        q->kind = SK_FAIL_TIMES; /* the tag makes the text unique: this is its first try */
+        q->want_status = 500;
+        snprintf(user, sizeof(user), "%s [mock:latency=%ld] [mock:fail_times=1]", q->tag, latency);
+    } else if (pick < 85) {
+        q->kind = SK_DROP;
+        snprintf(user, sizeof(user), "%s [mock:latency=%ld] [mock:drop]", q->tag, latency);
+    } else if (pick < 95) {
+        q->kind = SK_ABANDON_WAIT;
+        abandon = 1 + (long)stress_rand(seed, (uint32_t)latency + 100);
+        snprintf(user, sizeof(user), "%s [mock:latency=%ld]", q->tag, latency + 200);
+    } else {
+        q->kind = SK_ABANDON_DRIP;
+        q->stream = true;
+        drip = 30 + (long)stress_rand(seed, 21);
+        abandon = latency + 1 + (long)stress_rand(seed, 4 * (uint32_t)drip);
+        snprintf(user, sizeof(user), "%s a b c d e f g [mock:latency=%ld] [mock:drip=%ld]", q->tag, latency, drip);
+    }
+    /* "mock reply: TAG x y" streams as 5 pieces: 4 drip gaps */
+    q->budget_ms = abandon > 0 ? 0 : latency + 4 * drip + 2000;
+    if (q->anthropic)
+        snprintf(
+            q->body, sizeof(q->body),
+            "{\"model\":\"claude-mock\",\"max_tokens\":100,%s\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+            q->stream ? "\"stream\":true," : "", user);
+    else
+        snprintf(q->body, sizeof(q->body),
+                 "{\"model\":\"gpt-mock\",%s\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                 q->stream ? "\"stream\":true," : "", user);
+    q->e = easy_new(q->anthropic ? "/v1/messages" : "/v1/chat/completions", q->body,
+                    q->anthropic ? ANTHROPIC_HDRS : NULL, &q->r, &q->hl);
+    cr_assert_eq(curl_easy_setopt(q->e, CURLOPT_TIMEOUT_MS, abandon > 0 ? abandon : q->budget_ms), CURLE_OK);
+    cr_assert_eq(curl_easy_setopt(q->e, CURLOPT_PRIVATE, q), CURLE_OK);
+    /* on a reused connection curl answers a drop by sending the request again
+     * on a new one ("Connection died, retrying"), and under this load that
+     * retry can fail as "Failed sending data to the peer" */
+    if (q->kind == SK_DROP)
+        cr_assert_eq(curl_easy_setopt(q->e, CURLOPT_FRESH_CONNECT, 1L), CURLE_OK);
+}
+
+/* Writes into why what is wrong with q's outcome; returns false if anything. */
+static bool stress_ok(stress_req *q, CURLcode cc, char *why, size_t size)
+{
+    long status = 0;
+    double secs = 0;
+
+    if (q->budget_ms == 0)
+        return true; /* abandoned: whatever happened */
+    curl_easy_getinfo(q->e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(q->e, CURLINFO_TOTAL_TIME, &secs);
+    snprintf(why, size, "%s (kind %d, %.200s, budget %ld ms): curl %s, status %ld after %.3f s, body %.120s", q->tag,
+             (int)q->kind, q->body, q->budget_ms, curl_easy_strerror(cc), status, secs,
+             q->r.body.p ? q->r.body.p : "(none)");
+    if (q->kind == SK_DROP)
+        return cc == CURLE_GOT_NOTHING;
+    if (cc != CURLE_OK || status != q->want_status)
+        return false;
+    if (status != 200)
+        return has_header(&q->r, "Retry-After: 1") == (q->kind == SK_ERROR);
+    if (q->r.body.p == NULL || strstr(q->r.body.p, q->tag) == NULL)
+        return false;
+    return !q->stream || strstr(q->r.body.p, q->anthropic ? "message_stop" : "[DONE]") != NULL;
+}
+
+static void stress_free(stress_req *q, CURLM *multi)
+{
+    curl_multi_remove_handle(multi, q->e);
+    curl_easy_cleanup(q->e);
+    curl_slist_free_all(q->hl);
+    resp_free(&q->r);
+}
+
+/* 2,000 requests at once, latencies 0-300 ms, a third of them streamed
+ * (some dripping), errors, drops, and clients that give up while the mock
+ * waits or in the middle of a stream; three rounds over the same keep-alive
+ * connections. Every request that was not abandoned must be fully answered
+ * within its latency (plus drip gaps) + 2 s, and afterwards nothing may be
+ * left in flight in the mock (no waiting connection was lost). */
+Test(mock_llm, stress_2000_concurrent, .timeout = 90)
+{
+    enum { N = 2000, ROUNDS = 3, MAX_REPORTED = 5 };
+    static stress_req qs[N];
+    struct rlimit rl;
+    CURLM *multi = curl_multi_init();
+    int failures = 0, abandoned = 0;
+    char first[MAX_REPORTED][1024];
+
+    cr_assert_not_null(multi);
+    /* a descriptor per connection in this process too */
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 2 * N && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max < 2 * N ? rl.rlim_max : 2 * N;
+        cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "setrlimit: %s", strerror(errno));
+    }
+    cr_assert_geq(rl.rlim_cur, N + 64, "RLIMIT_NOFILE %llu is too low for %d connections",
+                  (unsigned long long)rl.rlim_cur, N);
+    /* keep every connection for the next round, as promptd does */
+    cr_assert_eq(curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)N), CURLM_OK);
+    for (int round = 0; round < ROUNDS; round++) {
+        uint64_t seed = 0x9e3779b97f4a7c15ULL * (uint64_t)(round + 1);
+        int running = 1, left;
+        CURLMsg *msg;
+
+        for (int i = 0; i < N; i++) {
+            stress_prepare(&qs[i], round, i, &seed);
+            abandoned += qs[i].budget_ms == 0;
+            cr_assert_eq(curl_multi_add_handle(multi, qs[i].e), CURLM_OK);
+        }
+        while (running) {
+            cr_assert_eq(curl_multi_perform(multi, &running), CURLM_OK);
+            while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+                stress_req *q = NULL;
+                char why[1024];
+                if (msg->msg != CURLMSG_DONE)
+                    continue;
+                cr_assert_eq(curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&q), CURLE_OK);
+                if (!stress_ok(q, msg->data.result, why, sizeof(why)) && failures++ < MAX_REPORTED)
+                    snprintf(first[failures - 1], sizeof(first[0]), "%s", why);
+            }
+            if (running)
+                cr_assert_eq(curl_multi_poll(multi, NULL, 0, 100, NULL), CURLM_OK);
+        }
+        for (int i = 0; i < N; i++)
+            stress_free(&qs[i], multi);
+    }
+    curl_multi_cleanup(multi);
+    for (int i = 0; i < failures && i < MAX_REPORTED; i++)
+        cr_log_error("%s", first[i]);
+    cr_assert_eq(failures, 0, "%d of %d requests went wrong, e.g. %s", failures, ROUNDS * N - abandoned,
+                 failures ? first[0] : "");
+    cr_assert_gt(abandoned, ROUNDS * N / 10, "the mix should abandon some requests");
+
+    /* the abandoned ones end once their wait is over and the mock finds the
+     * connection closed: at most ~0.8 s after the round */
+    long long in_flight = -1;
+    for (double t0 = now_s(); now_s() - t0 < 3.0; usleep(50 * 1000)) {
+        http_resp r = call("/_mock/stats", NULL, NULL);
+        json_t *j = parse(&r);
+        in_flight = int_at(j, "in_flight");
+        json_decref(j);
+        resp_free(&r);
+        if (in_flight == 0)
+            break;
+    }
+    cr_assert_eq(in_flight, 0, "requests still in flight in the mock: %lld", in_flight);
 }
 
 Test(mock_llm, sigterm_with_waiting_requests_exits_zero)
