@@ -45,10 +45,13 @@
 #define HTTP_MAX_URI 4096         /* longer request targets: 414 */
 #define HTTP_MAX_QUERY_ARGS 128   /* more query parameters than this: 431 */
 /* libmicrohttpd's per-connection pool holds the request line, headers and
- * query records (bodies go to our own buffer). 16 KiB fits the limits above
- * with room to spare, and keeps 10,000 waiting connections near 160 MB
- * instead of 640 MB at 64 KiB (bench/README.md). */
-#define HTTP_CONNECTION_POOL (16 * 1024)
+ * query records (bodies go to our own buffer), and every byte of it ends up
+ * resident: it is the largest cost of a waiting connection (heaptrack: 8 KiB
+ * of ~20 KiB per request in flight). 8 KiB takes a 4 KiB request target
+ * plus 3 KiB of headers, or a header block of 7.5 KiB (nginx's default
+ * large-header buffer is 8 KiB); a larger block gets libmicrohttpd's own 431.
+ * 4 KiB would break the 4 KiB request-target promise. */
+#define HTTP_CONNECTION_POOL (8 * 1024)
 #define HTTP_UPLOAD_DEADLINE_MS 60000 /* a body still arriving after this is cut off (slow clients) */
 #define HTTP_HEADER_SCAN_MS 500       /* how often the header deadline is checked (its granularity) */
 

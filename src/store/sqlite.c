@@ -12,6 +12,7 @@
  */
 #include <ctype.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,6 +291,89 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------------------- checkpoints
+ *
+ * SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL past
+ * 1,000 pages: on whichever thread made that commit, under the writer lock,
+ * with an fsync — a latency spike for one unlucky request, and every writer
+ * behind it waits. Here the writer never checkpoints: its WAL hook (which
+ * replaces the automatic checkpoint) only tells a thread of the store's own,
+ * which runs a PASSIVE checkpoint on its own connection. A passive checkpoint
+ * copies what no reader still needs and blocks neither the writer nor the
+ * readers; the WAL starts over at the next write once all of it was copied.
+ * The last connection to close checkpoints whatever is left. */
+#define SQ_CHECKPOINT_PAGES 1000
+
+static int sq_wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    sq_store *s = ud;
+    if (pages >= SQ_CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&s->ck_lock);
+        if (!s->ck_due) {
+            s->ck_due = 1;
+            pthread_cond_signal(&s->ck_wake);
+        }
+        pthread_mutex_unlock(&s->ck_lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *sq_checkpointer(void *arg)
+{
+    sq_store *s = arg;
+    pthread_mutex_lock(&s->ck_lock);
+    while (!s->ck_stop) {
+        if (!s->ck_due) {
+            pthread_cond_wait(&s->ck_wake, &s->ck_lock);
+            continue;
+        }
+        s->ck_due = 0;
+        pthread_mutex_unlock(&s->ck_lock);
+        int log_pages = 0, copied = 0;
+        int rc = sqlite3_wal_checkpoint_v2(s->ck.db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            log_warn("sqlite: checkpoint: %s", sqlite3_errmsg(s->ck.db));
+        pthread_mutex_lock(&s->ck_lock);
+    }
+    pthread_mutex_unlock(&s->ck_lock);
+    return NULL;
+}
+
+/* Open the checkpointer's connection and start it, then hook the writer. */
+static int sq_checkpointer_start(sq_store *s, char *err, size_t errlen)
+{
+    if (sq_conn_open(&s->ck, s->path, err, errlen) != STORE_OK)
+        return STORE_ERR;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals belong to the main thread */
+    int rc = pthread_create(&s->ck_thread, NULL, sq_checkpointer, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the checkpoint thread: %s", strerror(rc));
+        return STORE_ERR;
+    }
+    s->ck_started = 1;
+    sqlite3_wal_hook(s->writer.db, sq_wal_hook, s);
+    return STORE_OK;
+}
+
+static void sq_checkpointer_stop(sq_store *s)
+{
+    if (s->ck_started) {
+        sqlite3_wal_hook(s->writer.db, NULL, NULL);
+        pthread_mutex_lock(&s->ck_lock);
+        s->ck_stop = 1;
+        pthread_cond_signal(&s->ck_wake);
+        pthread_mutex_unlock(&s->ck_lock);
+        pthread_join(s->ck_thread, NULL);
+        s->ck_started = 0;
+    }
+    sq_conn_close(&s->ck);
+}
+
 int store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen)
 {
     sq_store *s = calloc(1, sizeof *s);
@@ -301,8 +385,14 @@ int store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen)
     s->base.ops = &sqlite_ops;
     pthread_mutex_init(&s->wlock, NULL);
     pthread_mutex_init(&s->plock, NULL);
-    if (sq_conn_open(&s->writer, path, err, errlen) != STORE_OK || migrate(s, err, errlen) != STORE_OK) {
+    pthread_mutex_init(&s->ck_lock, NULL);
+    pthread_cond_init(&s->ck_wake, NULL);
+    if (sq_conn_open(&s->writer, path, err, errlen) != STORE_OK || migrate(s, err, errlen) != STORE_OK ||
+        sq_checkpointer_start(s, err, errlen) != STORE_OK) {
+        sq_checkpointer_stop(s);
         sq_conn_close(&s->writer);
+        pthread_cond_destroy(&s->ck_wake);
+        pthread_mutex_destroy(&s->ck_lock);
         pthread_mutex_destroy(&s->wlock);
         pthread_mutex_destroy(&s->plock);
         free(s->path);
@@ -316,11 +406,14 @@ int store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen)
 void sq_close(store_t *base)
 {
     sq_store *s = (sq_store *)base;
+    sq_checkpointer_stop(s);
     for (int i = 0; i < s->nidle; i++) {
         sq_conn_close(s->idle[i]);
         free(s->idle[i]);
     }
-    sq_conn_close(&s->writer);
+    sq_conn_close(&s->writer); /* the last connection: it checkpoints what is left */
+    pthread_cond_destroy(&s->ck_wake);
+    pthread_mutex_destroy(&s->ck_lock);
     pthread_mutex_destroy(&s->wlock);
     pthread_mutex_destroy(&s->plock);
     free(s->path);

@@ -33,6 +33,13 @@ typedef struct sq_store {
     sq_conn *idle[SQ_READERS]; /* idle reader connections */
     int nidle;
     int version;
+    /* checkpoints, off the commit path (sqlite.c, "checkpoints") */
+    sq_conn ck;              /* the checkpointer's own connection */
+    pthread_t ck_thread;
+    int ck_started;
+    pthread_mutex_t ck_lock;
+    pthread_cond_t ck_wake;
+    int ck_due, ck_stop;     /* under ck_lock */
 } sq_store;
 
 /* Log the connection's last error; returns STORE_ERR. */
