@@ -337,7 +337,7 @@ if [[ " $SCENARIOS " == *" c "* ]]; then
     ${CC:-cc} -std=c17 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror "${CURL_CFLAGS[@]}" -o "$PROBE" \
         bench/curl_multi_cost.c "${CURL_LIBS[@]}" || die "cannot build curl_multi_cost"
     start_mock 120000
-    echo "(c) libcurl $(pkg-config --modversion libcurl): one turn of the engine loop (curl_multi_perform + curl_multi_poll) with N calls waiting"
+    echo "(c) libcurl $(pkg-config --modversion libcurl): the engine loop with N calls waiting: curl_multi_perform + curl_multi_poll (the old loop) against curl_multi_socket_action + epoll (the engine since 2026-11-22)"
     timeout -k 2 150 "${NICE[@]}" "$PROBE" "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" "$((NOFILE - 200 < 9000 ? NOFILE - 200 : 9000))" |
         sed 's/^/  /'
     echo

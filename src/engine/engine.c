@@ -4,9 +4,14 @@
  * concurrency FIFOs, retry timers, fallbacks, the built-in echo model, and
  * shutdown. The upstream HTTP attempt itself lives in engine_http.c.
  *
- * The thread's loop never sleeps and never blocks except in curl_multi_poll,
- * whose timeout is the earliest retry timer (curl adds its own timeouts), and
- * which engine_submit/engine_shutdown interrupt with curl_multi_wakeup.
+ * The thread's loop never sleeps and never blocks except in epoll_wait on
+ * one epoll set: the upstream sockets libcurl asks it to watch
+ * (CURLMOPT_SOCKETFUNCTION) and an eventfd through which engine_submit and
+ * engine_shutdown wake it. The wait ends at the earliest of curl's timer
+ * (CURLMOPT_TIMERFUNCTION), the earliest retry timer and ENGINE_MAX_POLL_MS.
+ * libcurl is then driven with curl_multi_socket_action for the ready
+ * sockets and the due timer only, so a turn costs what happened in it, not
+ * one look at every transfer in flight as curl_multi_perform does.
  *
  * Ownership: see engine_internal.h. In short, a request belongs to the
  * submitter until engine_submit queues it, then to the engine thread, which
@@ -20,7 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
 
 uint64_t engine_now_ms(void)
 {
@@ -28,6 +38,29 @@ uint64_t engine_now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The same clock in microseconds: curl's timer is kept at this resolution so
+ * that rounding never wakes the thread before curl's deadline. */
+uint64_t engine_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Wake the engine thread (any thread; the caller holds eng->lock). */
+static void engine_wake(engine_t *eng)
+{
+    const uint64_t one = 1;
+    ssize_t n = write(eng->wake_fd, &one, sizeof(one));
+
+    /* Ignored: EAGAIN means the count is at its maximum, so the thread is
+     * woken anyway, and nothing else can fail on our own eventfd; should it,
+     * the thread still finds the work at its next turn, at most
+     * ENGINE_MAX_POLL_MS later. */
+    (void)n;
 }
 
 /* ---- requests ---- */
@@ -216,13 +249,16 @@ int engine_submit(engine_t *eng, const engine_call *call)
         rc = ENGINE_ERR_SHUTDOWN;
         goto fail;
     }
-    if (eng->in_tail)
+    if (eng->in_tail) {
+        /* not empty: a wake-up is already pending or the thread has yet to
+         * take the queue, which it does after reading the eventfd */
         eng->in_tail->next = req;
-    else
+    } else {
         eng->in_head = req;
+        /* under the lock, so engine_free cannot run between queueing and waking */
+        engine_wake(eng);
+    }
     eng->in_tail = req;
-    /* under the lock, so engine_free cannot run between queueing and waking */
-    curl_multi_wakeup(eng->multi);
     pthread_mutex_unlock(&eng->lock);
     return 0;
 fail:
@@ -480,18 +516,148 @@ static void engine_fire_timers(engine_t *eng)
     }
 }
 
+/* How long epoll_wait may sleep: until the earliest of the first retry
+ * timer, curl's timer and ENGINE_MAX_POLL_MS. */
 static int engine_poll_timeout(const engine_t *eng)
+{
+    int ms = ENGINE_MAX_POLL_MS;
+
+    if (eng->heap_len > 0) {
+        uint64_t now = engine_now_ms();
+        if (eng->heap[0]->due_ms <= now)
+            return 0;
+        if (eng->heap[0]->due_ms - now < (uint64_t)ms)
+            ms = (int)(eng->heap[0]->due_ms - now);
+    }
+    if (eng->curl_timer_on) {
+        uint64_t now = engine_now_us();
+        if (eng->curl_due_us <= now)
+            return 0;
+        /* rounded up: waking early would only find curl's timer not yet due */
+        if ((eng->curl_due_us - now + 999u) / 1000u < (uint64_t)ms)
+            ms = (int)((eng->curl_due_us - now + 999u) / 1000u);
+    }
+    return ms;
+}
+
+/* ---- libcurl's event interface ---- */
+
+/* CURLMOPT_SOCKETFUNCTION: curl says which of its sockets to watch for what.
+ * sockp is NULL until we have added s to the epoll set (then it is eng, set
+ * with curl_multi_assign), so the usual case costs one epoll_ctl; the
+ * fallbacks cover a set that disagrees with curl's view (a descriptor number
+ * closed and reused, a curl_multi_assign that failed). */
+static int engine_curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *ud, void *sockp)
+{
+    engine_t *eng = ud;
+    struct epoll_event ev;
+    int rc;
+
+    if (what == CURL_POLL_REMOVE) {
+        /* ENOENT: never added (an earlier epoll_ctl failed); EBADF: already
+         * closed. Anything else would be a bug: say so; nothing more to do,
+         * as the socket leaves the set by itself when curl closes it. */
+        if (epoll_ctl(eng->epfd, EPOLL_CTL_DEL, s, NULL) != 0 && errno != ENOENT &&
+            errno != EBADF)
+            log_warn("engine: epoll_ctl(DEL) on an upstream socket: %s", strerror(errno));
+        return 0;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+    ev.data.fd = s;
+    if (!sockp) {
+        rc = epoll_ctl(eng->epfd, EPOLL_CTL_ADD, s, &ev);
+        if (rc != 0 && errno == EEXIST)
+            rc = epoll_ctl(eng->epfd, EPOLL_CTL_MOD, s, &ev);
+        /* s is in curl's socket hash while it calls us, so this cannot fail;
+         * if it did, the next change would take the ADD path again and fall
+         * back to MOD: correct, one system call dearer */
+        if (rc == 0)
+            (void)curl_multi_assign(eng->multi, s, eng);
+    } else {
+        rc = epoll_ctl(eng->epfd, EPOLL_CTL_MOD, s, &ev);
+        if (rc != 0 && errno == ENOENT)
+            rc = epoll_ctl(eng->epfd, EPOLL_CTL_ADD, s, &ev);
+    }
+    /* Returning -1 would make curl fail every transfer of the multi handle,
+     * for good: only the attempt behind this socket fails (after this curl
+     * call returns), which it would otherwise do at its timeout at best. */
+    if (rc != 0)
+        engine_http_unwatched(eng, easy, errno);
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: a one-shot timer; -1 removes it, 0 means at once
+ * (as for a transfer just added by engine_http_start: the loop's next wait
+ * then does not sleep). */
+static int engine_curl_timer_cb(CURLM *multi, long timeout_ms, void *ud)
+{
+    engine_t *eng = ud;
+
+    (void)multi;
+    if (timeout_ms < 0) {
+        eng->curl_timer_on = 0;
+        return 0;
+    }
+    /* the loop wakes every ENGINE_MAX_POLL_MS anyway; the cap keeps the
+     * sum below from overflowing */
+    if (timeout_ms > 86400000L)
+        timeout_ms = 86400000L;
+    eng->curl_timer_on = 1;
+    eng->curl_due_us = engine_now_us() + (uint64_t)timeout_ms * 1000u;
+    return 0;
+}
+
+/* Let curl act on one ready socket (bits: CURL_CSELECT_*) or, with
+ * CURL_SOCKET_TIMEOUT, on whatever its timers say is due. */
+static void engine_curl_act(engine_t *eng, curl_socket_t s, int bits)
+{
+    int running = 0;
+    CURLMcode mc;
+
+    if (s == CURL_SOCKET_TIMEOUT) {
+        /* the timer has fired; curl re-arms it from inside this call if needed */
+        eng->curl_timer_on = 0;
+        eng->curl_kick_us = engine_now_us();
+    }
+    mc = curl_multi_socket_action(eng->multi, s, bits, &running);
+    /* Failures of a transfer come back through curl_multi_info_read; this is
+     * the multi handle itself (out of memory). Its timer may then be stale:
+     * the loop calls it again within ENGINE_MAX_POLL_MS whatever the timer
+     * says. */
+    if (mc != CURLM_OK)
+        log_error("engine: curl_multi_socket_action: %s", curl_multi_strerror(mc));
+}
+
+/* Act on one batch of epoll events, then on curl's timer if it is due. */
+static void engine_curl_events(engine_t *eng, const struct epoll_event *ev, int n)
 {
     uint64_t now;
 
-    if (eng->heap_len == 0)
-        return ENGINE_MAX_POLL_MS;
-    now = engine_now_ms();
-    if (eng->heap[0]->due_ms <= now)
-        return 0;
-    if (eng->heap[0]->due_ms - now > ENGINE_MAX_POLL_MS)
-        return ENGINE_MAX_POLL_MS;
-    return (int)(eng->heap[0]->due_ms - now);
+    for (int i = 0; i < n; i++) {
+        int bits = 0;
+
+        if (ev[i].data.fd == eng->wake_fd) {
+            uint64_t count;
+            /* reset the count before the loop next takes the inbound queue
+             * (see engine_internal.h); EAGAIN: already read, a spare wake-up */
+            if (read(eng->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+                log_error("engine: reading the wake-up eventfd: %s", strerror(errno));
+            continue;
+        }
+        if (ev[i].events & EPOLLIN)
+            bits |= CURL_CSELECT_IN;
+        if (ev[i].events & EPOLLOUT)
+            bits |= CURL_CSELECT_OUT;
+        /* an error or hang-up: let curl read, so it reports the real cause */
+        if (ev[i].events & (EPOLLERR | EPOLLHUP))
+            bits |= CURL_CSELECT_ERR | CURL_CSELECT_IN;
+        engine_curl_act(eng, ev[i].data.fd, bits);
+    }
+    now = engine_now_us();
+    if ((eng->curl_timer_on && eng->curl_due_us <= now) ||
+        now - eng->curl_kick_us >= (uint64_t)ENGINE_MAX_POLL_MS * 1000u)
+        engine_curl_act(eng, CURL_SOCKET_TIMEOUT, 0);
 }
 
 /* Shutdown: every call the thread still holds ends with ENGINE_ERR_SHUTDOWN. */
@@ -512,11 +678,11 @@ static void engine_fail_all(engine_t *eng)
 static void *engine_main(void *arg)
 {
     engine_t *eng = arg;
-    int running = 0;
+    struct epoll_event ev[ENGINE_EPOLL_BATCH];
 
     for (;;) {
         engine_req *in;
-        int stop;
+        int stop, n;
 
         pthread_mutex_lock(&eng->lock);
         in = eng->in_head;
@@ -540,12 +706,21 @@ static void *engine_main(void *arg)
         if (stop)
             break;
         engine_fire_timers(eng);
-        curl_multi_perform(eng->multi, &running);
+        /* transfers started above set curl's timer to 0: this wait does not
+         * sleep, and engine_curl_events starts them at once */
+        n = epoll_wait(eng->epfd, ev, ENGINE_EPOLL_BATCH, engine_poll_timeout(eng));
+        if (n < 0) {
+            /* EINTR cannot happen (every signal is blocked on this thread);
+             * anything else (EBADF, EINVAL) is a bug: say so, and go on
+             * without events rather than stop serving calls */
+            if (errno != EINTR)
+                log_error("engine: epoll_wait: %s", strerror(errno));
+            n = 0;
+        }
+        engine_curl_events(eng, ev, n);
         engine_http_collect(eng);
+        engine_http_fail_unwatched(eng);
         engine_pump(eng);
-        /* collect may have started transfers; curl's own timeout (0 for a new
-         * handle) bounds the wait, so they are driven at once */
-        curl_multi_poll(eng->multi, NULL, 0, engine_poll_timeout(eng), NULL);
     }
     engine_fail_all(eng);
     return NULL;
@@ -573,6 +748,7 @@ int engine_new(const engine_config *cfg, engine_t **out, char *err, size_t errle
     eng = calloc(1, sizeof(*eng));
     if (!eng)
         goto oom;
+    eng->wake_fd = eng->epfd = -1; /* for engine_free on the way out */
     if (pthread_mutex_init(&eng->lock, NULL) != 0) {
         free(eng);
         snprintf(err, errlen, "engine: cannot create a mutex");
@@ -612,6 +788,36 @@ int engine_new(const engine_config *cfg, engine_t **out, char *err, size_t errle
             maxconn = 4096;
         curl_multi_setopt(eng->multi, CURLMOPT_MAXCONNECTS, maxconn);
     }
+    eng->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (eng->epfd < 0) {
+        snprintf(err, errlen, "engine: epoll_create1: %s", strerror(errno));
+        goto fail;
+    }
+    eng->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (eng->wake_fd < 0) {
+        snprintf(err, errlen, "engine: eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    {
+        struct epoll_event ev;
+
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN;
+        ev.data.fd = eng->wake_fd;
+        if (epoll_ctl(eng->epfd, EPOLL_CTL_ADD, eng->wake_fd, &ev) != 0) {
+            snprintf(err, errlen, "engine: epoll_ctl: %s", strerror(errno));
+            goto fail;
+        }
+    }
+    if (curl_multi_setopt(eng->multi, CURLMOPT_SOCKETFUNCTION, engine_curl_socket_cb) !=
+            CURLM_OK ||
+        curl_multi_setopt(eng->multi, CURLMOPT_SOCKETDATA, eng) != CURLM_OK ||
+        curl_multi_setopt(eng->multi, CURLMOPT_TIMERFUNCTION, engine_curl_timer_cb) != CURLM_OK ||
+        curl_multi_setopt(eng->multi, CURLMOPT_TIMERDATA, eng) != CURLM_OK) {
+        snprintf(err, errlen, "engine: libcurl lacks the multi socket interface");
+        goto fail;
+    }
+    eng->curl_kick_us = engine_now_us();
     /* signals belong to the main thread: the engine thread blocks them all */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -646,8 +852,8 @@ void engine_shutdown(engine_t *eng)
         eng->join_claimed = 1;
         join = 1;
     }
-    if (eng->multi)
-        curl_multi_wakeup(eng->multi);
+    if (eng->wake_fd >= 0)
+        engine_wake(eng);
     pthread_mutex_unlock(&eng->lock);
     if (join)
         pthread_join(eng->thread, NULL);
@@ -660,8 +866,14 @@ void engine_free(engine_t *eng)
     engine_shutdown(eng);
     for (size_t i = 0; i < eng->pool_len; i++)
         curl_easy_cleanup(eng->pool[i]);
+    /* curl may still call the socket callback here (removing sockets): the
+     * epoll set is closed after it */
     if (eng->multi)
         curl_multi_cleanup(eng->multi);
+    if (eng->epfd >= 0)
+        close(eng->epfd);
+    if (eng->wake_fd >= 0)
+        close(eng->wake_fd);
     if (eng->curl_ready)
         curl_global_cleanup();
     free(eng->heap);

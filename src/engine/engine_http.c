@@ -14,6 +14,9 @@
  *                                   per-attempt timeout is the caller's
  *                                   latency budget, retrying would multiply it
  *   malformed / oversized answer -> ENGINE_ERR_UPSTREAM, not retried
+ *   socket the engine cannot watch (epoll_ctl failed: out of kernel memory
+ *   or epoll watches)            -> ENGINE_ERR_INTERNAL, not retried (next
+ *                                   fallback)
  *
  * Usage missing from an otherwise good answer is NOT an error: many
  * OpenAI-compatible servers omit it (notably in streams); the tokens are then
@@ -26,6 +29,7 @@
  */
 #include "engine/engine_internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +75,45 @@ void engine_http_abort(engine_t *eng, engine_req *req)
     if (hop->provider >= 0)
         eng->prov[hop->provider].in_flight--;
     engine_http_release(eng, req);
+}
+
+void engine_http_unwatched(engine_t *eng, CURL *easy, int err)
+{
+    void *priv = NULL;
+    engine_req *req;
+
+    if (!easy || curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv)
+        return; /* not one of ours (curl's internal closure handle): nothing waits on it */
+    req = priv;
+    if (!req->watch_errno)
+        req->watch_errno = err ? err : EIO;
+    eng->unwatched = 1;
+}
+
+/* The attempt cannot be driven (curl's socket callback could not watch its
+ * socket): without this, it would hang until its timeout. Rare (the kernel
+ * out of memory or epoll watches), so walking the all-list is fine. It runs
+ * after engine_http_collect, so an attempt that completed anyway counts as
+ * completed. */
+void engine_http_fail_unwatched(engine_t *eng)
+{
+    engine_req *req, *next;
+
+    if (!eng->unwatched)
+        return;
+    eng->unwatched = 0;
+    for (req = eng->all; req; req = next) {
+        char msg[160];
+
+        /* engine_attempt_failed may finish (free) req, never another request */
+        next = req->all_next;
+        if (req->state != ENGINE_REQ_RUNNING || !req->watch_errno)
+            continue;
+        snprintf(msg, sizeof(msg), "cannot watch the upstream connection: %s",
+                 strerror(req->watch_errno));
+        engine_http_abort(eng, req);
+        engine_attempt_failed(eng, req, ENGINE_ERR_INTERNAL, 0, 0, msg);
+    }
 }
 
 static void engine_write_fail(engine_req *req, const char *msg)
@@ -176,6 +219,7 @@ void engine_http_start(engine_t *eng, engine_req *req)
     /* a fresh attempt: nothing has been delivered (else we would not retry) */
     free(req->write_error);
     req->write_error = NULL;
+    req->watch_errno = 0;
     req->mode = ENGINE_BODY_UNKNOWN;
     provider_buf_reset(&req->resp);
     provider_buf_reset(&req->out);
@@ -227,6 +271,12 @@ void engine_http_start(engine_t *eng, engine_req *req)
     cc |= curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, p->cfg->timeout_ms);
     cc |= curl_easy_setopt(easy, CURLOPT_USERAGENT, "promptd");
     cc |= curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Every transfer holds a receive buffer while it waits. At libcurl's
+     * 16 KiB default, a waiting transfer cost 28 KB resident once the heap
+     * had been recycled by earlier answers, at 4 KiB 16 KB
+     * (bench/curl_multi_cost.c, "idle"). A smaller buffer only means more,
+     * smaller reads of a large answer. */
+    cc |= curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, ENGINE_CURL_BUFFERSIZE);
     /* over TLS, ALPN tells quickly whether HTTP/2 can multiplex: wait for that
      * rather than open a connection per call. Never over plain http://, where
      * curl would only learn it from the first response, serialising the calls

@@ -9,9 +9,16 @@
  *     Its configuration copy is read-only after engine_new, so routing
  *     functions read it from any thread without locking.
  *   - lock protects ONLY in_head/in_tail, stopping and join_claimed.
+ *   - wake_fd (an eventfd in the thread's epoll set) is how other threads
+ *     wake the engine thread: engine_submit writes to it, under lock, when it
+ *     made the inbound queue non-empty, engine_shutdown when it sets
+ *     stopping. The thread reads it (resetting the count) before it next
+ *     takes the queue, so no wake-up is lost; a spare one costs one turn.
  *   - Everything else (requests past the inbound queue, provider state, the
- *     timer heap, the easy-handle pool, the multi handle) belongs to the
- *     engine thread alone.
+ *     timer heap, the easy-handle pool, the multi handle, the epoll set and
+ *     curl's timer) belongs to the engine thread alone. libcurl's socket and
+ *     timer callbacks run inside curl calls the engine thread makes (and in
+ *     curl_multi_cleanup, from engine_free, after the thread has ended).
  *   - An engine_req is allocated by engine_submit, handed to the engine
  *     thread through the inbound queue, and freed by the engine thread right
  *     after its on_done returns. At any moment a live request is in exactly
@@ -34,7 +41,11 @@
 #define ENGINE_MAX_OUTPUT (16u << 20) /* streamed text larger than this is refused */
 #define ENGINE_MAX_ERRBODY (16u << 10) /* only the start of an error body is kept */
 #define ENGINE_POOL_MAX 64            /* idle easy handles kept for reuse */
-#define ENGINE_MAX_POLL_MS 1000       /* poll at least this often, as a safety net */
+#define ENGINE_MAX_POLL_MS 1000       /* wake at least this often, as a safety net */
+#define ENGINE_EPOLL_BATCH 256        /* socket events taken per epoll_wait */
+/* libcurl's receive buffer per transfer (CURLOPT_BUFFERSIZE), instead of its
+ * 16 KiB default: see engine_http_start. */
+#define ENGINE_CURL_BUFFERSIZE 4096L
 
 enum engine_req_state {
     ENGINE_REQ_INBOUND = 0, /* in eng->in_head queue, not yet seen by the thread */
@@ -88,6 +99,7 @@ typedef struct engine_req {
     long last_http_status;
     enum engine_status err_status; /* the last failure */
     char *error;                   /* the last failure's message, malloc'd */
+    int watch_errno; /* RUNNING: errno of an epoll_ctl that failed for this attempt's socket */
 
     /* current attempt (RUNNING) */
     CURL *easy;
@@ -129,8 +141,14 @@ struct engine {
     pthread_t thread;
     int thread_started;
     int curl_ready;
+    int wake_fd; /* eventfd; -1 until created (see the top of this file) */
 
     CURLM *multi;
+    int epfd;              /* epoll set: curl's sockets (data.fd) and wake_fd; -1 until created */
+    int curl_timer_on;     /* curl asked to be called at curl_due_us (a one-shot timer) */
+    uint64_t curl_due_us;  /* engine_now_us() clock */
+    uint64_t curl_kick_us; /* the last curl_multi_socket_action(CURL_SOCKET_TIMEOUT) */
+    int unwatched;         /* some RUNNING request has watch_errno set */
     engine_req *all; /* engine thread from here on */
     engine_req **heap;
     size_t heap_len;
@@ -141,6 +159,7 @@ struct engine {
 
 /* engine.c */
 uint64_t engine_now_ms(void);
+uint64_t engine_now_us(void);
 void engine_begin(engine_t *eng, engine_req *req);
 void engine_finish(engine_t *eng, engine_req *req, enum engine_status status);
 /* Record a failed attempt/hop and decide: retry later, next hop, or finish. */
@@ -155,6 +174,11 @@ void engine_http_start(engine_t *eng, engine_req *req);
 void engine_http_collect(engine_t *eng);
 /* Remove a running transfer without reporting (shutdown). */
 void engine_http_abort(engine_t *eng, engine_req *req);
+/* The socket callback could not add easy's socket to the epoll set (err is
+ * errno): mark its request so that engine_http_fail_unwatched ends it. */
+void engine_http_unwatched(engine_t *eng, CURL *easy, int err);
+/* Fail every attempt marked by engine_http_unwatched (outside curl's callbacks). */
+void engine_http_fail_unwatched(engine_t *eng);
 /* Free per-attempt memory (headers, body); the easy handle goes back to the pool. */
 void engine_http_release(engine_t *eng, engine_req *req);
 

@@ -653,6 +653,103 @@ Test(engine_mock, api_keys_are_sent)
     mock_proc_stop(&mock);
 }
 
+/* An idle engine thread sleeps in epoll_wait for up to a second: a call must
+ * still start at once, whether it comes from another thread (the eventfd
+ * wake-up), from a retry timer, or from an on_done on the engine thread
+ * itself, and the transfer it adds must be driven at once (curl's 0 ms
+ * timer). Each of those, if lost, costs every call of its kind ~1 s
+ * (ENGINE_MAX_POLL_MS); the median of each kind is checked, so that one call
+ * slowed down by the machine (or valgrind) does not fail the test. */
+enum { IDLE_CALLS = 6 };
+
+typedef struct relay {
+    engine_t *eng;
+    tcall last;
+    int hops;
+    long ms[IDLE_CALLS];
+} relay;
+
+static void on_done_relay(void *ud, const engine_result *r)
+{
+    relay *rl = ud;
+
+    rl->ms[rl->hops] = r->duration_ms;
+    if (r->status == ENGINE_OK && ++rl->hops < IDLE_CALLS) {
+        engine_call call = {0};
+        json_t *m = user_msgs("relay");
+        call.model = "mock/m";
+        call.messages = m;
+        call.on_done = on_done_relay;
+        call.ud = rl;
+        cr_assert_eq(engine_submit(rl->eng, &call), 0);
+        json_decref(m);
+        return;
+    }
+    on_done(&rl->last, r);
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+static long median_ms(long *ms)
+{
+    qsort(ms, IDLE_CALLS, sizeof(ms[0]), cmp_long);
+    return ms[IDLE_CALLS / 2];
+}
+
+Test(engine_mock, idle_engine_starts_calls_at_once)
+{
+    engine_t *eng;
+    tcall c;
+    relay rl = {0};
+    tgroup g;
+    engine_call call = {0};
+    json_t *m;
+    long plain[IDLE_CALLS], retried[IDLE_CALLS];
+
+    start_mock(NULL);
+    eng = mock_engine(8, 10000);
+    run_text(eng, "mock/m", "warm-up", 0, &c); /* the connection is set up once */
+    tcall_clear(&c);
+    for (int i = 0; i < 2 * IDLE_CALLS; i++) {
+        char text[64];
+        int retry = i % 2;
+
+        usleep(30 * 1000); /* let the engine thread go back to sleep */
+        snprintf(text, sizeof(text), "%s call %d", retry ? "[mock:fail_times=1]" : "plain", i);
+        run_text(eng, i % 3 ? "mock/m" : "claude/m", text, i % 4 < 2, &c);
+        cr_assert_eq(c.status, ENGINE_OK, "%s", c.error ? c.error : "");
+        cr_assert_eq(c.attempts, retry ? 2 : 1);
+        (retry ? retried : plain)[i / 2] = c.duration_ms;
+        tcall_clear(&c);
+    }
+    cr_assert_lt(median_ms(plain), 500, "calls from another thread took %ld ms", plain[IDLE_CALLS / 2]);
+    cr_assert_lt(median_ms(retried), 500, "retried calls took %ld ms", retried[IDLE_CALLS / 2]);
+    /* each on_done submits the next call from the engine thread */
+    group_init(&g);
+    rl.eng = eng;
+    rl.last.g = &g;
+    m = user_msgs("relay");
+    call.model = "mock/m";
+    call.messages = m;
+    call.on_done = on_done_relay;
+    call.ud = &rl;
+    usleep(30 * 1000);
+    cr_assert_eq(engine_submit(eng, &call), 0);
+    cr_assert_eq(group_wait(&g, 1, 15000), 0);
+    cr_assert_eq(rl.last.status, ENGINE_OK);
+    cr_assert_eq(rl.hops, IDLE_CALLS);
+    cr_assert_lt(median_ms(rl.ms), 500, "calls from the engine thread took %ld ms",
+                 rl.ms[IDLE_CALLS / 2]);
+    tcall_clear(&rl.last);
+    json_decref(m);
+    engine_free(eng);
+    mock_proc_stop(&mock);
+}
+
 /* ---- retries, fallbacks, timeouts ---- */
 
 Test(engine_mock, retries_then_success)
