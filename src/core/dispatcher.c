@@ -17,6 +17,7 @@
 
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "core/timeutil.h"
 
 typedef struct outcome {
@@ -274,7 +275,7 @@ int dispatcher_start(store_t *store, engine_t *engine, const dispatcher_config *
     snprintf(d->owner, sizeof d->owner, "worker-%s", id);
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->wake, NULL);
-    if (pthread_create(&d->thread, NULL, dispatcher_main, d) != 0) {
+    if (thread_start(&d->thread, dispatcher_main, d) != 0) {
         snprintf(err, errlen, "cannot start the dispatcher thread");
         pthread_cond_destroy(&d->wake);
         pthread_mutex_destroy(&d->lock);

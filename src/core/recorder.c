@@ -10,12 +10,12 @@
 #include "core/recorder.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 
 #define RECORDER_BATCH_MAX 1024 /* ops per transaction: bounds one COMMIT's latency */
 
@@ -208,12 +208,7 @@ int recorder_start(store_t *store, recorder **out, char *err, size_t errlen)
     r->store = store;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
-    /* signals belong to the main thread */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&r->thread, NULL, recorder_main, r);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = thread_start(&r->thread, recorder_main, r);
     if (rc != 0) {
         snprintf(err, errlen, "recorder: cannot start the thread: %s", strerror(rc));
         pthread_cond_destroy(&r->wake);

@@ -20,7 +20,6 @@
 #include "engine/engine_internal.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 
 uint64_t engine_now_ms(void)
 {
@@ -731,7 +731,6 @@ static void *engine_main(void *arg)
 int engine_new(const engine_config *cfg, engine_t **out, char *err, size_t errlen)
 {
     engine_t *eng = NULL;
-    sigset_t all, old;
     int rc;
 
     *out = NULL;
@@ -818,11 +817,7 @@ int engine_new(const engine_config *cfg, engine_t **out, char *err, size_t errle
         goto fail;
     }
     eng->curl_kick_us = engine_now_us();
-    /* signals belong to the main thread: the engine thread blocks them all */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&eng->thread, NULL, engine_main, eng);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    rc = thread_start(&eng->thread, engine_main, eng);
     if (rc != 0) {
         snprintf(err, errlen, "engine: cannot start the thread: %s", strerror(rc));
         goto fail;

@@ -26,7 +26,9 @@ typedef struct router_match {
     const char *names[ROUTER_MAX_PARAMS];
     const char *values[ROUTER_MAX_PARAMS]; /* point into buf */
     char allow[96];                        /* "GET, PUT, DELETE" when ROUTER_BAD_METHOD */
-    char buf[1024];
+    /* the path's segments; a longer path matches no route (404). Kept small:
+     * every request waiting on a model holds one (api_req) */
+    char buf[512];
 } router_match;
 
 router *router_new(void);

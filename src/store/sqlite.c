@@ -12,7 +12,6 @@
  */
 #include <ctype.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "core/timeutil.h"
 #include "store/migrations.h"
 #include "store/sqlite_internal.h"
@@ -346,11 +346,7 @@ static int sq_checkpointer_start(sq_store *s, char *err, size_t errlen)
 {
     if (sq_conn_open(&s->ck, s->path, err, errlen) != STORE_OK)
         return STORE_ERR;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals belong to the main thread */
-    int rc = pthread_create(&s->ck_thread, NULL, sq_checkpointer, s);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = thread_start(&s->ck_thread, sq_checkpointer, s);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the checkpoint thread: %s", strerror(rc));
         return STORE_ERR;
