@@ -300,11 +300,26 @@ if [[ " $SCENARIOS " == *" b "* ]]; then
         --body "$EXEC_BODY" --expect "$EXEC_EXPECT" --label burst_execute --watch-pid "$PD_PID" --watch-pid "$MOCK_PID" "${BURST_ARGS[@]}")
     B_EX_UP=$(mock_stats)
     stop_last
+    sleep 1
+
+    # the same burst with the provider's default cap (256 calls upstream at
+    # once): 10,000 requests in flight in promptd, most waiting in its FIFO
+    CONF256=$TMP/slow256.json
+    printf '{"providers":[{"name":"openai","type":"openai","base_url":"http://127.0.0.1:%s/v1","max_concurrency":256}]}\n' \
+        "$MOCK_PORT" >"$CONF256"
+    start_promptd slow_gw256 "$CONF256"
+    mock_reset
+    B_GW256=$(gen $((LIM_BURST + BURST * SLOW_MS / 256 / 1000 + 20)) --url "http://127.0.0.1:$PD_PORT/v1/chat/completions" \
+        -H "Authorization: Bearer $KEY" --body "$CHAT_BODY" --expect "$CHAT_EXPECT" --label burst_gateway_cap256 \
+        --watch-pid "$PD_PID" --watch-pid "$MOCK_PID" --mode burst --count "$BURST" \
+        --timeout $((40 + BURST * SLOW_MS / 256 / 1000 + 15)))
+    B_GW256_UP=$(mock_stats)
+    stop_last
 
     printf '  %-30s %7s %7s %8s %8s %8s %12s %6s %9s %7s %8s %7s %6s\n' target "wall s" "open s" "p50 ms" "p99 ms" \
         "max ms" ok/sent errors "peak RSS" threads upstream drops other
     for pair in "mock directly (baseline)|$B_DIRECT|$B_DIRECT_UP" "promptd /v1/chat/completions|$B_GW|$B_GW_UP" \
-        "promptd /prompts/:id/execute|$B_EX|$B_EX_UP"; do
+        "promptd /prompts/:id/execute|$B_EX|$B_EX_UP" "gateway, default cap 256|$B_GW256|$B_GW256_UP"; do
         name=${pair%%|*}
         rest=${pair#*|}
         line=${rest%%|*}
@@ -317,7 +332,7 @@ if [[ " $SCENARIOS " == *" b "* ]]; then
     echo "  open s = how long the generator took to issue the $BURST connects; peak RSS = VmHWM of the server process;"
     echo "  upstream = the mock's max_in_flight (calls it held at once);"
     echo "  drops = kernel ListenOverflows during the run (SYNs dropped on a full accept queue, each a 1 s client retry)"
-    for pair in "gateway|$B_GW" "execute|$B_EX"; do
+    for pair in "gateway|$B_GW" "execute|$B_EX" "gateway, default cap 256|$B_GW256"; do
         name=${pair%%|*}
         line=${pair#*|}
         ok=$(f ok "$line")

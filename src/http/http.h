@@ -46,7 +46,7 @@ typedef struct http_server_config {
      * clients are disconnected. Idle keep-alive connections are left to
      * idle_timeout_s. Exact rule: "header deadline" in server.c. 0 = no limit. */
     unsigned header_timeout_s;
-    unsigned threads;        /* server threads (epoll each) */
+    unsigned threads;        /* server threads, each with its own daemon, epoll set and listening socket; 0 = 2 */
     http_handler_fn handler; /* called once per complete request */
     void *app;
 } http_server_config;
@@ -54,7 +54,8 @@ typedef struct http_server_config {
 int http_server_start(const http_server_config *cfg, http_server **out, char *err, size_t errlen);
 /* The port actually bound (useful with port 0). */
 int http_server_port(const http_server *srv);
-/* Stop accepting new connections (in-flight requests go on). */
+/* Stop accepting new connections (in-flight requests go on); returns once no
+ * listening socket is left, so new connection attempts are refused. */
 void http_server_quiesce(http_server *srv);
 /* Wait up to timeout_ms for open requests to finish; returns how many remain. */
 int http_server_drain(http_server *srv, int timeout_ms);

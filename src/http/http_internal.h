@@ -30,6 +30,7 @@ struct http_req {
 
     char *body; /* request body, NUL-terminated */
     size_t body_len, body_cap;
+    size_t body_hint; /* the declared Content-Length + 1 (0: none): the first allocation */
     int too_large;
 
     pthread_mutex_t lock; /* orders suspend (server thread) against answer + resume (any thread) */
@@ -50,5 +51,10 @@ struct http_req {
     void *app_data;
     void (*app_free)(void *);
 };
+
+/* MHD_resume_connection(conn), then a wake-up of the server thread that runs
+ * conn's daemon: MHD runs without threads of its own and would not notice the
+ * resume (server.c, "event loops"). Every resume must go through it. */
+void http_server_resume(http_server *srv, struct MHD_Connection *conn);
 
 #endif

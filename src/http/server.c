@@ -1,6 +1,7 @@
 /*
  * server.c — libmicrohttpd glue: per-request state, body limit, keep-alive,
- * suspend/resume, graceful stop (see http.h for the contract).
+ * suspend/resume, graceful stop (see http.h for the contract), and the event
+ * loops that drive libmicrohttpd.
  *
  * MHD facts this file is built around (libmicrohttpd 0.9.75):
  *  - Queueing the answer on the first call of the access handler makes MHD
@@ -17,12 +18,18 @@
  *  - MHD's inactivity timeout restarts with every byte, so a client dripping
  *    its headers would never time out: the header deadline (below) bounds the
  *    whole header block.
+ *  - MHD's own epoll thread can leave ready requests unread for up to the
+ *    idle timeout, so MHD runs without an internal thread, driven by ours
+ *    ("event loops", below); a resume therefore wakes nobody by itself and
+ *    always goes through http_server_resume().
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_received (glibc's lacks it) */
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -31,11 +38,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 #include "core/timeutil.h"
 #include "core/utf8.h"
 #include "http/http.h"
@@ -54,6 +63,8 @@
 #define HTTP_CONNECTION_POOL (8 * 1024)
 #define HTTP_UPLOAD_DEADLINE_MS 60000 /* a body still arriving after this is cut off (slow clients) */
 #define HTTP_HEADER_SCAN_MS 500       /* how often the header deadline is checked (its granularity) */
+#define HTTP_CONNECTION_LIMIT 60000   /* open connections, all server threads together */
+#define HTTP_LISTEN_BACKLOG 4096      /* per listening socket */
 
 /* Marks a request answered by uri_check() before MHD parsed it. */
 static char rejected_early;
@@ -75,12 +86,33 @@ typedef struct http_conn {
     int rx_known;                  /* rx_mark is valid */
 } http_conn;
 
-struct http_server {
+/* One MHD daemon and the thread that runs it (see "event loops" below). */
+typedef struct http_loop {
+    http_server *srv;
     struct MHD_Daemon *daemon;
+    int epoll_fd;            /* MHD's: ready when one of the daemon's sockets is */
+    int wake_fd;             /* eventfd (ours): resumes, quiesce and stop wake the thread through it */
+    atomic_int wake_pending; /* 1: wake_fd written since the thread last ran MHD, no need to write again */
+    atomic_int quiesce;      /* asked to stop accepting */
+    int quiesced;            /* under loops_lock: MHD_quiesce_daemon done (the daemon no longer accepts) */
+    int run_failed;          /* MHD_run failed at least once (logged once) */
+    pthread_t thread;
+    int thread_running;
+} http_loop;
+
+struct http_server {
     http_server_config cfg;
-    int listen_fd; /* ours after quiesce */
+    int listen_fd; /* shared by every daemon; closed by us once none uses it (never by MHD: see stop) */
     int port;
     atomic_int open_requests;
+
+    /* event loops: one daemon and one thread each, all on the same port */
+    http_loop *loops;
+    unsigned nloops;
+    atomic_int loops_quit;      /* http_server_stop: each loop runs MHD once more and ends */
+    int loops_sync_ready;       /* loops_lock and loops_quiesced initialised */
+    pthread_mutex_t loops_lock; /* every loop's `quiesced` */
+    pthread_cond_t loops_quiesced;
 
     /* header deadline (see "header deadline" below); off when header_limit_ms is 0 */
     int64_t header_limit_ms;
@@ -408,7 +440,7 @@ static int watchdog_start(http_server *srv, char *err, size_t errlen)
 {
     if (!srv->header_limit_ms)
         return 0;
-    int rc = pthread_create(&srv->watchdog, NULL, watchdog_main, srv);
+    int rc = thread_start(&srv->watchdog, watchdog_main, srv);
     if (rc) {
         snprintf(err, errlen, "cannot start the header deadline watchdog: %s", strerror(rc));
         return -1;
@@ -461,6 +493,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                            srv->cfg.body_limit);
                 return queue_reply(r);
             }
+            r->body_hint = (size_t)n + 1; /* exact: a waiting request keeps its body */
         }
         return MHD_YES;
     }
@@ -489,7 +522,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return MHD_YES;
         }
         if (r->body_len + n + 1 > r->body_cap) {
-            size_t cap = r->body_cap ? r->body_cap : 1024;
+            size_t cap = r->body_cap ? r->body_cap : r->body_hint ? r->body_hint : 256;
             while (cap < r->body_len + n + 1)
                 cap *= 2;
             char *nb = realloc(r->body, cap);
@@ -597,8 +630,153 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_warn("http: %s", buf);
 }
 
-/* Split "HOST:PORT" / "[V6]:PORT" / ":PORT" and bind a listening socket. */
-static int listen_on(const char *spec, int *port_out, char *err, size_t errlen)
+/* ---------------------------------------------------------------- event loops
+ *
+ * Why not MHD's internal polling threads (MHD_USE_INTERNAL_POLLING_THREAD |
+ * MHD_USE_EPOLL with a thread pool, as this file used before): in
+ * libmicrohttpd 0.9.75 MHD_epoll() collects events 128 at a time, and when
+ * an epoll_wait() call fills all 128 entries it calls epoll_wait() again
+ * with the blocking timeout it computed before anything was ready (up to the
+ * idle timeout). The connections the full batch marked ready are handled
+ * only after that second wait returns, so when exactly 128, 256, ... sockets
+ * become readable together and nothing else happens, their requests sit
+ * unread until an unrelated event or the timeout (test_http.c, ready_at_once;
+ * the mock LLM had the same bug, see tests/mock/mock_loop.c).
+ *
+ * So each of cfg.threads threads runs a daemon of its own in MHD's external
+ * epoll mode: MHD_run() (whose epoll_wait() calls never block), then poll()
+ * on the daemon's epoll fd and an eventfd for at most MHD_get_timeout() — 0
+ * while MHD still has connections marked ready, else the nearest idle
+ * timeout. The upload deadline needs no timer (it is checked as body bytes
+ * arrive) and the header deadline has its own thread. The daemons share one
+ * non-blocking listening socket, as MHD's own thread pool does: each has it
+ * in its epoll set, and whichever thread is free accepts (the other's
+ * accept() finds nothing, which MHD ignores). Not SO_REUSEPORT: that would
+ * let a second promptd started by mistake on the same port take a share of
+ * the connections instead of failing to start. MHD closes a daemon's
+ * listening socket when it stops, so every daemon is quiesced first (which
+ * makes it forget the socket) and the socket is closed once, by us.
+ *
+ * Wake-ups: MHD_resume_connection() from another thread (engine, recorder,
+ * dispatcher, a stream producer) wakes no external loop (measured: the poll()
+ * above sleeps on), so every resume goes through http_server_resume(), which
+ * writes the eventfd of the connection's own daemon afterwards. Waking every
+ * loop instead made 1.7 to 14 times the writes and up to 3 times the loop
+ * turns (bench/run.sh, a and b). The write is skipped while one is pending
+ * (wake_pending: set by the writer, cleared by the loop just before
+ * MHD_run(), which then sees every resume made before the clear): 10,000
+ * requests resumed in a burst took 200 to 700 writes.
+ *
+ * Quiesce and stop are flags a loop reads at the top of its turn, after a
+ * wake-up. The loop quiesces its own daemon between two MHD_run() calls, so
+ * the socket can be closed at once (microhttpd.h: a socket quiesced while
+ * another thread runs the daemon must stay open until MHD_stop_daemon). A
+ * stopping loop runs MHD once more, so the connections resumed before the
+ * stop are back in MHD's hands when MHD_stop_daemon() runs.
+ */
+
+/* How long poll() may wait: MHD_get_timeout(), or -1 (until an event) when MHD has nothing timed. */
+static int wait_ms(struct MHD_Daemon *d)
+{
+    MHD_UNSIGNED_LONG_LONG t;
+    if (MHD_get_timeout(d, &t) != MHD_YES)
+        return -1;
+    return t > (MHD_UNSIGNED_LONG_LONG)INT_MAX ? INT_MAX : (int)t;
+}
+
+static void loop_wake(http_loop *l)
+{
+    static const uint64_t one = 1;
+    if (atomic_exchange(&l->wake_pending, 1))
+        return; /* written and not yet acted on: the loop's next MHD_run() comes after this caller's change */
+    /* EAGAIN: the counter is full, so the eventfd is readable and the loop awake anyway */
+    if (write(l->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN) {
+        atomic_store(&l->wake_pending, 0); /* the next caller tries again */
+        log_error("http: cannot wake a server thread: %s", strerror(errno));
+    }
+}
+
+static void loop_quiesce(http_loop *l)
+{
+    http_server *srv = l->srv;
+    (void)MHD_quiesce_daemon(l->daemon); /* the shared socket: closed by http_server_quiesce/stop */
+    pthread_mutex_lock(&srv->loops_lock);
+    l->quiesced = 1;
+    pthread_cond_broadcast(&srv->loops_quiesced);
+    pthread_mutex_unlock(&srv->loops_lock);
+}
+
+static void *loop_main(void *arg)
+{
+    http_loop *l = arg;
+    http_server *srv = l->srv;
+    for (;;) {
+        /* before MHD_run() and the flags: a wake-up asked for from here on is written */
+        atomic_store(&l->wake_pending, 0);
+        int quit = atomic_load(&srv->loops_quit);
+        if (!l->quiesced && atomic_load(&l->quiesce))
+            loop_quiesce(l);
+        if (MHD_run(l->daemon) != MHD_YES && !l->run_failed) {
+            l->run_failed = 1;
+            log_error("http: MHD_run failed (not logged again for this thread)");
+        }
+        if (quit)
+            break;
+        struct pollfd p[2] = {{.fd = l->epoll_fd, .events = POLLIN}, {.fd = l->wake_fd, .events = POLLIN}};
+        if (poll(p, 2, wait_ms(l->daemon)) < 0) {
+            if (errno != EINTR) {
+                log_error("http: poll: %s", strerror(errno));
+                usleep(10 * 1000); /* ENOMEM: try again rather than spin */
+            }
+            continue;
+        }
+        if (p[1].revents & POLLIN) {
+            uint64_t v;
+            if (read(l->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN && errno != EINTR)
+                log_error("http: cannot read a server thread's wake-up: %s", strerror(errno));
+        }
+    }
+    return NULL;
+}
+
+void http_server_resume(http_server *srv, struct MHD_Connection *conn)
+{
+    /* looked up first: once resumed, conn may be closed and freed by its loop */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+    http_loop *own = NULL;
+    for (unsigned i = 0; ci && i < srv->nloops && !own; i++)
+        if (srv->loops[i].daemon == ci->daemon)
+            own = &srv->loops[i];
+    MHD_resume_connection(conn);
+    if (own) {
+        loop_wake(own);
+        return;
+    }
+    for (unsigned i = 0; i < srv->nloops; i++) /* not expected: every connection is one of our daemons' */
+        loop_wake(&srv->loops[i]);
+}
+
+/* A non-blocking listening socket bound to addr (several threads accept on
+ * it); -1 with errno set. */
+static int bind_listen(const struct sockaddr *addr, socklen_t len)
+{
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 && bind(fd, addr, len) == 0 &&
+        listen(fd, HTTP_LISTEN_BACKLOG) == 0)
+        return fd;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
+/* Split "HOST:PORT" / "[V6]:PORT" / ":PORT" and bind a listening socket; the
+ * address it got (with the port chosen when PORT is 0) goes to *bound. */
+static int listen_on(const char *spec, struct sockaddr_storage *bound, socklen_t *boundlen, char *err,
+                     size_t errlen)
 {
     char host[256] = "", port[16] = "";
     const char *colon;
@@ -627,27 +805,57 @@ static int listen_on(const char *spec, int *port_out, char *err, size_t errlen)
         return -1;
     }
     int fd = -1;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+        fd = bind_listen(a->ai_addr, a->ai_addrlen);
         if (fd < 0)
-            continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 4096) == 0)
-            break;
-        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
-        close(fd);
-        fd = -1;
+            snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
     }
     freeaddrinfo(res);
     if (fd < 0)
         return -1;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+    *boundlen = sizeof *bound;
+    if (getsockname(fd, (struct sockaddr *)bound, boundlen) != 0) {
+        snprintf(err, errlen, "cannot tell the address bound for %s: %s", spec, strerror(errno));
+        close(fd);
+        return -1;
+    }
     return fd;
+}
+
+/* The daemon of loop number i, on the shared listening socket. */
+static int loop_start_daemon(http_loop *l, unsigned i, char *err, size_t errlen)
+{
+    http_server *srv = l->srv;
+    /* the limit is per daemon: share the total out, as MHD's thread pool did */
+    unsigned limit = HTTP_CONNECTION_LIMIT / srv->nloops + (i < HTTP_CONNECTION_LIMIT % srv->nloops);
+    l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->wake_fd < 0) {
+        snprintf(err, errlen, "cannot create a server thread's eventfd: %s", strerror(errno));
+        return -1;
+    }
+    int fd = srv->listen_fd;
+    l->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_access,
+                                 srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_URI_LOG_CALLBACK,
+                                 uri_check, srv, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 srv->cfg.idle_timeout_s ? srv->cfg.idle_timeout_s : 30u, MHD_OPTION_CONNECTION_LIMIT,
+                                 limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_POOL,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+                                 srv->header_limit_ms ? on_connection : NULL, srv, MHD_OPTION_END);
+    if (!l->daemon) {
+        /* whether MHD closed the socket it was given is not documented:
+         * closing it again could close another thread's new descriptor, so it
+         * is left open (a failed start ends the process anyway) */
+        srv->listen_fd = -1;
+        snprintf(err, errlen, "libmicrohttpd failed to start on %s", srv->cfg.listen);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!info || info->epoll_fd < 0) {
+        snprintf(err, errlen, "libmicrohttpd has no epoll descriptor to wait on");
+        return -1;
+    }
+    l->epoll_fd = info->epoll_fd;
+    return 0;
 }
 
 int http_server_start(const http_server_config *cfg, http_server **out, char *err, size_t errlen)
@@ -659,23 +867,42 @@ int http_server_start(const http_server_config *cfg, http_server **out, char *er
     }
     srv->cfg = *cfg;
     srv->listen_fd = -1;
+    unsigned n = cfg->threads ? cfg->threads : 2;
+    if (!(srv->loops = calloc(n, sizeof *srv->loops))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    srv->nloops = n;
+    for (unsigned i = 0; i < n; i++) {
+        srv->loops[i].srv = srv;
+        srv->loops[i].epoll_fd = srv->loops[i].wake_fd = -1;
+    }
+    int rc = pthread_mutex_init(&srv->loops_lock, NULL);
+    if (rc == 0 && (rc = pthread_cond_init(&srv->loops_quiesced, NULL)) != 0)
+        pthread_mutex_destroy(&srv->loops_lock);
+    if (rc) {
+        snprintf(err, errlen, "cannot set up the server threads: %s", strerror(rc));
+        goto fail;
+    }
+    srv->loops_sync_ready = 1;
     /* the watchdog starts before MHD: until MHD accepts, its registry is empty */
     if (header_deadline_start(srv, err, errlen) || watchdog_start(srv, err, errlen))
         goto fail;
-    srv->listen_fd = listen_on(cfg->listen, &srv->port, err, errlen);
-    if (srv->listen_fd < 0)
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    if ((srv->listen_fd = listen_on(cfg->listen, &addr, &addrlen, err, errlen)) < 0)
         goto fail;
-    unsigned threads = cfg->threads ? cfg->threads : 2;
-    srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_URI_LOG_CALLBACK, uri_check, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s ? cfg->idle_timeout_s : 30u,
-        MHD_OPTION_CONNECTION_LIMIT, 60000u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_POOL,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, srv->header_limit_ms ? on_connection : NULL, srv, MHD_OPTION_END);
-    if (!srv->daemon) {
-        snprintf(err, errlen, "libmicrohttpd failed to start on %s", cfg->listen);
-        goto fail;
+    srv->port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                 : ((struct sockaddr_in *)&addr)->sin_port);
+    for (unsigned i = 0; i < n; i++)
+        if (loop_start_daemon(&srv->loops[i], i, err, errlen))
+            goto fail;
+    for (unsigned i = 0; i < n; i++) {
+        if ((rc = thread_start(&srv->loops[i].thread, loop_main, &srv->loops[i])) != 0) {
+            snprintf(err, errlen, "cannot start server thread %u of %u: %s", i + 1, n, strerror(rc));
+            goto fail;
+        }
+        srv->loops[i].thread_running = 1;
     }
     *out = srv;
     return 0;
@@ -688,10 +915,21 @@ int http_server_port(const http_server *srv) { return srv->port; }
 
 void http_server_quiesce(http_server *srv)
 {
-    if (srv->daemon && srv->listen_fd >= 0) {
-        MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
+    for (unsigned i = 0; i < srv->nloops; i++) {
+        atomic_store(&srv->loops[i].quiesce, 1);
+        loop_wake(&srv->loops[i]);
+    }
+    /* once no daemon accepts, the socket is closed: a connection attempt from now on is refused */
+    pthread_mutex_lock(&srv->loops_lock);
+    for (unsigned i = 0; i < srv->nloops; i++)
+        while (srv->loops[i].thread_running && !srv->loops[i].quiesced)
+            pthread_cond_wait(&srv->loops_quiesced, &srv->loops_lock);
+    int all = 1;
+    for (unsigned i = 0; i < srv->nloops; i++)
+        all &= srv->loops[i].quiesced;
+    pthread_mutex_unlock(&srv->loops_lock);
+    if (all && srv->listen_fd >= 0) {
+        close(srv->listen_fd);
         srv->listen_fd = -1;
     }
 }
@@ -711,10 +949,29 @@ void http_server_stop(http_server *srv)
     if (!srv)
         return;
     watchdog_stop(srv); /* first: nothing scans while MHD closes every connection */
-    if (srv->daemon)
-        MHD_stop_daemon(srv->daemon); /* NOTIFY_CLOSED for each connection empties the registry */
+    atomic_store(&srv->loops_quit, 1);
+    for (unsigned i = 0; i < srv->nloops; i++)
+        if (srv->loops[i].thread_running)
+            loop_wake(&srv->loops[i]);
+    for (unsigned i = 0; i < srv->nloops; i++)
+        if (srv->loops[i].thread_running)
+            pthread_join(srv->loops[i].thread, NULL); /* each ran MHD once more: resumed connections are back */
+    for (unsigned i = 0; i < srv->nloops; i++) {
+        http_loop *l = &srv->loops[i];
+        if (l->daemon && !l->quiesced)
+            (void)MHD_quiesce_daemon(l->daemon); /* the loops are gone: safe here; MHD then leaves the socket to us */
+        if (l->daemon)
+            MHD_stop_daemon(l->daemon); /* NOTIFY_CLOSED for each connection empties the registry */
+        if (l->wake_fd >= 0)
+            close(l->wake_fd);
+    }
     if (srv->listen_fd >= 0)
         close(srv->listen_fd);
+    free(srv->loops);
+    if (srv->loops_sync_ready) {
+        pthread_cond_destroy(&srv->loops_quiesced);
+        pthread_mutex_destroy(&srv->loops_lock);
+    }
     if (srv->sync_ready) {
         while (srv->conns) { /* none expected: MHD unlists every connection it closes */
             http_conn *c = srv->conns;
@@ -770,10 +1027,15 @@ void http_suspend(http_req *r)
 void http_resume(http_req *r)
 {
     pthread_mutex_lock(&r->lock);
-    r->resumed = 1; /* after this unlock the caller must not touch r: it may be freed */
-    if (r->suspended) {
-        r->suspended = 0;
-        MHD_resume_connection(r->conn);
-    }
+    r->resumed = 1;
+    int was_suspended = r->suspended;
+    r->suspended = 0;
+    http_server *srv = r->srv;
+    struct MHD_Connection *conn = r->conn;
     pthread_mutex_unlock(&r->lock);
+    /* After the unlock r may be freed at any moment (its request can complete),
+     * so it is not touched again; conn stays valid until resumed, since MHD
+     * never frees a suspended connection. */
+    if (was_suspended)
+        http_server_resume(srv, conn);
 }

@@ -5,7 +5,9 @@
  * empty the reader suspends the connection and returns 0 (returning 0 while
  * running would make MHD spin); the producer's next write or close resumes
  * it. One mutex orders "reader finds nothing and suspends" against "producer
- * appends and resumes", so no wake-up is lost. Two references keep the state
+ * appends and resumes", so no wake-up is lost; the resume goes through
+ * http_server_resume(), which also wakes the server thread that runs the
+ * connection (server.c, "event loops"). Two references keep the state
  * alive: the producer's (dropped by http_stream_close) and MHD's (dropped by
  * the free callback when the response is destroyed).
  */
@@ -18,6 +20,7 @@
 struct http_stream {
     pthread_mutex_t lock;
     int refs;
+    http_server *srv; /* resumes go through it */
     struct MHD_Connection *conn;
     char *buf;
     size_t len, off, cap;
@@ -43,7 +46,7 @@ static void wake_reader(http_stream *st)
 {
     if (st->suspended && !st->detached) {
         st->suspended = 0;
-        MHD_resume_connection(st->conn);
+        http_server_resume(st->srv, st->conn);
     }
 }
 
@@ -89,6 +92,7 @@ http_stream *http_reply_stream(http_req *r, int status, const char *content_type
     }
     pthread_mutex_init(&st->lock, NULL);
     st->refs = 2; /* producer + MHD */
+    st->srv = r->srv;
     st->conn = r->conn;
     http_reply(r, status, content_type, NULL, 0);
     r->stream_reader = stream_read;

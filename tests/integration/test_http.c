@@ -2,9 +2,9 @@
  * test_http.c — the HTTP edge over real connections: keep-alive, the public
  * health probe, HEAD, unknown routes in both envelopes, 405 with Allow, body
  * parsing errors (400 / 415), the body limit (413, declared and chunked),
- * 100 concurrent clients, and the header deadline against slow clients
- * (PROMPTD_HEADER_TIMEOUT, at the end). Every test has its own promptd
- * (fixtures).
+ * 100 concurrent clients, the header deadline against slow clients
+ * (PROMPTD_HEADER_TIMEOUT), and requests that become readable 128 at a time
+ * (at the end). Every test has its own promptd (fixtures).
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -868,4 +869,119 @@ Test(header_deadline_off, bad_values_are_refused)
         cr_assert(strstr(err, "PROMPTD_HEADER_TIMEOUT"), "%s: %s", bad[i], err);
     }
     pd_rmrf(dir);
+}
+
+/* ---------------------------------------------------------------- many requests ready at once
+ *
+ * libmicrohttpd 0.9.75's own epoll loop collects events 128 at a time, and
+ * after an epoll_wait() that filled all 128 entries it waits again, with the
+ * blocking timeout it computed before anything was ready (up to the 30 s idle
+ * timeout), before it handles the connections that batch marked ready. So
+ * when exactly 128, 256, ... requests arrive together and nothing follows,
+ * they sit unread. SIGSTOP makes them arrive together: idle keep-alive
+ * connections get their next request while promptd is stopped, and its first
+ * wait after SIGCONT reports them all at once. One server thread
+ * (PROMPTD_THREADS=1) puts every connection in the same epoll set.
+ */
+
+static void start_one_thread(void)
+{
+    const char *env[] = {"PROMPTD_THREADS=1", NULL};
+    cr_assert_eq(pd_start(&S, NULL, env), 0, "promptd did not start");
+}
+
+TestSuite(ready_at_once, .init = start_one_thread, .fini = stop, .timeout = 60);
+
+typedef struct raw_resp {
+    char buf[2048];
+    size_t len;
+    int done;
+    long status; /* -1: closed, reset, or an answer larger than buf */
+} raw_resp;
+
+/* Read one complete answer (headers + Content-Length body) on each of the n
+ * connections within timeout_ms; returns how many arrived. */
+static int read_answers(const int *fds, raw_resp *rs, int n, int timeout_ms)
+{
+    static struct pollfd p[512];
+    static int idx[512];
+    long long until = mono_ms() + timeout_ms;
+    int done = 0;
+    cr_assert_leq(n, 512);
+    memset(rs, 0, (size_t)n * sizeof *rs);
+    while (done < n) {
+        long long left = until - mono_ms();
+        int m = 0;
+        if (left <= 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            if (!rs[i].done) {
+                p[m] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+                idx[m++] = i;
+            }
+        }
+        int k = poll(p, (nfds_t)m, (int)left);
+        cr_assert(k >= 0 || errno == EINTR, "poll: %s", strerror(errno));
+        for (int j = 0; j < m && k > 0; j++) {
+            raw_resp *r = &rs[idx[j]];
+            if (!p[j].revents)
+                continue;
+            ssize_t got = recv(fds[idx[j]], r->buf + r->len, sizeof r->buf - 1 - r->len, 0);
+            if (got <= 0) {
+                r->status = -1;
+                r->done = 1;
+                done++;
+                continue;
+            }
+            r->len += (size_t)got;
+            r->buf[r->len] = '\0';
+            const char *end = strstr(r->buf, "\r\n\r\n"), *cl = strcasestr(r->buf, "\r\nContent-Length:");
+            if (end && cl && r->len >= (size_t)(end + 4 - r->buf) + strtoul(cl + 17, NULL, 10)) {
+                if (sscanf(r->buf, "HTTP/1.1 %ld", &r->status) != 1)
+                    r->status = 0;
+                r->done = 1;
+                done++;
+            }
+        }
+    }
+    return done;
+}
+
+Test(ready_at_once, batches_of_128_requests_are_served)
+{
+    enum { N = 256 };
+    static const int counts[] = {128, 256, 128, 256};
+    static int fds[N];
+    static raw_resp rs[N];
+    const char req[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+    for (int i = 0; i < N; i++)
+        fds[i] = raw_connect();
+    /* a first request on each: afterwards every connection is accepted and
+     * idle in promptd, waiting for its next request */
+    for (int i = 0; i < N; i++)
+        raw_send(fds[i], req);
+    cr_assert_eq(read_answers(fds, rs, N, (int)react_ms(10000)), N);
+    for (size_t round = 0; round < sizeof counts / sizeof counts[0]; round++) {
+        int n = counts[round], sent = 0;
+        /* nothing may abort between SIGSTOP and SIGCONT: a stopped promptd
+         * would not exit on the teardown's SIGTERM */
+        int stopped = kill(S.pid, SIGSTOP);
+        for (int i = 0; i < n; i++)
+            sent += send(fds[i], req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1);
+        usleep(100 * 1000); /* every request is in promptd's socket buffers */
+        int cont = kill(S.pid, SIGCONT);
+        cr_assert_eq(stopped, 0, "SIGSTOP: %s", strerror(errno));
+        cr_assert_eq(cont, 0, "SIGCONT: %s", strerror(errno));
+        cr_assert_eq(sent, n);
+        long long t0 = mono_ms();
+        int got = read_answers(fds, rs, n, (int)react_ms(2000));
+        cr_log_info("round %zu: %d of %d requests answered in %lld ms", round, got, n, mono_ms() - t0);
+        cr_assert_eq(got, n, "round %zu: %d of %d requests ready at once answered within 2 s", round, got, n);
+        for (int i = 0; i < n; i++)
+            cr_assert_eq(rs[i].status, 200, "round %zu, connection %d: %.200s", round, i, rs[i].buf);
+    }
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    ASSERT_CLEAN_EXIT();
 }
