@@ -797,6 +797,14 @@ static int listen_on(const char *spec, struct sockaddr_storage *bound, socklen_t
         memcpy(host, spec, (size_t)(colon - spec));
     }
     snprintf(port, sizeof port, "%s", colon + 1);
+    /* getaddrinfo would take "99999" modulo 65536 and "http" by name: a port is 0..65535 in digits */
+    char *end = NULL;
+    errno = 0;
+    long pn = strtol(port, &end, 10);
+    if (!port[0] || *end || errno || pn < 0 || pn > 65535 || strspn(port, "0123456789") != strlen(port)) {
+        snprintf(err, errlen, "bad port in listen address '%s' (want 0 to 65535)", spec);
+        return -1;
+    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);

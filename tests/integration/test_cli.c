@@ -378,6 +378,12 @@ Test(cli, serve_rejects_bad_options)
 {
     int rc = RUN("serve", "--listen", "not-an-address", "--db", DB);
     assert_clean_failure(rc, "--listen not-an-address");
+    static const char *const bad_ports[] = {"127.0.0.1:99999", "127.0.0.1:http", "127.0.0.1:", "127.0.0.1:-1",
+                                            "127.0.0.1:80x"};
+    for (size_t i = 0; i < sizeof bad_ports / sizeof bad_ports[0]; i++) {
+        rc = RUN("serve", "--listen", bad_ports[i], "--db", DB);
+        assert_clean_failure(rc, bad_ports[i]);
+    }
     rc = RUN("serve", "--listen", "127.0.0.1:0", "--db", DB, "--body-limit", "lots");
     assert_clean_failure(rc, "--body-limit lots");
     rc = RUN("serve", "--listen", "127.0.0.1:0", "--db", DB, "--body-limit", "0");
