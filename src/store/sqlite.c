@@ -238,6 +238,46 @@ int sq_grow(void *items_ptr, size_t *cap, size_t count, size_t elem)
     return 0;
 }
 
+int sq_page(sq_store *s, const sq_page_query *q, size_t item_size, int (*read_row)(sqlite3_stmt *st, void *item),
+            void *items_ptr, size_t *count, long *total)
+{
+    sq_conn *c = sq_reader_get(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = STORE_ERR, step = SQLITE_ERROR;
+    size_t cap = 0;
+    sqlite3_stmt *st = sq_stmt(c, q->count_sql);
+    if (!st)
+        goto out;
+    for (int i = 0; i < q->nargs; i++)
+        sq_bind_text(st, i + 1, q->args[i]);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *total = (long)sqlite3_column_int64(st, 0);
+    sq_stmt_done(st);
+    if (!(st = sq_stmt(c, q->list_sql)))
+        goto out;
+    for (int i = 0; i < q->nargs; i++)
+        sq_bind_text(st, i + 1, q->args[i]);
+    sqlite3_bind_int64(st, q->nargs + 1, q->limit);
+    sqlite3_bind_int64(st, q->nargs + 2, q->offset);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sq_grow(items_ptr, &cap, *count, item_size))
+            break;
+        char *items;
+        memcpy(&items, items_ptr, sizeof items);
+        void *item = items + *count * item_size;
+        memset(item, 0, item_size);
+        if (read_row(st, item) != STORE_OK)
+            break;
+        (*count)++;
+    }
+    sq_stmt_done(st);
+    rc = step == SQLITE_DONE ? STORE_OK : sq_fail(c, q->what);
+out:
+    sq_reader_put(s, c);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- migrations */
 
 static int migrate(sq_store *s, char *err, size_t errlen)

@@ -23,19 +23,6 @@
 #include "store/sqlite_internal.h"
 
 /* Grow a page's items array by one slot; returns the slot or NULL. */
-static void *page_slot(void **items, size_t *cap, size_t count, size_t size)
-{
-    if (count == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        void *n = realloc(*items, ncap * size);
-        if (!n)
-            return NULL;
-        *items = n;
-        *cap = ncap;
-    }
-    return (char *)*items + count * size;
-}
-
 static int is_unique_violation(int rc) { return rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY; }
 
 /* Step a write statement: OK, CONFLICT on a unique violation, ERR otherwise. */
@@ -229,37 +216,13 @@ int sq_workspace_get(store_t *base, const char *org_id, const char *id, store_wo
     return rc;
 }
 
+static int ws_row(sqlite3_stmt *st, void *item) { return ws_from_row(st, item); }
+
 int sq_workspace_list(store_t *base, const char *org_id, long offset, long limit, store_workspace_page *out)
 {
-    sq_store *s = (sq_store *)base;
     memset(out, 0, sizeof *out);
-    sq_conn *c = sq_reader_get(s);
-    if (!c)
-        return STORE_ERR;
-    int rc = STORE_ERR, step;
-    size_t cap = 0;
-    sqlite3_stmt *st = sq_stmt(c, SQL_WS_COUNT);
-    if (!st)
-        goto out;
-    sq_bind_text(st, 1, org_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        out->total = (long)sqlite3_column_int64(st, 0);
-    sq_stmt_done(st);
-    if (!(st = sq_stmt(c, SQL_WS_LIST)))
-        goto out;
-    sq_bind_text(st, 1, org_id);
-    sqlite3_bind_int64(st, 2, limit);
-    sqlite3_bind_int64(st, 3, offset);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        store_workspace *w = page_slot((void **)&out->items, &cap, out->count, sizeof *w);
-        if (!w || ws_from_row(st, w) != STORE_OK)
-            break;
-        out->count++;
-    }
-    sq_stmt_done(st);
-    rc = step == SQLITE_DONE ? STORE_OK : sq_fail(c, "workspace list");
-out:
-    sq_reader_put(s, c);
+    sq_page_query q = {SQL_WS_COUNT, SQL_WS_LIST, {org_id}, 1, offset, limit, "workspace list"};
+    int rc = sq_page((sq_store *)base, &q, sizeof *out->items, ws_row, &out->items, &out->count, &out->total);
     if (rc != STORE_OK)
         store_workspace_page_free(out);
     return rc;
@@ -411,40 +374,14 @@ int sq_data_source_get(store_t *base, const char *org_id, const char *id, store_
     return rc;
 }
 
+static int ds_row(sqlite3_stmt *st, void *item) { return ds_from_row(st, item); }
+
 int sq_data_source_list(store_t *base, const char *org_id, const char *workspace_id, long offset, long limit,
                         store_data_source_page *out)
 {
-    sq_store *s = (sq_store *)base;
     memset(out, 0, sizeof *out);
-    sq_conn *c = sq_reader_get(s);
-    if (!c)
-        return STORE_ERR;
-    int rc = STORE_ERR, step;
-    size_t cap = 0;
-    sqlite3_stmt *st = sq_stmt(c, SQL_DS_COUNT);
-    if (!st)
-        goto out;
-    sq_bind_text(st, 1, org_id);
-    sq_bind_text(st, 2, workspace_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        out->total = (long)sqlite3_column_int64(st, 0);
-    sq_stmt_done(st);
-    if (!(st = sq_stmt(c, SQL_DS_LIST)))
-        goto out;
-    sq_bind_text(st, 1, org_id);
-    sq_bind_text(st, 2, workspace_id);
-    sqlite3_bind_int64(st, 3, limit);
-    sqlite3_bind_int64(st, 4, offset);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        store_data_source *d = page_slot((void **)&out->items, &cap, out->count, sizeof *d);
-        if (!d || ds_from_row(st, d) != STORE_OK)
-            break;
-        out->count++;
-    }
-    sq_stmt_done(st);
-    rc = step == SQLITE_DONE ? STORE_OK : sq_fail(c, "data source list");
-out:
-    sq_reader_put(s, c);
+    sq_page_query q = {SQL_DS_COUNT, SQL_DS_LIST, {org_id, workspace_id}, 2, offset, limit, "data source list"};
+    int rc = sq_page((sq_store *)base, &q, sizeof *out->items, ds_row, &out->items, &out->count, &out->total);
     if (rc != STORE_OK)
         store_data_source_page_free(out);
     return rc;
@@ -591,37 +528,13 @@ int sq_user_get(store_t *base, const char *org_id, const char *id, store_user *o
     return rc;
 }
 
+static int user_row(sqlite3_stmt *st, void *item) { return user_from_row(st, item); }
+
 int sq_user_list(store_t *base, const char *org_id, long offset, long limit, store_user_page *out)
 {
-    sq_store *s = (sq_store *)base;
     memset(out, 0, sizeof *out);
-    sq_conn *c = sq_reader_get(s);
-    if (!c)
-        return STORE_ERR;
-    int rc = STORE_ERR, step;
-    size_t cap = 0;
-    sqlite3_stmt *st = sq_stmt(c, SQL_USER_COUNT);
-    if (!st)
-        goto out;
-    sq_bind_text(st, 1, org_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        out->total = (long)sqlite3_column_int64(st, 0);
-    sq_stmt_done(st);
-    if (!(st = sq_stmt(c, SQL_USER_LIST)))
-        goto out;
-    sq_bind_text(st, 1, org_id);
-    sqlite3_bind_int64(st, 2, limit);
-    sqlite3_bind_int64(st, 3, offset);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        store_user *u = page_slot((void **)&out->items, &cap, out->count, sizeof *u);
-        if (!u || user_from_row(st, u) != STORE_OK)
-            break;
-        out->count++;
-    }
-    sq_stmt_done(st);
-    rc = step == SQLITE_DONE ? STORE_OK : sq_fail(c, "user list");
-out:
-    sq_reader_put(s, c);
+    sq_page_query q = {SQL_USER_COUNT, SQL_USER_LIST, {org_id}, 1, offset, limit, "user list"};
+    int rc = sq_page((sq_store *)base, &q, sizeof *out->items, user_row, &out->items, &out->count, &out->total);
     if (rc != STORE_OK)
         store_user_page_free(out);
     return rc;
@@ -928,8 +841,11 @@ int sq_history_list(store_t *base, const char *org_id, const store_history_query
     /* a page past the end reads nothing */
     if (q->offset < out->total) {
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-            store_history_item *h = page_slot((void **)&out->items, &cap, out->count, sizeof *h);
-            if (!h || hist_from_row(st, h) != STORE_OK)
+            if (sq_grow(&out->items, &cap, out->count, sizeof *out->items))
+                goto out;
+            store_history_item *h = &out->items[out->count];
+            memset(h, 0, sizeof *h);
+            if (hist_from_row(st, h) != STORE_OK)
                 goto out;
             out->count++;
         }

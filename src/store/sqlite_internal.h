@@ -69,6 +69,21 @@ int sq_step_done(sq_conn *c, sqlite3_stmt *st);
  * address of a T * holding count of *cap elements of size elem; doubles it
  * when full. 0, or -1 when memory is short (the array is left intact). */
 int sq_grow(void *items_ptr, size_t *cap, size_t count, size_t elem);
+
+/* A page of a plain list: *total from count_sql, then the rows of list_sql,
+ * each read by read_row into a new item (zeroed) of item_size appended to
+ * *items_ptr (a T **). Both statements bind args[0..nargs) to ?1..?nargs
+ * (NULL binds SQL NULL); list_sql also binds limit to ?nargs+1 and offset to
+ * ?nargs+2. On failure the items read so far stay for the caller's page free. */
+typedef struct sq_page_query {
+    const char *count_sql, *list_sql;
+    const char *args[2];
+    int nargs;
+    long offset, limit;
+    const char *what; /* names the list in the log */
+} sq_page_query;
+int sq_page(sq_store *s, const sq_page_query *q, size_t item_size, int (*read_row)(sqlite3_stmt *st, void *item),
+            void *items_ptr, size_t *count, long *total);
 /* STORE_OK if the two-parameter query returns a row, STORE_NOTFOUND if not. */
 int sq_exists(sq_conn *c, const char *sql, const char *a, const char *b);
 
