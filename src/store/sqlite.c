@@ -238,6 +238,24 @@ int sq_grow(void *items_ptr, size_t *cap, size_t count, size_t elem)
     return 0;
 }
 
+int sq_delete_one(sq_store *s, const char *sql, const char *org_id, const char *id)
+{
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = STORE_ERR;
+    sqlite3_stmt *st = sq_stmt(c, sql);
+    if (st) {
+        sq_bind_text(st, 1, org_id);
+        sq_bind_text(st, 2, id);
+        rc = sq_step_done(c, st);
+        if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
+            rc = STORE_NOTFOUND;
+    }
+    /* NOTFOUND changed nothing: committing is the same as rolling back */
+    return sq_w_end(s, rc == STORE_NOTFOUND ? STORE_OK : rc) == STORE_OK ? rc : STORE_ERR;
+}
+
 int sq_page(sq_store *s, const sq_page_query *q, size_t item_size, int (*read_row)(sqlite3_stmt *st, void *item),
             void *items_ptr, size_t *count, long *total)
 {
@@ -251,8 +269,12 @@ int sq_page(sq_store *s, const sq_page_query *q, size_t item_size, int (*read_ro
         goto out;
     for (int i = 0; i < q->nargs; i++)
         sq_bind_text(st, i + 1, q->args[i]);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *total = (long)sqlite3_column_int64(st, 0);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sq_stmt_done(st);
+        rc = sq_fail(c, q->what);
+        goto out;
+    }
+    *total = (long)sqlite3_column_int64(st, 0);
     sq_stmt_done(st);
     if (!(st = sq_stmt(c, q->list_sql)))
         goto out;

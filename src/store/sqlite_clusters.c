@@ -176,25 +176,13 @@ int sq_entity_get(store_t *base, const char *org_id, const char *id, store_entit
     return rc;
 }
 
+static int entity_row(sqlite3_stmt *st, void *item) { return entity_from_row(st, item); }
+
 int sq_entity_list(store_t *base, const char *org_id, long offset, long limit, store_entity_page *out)
 {
-    sq_store *s = (sq_store *)base;
     memset(out, 0, sizeof *out);
-    sq_conn *c = sq_reader_get(s);
-    if (!c)
-        return STORE_ERR;
-    int rc = STORE_ERR;
-    if ((out->total = count_rows(c, SQL_ENTITY_COUNT, org_id, NULL)) < 0)
-        goto out;
-    sqlite3_stmt *st = sq_stmt(c, SQL_ENTITY_LIST);
-    if (!st)
-        goto out;
-    sq_bind_text(st, 1, org_id);
-    sqlite3_bind_int64(st, 2, limit);
-    sqlite3_bind_int64(st, 3, offset);
-    rc = entity_rows(c, st, out);
-out:
-    sq_reader_put(s, c);
+    sq_page_query q = {SQL_ENTITY_COUNT, SQL_ENTITY_LIST, {org_id}, 1, offset, limit, "entity list"};
+    int rc = sq_page((sq_store *)base, &q, sizeof *out->items, entity_row, &out->items, &out->count, &out->total);
     if (rc != STORE_OK)
         store_entity_page_free(out);
     return rc;
@@ -232,21 +220,8 @@ out:
 
 int sq_entity_delete(store_t *base, const char *org_id, const char *id)
 {
-    sq_store *s = (sq_store *)base;
-    sq_conn *c = sq_w_begin(s);
-    if (!c)
-        return STORE_ERR;
-    int rc = STORE_ERR;
-    sqlite3_stmt *st = sq_stmt(c, SQL_ENTITY_DELETE);
-    if (!st)
-        goto out;
-    sq_bind_text(st, 1, org_id);
-    sq_bind_text(st, 2, id);
     /* memberships go with it (cluster_members.entity_id cascades) */
-    if ((rc = sq_step_done(c, st)) == STORE_OK && sqlite3_changes(c->db) == 0)
-        rc = STORE_NOTFOUND;
-out:
-    return sq_w_end(s, rc);
+    return sq_delete_one((sq_store *)base, SQL_ENTITY_DELETE, org_id, id);
 }
 
 /* ---------------------------------------------------------------- clusters */
@@ -375,37 +350,13 @@ int sq_cluster_get(store_t *base, const char *org_id, const char *id, store_clus
     return rc;
 }
 
+static int cluster_row(sqlite3_stmt *st, void *item) { return cluster_from_row(st, item); }
+
 int sq_cluster_list(store_t *base, const char *org_id, long offset, long limit, store_cluster_page *out)
 {
-    sq_store *s = (sq_store *)base;
     memset(out, 0, sizeof *out);
-    sq_conn *c = sq_reader_get(s);
-    if (!c)
-        return STORE_ERR;
-    int rc = STORE_ERR, step;
-    size_t cap = 0;
-    if ((out->total = count_rows(c, SQL_CLUSTER_COUNT, org_id, NULL)) < 0)
-        goto out;
-    sqlite3_stmt *st = sq_stmt(c, SQL_CLUSTER_LIST);
-    if (!st)
-        goto out;
-    sq_bind_text(st, 1, org_id);
-    sqlite3_bind_int64(st, 2, limit);
-    sqlite3_bind_int64(st, 3, offset);
-    rc = STORE_OK;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sq_grow(&out->items, &cap, out->count, sizeof *out->items) ||
-            cluster_from_row(st, &out->items[out->count]) != STORE_OK) {
-            rc = STORE_ERR;
-            break;
-        }
-        out->count++;
-    }
-    if (rc == STORE_OK && step != SQLITE_DONE)
-        rc = sq_fail(c, "cluster list");
-    sq_stmt_done(st);
-out:
-    sq_reader_put(s, c);
+    sq_page_query q = {SQL_CLUSTER_COUNT, SQL_CLUSTER_LIST, {org_id}, 1, offset, limit, "cluster list"};
+    int rc = sq_page((sq_store *)base, &q, sizeof *out->items, cluster_row, &out->items, &out->count, &out->total);
     if (rc != STORE_OK)
         store_cluster_page_free(out);
     return rc;
@@ -440,21 +391,8 @@ out:
 
 int sq_cluster_delete(store_t *base, const char *org_id, const char *id)
 {
-    sq_store *s = (sq_store *)base;
-    sq_conn *c = sq_w_begin(s);
-    if (!c)
-        return STORE_ERR;
-    int rc = STORE_ERR;
-    sqlite3_stmt *st = sq_stmt(c, SQL_CLUSTER_DELETE);
-    if (!st)
-        goto out;
-    sq_bind_text(st, 1, org_id);
-    sq_bind_text(st, 2, id);
     /* members, prompt links, contexts, conversations and their messages cascade */
-    if ((rc = sq_step_done(c, st)) == STORE_OK && sqlite3_changes(c->db) == 0)
-        rc = STORE_NOTFOUND;
-out:
-    return sq_w_end(s, rc);
+    return sq_delete_one((sq_store *)base, SQL_CLUSTER_DELETE, org_id, id);
 }
 
 /* ---------------------------------------------------------------- members */

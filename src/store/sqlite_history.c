@@ -256,27 +256,10 @@ out:
 }
 
 /* Run a two-parameter DELETE; NOTFOUND when it removed nothing. */
-static int delete_one(sq_store *s, const char *sql, const char *a, const char *b, const char *what)
-{
-    sq_conn *c = sq_w_begin(s);
-    if (!c)
-        return STORE_ERR;
-    int rc = STORE_ERR;
-    sqlite3_stmt *st = sq_stmt(c, sql);
-    if (st) {
-        sq_bind_text(st, 1, a);
-        sq_bind_text(st, 2, b);
-        rc = step_write(c, st, what);
-        if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
-            rc = STORE_NOTFOUND;
-    }
-    return sq_w_end(s, rc);
-}
-
 int sq_workspace_delete(store_t *base, const char *org_id, const char *id)
 {
     /* prompts and data sources in it are detached (ON DELETE SET NULL) */
-    return delete_one((sq_store *)base, SQL_WS_DELETE, org_id, id, "workspace delete");
+    return sq_delete_one((sq_store *)base, SQL_WS_DELETE, org_id, id);
 }
 
 /* ---------------------------------------------------------------- data sources */
@@ -428,7 +411,7 @@ out:
 int sq_data_source_delete(store_t *base, const char *org_id, const char *id)
 {
     /* prompt links go with it (ON DELETE CASCADE) */
-    return delete_one((sq_store *)base, SQL_DS_DELETE, org_id, id, "data source delete");
+    return sq_delete_one((sq_store *)base, SQL_DS_DELETE, org_id, id);
 }
 
 /* ---------------------------------------------------------------- users */

@@ -70,6 +70,10 @@ int sq_step_done(sq_conn *c, sqlite3_stmt *st);
  * when full. 0, or -1 when memory is short (the array is left intact). */
 int sq_grow(void *items_ptr, size_t *cap, size_t count, size_t elem);
 
+/* One write transaction running sql with ?1 = org_id, ?2 = id: STORE_NOTFOUND
+ * when it changed no row (another organization's id is not found either). */
+int sq_delete_one(sq_store *s, const char *sql, const char *org_id, const char *id);
+
 /* A page of a plain list: *total from count_sql, then the rows of list_sql,
  * each read by read_row into a new item (zeroed) of item_size appended to
  * *items_ptr (a T **). Both statements bind args[0..nargs) to ?1..?nargs
