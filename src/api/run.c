@@ -1,11 +1,32 @@
 /*
  * run.c — shared run parameters for execution endpoints (see api_run.h).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "api/api_run.h"
 #include "core/ids.h"
 #include "engine/engine.h"
+
+/* An unknown model. The OpenAI surface answers as OpenAI does (404,
+ * code model_not_found), so the SDKs raise their NotFoundError; the Jarvis
+ * surface keeps its 422 naming the field. */
+static void unknown_model(api_req *rq, const char *model)
+{
+    if (http_style_of(rq->http) == HTTP_STYLE_OPENAI) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "The model '%.200s' does not exist: use echo, openai/<model>, anthropic/<model>, "
+                 "<provider>/<model> or a configured alias", model ? model : "");
+        json_t *body = json_pack("{s:{s:s, s:s, s:s, s:s}}", "error", "message", msg, "type",
+                                 "invalid_request_error", "param", "model", "code", "model_not_found");
+        if (body) {
+            http_reply_json(rq->http, 404, body);
+            return;
+        }
+    }
+    http_error(rq->http, 422, NULL, "model", "Unknown model '%s': use echo, openai/<model>, "
+               "anthropic/<model>, <provider>/<model> or a configured alias", model ? model : "");
+}
 
 int api_run_params_parse(api_req *rq, json_t *root, api_run_params *out)
 {
@@ -50,8 +71,7 @@ int api_run_params_parse(api_req *rq, json_t *root, api_run_params *out)
         return -1;
     }
     if (!engine_model_known(rq->app->engine, out->model)) {
-        http_error(rq->http, 422, NULL, "model", "Unknown model '%s': use echo, openai/<model>, "
-                   "anthropic/<model>, <provider>/<model> or a configured alias", out->model ? out->model : "");
+        unknown_model(rq, out->model);
         return -1;
     }
     return 0;
@@ -73,7 +93,7 @@ void api_run_start_error(api_req *rq, int exec_rc, const char *model)
 {
     switch (exec_rc) {
     case EXEC_UNKNOWN_MODEL:
-        http_error(rq->http, 422, NULL, "model", "Unknown model '%s'", model ? model : "");
+        unknown_model(rq, model);
         break;
     case EXEC_ENGINE_ERROR:
         http_error(rq->http, 503, NULL, NULL, "The model engine is not accepting work (shutting down)");

@@ -431,7 +431,7 @@ Test(gateway, parameter_errors_are_400_like_the_rest_of_the_surface)
                      "invalid_request_error", "temperature");
 }
 
-Test(gateway, unknown_model_is_an_invalid_request_naming_model)
+Test(gateway, unknown_model_is_not_found_like_openai)
 {
     start_echo();
     static const char *const names[] = {"gpt-4o", "openai/gpt-4o", "ghost/model"};
@@ -439,8 +439,9 @@ Test(gateway, unknown_model_is_an_invalid_request_naming_model)
         char *body = pd_pack("{s:s, s:[{s:s, s:s}]}", "model", names[i], "messages", "role", "user", "content", "hi");
         pd_resp r = chat(body);
         free(body);
-        /* promptd answers 422 here (OpenAI itself uses 404 model_not_found); the envelope and param must hold */
-        assert_oai_error(&r, 422, "invalid_request_error", "model");
+        /* as OpenAI: 404, invalid_request_error, code model_not_found (the SDKs raise NotFoundError) */
+        assert_oai_error(&r, 404, "invalid_request_error", "model");
+        cr_assert_str_eq(pd_str_at(r.json, "error.code"), "model_not_found", "%s", r.body);
         cr_assert(strstr(pd_str_at(r.json, "error.message"), names[i]), "the message names the model: %s", r.body);
         pd_resp_free(&r);
     }
