@@ -536,7 +536,7 @@ static int cmd_tokens(int argc, char **argv)
     if (open_store(&c.cfg, &store))
         goto out;
     store_id org_id;
-    if (store_org_find(store, c.org ? c.org : DEFAULT_ORG, org_id) != STORE_OK) {
+    if (store_org_find(store, c.org ? c.org : DEFAULT_ORG, org_id, NULL, 0) != STORE_OK) {
         fprintf(stderr, "promptd tokens create: no organization '%s'\n", c.org ? c.org : DEFAULT_ORG);
         goto out;
     }

@@ -78,7 +78,7 @@ static int token_auth(api_req *rq, const char *token, const char *org_id)
         memcpy(token_org, c.org, sizeof token_org);
         rc = store_user_get(a->store, token_org, c.sub, &u);
     } else {
-        rc = store_org_find(a->store, c.org[0] ? c.org : a->jwt_default_org, token_org);
+        rc = store_org_find(a->store, c.org[0] ? c.org : a->jwt_default_org, token_org, NULL, 0);
         if (rc == STORE_OK && !c.email[0])
             return unauthorized(rq, "Invalid bearer token: no email claim to name the user");
         if (rc == STORE_OK)

@@ -16,6 +16,12 @@
 
 static void users_me(api_req *rq)
 {
+    /* a key names its organization; a bearer token alone carries only its id */
+    if (!rq->who.org_name[0]) {
+        store_id id;
+        if (store_org_find(rq->app->store, rq->who.org_id, id, rq->who.org_name, sizeof rq->who.org_name) != STORE_OK)
+            rq->who.org_name[0] = '\0';
+    }
     json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", rq->who.user_id, "user_id", rq->who.user_id,
                              "email", rq->who.email, "role", rq->who.role, "organization_id", rq->who.org_id,
                              "organization", rq->who.org_name, "api_key_prefix", rq->who.key_prefix);

@@ -19,7 +19,7 @@ static const char SQL_USER_BY_EMAIL[] =
     "SELECT id, org_id, email, name, role, created_at FROM users WHERE org_id = ?1 AND email = ?2 COLLATE NOCASE";
 static const char SQL_USER_PROVISION[] = "INSERT INTO users (id, org_id, email, name, role, created_at) "
                                          "VALUES (?1, ?2, ?3, ?3, ?4, ?5)";
-static const char SQL_ORG_FIND[] = "SELECT id FROM organizations WHERE id = ?1 OR name = ?1 LIMIT 1";
+static const char SQL_ORG_FIND[] = "SELECT id, name FROM organizations WHERE id = ?1 OR name = ?1 LIMIT 1";
 static const char SQL_KEY_LIMIT[] =
     "UPDATE api_keys SET rate_limit_per_minute = nullif(?3, -1) WHERE org_id = ?1 AND prefix = ?2";
 static const char SQL_KEY_REVOKE_ORG[] = "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?3) "
@@ -116,7 +116,7 @@ int sq_user_find_email(store_t *base, const char *org_id, const char *email, int
     return sq_w_end(s, rc);
 }
 
-int sq_org_find(store_t *base, const char *name_or_id, store_id org_id)
+int sq_org_find(store_t *base, const char *name_or_id, store_id org_id, char *name, size_t namelen)
 {
     sq_store *s = (sq_store *)base;
     sq_conn *c = sq_reader_get(s);
@@ -127,8 +127,11 @@ int sq_org_find(store_t *base, const char *name_or_id, store_id org_id)
     if (st) {
         sq_bind_text(st, 1, name_or_id);
         int step = sqlite3_step(st);
-        if (step == SQLITE_ROW)
+        if (step == SQLITE_ROW) {
             sq_col_copy(st, 0, org_id, sizeof(store_id));
+            if (name)
+                sq_col_copy(st, 1, name, namelen);
+        }
         rc = step == SQLITE_ROW ? STORE_OK : step == SQLITE_DONE ? STORE_NOTFOUND : sq_fail(c, "org find");
         sq_stmt_done(st);
     }

@@ -221,9 +221,9 @@ int store_user_find_email(store_t *s, const char *org_id, const char *email, int
     return s->ops->user_find_email(s, org_id, email, provision_role_member, out);
 }
 
-int store_org_find(store_t *s, const char *name_or_id, store_id org_id)
+int store_org_find(store_t *s, const char *name_or_id, store_id org_id, char *name, size_t namelen)
 {
-    return s->ops->org_find(s, name_or_id, org_id);
+    return s->ops->org_find(s, name_or_id, org_id, name, namelen);
 }
 
 int store_key_set_rate_limit(store_t *s, const char *org_id, const char *prefix, long per_minute)

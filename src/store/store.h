@@ -759,8 +759,8 @@ int store_setting_ensure(store_t *s, const char *name, const unsigned char *cand
  * them as a member when missing (users vouched for by an identity provider). */
 int store_user_find_email(store_t *s, const char *org_id, const char *email, int provision_role_member,
                           store_user *out);
-/* An organization's id from its name or id. */
-int store_org_find(store_t *s, const char *name_or_id, store_id org_id);
+/* An organization's id (and, when name is not NULL, its name) from its name or id. */
+int store_org_find(store_t *s, const char *name_or_id, store_id org_id, char *name, size_t namelen);
 /* Per-key requests per minute; -1 = back to the server default, 0 = unlimited. */
 int store_key_set_rate_limit(store_t *s, const char *org_id, const char *prefix, long per_minute);
 /* Revoke a key of org_id named by its prefix or id; STORE_NOTFOUND if none. */

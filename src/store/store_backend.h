@@ -142,7 +142,7 @@ struct store_ops {
     /* authentication extras (sqlite_auth.c) */
     int (*setting_ensure)(store_t *s, const char *name, const unsigned char *candidate, size_t len, unsigned char *out, size_t outcap, size_t *outlen);
     int (*user_find_email)(store_t *s, const char *org_id, const char *email, int provision_role_member, store_user *out);
-    int (*org_find)(store_t *s, const char *name_or_id, store_id org_id);
+    int (*org_find)(store_t *s, const char *name_or_id, store_id org_id, char *name, size_t namelen);
     int (*key_set_rate_limit)(store_t *s, const char *org_id, const char *prefix, long per_minute);
     int (*key_revoke_in_org)(store_t *s, const char *org_id, const char *prefix_or_id);
     int (*recover_interrupted)(store_t *s, long *count);

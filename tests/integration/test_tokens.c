@@ -263,6 +263,12 @@ Test(tokens, cli_token_alone_names_its_user)
     pd_resp r = expect_as(200, NULL, tok, "GET", "/api/v1/users/me", NULL);
     const char *prefix = pd_str_at(r.json, "data.api_key_prefix");
     cr_assert(!prefix || !*prefix, "a token alone used no key, yet api_key_prefix is %s", prefix);
+    /* the organization is named as with the key */
+    pd_resp rk = expect_as(200, S.admin_key, NULL, "GET", "/api/v1/users/me", NULL);
+    const char *org_k = pd_str_at(rk.json, "data.organization"), *org_t = pd_str_at(r.json, "data.organization");
+    cr_assert(org_k && *org_k && org_t && strcmp(org_k, org_t) == 0, "organization by token %s, by key %s",
+              org_t ? org_t : "(none)", org_k ? org_k : "(none)");
+    pd_resp_free(&rk);
     pd_resp_free(&r);
 
     /* the token works on every surface */
