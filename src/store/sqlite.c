@@ -363,8 +363,15 @@ out:
  * which runs a PASSIVE checkpoint on its own connection. A passive checkpoint
  * copies what no reader still needs and blocks neither the writer nor the
  * readers; the WAL starts over at the next write once all of it was copied.
- * The last connection to close checkpoints whatever is left. */
-#define SQ_CHECKPOINT_PAGES 1000
+ * The last connection to close checkpoints whatever is left.
+ *
+ * 10,000 pages (~40 MB of WAL) rather than SQLite's 1,000: the hot pages
+ * (index leaves, the history rows) are rewritten by nearly every commit, and a
+ * checkpoint copies each page once however often it was written, so rarer
+ * checkpoints copy far less. Closed loop A/B, two runs each: 5,701 / 6,023 ->
+ * 6,750 / 6,940 req/s (gateway), server CPU 238 / 229 -> 208 / 203 us per
+ * request. */
+#define SQ_CHECKPOINT_PAGES 10000
 
 static int sq_wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
 {
