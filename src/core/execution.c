@@ -1,8 +1,9 @@
 /*
  * execution.c — record, run, finish (see execution.h).
  *
- * With a recorder, both writes go to its thread and the caller's on_finish
- * runs there once the outcome is committed; the engine's result does not
+ * With a recorder, both writes go to its thread (a streamed execution's
+ * create excepted: see exec_start) and the caller's on_finish runs there once
+ * the outcome is committed; the engine's result does not
  * outlive run_done, so it is copied into the run first. Without one (or if
  * queueing fails) the writes happen inline, as the store calls they are.
  */
@@ -142,7 +143,12 @@ int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_reques
     int rc = STORE_ERR;
     if (messages) {
         id_new(rec.id); /* the recorder needs the id now; the store would make the same kind */
-        rc = recorder && recorder_create(recorder, &rec) == 0 ? STORE_OK : store_execution_create(store, &rec);
+        /* A stream names its execution (X-Execution-Id) before it ends, and the
+         * client may read the record at once: its row is written here, before
+         * the answer starts. Every other caller answers only after the finish
+         * is committed, which the recorder orders after this create. */
+        rc = recorder && !rec.stream && recorder_create(recorder, &rec) == 0 ? STORE_OK
+                                                                              : store_execution_create(store, &rec);
     }
     free(messages);
     if (rc != STORE_OK) {

@@ -40,7 +40,8 @@ enum exec_rc { EXEC_OK = 0, EXEC_UNKNOWN_MODEL = 1, EXEC_STORE_ERROR = 2, EXEC_E
 
 /* Start: resolve the model (rec.model is replaced by its canonical name),
  * write the record as "processing" (through recorder when not NULL: queued,
- * not waited for) and submit. On EXEC_OK, on_finish will be called exactly once; on anything else
+ * not waited for; a stream's record is written at once, as it names its
+ * execution before it ends) and submit. On EXEC_OK, on_finish will be called exactly once; on anything else
  * no callback runs. The execution id is written to id_out. The caller keeps
  * ownership of the strings in req->rec (exec_start copies what it needs). */
 int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_request *req, char id_out[ID_LEN + 1]);

@@ -15,7 +15,10 @@
  * server, the bigger the batches.
  *
  * Order: writes are applied in the order they were queued, so a create
- * queued before the engine call always lands before its finish.
+ * queued before the engine call always lands before its finish. A create is
+ * not visible to readers until its batch commits, so only callers that show
+ * the execution to no one before its finish queue their create here
+ * (core/execution.c writes a stream's create itself).
  */
 #ifndef PROMPTD_CORE_RECORDER_H
 #define PROMPTD_CORE_RECORDER_H
