@@ -238,7 +238,7 @@ int sq_grow(void *items_ptr, size_t *cap, size_t count, size_t elem)
     return 0;
 }
 
-int sq_delete_one(sq_store *s, const char *sql, const char *org_id, const char *id)
+int sq_change_one(sq_store *s, const char *sql, const char *org_id, const char *id, const sqlite3_int64 *value)
 {
     sq_conn *c = sq_w_begin(s);
     if (!c)
@@ -248,6 +248,8 @@ int sq_delete_one(sq_store *s, const char *sql, const char *org_id, const char *
     if (st) {
         sq_bind_text(st, 1, org_id);
         sq_bind_text(st, 2, id);
+        if (value)
+            sqlite3_bind_int64(st, 3, *value);
         rc = sq_step_done(c, st);
         if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
             rc = STORE_NOTFOUND;

@@ -139,35 +139,14 @@ int sq_org_find(store_t *base, const char *name_or_id, store_id org_id, char *na
     return rc;
 }
 
-/* One UPDATE in the caller's organization; NOTFOUND when no row matched. */
-static int key_update(sq_store *s, const char *sql, const char *org_id, const char *ref, sqlite3_int64 value)
-{
-    sq_conn *c = sq_w_begin(s);
-    if (!c)
-        return STORE_ERR;
-    int rc = STORE_ERR;
-    sqlite3_stmt *st = sq_stmt(c, sql);
-    if (st) {
-        sq_bind_text(st, 1, org_id);
-        sq_bind_text(st, 2, ref);
-        sqlite3_bind_int64(st, 3, value);
-        rc = sq_step_done(c, st);
-        if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
-            rc = STORE_NOTFOUND;
-    }
-    if (rc == STORE_NOTFOUND) {
-        sq_w_end(s, STORE_ERR);
-        return STORE_NOTFOUND;
-    }
-    return sq_w_end(s, rc);
-}
-
 int sq_key_set_rate_limit(store_t *base, const char *org_id, const char *prefix, long per_minute)
 {
-    return key_update((sq_store *)base, SQL_KEY_LIMIT, org_id, prefix, per_minute < 0 ? -1 : per_minute);
+    sqlite3_int64 v = per_minute < 0 ? -1 : per_minute;
+    return sq_change_one((sq_store *)base, SQL_KEY_LIMIT, org_id, prefix, &v);
 }
 
 int sq_key_revoke_in_org(store_t *base, const char *org_id, const char *prefix_or_id)
 {
-    return key_update((sq_store *)base, SQL_KEY_REVOKE_ORG, org_id, prefix_or_id, time_now_ms());
+    sqlite3_int64 now = time_now_ms();
+    return sq_change_one((sq_store *)base, SQL_KEY_REVOKE_ORG, org_id, prefix_or_id, &now);
 }

@@ -70,9 +70,11 @@ int sq_step_done(sq_conn *c, sqlite3_stmt *st);
  * when full. 0, or -1 when memory is short (the array is left intact). */
 int sq_grow(void *items_ptr, size_t *cap, size_t count, size_t elem);
 
-/* One write transaction running sql with ?1 = org_id, ?2 = id: STORE_NOTFOUND
- * when it changed no row (another organization's id is not found either). */
-int sq_delete_one(sq_store *s, const char *sql, const char *org_id, const char *id);
+/* One write transaction running sql (an UPDATE or DELETE) with ?1 = org_id,
+ * ?2 = id and, when value is not NULL, ?3 = *value: STORE_NOTFOUND when it
+ * changed no row (another organization's id is not found either). */
+int sq_change_one(sq_store *s, const char *sql, const char *org_id, const char *id, const sqlite3_int64 *value);
+#define sq_delete_one(s, sql, org_id, id) sq_change_one((s), (sql), (org_id), (id), NULL)
 
 /* A page of a plain list: *total from count_sql, then the rows of list_sql,
  * each read by read_row into a new item (zeroed) of item_size appended to
