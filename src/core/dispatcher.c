@@ -275,7 +275,7 @@ int dispatcher_start(store_t *store, engine_t *engine, const dispatcher_config *
     snprintf(d->owner, sizeof d->owner, "worker-%s", id);
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->wake, NULL);
-    if (thread_start(&d->thread, dispatcher_main, d) != 0) {
+    if (thread_start(&d->thread, "pd-dispatcher", dispatcher_main, d) != 0) {
         snprintf(err, errlen, "cannot start the dispatcher thread");
         pthread_cond_destroy(&d->wake);
         pthread_mutex_destroy(&d->lock);

@@ -208,7 +208,7 @@ int recorder_start(store_t *store, recorder **out, char *err, size_t errlen)
     r->store = store;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
-    int rc = thread_start(&r->thread, recorder_main, r);
+    int rc = thread_start(&r->thread, "pd-recorder", recorder_main, r);
     if (rc != 0) {
         snprintf(err, errlen, "recorder: cannot start the thread: %s", strerror(rc));
         pthread_cond_destroy(&r->wake);

@@ -5,7 +5,7 @@
 
 #include <signal.h>
 
-int thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
+int thread_start(pthread_t *thread, const char *name, void *(*fn)(void *), void *arg)
 {
     sigset_t all, old;
     sigfillset(&all);
@@ -14,5 +14,7 @@ int thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
         return rc;
     rc = pthread_create(thread, NULL, fn, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0 && name)
+        (void)pthread_setname_np(*thread, name); /* cosmetic: a name too long (ERANGE) changes nothing */
     return rc;
 }

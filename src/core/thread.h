@@ -11,7 +11,9 @@
 
 #include <pthread.h>
 
-/* pthread_create with every signal blocked in the new thread. 0 or an errno value. */
-int thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
+/* pthread_create with every signal blocked in the new thread, named name
+ * (at most 15 characters; what `top -H`, `ps -L` and debuggers show, e.g.
+ * "pd-engine"). 0 or an errno value. */
+int thread_start(pthread_t *thread, const char *name, void *(*fn)(void *), void *arg);
 
 #endif

@@ -817,7 +817,7 @@ int engine_new(const engine_config *cfg, engine_t **out, char *err, size_t errle
         goto fail;
     }
     eng->curl_kick_us = engine_now_us();
-    rc = thread_start(&eng->thread, engine_main, eng);
+    rc = thread_start(&eng->thread, "pd-engine", engine_main, eng);
     if (rc != 0) {
         snprintf(err, errlen, "engine: cannot start the thread: %s", strerror(rc));
         goto fail;

@@ -440,7 +440,7 @@ static int watchdog_start(http_server *srv, char *err, size_t errlen)
 {
     if (!srv->header_limit_ms)
         return 0;
-    int rc = thread_start(&srv->watchdog, watchdog_main, srv);
+    int rc = thread_start(&srv->watchdog, "pd-watchdog", watchdog_main, srv);
     if (rc) {
         snprintf(err, errlen, "cannot start the header deadline watchdog: %s", strerror(rc));
         return -1;
@@ -906,7 +906,7 @@ int http_server_start(const http_server_config *cfg, http_server **out, char *er
         if (loop_start_daemon(&srv->loops[i], i, err, errlen))
             goto fail;
     for (unsigned i = 0; i < n; i++) {
-        if ((rc = thread_start(&srv->loops[i].thread, loop_main, &srv->loops[i])) != 0) {
+        if ((rc = thread_start(&srv->loops[i].thread, "pd-http", loop_main, &srv->loops[i])) != 0) {
             snprintf(err, errlen, "cannot start server thread %u of %u: %s", i + 1, n, strerror(rc));
             goto fail;
         }

@@ -417,7 +417,7 @@ static int sq_checkpointer_start(sq_store *s, char *err, size_t errlen)
 {
     if (sq_conn_open(&s->ck, s->path, err, errlen) != STORE_OK)
         return STORE_ERR;
-    int rc = thread_start(&s->ck_thread, sq_checkpointer, s);
+    int rc = thread_start(&s->ck_thread, "pd-checkpoint", sq_checkpointer, s);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the checkpoint thread: %s", strerror(rc));
         return STORE_ERR;
