@@ -43,9 +43,9 @@
 #define ENGINE_POOL_MAX 64            /* idle easy handles kept for reuse */
 #define ENGINE_MAX_POLL_MS 1000       /* wake at least this often, as a safety net */
 #define ENGINE_EPOLL_BATCH 256        /* socket events taken per epoll_wait */
-/* libcurl's receive buffer per transfer (CURLOPT_BUFFERSIZE), instead of its
- * 16 KiB default: see engine_http_start. */
-#define ENGINE_CURL_BUFFERSIZE 4096L
+/* libcurl's receive buffer per transfer (CURLOPT_BUFFERSIZE; 1 KiB is
+ * libcurl's minimum), instead of its 16 KiB default: see engine_http_start. */
+#define ENGINE_CURL_BUFFERSIZE 1024L
 
 enum engine_req_state {
     ENGINE_REQ_INBOUND = 0, /* in eng->in_head queue, not yet seen by the thread */

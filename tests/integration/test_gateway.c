@@ -5,7 +5,8 @@
  * promptd keys as "Authorization: Bearer", every call recorded as an
  * execution (source "chat", X-Execution-Id), errors in OpenAI's envelope
  * {"error": {"message", "type", "param", "code"}}, upstream failures as
- * 502/504, and GET /v1/models listing echo and the configured providers.
+ * 502/504, GET /v1/models listing echo and the configured providers, and
+ * answers many times the engine's receive buffer arriving whole.
  *
  * Each test starts its own promptd (and mock LLM provider when it needs one).
  */
@@ -386,6 +387,53 @@ Test(gateway, stream_on_echo_and_providers)
         check_stream(r.body, "mock reply: stream this please", models[i], 1, 3, 5);
         pd_resp_free(&r);
     }
+}
+
+/* An answer far larger than the engine's 1 KiB receive buffer arrives in
+ * many reads and must come through whole, sync and streamed, on both wire
+ * formats. */
+Test(gateway, large_answers_arrive_whole)
+{
+    start_with_mock();
+    size_t n = 60000;
+    char *text = malloc(n + 1);
+    cr_assert_not_null(text);
+    for (size_t i = 0; i < n; i++)
+        text[i] = (i % 7 == 6) ? ' ' : (char)('a' + (int)(i % 26));
+    text[n] = '\0';
+    char *want = malloc(n + 32);
+    cr_assert_not_null(want);
+    snprintf(want, n + 32, "mock reply: %s", text);
+    static const char *const models[] = {"openai/gpt-x", "anthropic/claude-x"};
+    for (int i = 0; i < 2; i++) {
+        /* max_tokens: the Messages API needs one, and promptd's default (1024) would cut the mock's reply */
+        char *body = pd_pack("{s:s, s:i, s:[{s:s, s:s}]}", "model", models[i], "max_tokens", 20000, "messages", "role",
+                             "user", "content", text);
+        pd_resp r = chat(body);
+        free(body);
+        cr_assert_eq(r.status, 200, "%s: %.300s", models[i], r.body);
+        const char *got = pd_str_at(r.json, "choices.0.message.content");
+        cr_assert(got && strcmp(got, want) == 0, "%s: the answer is not whole (%zu bytes, want %zu)", models[i],
+                  got ? strlen(got) : 0, strlen(want));
+        pd_resp_free(&r);
+
+        body = pd_pack("{s:s, s:i, s:b, s:[{s:s, s:s}]}", "model", models[i], "max_tokens", 20000, "stream", 1,
+                       "messages", "role", "user", "content", text);
+        r = chat(body);
+        free(body);
+        cr_assert_eq(r.status, 200, "%s: %.300s", models[i], r.body);
+        char eid[64];
+        snprintf(eid, sizeof eid, "%s", pd_header(&r, "X-Execution-Id") ? pd_header(&r, "X-Execution-Id") : "?");
+        pd_resp_free(&r);
+        json_t *a = get_exec(eid); /* the stream's text, as recorded */
+        cr_assert_str_eq(pd_str_at(a, "status"), "completed");
+        const char *out = pd_str_at(a, "output");
+        cr_assert(out && strcmp(out, want) == 0, "%s: streamed output not whole (%zu bytes)", models[i],
+                  out ? strlen(out) : 0);
+        json_decref(a);
+    }
+    free(text);
+    free(want);
 }
 
 /* ---------------------------------------------------------------- errors */
