@@ -31,6 +31,9 @@
  *   label mode sent ok errors bad_status bad_body conn_err timeouts wall_s rps
  *   p50_ms p90_ms p99_ms max_ms conns peak_inflight lag_p99_ms lag_max_ms
  *   gen_cpu srv_cpu other_cpu listen_drops srv_us_per_req [open_s] [peak_rss_kb peak_threads]
+ *   [own_p50_ms own_p99_ms]
+ * own_*: when answers carry promptd's "Server-Timing: upstream;dur=U,
+ * total;dur=T", percentiles of T - U, the time the server says it added.
  * open_s (burst): how long the generator took to issue every connect().
  * lag_* is how late the generator sent open-loop requests after their due
  * time and gen_cpu the generator's own CPU use (1.0 = one core busy): they
@@ -93,6 +96,7 @@ typedef struct conn {
     int chunked;
     int close_after;    /* Connection: close */
     int on_idle;        /* on the idle stack */
+    long long own_ns;   /* Server-Timing total - upstream: the server's own time; -1: no such header */
 } conn;
 
 static struct {
@@ -131,6 +135,8 @@ static struct {
     size_t nlat, latcap;
     uint64_t *lag;
     size_t nlag, lagcap;
+    uint64_t *own; /* the server's own time per answer, from Server-Timing */
+    size_t nown, owncap;
     long ok, bad_status, bad_body, conn_err, timeouts, errors_other;
     uint64_t t_first_done, t_last_done;
     long meas_done;          /* answers completed inside the measured window */
@@ -303,6 +309,7 @@ static int conn_open(void)
     if (!k->rbuf)
         die("out of memory");
     k->clen = -1;
+    k->own_ns = -1;
     if (connect(k->fd, (struct sockaddr *)&G.addr, sizeof G.addr) != 0 && errno != EINPROGRESS) {
         close(k->fd);
         free(k->rbuf);
@@ -340,6 +347,7 @@ static void reset_parse(conn *k)
     k->clen = -1;
     k->chunked = 0;
     k->close_after = 0;
+    k->own_ns = -1;
 }
 
 /* Write what is left of the request. 0 ok (maybe partial), -1 error. */
@@ -423,7 +431,12 @@ static int parse_head(conn *k)
             break;
         if (ieq_prefix(line, eol, "content-length:"))
             k->clen = strtoll(line + 15, NULL, 10);
-        else if (ieq_prefix(line, eol, "transfer-encoding:")) {
+        else if (ieq_prefix(line, eol, "server-timing:")) {
+            /* promptd's "upstream;dur=<ms>, total;dur=<ms>": what it added is the difference */
+            double up, total;
+            if (sscanf(line + 14, " upstream;dur=%lf, total;dur=%lf", &up, &total) == 2 && total >= up)
+                k->own_ns = (long long)((total - up) * 1e6);
+        } else if (ieq_prefix(line, eol, "transfer-encoding:")) {
             if (memmem(line, (size_t)(eol - line), "chunked", 7))
                 k->chunked = 1;
         } else if (ieq_prefix(line, eol, "connection:")) {
@@ -496,6 +509,8 @@ static void finish_response(conn *k, size_t body_len)
     }
     if (k->counted) {
         push_u64(&G.lat, &G.nlat, &G.latcap, t - k->t_start);
+        if (k->own_ns >= 0)
+            push_u64(&G.own, &G.nown, &G.owncap, (uint64_t)k->own_ns);
         if (good)
             G.ok++;
         if (!G.t_first_done)
@@ -1083,6 +1098,8 @@ int main(int argc, char **argv)
         qsort(G.lat, G.nlat, sizeof *G.lat, cmp_u64);
     if (G.nlag)
         qsort(G.lag, G.nlag, sizeof *G.lag, cmp_u64);
+    if (G.nown)
+        qsort(G.own, G.nown, sizeof *G.own, cmp_u64);
     long counted_sent;
     double window, wall;
     if (G.mode == MODE_BURST) {
@@ -1111,6 +1128,8 @@ int main(int argc, char **argv)
         printf(" open_s=%.3f", (double)(t_opened - t_begin) / 1e9);
     if (G.nwatch)
         printf(" peak_rss_kb=%ld peak_threads=%ld", G.peak_rss_kb, G.peak_threads);
+    if (G.nown)
+        printf(" own_p50_ms=%.3f own_p99_ms=%.3f", pct_ms(G.own, G.nown, 50), pct_ms(G.own, G.nown, 99));
     printf("\n");
     fflush(stdout);
 

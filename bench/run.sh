@@ -228,6 +228,7 @@ if [[ " $SCENARIOS " == *" a "* ]]; then
         add99=$(fsub "$(f p99_ms "$line")" "$(f p99_ms "$A_DIRECT")")
         verdict=$(awk -v a="$add99" 'BEGIN { print (a != "?" && a < 1.0) ? "MET" : "NOT MET" }')
         echo "  added by promptd ($name): p50 $add50 ms, p99 $add99 ms   [target: added p99 < 1 ms at $RATE req/s: $verdict]"
+        echo "    promptd's own account (Server-Timing total - upstream): p50 $(f own_p50_ms "$line") ms, p99 $(f own_p99_ms "$line") ms"
     done
     echo "  lag99: p99 of how late the generator sent after the due time; other: cores the rest of the machine used"
     echo

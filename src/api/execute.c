@@ -37,6 +37,7 @@ static void sync_finish(void *ud, const exec_outcome *out)
     execute_ctx *cx = ud;
     const engine_result *res = out->res;
     http_add_header(cx->http, "X-Execution-Id", out->execution_id);
+    http_set_upstream_us(cx->http, res->upstream_us);
     if (out->http_status == 200) {
         json_t *meta = json_pack("{s:s, s:s?, s:o, s:I, s:s?, s:I}", "prompt_execution_id", out->execution_id,
                                  "model", res->model, "usage", usage_json(res), "duration_ms",

@@ -93,6 +93,7 @@ static void on_finish_sync(void *ud, const exec_outcome *out)
     gateway_ctx *cx = ud;
     const engine_result *res = out->res;
     http_add_header(cx->http, "X-Execution-Id", out->execution_id);
+    http_set_upstream_us(cx->http, res->upstream_us);
     if (out->http_status == 200) {
         json_t *body = json_pack(
             "{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s%}, s:s}], s:o, s:n}", "id", cx->id, "object",

@@ -155,6 +155,7 @@ static void sync_finish(void *ud, const exec_outcome *out)
     }
     api_idem_save(cx->store, &cx->idem, status, body);
     http_add_header(cx->http, "X-Request-Id", out->execution_id);
+    http_set_upstream_us(cx->http, res->upstream_us);
     http_reply_json(cx->http, status, body);
     http_resume(cx->http);
     free(cx);

@@ -14,6 +14,8 @@
 int64_t time_now_ms(void);
 /* Monotonic milliseconds, for durations. */
 int64_t time_mono_ms(void);
+/* Monotonic microseconds, for short durations (Server-Timing). */
+int64_t time_mono_us(void);
 /* Format ms (UTC, seconds precision) into out (>= RFC3339_LEN + 1 bytes). */
 void time_format_rfc3339(int64_t ms, char out[RFC3339_LEN + 1]);
 /* Parse "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SSZ", with optional fraction and

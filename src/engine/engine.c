@@ -300,6 +300,8 @@ void engine_finish(engine_t *eng, engine_req *req, enum engine_status status)
     res.status = status;
     res.model = req->hops[req->hop].name;
     res.duration_ms = (long)(engine_now_ms() - req->submitted_ms);
+    if (req->first_attempt_us)
+        res.upstream_us = (long long)(engine_now_us() - req->first_attempt_us);
     res.attempts = req->attempts_total;
     res.upstream_http_status = (int)req->last_http_status;
     if (status == ENGINE_OK) {
@@ -439,6 +441,8 @@ static void engine_echo(engine_t *eng, engine_req *req)
     provider_response r;
     char err[128];
 
+    if (!req->first_attempt_us)
+        req->first_attempt_us = engine_now_us();
     if (provider_echo_reply(req->msgs, req->n_msgs, &r, err, sizeof(err)) != 0) {
         engine_set_error(req, ENGINE_ERR_INTERNAL, err);
         engine_finish(eng, req, ENGINE_ERR_INTERNAL);

@@ -43,6 +43,8 @@ typedef struct engine_result {
     long completion_tokens;
     long total_tokens;
     long duration_ms;       /* submit -> done, all attempts included */
+    long long upstream_us;  /* the model's share: first attempt's start -> done, retries and their
+                               backoff included; 0 if no attempt started (echo: its reply time) */
     int attempts;           /* upstream HTTP attempts made (0 for echo) */
     int upstream_http_status; /* last upstream HTTP status, 0 if none */
     const char *finish_reason; /* "stop", "length", ... or NULL */

@@ -216,6 +216,8 @@ void engine_http_start(engine_t *eng, engine_req *req)
     struct curl_slist *h = NULL;
     CURLcode cc = CURLE_OK;
 
+    if (!req->first_attempt_us)
+        req->first_attempt_us = engine_now_us();
     /* a fresh attempt: nothing has been delivered (else we would not retry) */
     free(req->write_error);
     req->write_error = NULL;

@@ -95,6 +95,7 @@ typedef struct engine_req {
     int attempts_total; /* all upstream attempts */
     int delivered;      /* a chunk reached on_chunk: no retry, no fallback */
     uint64_t submitted_ms;
+    uint64_t first_attempt_us; /* engine_now_us() when the first attempt (or echo) began; 0: none yet */
     uint64_t due_ms; /* BACKOFF: when to try again */
     long last_http_status;
     enum engine_status err_status; /* the last failure */

@@ -86,6 +86,12 @@ void http_reply_json(http_req *r, int status, json_t *json);
 void http_reply_empty(http_req *r, int status);
 /* Add a response header (copied); call before or after the reply, before it is sent. */
 void http_add_header(http_req *r, const char *name, const char *value);
+/* How long a model took for this request (microseconds; engine_result's
+ * upstream_us). A complete (not streamed) answer then carries
+ * "Server-Timing: upstream;dur=<ms>, total;dur=<ms>": total runs from the
+ * whole request being read to its answer being handed to the socket, so
+ * total - upstream is what promptd itself added. Without it, total alone. */
+void http_set_upstream_us(http_req *r, long long us);
 
 /* Errors in the request's style. title may be NULL (derived from status);
  * field names the offending field (JSON pointer for Jarvis, "param" for

@@ -38,6 +38,8 @@ void http_reply_json(http_req *r, int status, json_t *json)
 
 void http_reply_empty(http_req *r, int status) { http_reply(r, status, NULL, NULL, 0); }
 
+void http_set_upstream_us(http_req *r, long long us) { r->upstream_us = us < 0 ? 0 : us; }
+
 void http_add_header(http_req *r, const char *name, const char *value)
 {
     for (size_t i = 0; i < r->nheaders; i++) { /* replace: a header is set once */

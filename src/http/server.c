@@ -133,6 +133,7 @@ static http_req *req_new(http_server *srv, struct MHD_Connection *conn, const ch
         return NULL;
     r->srv = srv;
     r->conn = conn;
+    r->upstream_us = -1;
     r->method = strdup(method);
     r->path = strdup(url);
     if (!r->method || !r->path) {
@@ -201,6 +202,17 @@ static enum MHD_Result queue_reply(http_req *r)
     }
     if (!resp)
         return MHD_NO;
+    if (r->handled_us && !r->stream_reader) {
+        /* a stream's headers leave before its end: no total to give */
+        char timing[96];
+        double total_ms = (double)(time_mono_us() - r->handled_us) / 1000.0;
+        if (r->upstream_us >= 0)
+            snprintf(timing, sizeof timing, "upstream;dur=%.3f, total;dur=%.3f", (double)r->upstream_us / 1000.0,
+                     total_ms);
+        else
+            snprintf(timing, sizeof timing, "total;dur=%.3f", total_ms);
+        MHD_add_response_header(resp, "Server-Timing", timing);
+    }
     if (r->out_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->out_type);
     for (size_t i = 0; i < r->nheaders; i++)
@@ -543,8 +555,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             http_error(r, 413, NULL, NULL, "Request body exceeds the limit of %zu bytes", srv->cfg.body_limit);
         else if (r->bad_utf8)
             http_error(r, 400, NULL, NULL, "The URL (path or query) is not valid UTF-8");
-        else
+        else {
+            r->handled_us = time_mono_us();
             srv->cfg.handler(srv->cfg.app, r);
+        }
         pthread_mutex_lock(&r->lock);
         if (r->want_suspend && !r->resumed) {
             r->suspended = 1;

@@ -291,6 +291,11 @@ Test(executions, execute_echo_returns_chat_response)
     cr_assert_eq(ct, est_tokens(strlen(rendered)), "%s", r.body);
     cr_assert_eq(tt, pt + ct, "%s", r.body);
     cr_assert_str_eq(pd_str_at(d, "attributes.metadata.model"), "echo", "%s", r.body);
+    /* the model's share and the whole, in milliseconds */
+    const char *timing = pd_header(&r, "Server-Timing");
+    double up = -1, total = -1;
+    cr_assert(timing && sscanf(timing, "upstream;dur=%lf, total;dur=%lf", &up, &total) == 2 && up >= 0 && total >= up,
+              "Server-Timing: %s", timing ? timing : "(none)");
     pd_resp_free(&r);
 }
 

@@ -5,8 +5,9 @@
  * promptd keys as "Authorization: Bearer", every call recorded as an
  * execution (source "chat", X-Execution-Id), errors in OpenAI's envelope
  * {"error": {"message", "type", "param", "code"}}, upstream failures as
- * 502/504, GET /v1/models listing echo and the configured providers, and
- * answers many times the engine's receive buffer arriving whole.
+ * 502/504, GET /v1/models listing echo and the configured providers,
+ * Server-Timing (the model's share and the total), and answers many times
+ * the engine's receive buffer arriving whole.
  *
  * Each test starts its own promptd (and mock LLM provider when it needs one).
  */
@@ -387,6 +388,72 @@ Test(gateway, stream_on_echo_and_providers)
         check_stream(r.body, "mock reply: stream this please", models[i], 1, 3, 5);
         pd_resp_free(&r);
     }
+}
+
+/* Server-Timing: "upstream;dur=<ms>, total;dur=<ms>" on a complete answer
+ * that called a model, the model's share first; "total" alone otherwise; no
+ * header on a stream (its headers leave before its end). Returns 0 and the two
+ * values (upstream -1 when absent), -1 when the header is missing or malformed. */
+static int server_timing(const pd_resp *r, double *upstream, double *total)
+{
+    const char *h = pd_header(r, "Server-Timing");
+    *upstream = -1;
+    *total = -1;
+    if (!h)
+        return -1;
+    int n = 0;
+    if (sscanf(h, "upstream;dur=%lf, total;dur=%lf%n", upstream, total, &n) == 2 && h[n] == '\0')
+        return 0;
+    *upstream = -1;
+    n = 0;
+    if (sscanf(h, "total;dur=%lf%n", total, &n) == 1 && h[n] == '\0')
+        return 0;
+    return -1;
+}
+
+Test(gateway, server_timing_tells_the_model_share_from_promptd_own)
+{
+    start_with_mock();
+    double up, total;
+    /* the mock holds this answer 300 ms: the upstream share is at least that, the total more */
+    pd_resp r = chat("{\"model\":\"openai/gpt-x\",\"messages\":[{\"role\":\"user\","
+                     "\"content\":\"[mock:latency=300] slow one\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(server_timing(&r, &up, &total), 0, "Server-Timing: %s", pd_header(&r, "Server-Timing"));
+    cr_assert(up >= 300.0 && total >= up, "upstream %.3f ms, total %.3f ms", up, total);
+    pd_resp_free(&r);
+
+    /* echo is a model too, answered at once */
+    r = chat("{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(server_timing(&r, &up, &total), 0, "Server-Timing: %s", pd_header(&r, "Server-Timing"));
+    cr_assert(up >= 0.0 && up < 1000.0 && total >= up, "upstream %.3f ms, total %.3f ms", up, total);
+    pd_resp_free(&r);
+
+    /* a failed call still says what the upstream took */
+    r = chat("{\"model\":\"openai/gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"[mock:status=400] no\"}]}");
+    cr_assert_eq(r.status, 502, "%s", r.body);
+    cr_assert_eq(server_timing(&r, &up, &total), 0, "Server-Timing: %s", pd_header(&r, "Server-Timing"));
+    cr_assert(up >= 0.0 && total >= up);
+    pd_resp_free(&r);
+
+    /* no model: total only, errors included */
+    r = gw("GET", "/v1/models", S.admin_key, NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(server_timing(&r, &up, &total), 0, "Server-Timing: %s", pd_header(&r, "Server-Timing"));
+    cr_assert(up < 0 && total >= 0.0);
+    pd_resp_free(&r);
+    r = gw("GET", "/v1/models", "pk_live_wrong", NULL);
+    cr_assert_eq(r.status, 401);
+    cr_assert_eq(server_timing(&r, &up, &total), 0, "Server-Timing: %s", pd_header(&r, "Server-Timing"));
+    cr_assert(up < 0);
+    pd_resp_free(&r);
+
+    /* a stream: none */
+    r = chat("{\"model\":\"echo\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_null(pd_header(&r, "Server-Timing"), "%s", pd_header(&r, "Server-Timing"));
+    pd_resp_free(&r);
 }
 
 /* An answer far larger than the engine's 1 KiB receive buffer arrives in
