@@ -90,7 +90,7 @@ void http_add_header(http_req *r, const char *name, const char *value);
  * upstream_us). A complete (not streamed) answer then carries
  * "Server-Timing: upstream;dur=<ms>, total;dur=<ms>": total runs from the
  * whole request being read to its answer being handed to the socket, so
- * total - upstream is what promptd itself added. Without it, total alone. */
+ * total - upstream is what promptd itself added. Without it, no header. */
 void http_set_upstream_us(http_req *r, long long us);
 
 /* Errors in the request's style. title may be NULL (derived from status);

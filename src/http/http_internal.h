@@ -27,7 +27,7 @@ struct http_req {
 
     int64_t started_ms; /* monotonic: slow uploads are cut off */
     int64_t handled_us; /* monotonic: when the handler was called (0: never); Server-Timing's start */
-    long long upstream_us; /* -1: no model was called (http_set_upstream_us) */
+    long long upstream_us; /* -1: no model was called (http_set_upstream_us): no Server-Timing */
     int bad_utf8;       /* the path or a query value is not valid UTF-8 */
 
     char *body; /* request body, NUL-terminated */
