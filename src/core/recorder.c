@@ -73,11 +73,18 @@ static void op_free(rec_op *op)
     free(op);
 }
 
-static int enqueue(recorder *r, rec_op *op)
+/* Queue op, whose copies succeeded unless copy_failed; on any failure op is
+ * freed and nothing was queued. */
+static int enqueue(recorder *r, rec_op *op, int copy_failed)
 {
+    if (copy_failed) {
+        op_free(op);
+        return -1;
+    }
     pthread_mutex_lock(&r->lock);
     if (r->stopping) {
         pthread_mutex_unlock(&r->lock);
+        op_free(op);
         return -1;
     }
     if (r->tail)
@@ -107,11 +114,7 @@ int recorder_create(recorder *r, const store_execution *e)
     op->row.model = copy_opt(e->model, &failed);
     op->row.output = NULL;
     op->row.error = NULL;
-    if (failed || enqueue(r, op) != 0) {
-        op_free(op);
-        return -1;
-    }
-    return 0;
+    return enqueue(r, op, failed);
 }
 
 int recorder_finish(recorder *r, const char *id, const store_execution_result *res, recorder_done_fn done, void *ud)
@@ -135,11 +138,7 @@ int recorder_finish(recorder *r, const char *id, const store_execution_result *r
     op->res.output = op->output;
     op->done = done;
     op->ud = ud;
-    if (failed || enqueue(r, op) != 0) {
-        op_free(op);
-        return -1;
-    }
-    return 0;
+    return enqueue(r, op, failed);
 }
 
 /* Write n ops: one transaction, or, if that fails, one each. */
