@@ -1,8 +1,9 @@
 /*
  * mock_llm.c — entry point of the mock LLM provider used by promptd's tests
  * and benchmarks: a local HTTP server speaking the OpenAI chat-completions
- * and Anthropic Messages wire formats (see mock_server.c for the routes and
- * the [mock:...] directives that make it misbehave on request).
+ * and Anthropic Messages wire formats, tool calls included (see
+ * mock_server.c for the routes, the tool rules and the [mock:...]
+ * directives that make it misbehave on request).
  *
  *   mock_llm [--port N] [--latency-ms N] [--require-key KEY] [--threads N]
  *            [--parent-pid PID] [--verbose] [--help]
@@ -65,7 +66,10 @@ static void usage(FILE *f)
           "Routes: POST /v1/chat/completions, POST /v1/messages, GET /v1/models,\n"
           "GET /_mock/stats, POST /_mock/reset. Directives such as [mock:latency=MS],\n"
           "[mock:status=CODE], [mock:fail_times=N], [mock:drop], [mock:drip=MS] in the\n"
-          "last user message alter the answer (see tests/mock/mock_server.c).\n",
+          "last user message alter the answer. With a non-empty 'tools' array the answer\n"
+          "to a user message is one call to the first tool, arguments {\"text\":MESSAGE};\n"
+          "a tool result as the last message gets 'mock reply: tool said RESULT'\n"
+          "(see tests/mock/mock_server.c).\n",
           f);
 }
 

@@ -64,6 +64,12 @@ typedef struct mock_piece {
  * Returns the number of pieces, or (size_t)-1 on allocation failure. */
 size_t mock_split_pieces(const char *text, mock_piece **out);
 
+/* Splits text into (at most) three pieces of about equal length for a
+ * streamed tool call's arguments, never inside a UTF-8 sequence: each cut
+ * moves forward to the next sequence start, and a piece left empty is
+ * omitted. Same contract as mock_split_pieces(). */
+size_t mock_split_thirds(const char *text, mock_piece **out);
+
 /* ---- mock_wire.c ------------------------------------------------------- */
 
 typedef enum mock_api { MOCK_OPENAI, MOCK_ANTHROPIC } mock_api;
@@ -73,8 +79,11 @@ typedef struct mock_reply {
     mock_api api;
     const char *id; /* "chatcmpl-…" or "msg_…" */
     const char *model;
-    long long created; /* unix seconds */
-    const char *text;  /* TEXT, already truncated */
+    long long created;     /* unix seconds */
+    const char *text;      /* TEXT, already truncated; with tool_name: ARGS */
+    const char *tool_name; /* non-NULL: the answer is one call to this tool
+                              whose arguments are text, the compact JSON of an
+                              object (never truncated) */
     size_t prompt_tokens;
     size_t completion_tokens;
     bool truncated;     /* finish_reason "length" / stop_reason "max_tokens" */
@@ -85,8 +94,8 @@ typedef struct mock_reply {
 } mock_reply;
 
 /* A list of complete SSE events ("event: …\ndata: …\n\n" or "data: …\n\n").
- * piece[i] is true for events that carry one piece of TEXT (drip applies to
- * them). */
+ * piece[i] is true for events that carry one piece of TEXT or of a tool
+ * call's ARGS (drip and drop apply to them). */
 typedef struct mock_sse {
     char **ev;
     size_t *len;

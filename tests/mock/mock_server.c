@@ -10,7 +10,10 @@
  *
  * The reply TEXT is "mock reply: " + the last user message with its
  * [mock:...] directives removed (mock_text.c), or with [mock:echo_request]
- * the compact JSON of the request body. Token accounting, deterministic:
+ * the compact JSON of the request body. The last user message is the last
+ * one with role "user"; its text is its string content, or the "text" of
+ * its parts joined with "\n" (so none from Anthropic tool_result blocks).
+ * Token accounting, deterministic:
  * prompt tokens P = whitespace-separated words in the content of every
  * message (plus the Anthropic "system" field; for content given as an array
  * of parts, the words of every part's "text"); completion tokens C = words
@@ -18,7 +21,35 @@
  * than C truncates TEXT to that many words: finish_reason "length" /
  * stop_reason "max_tokens".
  *
- * Directives in the last user message (several may combine):
+ * Tools. The answer depends on the LAST message of the request:
+ *   - a tool result (OpenAI: role "tool"; Anthropic: role "user" with a
+ *     {"type":"tool_result",...} block in its content array), with or
+ *     without "tools": TEXT = "mock reply: tool said " + the result's text
+ *     (OpenAI: the message's content; Anthropic: the first tool_result's
+ *     "content"; either a string or text parts joined with "\n");
+ *   - a plain user message and a non-empty "tools" array: instead of TEXT,
+ *     ONE call to the FIRST tool (OpenAI tools[0].function.name, Anthropic
+ *     tools[0].name; not a string: 400) with ARGS = the compact JSON of
+ *     {"text": the cleaned last user message}, e.g. {"text":"hi there"}.
+ *     OpenAI: message {"role":"assistant","content":null,"tool_calls":[{"id":
+ *     "call_mock_1","type":"function","function":{"name":N,"arguments":ARGS}}]},
+ *     finish_reason "tool_calls"; streamed, a first chunk with that tool
+ *     call and "arguments":"", then ARGS in 2 or 3 pieces (thirds, never
+ *     inside a UTF-8 sequence) as deltas {"tool_calls":[{"index":0,
+ *     "function":{"arguments":PIECE}}]}, a finish chunk, usage, [DONE].
+ *     Anthropic: content [{"type":"tool_use","id":"toolu_mock_1","name":N,
+ *     "input":{"text":...}}], stop_reason "tool_use"; streamed, a tool_use
+ *     content_block_start with "input":{}, then the pieces as
+ *     input_json_delta "partial_json" deltas. C = words of ARGS; max_tokens
+ *     does not truncate a tool call.
+ * [mock:echo_request] wins over both (a TEXT answer). Every directive works
+ * for tool calls as for TEXT: drip spaces the ARGS pieces, drop cuts after
+ * the first one, malformed breaks the body or repeats the first piece
+ * broken, bad_types makes ARGS (and Anthropic "input") a number.
+ *
+ * Directives in the last user message (several may combine; with a tool
+ * result last, OpenAI takes them from the last role "user" message before
+ * it, Anthropic from the text blocks next to the tool_result):
  *   [mock:latency=MS]     delay this answer (overrides --latency-ms)
  *   [mock:status=CODE]    answer CODE (400..599) with an error body in the
  *                         provider's format; codes below 400 are ignored
@@ -328,7 +359,9 @@ static char *content_text(const json_t *content)
     return out;
 }
 
-/* Text of the last message with role "user" ("" if none). malloc'd. */
+/* Text of the last message with role "user" ("" if none): its string
+ * content or the "text" of its parts (an Anthropic tool_result block has
+ * none). malloc'd. */
 static char *last_user_text(const json_t *root)
 {
     json_t *messages = json_object_get(root, "messages");
@@ -340,6 +373,70 @@ static char *last_user_text(const json_t *root)
             return content_text(json_object_get(m, "content"));
     }
     return strdup("");
+}
+
+/* What the last message of the request is. */
+typedef enum last_kind {
+    LAST_OTHER,      /* none, or an assistant / system message */
+    LAST_USER,       /* a plain user message */
+    LAST_TOOL_RESULT /* OpenAI role "tool"; Anthropic a user message with a tool_result block */
+} last_kind;
+
+/* First tool_result block of an Anthropic content array, or NULL. */
+static json_t *first_tool_result(const json_t *content)
+{
+    size_t i;
+    json_t *part;
+
+    json_array_foreach(content, i, part)
+    {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        if (type != NULL && strcmp(type, "tool_result") == 0)
+            return part;
+    }
+    return NULL;
+}
+
+/* Classifies the last message; for a tool result stores its text (string
+ * content or its text parts joined, "" when it has none) in *result,
+ * malloc'd. Returns 0, or -1 on allocation failure. */
+static int last_message(const json_t *root, mock_api api, last_kind *kind, char **result)
+{
+    json_t *messages = json_object_get(root, "messages");
+    size_t n = json_array_size(messages);
+    json_t *m = n > 0 ? json_array_get(messages, n - 1) : NULL;
+    const char *role = json_string_value(json_object_get(m, "role"));
+    json_t *content = json_object_get(m, "content");
+    json_t *block;
+
+    *kind = LAST_OTHER;
+    *result = NULL;
+    if (role == NULL)
+        return 0;
+    if (api == MOCK_OPENAI && strcmp(role, "tool") == 0) {
+        *kind = LAST_TOOL_RESULT;
+        *result = content_text(content);
+    } else if (strcmp(role, "user") != 0) {
+        return 0;
+    } else if (api == MOCK_ANTHROPIC && (block = first_tool_result(content)) != NULL) {
+        *kind = LAST_TOOL_RESULT;
+        *result = content_text(json_object_get(block, "content"));
+    } else {
+        *kind = LAST_USER;
+        return 0;
+    }
+    return *result != NULL ? 0 : -1;
+}
+
+/* Name of the first tool (OpenAI tools[0].function.name, Anthropic
+ * tools[0].name), or NULL. Borrowed from root. */
+static const char *first_tool_name(const json_t *root, mock_api api)
+{
+    json_t *tool = json_array_get(json_object_get(root, "tools"), 0);
+
+    if (api == MOCK_OPENAI)
+        tool = json_object_get(tool, "function");
+    return json_string_value(json_object_get(tool, "name"));
 }
 
 /* max_tokens as a limit: -1 when absent/null, -2 when invalid. */
@@ -365,14 +462,18 @@ typedef struct completion {
     long long max_tokens;
     bool stream;
     bool include_usage;
-    char *raw_user; /* last user text, directives included */
-    char *cleaned;  /* the same without directives */
+    const char *tool_name; /* the first tool's, when tools is a non-empty array */
+    last_kind last;        /* what the last message is */
+    char *tool_result;     /* its text when it is a tool result, else NULL */
+    char *raw_user;        /* last user text, directives included */
+    char *cleaned;         /* the same without directives */
     mock_directives d;
 } completion;
 
 static void completion_free(completion *c)
 {
     json_decref(c->root);
+    free(c->tool_result);
     free(c->raw_user);
     free(c->cleaned);
     mock_directives_free(&c->d);
@@ -397,25 +498,59 @@ static const char *completion_parse(const request *req, mock_api api, completion
     if (c->max_tokens == -2)
         return api == MOCK_ANTHROPIC ? "max_tokens: an integer >= 1 is required"
                                      : "max_tokens: must be a non-negative integer";
+    if (json_array_size(json_object_get(c->root, "tools")) > 0) {
+        c->tool_name = first_tool_name(c->root, api);
+        if (c->tool_name == NULL)
+            return api == MOCK_ANTHROPIC ? "tools.0.name: a string is required"
+                                         : "tools.0.function.name: a string is required";
+    }
     c->stream = json_is_true(json_object_get(c->root, "stream"));
     so = json_object_get(c->root, "stream_options");
     c->include_usage = json_is_true(json_object_get(so, "include_usage"));
+    if (last_message(c->root, api, &c->last, &c->tool_result) != 0) {
+        *oom = true;
+        return NULL;
+    }
     c->raw_user = last_user_text(c->root);
     if (c->raw_user == NULL || mock_directives_parse(c->raw_user, &c->d, &c->cleaned) != 0)
         *oom = true;
     return NULL;
 }
 
-/* TEXT for the reply (malloc'd). */
+/* Whether the answer is a call to the first tool rather than text. */
+static bool is_tool_call(const completion *c)
+{
+    return c->tool_name != NULL && c->last == LAST_USER && !c->d.echo_request;
+}
+
+/* ARGS of the tool call: the compact JSON of {"text": cleaned}. malloc'd. */
+static char *tool_args(const completion *c)
+{
+    json_t *args = json_pack("{s:s}", "text", c->cleaned);
+    char *s;
+
+    if (args == NULL)
+        return NULL;
+    s = json_dumps(args, JSON_COMPACT);
+    json_decref(args);
+    return s;
+}
+
+/* TEXT for the reply, or for a tool call its ARGS (malloc'd). */
 static char *reply_text(const completion *c)
 {
     char *text = NULL;
+    int n;
 
     if (c->d.echo_request)
         return json_dumps(c->root, JSON_COMPACT);
-    if (asprintf(&text, "mock reply: %s", c->cleaned) < 0)
-        return NULL;
-    return text;
+    if (is_tool_call(c))
+        return tool_args(c);
+    if (c->tool_result != NULL)
+        n = asprintf(&text, "mock reply: tool said %s", c->tool_result);
+    else
+        n = asprintf(&text, "mock reply: %s", c->cleaned);
+    return n < 0 ? NULL : text;
 }
 
 static stream *stream_new(struct MHD_Connection *conn, const mock_reply *r, const completion *c)
@@ -453,9 +588,11 @@ static plan *completion_answer(plan *p, struct MHD_Connection *conn, const compl
     if (text == NULL)
         goto fail;
     snprintf(id, sizeof(id), "%smock%012llx", p->api == MOCK_OPENAI ? "chatcmpl-" : "msg_", p->seq);
+    if (is_tool_call(c))
+        r.tool_name = c->tool_name;
     r.prompt_tokens = prompt_words(c->root);
     r.completion_tokens = mock_count_words(text);
-    if (c->max_tokens >= 0 && (unsigned long long)c->max_tokens < r.completion_tokens) {
+    if (r.tool_name == NULL && c->max_tokens >= 0 && (unsigned long long)c->max_tokens < r.completion_tokens) {
         mock_truncate_words(text, (size_t)c->max_tokens);
         r.completion_tokens = (size_t)c->max_tokens;
         r.truncated = true;

@@ -13,7 +13,9 @@
  * - Words: maximal runs of non-whitespace bytes (isspace in the C locale).
  *   The mock's "tokens" are words.
  * - Pieces: the unit of streaming; each piece is one word plus the whitespace
- *   after it, so the pieces concatenate to the text exactly.
+ *   after it, so the pieces concatenate to the text exactly. A tool call's
+ *   arguments (JSON, not words) stream as thirds instead, cut only between
+ *   UTF-8 sequences; they too concatenate to the text exactly.
  */
 #include "mock/mock_llm.h"
 
@@ -217,6 +219,36 @@ size_t mock_split_pieces(const char *text, mock_piece **out)
         pieces[i].p = start;
         pieces[i].len = (size_t)(p - start);
         i++;
+    }
+    *out = pieces;
+    return n;
+}
+
+/* True for a UTF-8 continuation byte (10xxxxxx): no sequence starts there. */
+static bool is_continuation(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
+
+size_t mock_split_thirds(const char *text, mock_piece **out)
+{
+    size_t len = strlen(text);
+    size_t start = 0, n = 0;
+    mock_piece *pieces;
+
+    *out = NULL;
+    if (len == 0)
+        return 0;
+    pieces = calloc(3, sizeof(*pieces));
+    if (pieces == NULL)
+        return (size_t)-1;
+    for (size_t k = 1; k <= 3; k++) {
+        size_t end = len * k / 3;
+        while (end < len && is_continuation(text[end]))
+            end++;
+        if (end <= start)
+            continue;
+        pieces[n].p = text + start;
+        pieces[n].len = end - start;
+        n++;
+        start = end;
     }
     *out = pieces;
     return n;

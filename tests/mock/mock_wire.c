@@ -2,8 +2,10 @@
  * mock_wire.c — renders the mock's answers in the providers' wire formats:
  * OpenAI chat.completion bodies and chat.completion.chunk SSE streams,
  * Anthropic Messages bodies and their named SSE events, and both providers'
- * error bodies. Also the deliberately broken variants (malformed JSON,
- * wrong types, missing usage) that the [mock:...] directives ask for.
+ * error bodies. An answer is either text or one tool call (OpenAI
+ * message.tool_calls and tool_calls deltas; Anthropic a tool_use block and
+ * input_json_delta events). Also the deliberately broken variants (malformed
+ * JSON, wrong types, missing usage) that the [mock:...] directives ask for.
  */
 #include "mock/mock_llm.h"
 
@@ -11,6 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The fixed ids of the one tool call an answer can make. */
+#define OPENAI_TOOL_CALL_ID "call_mock_1"
+#define ANTHROPIC_TOOL_USE_ID "toolu_mock_1"
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -46,8 +52,16 @@ static json_t *usage_object(const mock_reply *r)
 static const char *finish_reason(const mock_reply *r)
 {
     if (r->api == MOCK_OPENAI)
-        return r->truncated ? "length" : "stop";
-    return r->truncated ? "max_tokens" : "end_turn";
+        return r->tool_name != NULL ? "tool_calls" : r->truncated ? "length" : "stop";
+    return r->tool_name != NULL ? "tool_use" : r->truncated ? "max_tokens" : "end_turn";
+}
+
+/* Anthropic tool_use "input": the ARGS object, or a number when bad_types. */
+static json_t *tool_input(const mock_reply *r)
+{
+    if (r->bad_types)
+        return text_value(r->text, strlen(r->text), true);
+    return json_loads(r->text, 0, NULL);
 }
 
 /* Compact JSON text of obj (NULL-safe; obj is released). */
@@ -72,10 +86,20 @@ static void break_json(char *s)
 
 /* ---- non-stream bodies -------------------------------------------------- */
 
+/* choices[0].message: text content, or content null and one tool call. */
+static json_t *openai_message(const mock_reply *r)
+{
+    json_t *args = text_value(r->text, strlen(r->text), r->bad_types);
+
+    if (r->tool_name == NULL)
+        return json_pack("{s:s,s:o}", "role", "assistant", "content", args);
+    return json_pack("{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:o}}]}", "role", "assistant", "content", "tool_calls", "id",
+                     OPENAI_TOOL_CALL_ID, "type", "function", "function", "name", r->tool_name, "arguments", args);
+}
+
 static json_t *openai_body(const mock_reply *r)
 {
-    json_t *msg =
-        json_pack("{s:s,s:o}", "role", "assistant", "content", text_value(r->text, strlen(r->text), r->bad_types));
+    json_t *msg = openai_message(r);
     json_t *choice =
         json_pack("{s:i,s:o,s:n,s:s}", "index", 0, "message", msg, "logprobs", "finish_reason", finish_reason(r));
     json_t *body = json_pack("{s:s,s:s,s:I,s:s,s:[o]}", "id", r->id, "object", "chat.completion", "created",
@@ -90,7 +114,11 @@ static json_t *openai_body(const mock_reply *r)
 
 static json_t *anthropic_body(const mock_reply *r)
 {
-    json_t *block = json_pack("{s:s,s:o}", "type", "text", "text", text_value(r->text, strlen(r->text), r->bad_types));
+    json_t *block =
+        r->tool_name != NULL
+            ? json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id", ANTHROPIC_TOOL_USE_ID, "name", r->tool_name,
+                        "input", tool_input(r))
+            : json_pack("{s:s,s:o}", "type", "text", "text", text_value(r->text, strlen(r->text), r->bad_types));
     json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:[o],s:s,s:n}", "id", r->id, "type", "message", "role", "assistant",
                              "model", r->model, "content", block, "stop_reason", finish_reason(r), "stop_sequence");
 
@@ -189,14 +217,35 @@ static json_t *openai_chunk(const mock_reply *r, json_t *choices)
                      (json_int_t)r->created, "model", r->model, "choices", choices);
 }
 
+/* A chunk whose choices[0] has this delta (released) and no finish_reason. */
+static json_t *openai_delta_chunk(const mock_reply *r, json_t *delta)
+{
+    return openai_chunk(r, json_pack("[{s:i,s:o,s:n,s:n}]", "index", 0, "delta", delta, "logprobs", "finish_reason"));
+}
+
+/* A piece of TEXT, or with a tool call a piece of ARGS. */
 static json_t *openai_piece_chunk(const mock_reply *r, const mock_piece *pc)
 {
-    json_t *delta = json_pack("{s:s,s:o}", "role", "assistant", "content", text_value(pc->p, pc->len, r->bad_types));
-    return openai_chunk(r, json_pack("[{s:i,s:o,s:n,s:n}]", "index", 0, "delta", delta, "logprobs", "finish_reason"));
+    json_t *v = text_value(pc->p, pc->len, r->bad_types);
+
+    if (r->tool_name != NULL)
+        return openai_delta_chunk(
+            r, json_pack("{s:[{s:i,s:{s:o}}]}", "tool_calls", "index", 0, "function", "arguments", v));
+    return openai_delta_chunk(r, json_pack("{s:s,s:o}", "role", "assistant", "content", v));
+}
+
+/* The first chunk of a tool call: its id, type and name, no arguments yet. */
+static json_t *openai_tool_start_chunk(const mock_reply *r)
+{
+    return openai_delta_chunk(r, json_pack("{s:s,s:n,s:[{s:i,s:s,s:s,s:{s:s,s:s}}]}", "role", "assistant", "content",
+                                           "tool_calls", "index", 0, "id", OPENAI_TOOL_CALL_ID, "type", "function",
+                                           "function", "name", r->tool_name, "arguments", ""));
 }
 
 static int openai_stream(const mock_reply *r, const mock_piece *pieces, size_t n, mock_sse *sse)
 {
+    if (r->tool_name != NULL && sse_add_json(sse, NULL, openai_tool_start_chunk(r), false, false) != 0)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         if (sse_add_json(sse, NULL, openai_piece_chunk(r, &pieces[i]), true, false) != 0)
             return -1;
@@ -237,10 +286,24 @@ static json_t *anthropic_start(const mock_reply *r)
     return json_pack("{s:s,s:o}", "type", "message_start", "message", msg);
 }
 
+/* A piece of TEXT (text_delta), or with a tool call of ARGS (input_json_delta). */
 static json_t *anthropic_delta(const mock_reply *r, const mock_piece *pc)
 {
-    return json_pack("{s:s,s:i,s:{s:s,s:o}}", "type", "content_block_delta", "index", 0, "delta", "type", "text_delta",
-                     "text", text_value(pc->p, pc->len, r->bad_types));
+    bool tool = r->tool_name != NULL;
+
+    return json_pack("{s:s,s:i,s:{s:s,s:o}}", "type", "content_block_delta", "index", 0, "delta", "type",
+                     tool ? "input_json_delta" : "text_delta", tool ? "partial_json" : "text",
+                     text_value(pc->p, pc->len, r->bad_types));
+}
+
+/* The content block: an empty text block, or a tool_use with empty input. */
+static json_t *anthropic_block_start(const mock_reply *r)
+{
+    if (r->tool_name != NULL)
+        return json_pack("{s:s,s:i,s:{s:s,s:s,s:s,s:{}}}", "type", "content_block_start", "index", 0, "content_block",
+                         "type", "tool_use", "id", ANTHROPIC_TOOL_USE_ID, "name", r->tool_name, "input");
+    return json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_start", "index", 0, "content_block", "type",
+                     "text", "text", "");
 }
 
 static json_t *anthropic_message_delta(const mock_reply *r)
@@ -262,10 +325,7 @@ static int anthropic_stream(const mock_reply *r, const mock_piece *pieces, size_
 {
     if (sse_add_json(sse, "message_start", anthropic_start(r), false, false) != 0)
         return -1;
-    if (sse_add_json(sse, "content_block_start",
-                     json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_start", "index", 0, "content_block",
-                               "type", "text", "text", ""),
-                     false, false) != 0)
+    if (sse_add_json(sse, "content_block_start", anthropic_block_start(r), false, false) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         if (sse_add_json(sse, "content_block_delta", anthropic_delta(r, &pieces[i]), true, false) != 0)
@@ -285,7 +345,7 @@ static int anthropic_stream(const mock_reply *r, const mock_piece *pieces, size_
 int mock_reply_stream(const mock_reply *r, mock_sse *sse)
 {
     mock_piece *pieces = NULL;
-    size_t n = mock_split_pieces(r->text, &pieces);
+    size_t n = r->tool_name != NULL ? mock_split_thirds(r->text, &pieces) : mock_split_pieces(r->text, &pieces);
     int rc = -1;
 
     memset(sse, 0, sizeof(*sse));

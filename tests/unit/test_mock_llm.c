@@ -1,7 +1,8 @@
 /*
  * test_mock_llm.c — checks the mock LLM provider (tests/mock/) itself, so
  * that provider tests built on it can trust it: OpenAI and Anthropic wire
- * formats (plain and streamed), auth, stats, every [mock:...] directive,
+ * formats (plain and streamed), tool calls and tool results in both, auth,
+ * stats, every [mock:...] directive,
  * many concurrent waiting requests, a stress run of 2,000 concurrent mixed
  * requests (streams, drips, errors, clients that give up), 128 requests
  * arriving at the same instant, and a clean exit on SIGTERM.
@@ -234,6 +235,33 @@ static void sse_text(sse_event *ev, size_t n, char *out, size_t size, int *piece
         if (t == NULL && strcmp(ev[i].name, "content_block_delta") == 0)
             t = json_string_value(at(j, "delta.text"));
         if (t != NULL) {
+            strncat(out, t, size - strlen(out) - 1);
+            (*pieces)++;
+        }
+        json_decref(j);
+    }
+}
+
+/* Concatenation of a streamed tool call's arguments (OpenAI
+ * choices.0.delta.tool_calls.0.function.arguments, Anthropic input_json_delta
+ * partial_json) over all events; counts the non-empty pieces and the
+ * unparseable data lines. */
+static void sse_tool_args(sse_event *ev, size_t n, char *out, size_t size, int *pieces, int *broken)
+{
+    *out = '\0';
+    *pieces = *broken = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].data == NULL || strcmp(ev[i].data, "[DONE]") == 0)
+            continue;
+        json_t *j = json_loads(ev[i].data, 0, NULL);
+        if (j == NULL) {
+            (*broken)++;
+            continue;
+        }
+        const char *t = json_string_value(at(j, "choices.0.delta.tool_calls.0.function.arguments"));
+        if (t == NULL && strcmp(str_at(j, "delta.type"), "input_json_delta") == 0)
+            t = json_string_value(at(j, "delta.partial_json"));
+        if (t != NULL && *t != '\0') {
             strncat(out, t, size - strlen(out) - 1);
             (*pieces)++;
         }
@@ -729,6 +757,359 @@ Test(mock_llm, echo_request)
     cr_assert(json_real_value(at(echo, "temperature")) == 0.5);
     json_decref(echo);
     json_decref(j);
+    resp_free(&r);
+}
+
+/* ---- tools -------------------------------------------------------------- */
+
+/* Two tools: the mock always calls the first. */
+#define OPENAI_TOOLS                                                                                                   \
+    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}}," \
+    "{\"type\":\"function\",\"function\":{\"name\":\"other\",\"parameters\":{}}}],"
+#define ANTHROPIC_TOOLS                                                                                                \
+    "\"tools\":[{\"name\":\"get_weather\",\"input_schema\":{\"type\":\"object\"}},"                                    \
+    "{\"name\":\"other\",\"input_schema\":{}}],"
+
+Test(mock_llm, openai_tool_call)
+{
+    http_resp r = openai("[mock:latency=200] weather  in Paris", OPENAI_TOOLS);
+    json_t *j = parse(&r);
+    json_t *msg = at(j, "choices.0.message");
+
+    cr_assert_eq(r.status, 200);
+    cr_assert(r.secs >= 0.19, "directives apply: answered after %.3f s", r.secs);
+    cr_assert_str_eq(str_at(j, "object"), "chat.completion");
+    cr_assert_eq(json_object_size(msg), 3, "role, content, tool_calls");
+    cr_assert_str_eq(str_at(msg, "role"), "assistant");
+    cr_assert(json_is_null(at(msg, "content")));
+    cr_assert_eq(json_array_size(at(msg, "tool_calls")), 1);
+    cr_assert_eq(json_object_size(at(msg, "tool_calls.0")), 3, "id, type, function");
+    cr_assert_str_eq(str_at(msg, "tool_calls.0.id"), "call_mock_1");
+    cr_assert_str_eq(str_at(msg, "tool_calls.0.type"), "function");
+    cr_assert_eq(json_object_size(at(msg, "tool_calls.0.function")), 2, "name, arguments");
+    cr_assert_str_eq(str_at(msg, "tool_calls.0.function.name"), "get_weather");
+    cr_assert_str_eq(str_at(msg, "tool_calls.0.function.arguments"), "{\"text\":\"weather  in Paris\"}");
+    cr_assert_str_eq(str_at(j, "choices.0.finish_reason"), "tool_calls");
+    cr_assert_eq(int_at(j, "usage.prompt_tokens"), 6); /* "be brief" + 4 words, the directive one of them */
+    cr_assert_eq(int_at(j, "usage.completion_tokens"), 3, "words of ARGS");
+    cr_assert_eq(int_at(j, "usage.total_tokens"), 9);
+    json_decref(j);
+    resp_free(&r);
+}
+
+Test(mock_llm, openai_tool_call_stream)
+{
+    const char *args = "{\"text\":\"héllo wörld ñ\"}";
+    http_resp r = openai("héllo wörld ñ", "\"stream\":true,\"stream_options\":{\"include_usage\":true}," OPENAI_TOOLS);
+    sse_event ev[32];
+    size_t n = sse_parse(r.body.p, ev, 32);
+    char got[256];
+    int pieces, broken;
+
+    cr_assert_eq(r.status, 200);
+    cr_assert(has_header(&r, "Content-Type: text/event-stream"));
+    sse_tool_args(ev, n, got, sizeof(got), &pieces, &broken);
+    cr_assert_str_eq(got, args);
+    cr_assert_geq(pieces, 2);
+    cr_assert_eq(broken, 0);
+    cr_assert_eq(n, (size_t)pieces + 4, "start + %d pieces + finish + usage + [DONE], got %zu", pieces, n);
+
+    json_t *first = json_loads(ev[0].data, 0, NULL);
+    cr_assert_not_null(first);
+    const char *id = str_at(first, "id");
+    json_t *delta = at(first, "choices.0.delta");
+    cr_assert_str_eq(str_at(first, "object"), "chat.completion.chunk");
+    cr_assert_str_eq(str_at(delta, "role"), "assistant");
+    cr_assert(json_is_null(at(delta, "content")));
+    cr_assert_eq(json_array_size(at(delta, "tool_calls")), 1);
+    cr_assert_eq(int_at(delta, "tool_calls.0.index"), 0);
+    cr_assert_str_eq(str_at(delta, "tool_calls.0.id"), "call_mock_1");
+    cr_assert_str_eq(str_at(delta, "tool_calls.0.type"), "function");
+    cr_assert_str_eq(str_at(delta, "tool_calls.0.function.name"), "get_weather");
+    cr_assert_str_eq(str_at(delta, "tool_calls.0.function.arguments"), "");
+    cr_assert(json_is_null(at(first, "choices.0.finish_reason")));
+    for (size_t i = 1; i <= (size_t)pieces; i++) {
+        json_t *c = json_loads(ev[i].data, 0, NULL);
+        cr_assert_not_null(c);
+        cr_assert_str_eq(str_at(c, "id"), id);
+        cr_assert_str_eq(str_at(c, "model"), "gpt-mock");
+        cr_assert_eq(int_at(c, "created"), int_at(first, "created"));
+        cr_assert_eq(json_object_size(at(c, "choices.0.delta")), 1, "tool_calls only");
+        cr_assert_eq(int_at(c, "choices.0.delta.tool_calls.0.index"), 0);
+        cr_assert_eq(json_object_size(at(c, "choices.0.delta.tool_calls.0")), 2, "index, function");
+        cr_assert_eq(json_object_size(at(c, "choices.0.delta.tool_calls.0.function")), 1, "arguments only");
+        cr_assert(json_is_null(at(c, "choices.0.finish_reason")));
+        json_decref(c);
+    }
+    json_t *fin = json_loads(ev[pieces + 1].data, 0, NULL), *usage = json_loads(ev[pieces + 2].data, 0, NULL);
+    cr_assert_not_null(fin);
+    cr_assert_not_null(usage);
+    cr_assert_str_eq(str_at(fin, "id"), id);
+    cr_assert_eq(json_object_size(at(fin, "choices.0.delta")), 0);
+    cr_assert_str_eq(str_at(fin, "choices.0.finish_reason"), "tool_calls");
+    cr_assert_eq(json_array_size(at(usage, "choices")), 0);
+    cr_assert_eq(int_at(usage, "usage.prompt_tokens"), 5);
+    cr_assert_eq(int_at(usage, "usage.completion_tokens"), 3);
+    cr_assert_str_eq(ev[pieces + 3].data, "[DONE]");
+    json_decref(first);
+    json_decref(fin);
+    json_decref(usage);
+    sse_free(ev, n);
+    resp_free(&r);
+}
+
+Test(mock_llm, anthropic_tool_call)
+{
+    http_resp r = anthropic("weather in Paris [mock:no_such_thing]", ANTHROPIC_TOOLS);
+    json_t *j = parse(&r);
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(str_at(j, "type"), "message");
+    cr_assert_str_eq(str_at(j, "role"), "assistant");
+    cr_assert_eq(json_array_size(at(j, "content")), 1);
+    cr_assert_eq(json_object_size(at(j, "content.0")), 4, "type, id, name, input");
+    cr_assert_str_eq(str_at(j, "content.0.type"), "tool_use");
+    cr_assert_str_eq(str_at(j, "content.0.id"), "toolu_mock_1");
+    cr_assert_str_eq(str_at(j, "content.0.name"), "get_weather");
+    cr_assert(json_is_object(at(j, "content.0.input")));
+    cr_assert_eq(json_object_size(at(j, "content.0.input")), 1);
+    cr_assert_str_eq(str_at(j, "content.0.input.text"), "weather in Paris");
+    cr_assert_str_eq(str_at(j, "stop_reason"), "tool_use");
+    cr_assert(json_is_null(at(j, "stop_sequence")));
+    cr_assert_eq(int_at(j, "usage.input_tokens"), 6); /* system + 4 words, the unknown directive counts */
+    cr_assert_eq(int_at(j, "usage.output_tokens"), 3);
+    json_decref(j);
+    resp_free(&r);
+}
+
+Test(mock_llm, anthropic_tool_call_stream)
+{
+    const char *args = "{\"text\":\"weather in Paris\"}";
+    http_resp r = anthropic("weather in Paris", "\"stream\":true," ANTHROPIC_TOOLS);
+    sse_event ev[32];
+    size_t n = sse_parse(r.body.p, ev, 32);
+    char got[256];
+    int pieces, broken;
+
+    cr_assert_eq(r.status, 200);
+    cr_assert(has_header(&r, "Content-Type: text/event-stream"));
+    sse_tool_args(ev, n, got, sizeof(got), &pieces, &broken);
+    cr_assert_str_eq(got, args);
+    cr_assert_geq(pieces, 2);
+    cr_assert_eq(broken, 0);
+    cr_assert_eq(n, (size_t)pieces + 5, "got %zu events for %d pieces", n, pieces);
+    cr_assert_str_eq(ev[0].name, "message_start");
+    cr_assert_str_eq(ev[1].name, "content_block_start");
+    for (size_t i = 2; i < 2 + (size_t)pieces; i++) {
+        json_t *d = json_loads(ev[i].data, 0, NULL);
+        cr_assert_str_eq(ev[i].name, "content_block_delta");
+        cr_assert_str_eq(str_at(d, "type"), "content_block_delta");
+        cr_assert_eq(int_at(d, "index"), 0);
+        cr_assert_str_eq(str_at(d, "delta.type"), "input_json_delta");
+        cr_assert_eq(json_object_size(at(d, "delta")), 2, "type, partial_json");
+        json_decref(d);
+    }
+    cr_assert_str_eq(ev[pieces + 2].name, "content_block_stop");
+    cr_assert_str_eq(ev[pieces + 3].name, "message_delta");
+    cr_assert_str_eq(ev[pieces + 4].name, "message_stop");
+    json_t *start = json_loads(ev[1].data, 0, NULL), *md = json_loads(ev[pieces + 3].data, 0, NULL);
+    cr_assert_not_null(start);
+    cr_assert_not_null(md);
+    cr_assert_eq(int_at(start, "index"), 0);
+    cr_assert_str_eq(str_at(start, "content_block.type"), "tool_use");
+    cr_assert_str_eq(str_at(start, "content_block.id"), "toolu_mock_1");
+    cr_assert_str_eq(str_at(start, "content_block.name"), "get_weather");
+    cr_assert(json_is_object(at(start, "content_block.input")));
+    cr_assert_eq(json_object_size(at(start, "content_block.input")), 0);
+    cr_assert_str_eq(str_at(md, "delta.stop_reason"), "tool_use");
+    cr_assert_eq(int_at(md, "usage.output_tokens"), 3);
+    json_decref(start);
+    json_decref(md);
+    sse_free(ev, n);
+    resp_free(&r);
+}
+
+Test(mock_llm, openai_tool_result)
+{
+    /* directives come from the last role "user" message, before the result */
+    http_resp r = call("/v1/chat/completions",
+                       "{\"model\":\"gpt-mock\"," OPENAI_TOOLS "\"messages\":["
+                       "{\"role\":\"user\",\"content\":\"weather? [mock:no_usage]\"},"
+                       "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_mock_1\","
+                       "\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]},"
+                       "{\"role\":\"tool\",\"tool_call_id\":\"call_mock_1\",\"content\":\"sunny, 22 C\"}]}",
+                       NULL);
+    json_t *j = parse(&r);
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(str_at(j, "choices.0.message.content"), "mock reply: tool said sunny, 22 C");
+    cr_assert_null(at(j, "choices.0.message.tool_calls"));
+    cr_assert_str_eq(str_at(j, "choices.0.finish_reason"), "stop");
+    cr_assert_null(at(j, "usage"));
+    json_decref(j);
+    resp_free(&r);
+
+    /* content as text parts, no tools in the request */
+    r = call(
+        "/v1/chat/completions",
+        "{\"model\":\"gpt-mock\",\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_mock_1\",\"content\":[{\"type\":\"text\",\"text\":\"rain\"}]}]}",
+        NULL);
+    j = parse(&r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(str_at(j, "choices.0.message.content"), "mock reply: tool said rain");
+    cr_assert_eq(int_at(j, "usage.prompt_tokens"), 2);
+    json_decref(j);
+    resp_free(&r);
+}
+
+Test(mock_llm, anthropic_tool_result)
+{
+    http_resp r = call("/v1/messages",
+                       "{\"model\":\"claude-mock\",\"max_tokens\":100," ANTHROPIC_TOOLS "\"messages\":["
+                       "{\"role\":\"user\",\"content\":\"weather?\"},"
+                       "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_mock_1\","
+                       "\"name\":\"get_weather\",\"input\":{\"text\":\"weather?\"}}]},"
+                       "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_mock_1\","
+                       "\"content\":\"sunny\"}]}]}",
+                       ANTHROPIC_HDRS);
+    json_t *j = parse(&r);
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(json_array_size(at(j, "content")), 1);
+    cr_assert_str_eq(str_at(j, "content.0.type"), "text");
+    cr_assert_str_eq(str_at(j, "content.0.text"), "mock reply: tool said sunny");
+    cr_assert_str_eq(str_at(j, "stop_reason"), "end_turn");
+    json_decref(j);
+    resp_free(&r);
+
+    /* result content as text parts, a text block with a directive next to
+     * it, no tools; streamed */
+    r = call("/v1/messages",
+             "{\"model\":\"claude-mock\",\"max_tokens\":100,\"stream\":true,\"messages\":["
+             "{\"role\":\"user\",\"content\":\"weather?\"},"
+             "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_mock_1\","
+             "\"content\":[{\"type\":\"text\",\"text\":\"cold\"},{\"type\":\"text\",\"text\":\"and wet\"}]},"
+             "{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_other\",\"content\":\"ignored\"},"
+             "{\"type\":\"text\",\"text\":\"go on [mock:no_usage]\"}]}]}",
+             ANTHROPIC_HDRS);
+    sse_event ev[32];
+    size_t n = sse_parse(r.body.p, ev, 32);
+    char text[256];
+    int pieces, broken;
+
+    cr_assert_eq(r.status, 200);
+    sse_text(ev, n, text, sizeof(text), &pieces, &broken);
+    cr_assert_str_eq(text, "mock reply: tool said cold\nand wet");
+    cr_assert_eq(broken, 0);
+    cr_assert_null(strstr(r.body.p, "usage"));
+    cr_assert_not_null(strstr(r.body.p, "\"stop_reason\":\"end_turn\""));
+    sse_free(ev, n);
+    resp_free(&r);
+}
+
+Test(mock_llm, tool_without_name_is_400)
+{
+    http_resp r = openai("x", "\"tools\":[{\"type\":\"function\",\"function\":{\"parameters\":{}}}],");
+    json_t *j = parse(&r);
+
+    cr_assert_eq(r.status, 400);
+    cr_assert_str_eq(str_at(j, "error.type"), "invalid_request_error");
+    cr_assert(json_is_string(at(j, "error.message")));
+    json_decref(j);
+    resp_free(&r);
+
+    r = anthropic("x", "\"tools\":[{\"name\":7,\"input_schema\":{}}],");
+    j = parse(&r);
+    cr_assert_eq(r.status, 400);
+    cr_assert_str_eq(str_at(j, "type"), "error");
+    cr_assert_str_eq(str_at(j, "error.type"), "invalid_request_error");
+    json_decref(j);
+    resp_free(&r);
+
+    r = openai("x", "\"tools\":[],"); /* no tools: a text answer */
+    j = parse(&r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(str_at(j, "choices.0.message.content"), "mock reply: x");
+    json_decref(j);
+    resp_free(&r);
+}
+
+Test(mock_llm, echo_request_with_tools)
+{
+    http_resp r = openai("show me [mock:echo_request]", OPENAI_TOOLS);
+    json_t *j = parse(&r);
+    json_t *echo = json_loads(str_at(j, "choices.0.message.content"), 0, NULL);
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_null(at(j, "choices.0.message.tool_calls"));
+    cr_assert_str_eq(str_at(j, "choices.0.finish_reason"), "stop");
+    cr_assert_not_null(echo);
+    cr_assert_str_eq(str_at(echo, "tools.0.function.name"), "get_weather");
+    cr_assert_str_eq(str_at(echo, "messages.1.content"), "show me [mock:echo_request]");
+    json_decref(echo);
+    json_decref(j);
+    resp_free(&r);
+
+    r = anthropic("show me [mock:echo_request]", ANTHROPIC_TOOLS);
+    j = parse(&r);
+    echo = json_loads(str_at(j, "content.0.text"), 0, NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(str_at(j, "content.0.type"), "text");
+    cr_assert_str_eq(str_at(j, "stop_reason"), "end_turn");
+    cr_assert_not_null(echo);
+    cr_assert_str_eq(str_at(echo, "tools.1.name"), "other");
+    json_decref(echo);
+    json_decref(j);
+    resp_free(&r);
+}
+
+Test(mock_llm, tool_call_directives)
+{
+    http_resp r = openai("x [mock:status=503]", OPENAI_TOOLS);
+    cr_assert_eq(r.status, 503);
+    resp_free(&r);
+
+    r = openai("x [mock:malformed]", OPENAI_TOOLS);
+    cr_assert_eq(r.status, 200);
+    cr_assert_null(json_loads(r.body.p, 0, NULL));
+    resp_free(&r);
+
+    /* drop: the tool call's first chunk and first piece, then nothing */
+    sse_event ev[32];
+    size_t n;
+    char got[256];
+    int pieces, broken;
+    r = openai("x y z [mock:drop]", "\"stream\":true," OPENAI_TOOLS);
+    cr_assert_neq(r.cc, CURLE_OK);
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(r.body.p);
+    n = sse_parse(r.body.p, ev, 32);
+    sse_tool_args(ev, n, got, sizeof(got), &pieces, &broken);
+    cr_assert_not_null(strstr(r.body.p, "\"id\":\"call_mock_1\""));
+    cr_assert_eq(pieces, 1);
+    cr_assert_null(strstr(r.body.p, "[DONE]"));
+    sse_free(ev, n);
+    resp_free(&r);
+
+    /* malformed stream: one broken repeat of the first piece */
+    r = anthropic("x y [mock:malformed]", "\"stream\":true," ANTHROPIC_TOOLS);
+    n = sse_parse(r.body.p, ev, 32);
+    sse_tool_args(ev, n, got, sizeof(got), &pieces, &broken);
+    cr_assert_eq(broken, 1);
+    cr_assert_str_eq(got, "{\"text\":\"x y\"}");
+    sse_free(ev, n);
+    resp_free(&r);
+
+    /* drip: 3 pieces, 2 gaps */
+    r = anthropic("a b [mock:drip=150]", "\"stream\":true," ANTHROPIC_TOOLS);
+    n = sse_parse(r.body.p, ev, 32);
+    sse_tool_args(ev, n, got, sizeof(got), &pieces, &broken);
+    cr_assert_str_eq(got, "{\"text\":\"a b\"}");
+    cr_assert_eq(pieces, 3);
+    cr_assert(r.secs >= 0.29, "3 pieces 150 ms apart took %.3f s", r.secs);
+    cr_assert(r.secs < 2.0, "took %.3f s", r.secs);
+    sse_free(ev, n);
     resp_free(&r);
 }
 
