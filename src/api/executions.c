@@ -38,6 +38,11 @@ json_t *api_execution_json(const store_execution *e)
         (json_int_t)e->comments_count, "status", e->status, "error", e->error, "liked", e->liked, "saved", e->saved,
         "metadata", json_or_empty_object(e->metadata), "created_at", api_time(e->created_at), "finished_at",
         api_time(e->finished_at));
+    /* only when the model answered with tool calls (chat completions through the gateway) */
+    json_t *tool_calls = e->tool_calls ? json_loads(e->tool_calls, 0, NULL) : NULL;
+    if (attrs && tool_calls)
+        json_object_set(attrs, "tool_calls", tool_calls);
+    json_decref(tool_calls);
     return api_resource(e->id, "prompt_execution", attrs);
 }
 

@@ -4,8 +4,19 @@
  * working; every call is recorded as an execution (source "chat").
  *
  *   POST /v1/chat/completions   {model, messages, temperature, max_tokens | max_completion_tokens,
- *                                stream, stream_options: {include_usage}}
+ *                                stream, stream_options: {include_usage}, tools, tool_choice, ...}
  *   GET  /v1/models
+ *
+ * Tool calling works as with OpenAI: "tools" and "tool_choice" go to the
+ * model, its tool calls come back in message.tool_calls (streamed: as
+ * delta.tool_calls pieces) with finish_reason "tool_calls", and the app sends
+ * the results back as "tool" messages next to the assistant's tool_calls.
+ * Every other field (top_p, stop, response_format, seed, ...) goes to an
+ * OpenAI-compatible model as it is, so a server's own extras work too; an
+ * Anthropic model gets the ones the Messages API can express (top_p, top_k,
+ * stop, tools, tool_choice, parallel_tool_calls, user) and any other is a 400
+ * naming it; echo ignores them. The tool calls are recorded with the
+ * execution ("tool_calls").
  *
  * Authentication is the promptd key as `Authorization: Bearer <key>`.
  * Errors use OpenAI's envelope {"error": {"message", "type", "param", "code"}}.
@@ -20,6 +31,7 @@
 #include "core/execution.h"
 #include "core/ids.h"
 #include "engine/engine.h"
+#include "providers/provider.h"
 
 typedef struct gateway_ctx {
     http_req *http;
@@ -67,6 +79,12 @@ static void on_chunk(void *ud, const char *text, size_t len)
     sse_data(cx->stream, chunk(cx, json_pack("{s:s%}", "content", text, len), NULL));
 }
 
+static void on_tool_chunk(void *ud, const json_t *delta)
+{
+    gateway_ctx *cx = ud;
+    sse_data(cx->stream, chunk(cx, json_pack("{s:[O]}", "tool_calls", delta), NULL));
+}
+
 static void on_finish_stream(void *ud, const exec_outcome *out)
 {
     gateway_ctx *cx = ud;
@@ -95,12 +113,18 @@ static void on_finish_sync(void *ud, const exec_outcome *out)
     http_add_header(cx->http, "X-Execution-Id", out->execution_id);
     http_set_upstream_us(cx->http, res->upstream_us);
     if (out->http_status == 200) {
-        json_t *body = json_pack(
-            "{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s%}, s:s}], s:o, s:n}", "id", cx->id, "object",
-            "chat.completion", "created", (json_int_t)cx->created, "model", res->model ? res->model : cx->model,
-            "choices", "index", 0, "message", "role", "assistant", "content", res->output ? res->output : "",
-            res->output ? res->output_len : 0, "finish_reason", res->finish_reason ? res->finish_reason : "stop",
-            "usage", usage_json(res), "system_fingerprint");
+        /* like OpenAI: content null when the model only asked for tools */
+        json_t *message = json_pack("{s:s, s:o}", "role", "assistant", "content",
+                                    res->tool_calls && res->output_len == 0
+                                        ? json_null()
+                                        : json_stringn(res->output ? res->output : "", res->output_len));
+        if (message && res->tool_calls)
+            json_object_set_new(message, "tool_calls", json_deep_copy(res->tool_calls));
+        json_t *body =
+            json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s}], s:o, s:n}", "id", cx->id, "object", "chat.completion",
+                      "created", (json_int_t)cx->created, "model", res->model ? res->model : cx->model, "choices",
+                      "index", 0, "message", message, "finish_reason", res->finish_reason ? res->finish_reason : "stop",
+                      "usage", usage_json(res), "system_fingerprint");
         http_reply_json(cx->http, 200, body);
     } else {
         http_error(cx->http, out->http_status, NULL, NULL, "%s (execution %s)",
@@ -148,9 +172,51 @@ static int content_text(json_t *content, json_t **out)
     return *out ? 0 : -1;
 }
 
-/* Validate and normalise messages into [{"role","content"}]; answers 400 on error. */
-static json_t *normalise_messages(api_req *rq, json_t *messages, const char **last_user)
+/* An assistant message's tool_calls: [{id, type: "function", function: {name, arguments}}].
+ * For an Anthropic model the arguments must be a JSON object (they become its "input"). */
+static int check_tool_calls(api_req *rq, size_t i, json_t *calls, const char *wire)
 {
+    size_t k;
+    json_t *c;
+    if (!json_is_array(calls) || json_array_size(calls) == 0)
+        goto bad;
+    json_array_foreach(calls, k, c)
+    {
+        json_t *fn = json_object_get(c, "function");
+        const char *type = json_string_value(json_object_get(c, "type"));
+        const char *args = json_string_value(json_object_get(fn, "arguments"));
+        if (!json_is_string(json_object_get(c, "id")) || (type && strcmp(type, "function")) ||
+            !json_is_string(json_object_get(fn, "name")) || !args)
+            goto bad;
+        if (wire && !strcmp(wire, "anthropic") && *args) {
+            json_t *parsed = json_loads(args, 0, NULL);
+            int ok = json_is_object(parsed);
+            json_decref(parsed);
+            if (!ok) {
+                http_error(rq->http, 400, NULL, "messages",
+                           "messages[%zu].tool_calls[%zu].function.arguments must "
+                           "be a JSON object for this model",
+                           i, k);
+                return -1;
+            }
+        }
+    }
+    return 0;
+bad:
+    http_error(rq->http, 400, NULL, "messages",
+               "messages[%zu].tool_calls must be an array of {\"id\", \"type\": "
+               "\"function\", \"function\": {\"name\", \"arguments\"}}",
+               i);
+    return -1;
+}
+
+/* Validate and normalise messages into [{"role","content"}] plus, where given,
+ * "tool_calls" (assistant) and "tool_call_id" (tool); *tools is set when any
+ * message carries them. Answers 400 on error. */
+static json_t *normalise_messages(api_req *rq, json_t *messages, const char *wire, const char **last_user, int *tools)
+{
+    *last_user = "";
+    *tools = 0;
     if (!json_is_array(messages) || json_array_size(messages) == 0) {
         http_error(rq->http, 400, NULL, "messages", "'messages' must be a non-empty array");
         return NULL;
@@ -158,36 +224,138 @@ static json_t *normalise_messages(api_req *rq, json_t *messages, const char **la
     json_t *norm = json_array();
     size_t i;
     json_t *m;
-    *last_user = "";
     json_array_foreach(messages, i, m)
     {
         const char *role = json_string_value(json_object_get(m, "role"));
-        json_t *text = NULL;
+        json_t *text = NULL, *calls = json_object_get(m, "tool_calls");
+        const char *call_id = json_string_value(json_object_get(m, "tool_call_id"));
+        if (calls && json_is_null(calls))
+            calls = NULL;
         if (!json_is_object(m) || !role ||
-            (strcmp(role, "system") && strcmp(role, "developer") && strcmp(role, "user") &&
-             strcmp(role, "assistant"))) {
-            http_error(rq->http, 400, NULL, "messages", "messages[%zu].role must be system, developer, user or "
-                       "assistant", i);
-            json_decref(norm);
-            return NULL;
+            (strcmp(role, "system") && strcmp(role, "developer") && strcmp(role, "user") && strcmp(role, "assistant") &&
+             strcmp(role, "tool"))) {
+            http_error(rq->http, 400, NULL, "messages",
+                       "messages[%zu].role must be system, developer, user, "
+                       "assistant or tool",
+                       i);
+            goto fail;
         }
-        if (content_text(json_object_get(m, "content"), &text) != 0) {
+        if (!strcmp(role, "tool") && !call_id) {
+            http_error(rq->http, 400, NULL, "messages",
+                       "messages[%zu].tool_call_id must be the id of the tool "
+                       "call this message answers",
+                       i);
+            goto fail;
+        }
+        if (calls && strcmp(role, "assistant")) {
+            http_error(rq->http, 400, NULL, "messages", "messages[%zu].tool_calls is only for assistant messages", i);
+            goto fail;
+        }
+        if (calls && check_tool_calls(rq, i, calls, wire))
+            goto fail;
+        json_t *content = json_object_get(m, "content");
+        if (!content && calls)
+            content = json_null(); /* an assistant turn that only calls tools may omit it */
+        if (content_text(content, &text) != 0) {
             http_error(rq->http, 400, NULL, "messages", "messages[%zu].content must be a string or an array of "
                        "text parts", i);
-            json_decref(norm);
-            return NULL;
+            goto fail;
         }
         if (!strcmp(role, "user"))
             *last_user = json_string_value(text);
-        json_array_append_new(norm, json_pack("{s:s, s:o}", "role", !strcmp(role, "developer") ? "system" : role,
-                                              "content", text));
+        json_t *n = json_pack("{s:s, s:o}", "role", !strcmp(role, "developer") ? "system" : role, "content", text);
+        if (n && calls) {
+            json_object_set(n, "tool_calls", calls);
+            *tools = 1;
+        }
+        if (n && call_id) {
+            json_object_set_new(n, "tool_call_id", json_string(call_id));
+            *tools = 1;
+        }
+        json_array_append_new(norm, n);
     }
     return norm;
+fail:
+    json_decref(norm);
+    return NULL;
+}
+
+/* Why a known option's value is wrong, or NULL. */
+static const char *option_problem(const char *key, json_t *v)
+{
+    static const char tools_shape[] = "'tools' must be an array of {\"type\": \"function\", \"function\": "
+                                      "{\"name\", \"description\"?, \"parameters\"?}}";
+    if (!strcmp(key, "tools")) {
+        size_t k;
+        json_t *t;
+        if (!json_is_array(v))
+            return tools_shape;
+        json_array_foreach(v, k, t)
+        {
+            json_t *fn = json_object_get(t, "function"), *params = json_object_get(fn, "parameters");
+            const char *type = json_string_value(json_object_get(t, "type"));
+            const char *name = json_string_value(json_object_get(fn, "name"));
+            if (!type || strcmp(type, "function") || !name || !*name || (params && !json_is_object(params)))
+                return tools_shape;
+        }
+        return NULL;
+    }
+    if (!strcmp(key, "tool_choice")) {
+        const char *s = json_string_value(v);
+        if (s ? strcmp(s, "auto") && strcmp(s, "none") && strcmp(s, "required")
+              : !json_is_string(json_object_get(json_object_get(v, "function"), "name")))
+            return "'tool_choice' must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
+                   "\"function\": {\"name\"}}";
+        return NULL;
+    }
+    if (!strcmp(key, "parallel_tool_calls") && !json_is_boolean(v))
+        return "'parallel_tool_calls' must be a boolean";
+    if (!strcmp(key, "top_p") && (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1))
+        return "'top_p' must be a number from 0 to 1";
+    if (!strcmp(key, "stop") && !json_is_string(v) && !json_is_array(v))
+        return "'stop' must be a string or an array of strings";
+    return NULL;
+}
+
+/* The request's other fields, for the model (see the top of this file): known
+ * ones checked, the rest passed on. Answers 400 naming the field on error. */
+static json_t *collect_options(api_req *rq, json_t *root, const char *wire)
+{
+    static const char *const own[] = {"model",       "messages",   "stream", "stream_options",
+                                      "temperature", "max_tokens", "n"};
+    json_t *opts = json_object(), *v;
+    const char *key;
+    if (!opts) {
+        http_error(rq->http, 500, NULL, NULL, "Out of memory");
+        return NULL;
+    }
+    json_object_foreach(root, key, v)
+    {
+        size_t i;
+        for (i = 0; i < sizeof own / sizeof own[0] && strcmp(key, own[i]); i++)
+            ;
+        if (i < sizeof own / sizeof own[0] || json_is_null(v))
+            continue;
+        const char *why = option_problem(key, v);
+        if (why) {
+            http_error(rq->http, 400, NULL, key, "%s", why);
+            goto fail;
+        }
+        if (wire && !strcmp(wire, "anthropic") && !provider_anthropic_option_ok(key)) {
+            http_error(rq->http, 400, NULL, key, "'%s' is not supported by Anthropic models", key);
+            goto fail;
+        }
+        json_object_set(opts, key, v);
+    }
+    return opts;
+fail:
+    json_decref(opts);
+    return NULL;
 }
 
 static void chat_completions(api_req *rq)
 {
-    json_t *root = NULL, *messages = NULL;
+    json_t *root = NULL, *messages = NULL, *options = NULL;
     api_run_params prm;
     const char *last_user;
     if (api_read_body(rq, &root))
@@ -213,8 +381,10 @@ static void chat_completions(api_req *rq)
         http_error(rq->http, 400, NULL, "stream", "'stream' must be a boolean");
         goto out;
     }
-    int streaming = json_is_true(stream);
-    if (!(messages = normalise_messages(rq, json_object_get(root, "messages"), &last_user)))
+    int streaming = json_is_true(stream), tool_messages;
+    const char *wire = rq->app->engine ? engine_model_wire(rq->app->engine, prm.model) : NULL;
+    if (!(messages = normalise_messages(rq, json_object_get(root, "messages"), wire, &last_user, &tool_messages)) ||
+        !(options = collect_options(rq, root, wire)))
         goto out;
 
     gateway_ctx *cx = calloc(1, sizeof *cx);
@@ -228,12 +398,16 @@ static void chat_completions(api_req *rq)
     if (engine_model_resolve(rq->app->engine, prm.model, cx->model, sizeof cx->model) != 0)
         snprintf(cx->model, sizeof cx->model, "%s", prm.model ? prm.model : "");
 
-    exec_request req = {.messages = messages, .ud = cx};
+    exec_request req = {.messages = messages,
+                        .tool_messages = tool_messages,
+                        .options = json_object_size(options) ? options : NULL,
+                        .ud = cx};
     api_run_fill_record(rq, &prm, &req.rec);
     snprintf(req.rec.source, sizeof req.rec.source, "chat");
     req.rec.rendered_prompt = (char *)last_user;
     req.rec.stream = streaming;
     req.on_chunk = streaming ? on_chunk : NULL;
+    req.on_tool_chunk = streaming ? on_tool_chunk : NULL;
     req.on_finish = streaming ? on_finish_stream : on_finish_sync;
 
     char exec_id[ID_LEN + 1];
@@ -265,6 +439,7 @@ static void chat_completions(api_req *rq)
         http_add_header(rq->http, "X-Execution-Id", exec_id);
     }
 out:
+    json_decref(options);
     json_decref(messages);
     json_decref(root);
 }

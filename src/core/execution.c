@@ -20,11 +20,13 @@ typedef struct exec_run {
     recorder *rec;
     store_id id;
     void (*on_chunk)(void *ud, const char *text, size_t len);
+    void (*on_tool_chunk)(void *ud, const json_t *delta);
     void (*on_finish)(void *ud, const exec_outcome *out);
     void *ud;
     /* the engine's answer, copied for a finish the recorder completes later */
     engine_result res;
     char *model, *output, *error, *finish_reason;
+    json_t *tool_calls;
 } exec_run;
 
 static void run_free(exec_run *run)
@@ -33,6 +35,7 @@ static void run_free(exec_run *run)
     free(run->output);
     free(run->error);
     free(run->finish_reason);
+    json_decref(run->tool_calls);
     free(run);
 }
 
@@ -54,6 +57,13 @@ static void run_chunk(void *ud, const char *text, size_t len)
     exec_run *run = ud;
     if (run->on_chunk)
         run->on_chunk(run->ud, text, len);
+}
+
+static void run_tool_chunk(void *ud, const json_t *delta)
+{
+    exec_run *run = ud;
+    if (run->on_tool_chunk)
+        run->on_tool_chunk(run->ud, delta);
 }
 
 static void run_outcome(exec_run *run, const char *status, const engine_result *res)
@@ -81,8 +91,9 @@ static int run_keep(exec_run *run, const engine_result *res)
     run->error = res->error ? strdup(res->error) : NULL;
     run->finish_reason = res->finish_reason ? strdup(res->finish_reason) : NULL;
     run->output = malloc(res->output_len + 1);
-    if ((res->model && !run->model) || (res->error && !run->error) ||
-        (res->finish_reason && !run->finish_reason) || !run->output)
+    run->tool_calls = res->tool_calls ? json_deep_copy(res->tool_calls) : NULL;
+    if ((res->model && !run->model) || (res->error && !run->error) || (res->finish_reason && !run->finish_reason) ||
+        !run->output || (res->tool_calls && !run->tool_calls))
         return -1;
     if (res->output_len)
         memcpy(run->output, res->output, res->output_len);
@@ -91,6 +102,7 @@ static int run_keep(exec_run *run, const engine_result *res)
     run->res.error = run->error;
     run->res.finish_reason = run->finish_reason;
     run->res.output = run->output;
+    run->res.tool_calls = run->tool_calls;
     return 0;
 }
 
@@ -99,6 +111,7 @@ static void run_done(void *ud, const engine_result *res)
 {
     exec_run *run = ud;
     int ok = res->status == ENGINE_OK;
+    char *tool_calls = res->tool_calls ? json_dumps(res->tool_calls, JSON_COMPACT) : NULL;
     store_execution_result r = {
         .status = ok ? "completed" : "failed",
         .model = res->model,
@@ -110,12 +123,16 @@ static void run_done(void *ud, const engine_result *res)
         .total_tokens = res->total_tokens,
         .duration_ms = res->duration_ms,
         .attempts = res->attempts,
+        .tool_calls = tool_calls,
     };
-    if (run->rec && run_keep(run, res) == 0 && recorder_finish(run->rec, run->id, &r, run_recorded, run) == 0)
+    if (run->rec && run_keep(run, res) == 0 && recorder_finish(run->rec, run->id, &r, run_recorded, run) == 0) {
+        free(tool_calls);
         return; /* run_recorded answers */
+    }
     int rc = store_execution_finish(run->store, run->id, &r);
     if (rc != STORE_OK && rc != STORE_CONFLICT)
         log_error("execution %s: could not record the outcome", run->id);
+    free(tool_calls);
     run_outcome(run, r.status, res);
     run_free(run);
 }
@@ -131,6 +148,7 @@ int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_reques
     run->store = store;
     run->rec = recorder;
     run->on_chunk = req->on_chunk;
+    run->on_tool_chunk = req->on_tool_chunk;
     run->on_finish = req->on_finish;
     run->ud = req->ud;
 
@@ -165,7 +183,10 @@ int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_reques
         .has_temperature = rec.has_temperature,
         .max_tokens = rec.max_tokens,
         .stream = rec.stream,
+        .tool_messages = req->tool_messages,
+        .options = req->options,
         .on_chunk = run_chunk,
+        .on_tool_chunk = req->on_tool_chunk ? run_tool_chunk : NULL,
         .on_done = run_done,
         .ud = run,
     };

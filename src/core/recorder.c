@@ -25,7 +25,7 @@ typedef struct rec_op {
     store_execution row;          /* create: the row, owning its strings */
     store_id finish_id;           /* finish */
     store_execution_result res;   /* finish: strings below */
-    char *model, *output, *error; /* owned */
+    char *model, *output, *error, *tool_calls; /* owned */
     recorder_done_fn done;
     void *ud;
 } rec_op;
@@ -70,6 +70,7 @@ static void op_free(rec_op *op)
     free(op->model);
     free(op->output);
     free(op->error);
+    free(op->tool_calls);
     free(op);
 }
 
@@ -129,6 +130,7 @@ int recorder_finish(recorder *r, const char *id, const store_execution_result *r
     op->res = *res;
     op->model = copy_opt(res->model, &failed);
     op->error = copy_opt(res->error, &failed);
+    op->tool_calls = copy_opt(res->tool_calls, &failed);
     if (res->output) {
         op->output = copy_n(res->output, res->output_len);
         failed |= op->output == NULL;
@@ -136,6 +138,7 @@ int recorder_finish(recorder *r, const char *id, const store_execution_result *r
     op->res.model = op->model;
     op->res.error = op->error;
     op->res.output = op->output;
+    op->res.tool_calls = op->tool_calls;
     op->done = done;
     op->ud = ud;
     return enqueue(r, op, failed);

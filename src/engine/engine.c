@@ -79,6 +79,9 @@ static void engine_req_free(engine_req *req)
     provider_buf_free(&req->resp);
     provider_sse_free(&req->sse);
     provider_buf_free(&req->out);
+    json_decref(req->messages_json);
+    json_decref(req->options);
+    json_decref(req->tool_calls);
     free(req);
 }
 
@@ -234,7 +237,14 @@ int engine_submit(engine_t *eng, const engine_call *call)
         rc = ENGINE_ERR_INTERNAL; /* not an array of {role, content}: the caller validates */
         goto fail;
     }
+    /* deep copies: the engine thread must share no reference count with the caller's */
+    if ((call->tool_messages && !(req->messages_json = json_deep_copy(call->messages))) ||
+        (call->options && !(req->options = json_deep_copy(call->options)))) {
+        rc = ENGINE_ERR_INTERNAL;
+        goto fail;
+    }
     req->on_chunk = call->on_chunk;
+    req->on_tool_chunk = call->on_tool_chunk;
     req->on_done = call->on_done;
     req->ud = call->ud;
     req->temperature = call->temperature;
@@ -311,6 +321,7 @@ void engine_finish(engine_t *eng, engine_req *req, enum engine_status status)
         res.completion_tokens = req->completion_tokens;
         res.total_tokens = req->total_tokens;
         res.finish_reason = req->finish_reason[0] ? req->finish_reason : NULL;
+        res.tool_calls = req->tool_calls;
     } else {
         switch (status) {
         case ENGINE_ERR_SHUTDOWN:
@@ -901,6 +912,18 @@ int engine_model_resolve(engine_t *eng, const char *model, char *buf, size_t buf
         return -1;
     memcpy(buf, t, n + 1);
     return 0;
+}
+
+const char *engine_model_wire(engine_t *eng, const char *model)
+{
+    const char *t = NULL;
+    int r = eng ? engine_config_route(&eng->cfg, model, &t) : ENGINE_ROUTE_UNKNOWN;
+
+    if (r == ENGINE_ROUTE_UNKNOWN)
+        return NULL;
+    if (r == ENGINE_ROUTE_ECHO)
+        return "echo";
+    return eng->cfg.providers[r].type == ENGINE_PROVIDER_ANTHROPIC ? "anthropic" : "openai";
 }
 
 static int engine_models_add(json_t *arr, const char *id, const char *owner)

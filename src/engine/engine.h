@@ -47,7 +47,9 @@ typedef struct engine_result {
                                backoff included; 0 if no attempt started (echo: its reply time) */
     int attempts;           /* upstream HTTP attempts made (0 for echo) */
     int upstream_http_status; /* last upstream HTTP status, 0 if none */
-    const char *finish_reason; /* "stop", "length", ... or NULL */
+    const char *finish_reason; /* "stop", "length", "tool_calls", ... or NULL */
+    const json_t *tool_calls;  /* the tool calls the model asked for, OpenAI's form
+                                  [{"id","type","function":{"name","arguments"}}]; NULL: none */
     const char *error;      /* human readable, NULL when status == ENGINE_OK */
 } engine_result;
 
@@ -58,8 +60,17 @@ typedef struct engine_call {
     int has_temperature;
     long max_tokens;        /* 0 = provider default */
     int stream;             /* 1: deliver text pieces through on_chunk as they arrive */
+    /* 1: messages also carry what plain text cannot (an assistant's "tool_calls",
+     * a "tool" message's "tool_call_id") and the provider is sent them */
+    int tool_messages;
+    /* borrowed; more request fields in OpenAI's vocabulary (tools, tool_choice,
+     * top_p, stop, response_format, ...) or NULL: see provider_params.options */
+    const json_t *options;
     /* engine thread; text is NOT NUL-terminated; may be called many times before on_done */
     void (*on_chunk)(void *ud, const char *text, size_t len);
+    /* engine thread, streams only (may be NULL): a piece of a tool call in OpenAI's
+     * delta form {"index", "id"?, "type"?, "function": {"name"?, "arguments"?}} */
+    void (*on_tool_chunk)(void *ud, const json_t *delta);
     /* engine thread; called exactly once per successfully submitted call */
     void (*on_done)(void *ud, const engine_result *res);
     void *ud;
@@ -85,6 +96,11 @@ int engine_model_known(engine_t *eng, const char *model);
 /* Thread-safe. Resolve a name to its canonical "provider/model" form (e.g. alias,
  * default); writes into buf. Returns 0, or -1 if unknown. */
 int engine_model_resolve(engine_t *eng, const char *model, char *buf, size_t buflen);
+
+/* Thread-safe. The wire format the model's first route speaks: "echo",
+ * "openai" or "anthropic"; NULL if the name routes nowhere. (Fallbacks may
+ * speak another: a request one of them cannot express fails that hop.) */
+const char *engine_model_wire(engine_t *eng, const char *model);
 
 /* New reference: JSON array of {"id","object":"model","owned_by"} for GET /v1/models.
  * (Lists "echo", every alias, every concrete model the configuration names,

@@ -138,6 +138,49 @@ static int engine_on_text(void *ud, const char *text, size_t len)
     return 0;
 }
 
+/* A streamed piece of a tool call: joined into req->tool_calls, then passed on. */
+static int engine_on_tool(void *ud, const json_t *delta)
+{
+    engine_req *req = ud;
+    size_t idx = (size_t)json_integer_value(json_object_get(delta, "index"));
+    json_t *fn = json_object_get(delta, "function"), *v;
+
+    if (!req->tool_calls && !(req->tool_calls = json_array()))
+        goto oom;
+    while (json_array_size(req->tool_calls) <= idx)
+        if (json_array_append_new(req->tool_calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", "", "type", "function",
+                                                             "function", "name", "", "arguments", "")) != 0)
+            goto oom;
+    json_t *call = json_array_get(req->tool_calls, idx), *cfn = json_object_get(call, "function");
+    if (json_is_string(v = json_object_get(delta, "id")) && json_object_set(call, "id", v) != 0)
+        goto oom;
+    if (json_is_string(v = json_object_get(delta, "type")) && json_object_set(call, "type", v) != 0)
+        goto oom;
+    if (json_is_string(v = json_object_get(fn, "name")) && json_object_set(cfn, "name", v) != 0)
+        goto oom;
+    if (json_is_string(v = json_object_get(fn, "arguments")) && json_string_length(v) > 0) {
+        json_t *args = json_object_get(cfn, "arguments");
+        size_t have = json_string_length(args), add = json_string_length(v);
+        char *joined = have + add <= ENGINE_MAX_OUTPUT ? malloc(have + add) : NULL;
+        if (!joined)
+            goto oom;
+        memcpy(joined, json_string_value(args), have);
+        memcpy(joined + have, json_string_value(v), add);
+        int rc = json_object_set_new(cfn, "arguments", json_stringn_nocheck(joined, have + add));
+        free(joined);
+        if (rc != 0)
+            goto oom;
+    }
+    if (req->on_tool_chunk) {
+        req->delivered = 1;
+        req->on_tool_chunk(req->ud, delta);
+    }
+    return 0;
+oom:
+    engine_write_fail(req, "streamed tool call too large or out of memory");
+    return -1;
+}
+
 static int engine_on_sse(void *ud, const char *event, const char *data, size_t len, char *err,
                          size_t errlen)
 {
@@ -228,8 +271,11 @@ void engine_http_start(engine_t *eng, engine_req *req)
     provider_sse_reset(&req->sse);
     memset(&req->st, 0, sizeof(req->st));
     req->st.on_text = engine_on_text;
+    req->st.on_tool = engine_on_tool;
     req->st.ud = req;
     req->finish_reason[0] = '\0';
+    json_decref(req->tool_calls);
+    req->tool_calls = NULL;
 
     memset(&params, 0, sizeof(params));
     params.model = hop->model;
@@ -239,6 +285,8 @@ void engine_http_start(engine_t *eng, engine_req *req)
     params.has_temperature = req->has_temperature;
     params.max_tokens = req->max_tokens;
     params.stream = req->stream;
+    params.messages_json = req->messages_json;
+    params.options = req->options;
     err[0] = '\0';
     if (p->ops->build_request(&p->ep, &params, &preq, err, sizeof(err)) != 0) {
         engine_attempt_failed(eng, req, ENGINE_ERR_INTERNAL, 0, 0, err);
@@ -337,6 +385,23 @@ static int engine_curl_retryable(CURLcode cc)
     }
 }
 
+/* A stream request answered in one piece: its tool calls go out as one delta each. */
+static void engine_tool_calls_as_pieces(engine_req *req)
+{
+    size_t i;
+    json_t *call;
+
+    if (!req->stream || !req->on_tool_chunk)
+        return;
+    json_array_foreach(req->tool_calls, i, call)
+    {
+        json_t *d = json_deep_copy(call);
+        if (d && json_object_set_new(d, "index", json_integer((json_int_t)i)) == 0)
+            req->on_tool_chunk(req->ud, d);
+        json_decref(d);
+    }
+}
+
 /* The transfer completed at the HTTP level with a 2xx: turn it into a result. */
 static void engine_http_success(engine_t *eng, engine_req *req, const engine_prov *p)
 {
@@ -388,6 +453,8 @@ static void engine_http_success(engine_t *eng, engine_req *req, const engine_pro
     req->out.cap = r.text_len + 1;
     r.text = NULL;
     memcpy(req->finish_reason, r.finish_reason, sizeof(req->finish_reason));
+    req->tool_calls = r.tool_calls; /* ownership moves too */
+    r.tool_calls = NULL;
     if (r.has_usage) {
         req->prompt_tokens = r.prompt_tokens;
         req->completion_tokens = r.completion_tokens;
@@ -400,6 +467,7 @@ static void engine_http_success(engine_t *eng, engine_req *req, const engine_pro
     /* a stream request answered in one piece is still delivered through on_chunk */
     if (req->stream && req->on_chunk && req->out.len > 0)
         req->on_chunk(req->ud, req->out.data, req->out.len);
+    engine_tool_calls_as_pieces(req);
     engine_finish(eng, req, ENGINE_OK);
 }
 

@@ -77,6 +77,7 @@ typedef struct engine_req {
 
     /* the call, copied at submit */
     void (*on_chunk)(void *ud, const char *text, size_t len);
+    void (*on_tool_chunk)(void *ud, const json_t *delta);
     void (*on_done)(void *ud, const engine_result *res);
     void *ud;
     double temperature;
@@ -85,6 +86,8 @@ typedef struct engine_req {
     int stream;
     provider_message *msgs; /* one block: array, then the strings */
     size_t n_msgs;
+    json_t *messages_json; /* a private copy when the call has tool messages, else NULL */
+    json_t *options;       /* a private copy of the call's options, or NULL */
     engine_hop *hops; /* one block: array, then the names */
     size_t n_hops;
     size_t hop; /* current hop */
@@ -118,6 +121,7 @@ typedef struct engine_req {
     long completion_tokens;
     long total_tokens;
     char finish_reason[PROVIDER_FINISH_LEN];
+    json_t *tool_calls; /* complete calls (a stream's pieces joined), or NULL */
 } engine_req;
 
 /* Per-provider runtime state. */

@@ -10,13 +10,27 @@
  *           "temperature"?, "stream"}. Messages with role "system" (or
  *           "developer") are lifted out of the list and joined with a blank
  *           line into the top-level "system" string, as the API requires.
- * Response: the "text" blocks of "content" concatenated; stop_reason mapped
+ *           With messages_json, an assistant's tool_calls become tool_use
+ *           blocks (arguments parsed back into "input") and "tool" messages
+ *           tool_result blocks of a user turn (consecutive ones share it).
+ *           Options translated from OpenAI's vocabulary: top_p, top_k, stop
+ *           (-> stop_sequences), tools (function tools -> name, description,
+ *           input_schema), tool_choice (auto, none, required -> any, a named
+ *           function -> tool), parallel_tool_calls: false (->
+ *           disable_parallel_tool_use), user (-> metadata.user_id);
+ *           max_completion_tokens is carried by max_tokens. Any other option
+ *           fails the build with its name (provider_anthropic_option_ok).
+ * Response: the "text" blocks of "content" concatenated, "tool_use" blocks
+ *           as OpenAI tool_calls (input serialised as arguments); stop_reason mapped
  *           to OpenAI-style finish reasons (end_turn/stop_sequence -> "stop",
  *           max_tokens -> "length", tool_use -> "tool_calls"); usage
  *           input_tokens (+ cache_creation/cache_read input tokens, which
  *           Anthropic counts separately) and output_tokens.
  * Stream:   events message_start (input usage), content_block_delta with
- *           text_delta pieces, message_delta (stop_reason, output usage),
+ *           text_delta pieces, content_block_start of a tool_use block and its
+ *           input_json_delta pieces (handed on as OpenAI tool-call deltas,
+ *           numbered among the tool calls only), message_delta (stop_reason,
+ *           output usage),
  *           message_stop (end), ping, error.
  *
  * Every answer is untrusted: wrong types or broken JSON return -1 with a
@@ -46,6 +60,147 @@ static int anthropic_is_system(const char *role)
     return strcmp(role, "system") == 0 || strcmp(role, "developer") == 0;
 }
 
+int provider_anthropic_option_ok(const char *name)
+{
+    static const char *const ok[] = {
+        "top_p", "top_k", "stop", "tools", "tool_choice", "parallel_tool_calls", "user", "max_completion_tokens"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strcmp(name, ok[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* An assistant turn with tool calls (-> tool_use blocks) or a "tool" message
+ * (-> a tool_result block, in the user turn the previous one opened). */
+static int anthropic_tool_turn(json_t *msgs, const provider_message *m, const json_t *mj, size_t i, char *err,
+                               size_t errlen)
+{
+    json_t *blocks, *last = json_array_get(msgs, json_array_size(msgs) - 1);
+    json_t *text = m->content_len ? json_stringn(m->content, m->content_len) : NULL;
+
+    if (m->content_len && !text) {
+        snprintf(err, errlen, "message %zu cannot be encoded (invalid UTF-8?)", i);
+        return -1;
+    }
+    if (strcmp(m->role, "tool") == 0) {
+        const char *id = json_string_value(json_object_get(mj, "tool_call_id"));
+        json_t *res = json_pack("{s:s, s:s, s:o}", "type", "tool_result", "tool_use_id", id ? id : "", "content",
+                                text ? text : json_string(""));
+        blocks = json_object_get(last, "content");
+        if (!res)
+            goto oom;
+        if (json_is_array(blocks) && strcmp(json_string_value(json_object_get(last, "role")), "user") == 0)
+            return json_array_append_new(blocks, res) == 0 ? 0 : -1;
+        return json_array_append_new(msgs, json_pack("{s:s, s:[o]}", "role", "user", "content", res)) == 0 ? 0 : -1;
+    }
+    size_t k;
+    json_t *call;
+    blocks = json_array();
+    if (!blocks)
+        goto oom;
+    if (text && json_array_append_new(blocks, json_pack("{s:s, s:o}", "type", "text", "text", text)) != 0) {
+        json_decref(blocks);
+        return -1;
+    }
+    json_array_foreach(json_object_get(mj, "tool_calls"), k, call)
+    {
+        json_t *fn = json_object_get(call, "function");
+        const char *args = json_string_value(json_object_get(fn, "arguments"));
+        json_t *input = args && *args ? json_loads(args, 0, NULL) : json_object();
+        if (!json_is_object(input)) {
+            json_decref(input);
+            json_decref(blocks);
+            snprintf(err, errlen, "messages[%zu].tool_calls[%zu].function.arguments is not a JSON object", i, k);
+            return -1;
+        }
+        const char *id = json_string_value(json_object_get(call, "id"));
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        if (json_array_append_new(blocks, json_pack("{s:s, s:s, s:s, s:o}", "type", "tool_use", "id", id ? id : "",
+                                                    "name", name ? name : "", "input", input)) != 0) {
+            json_decref(blocks);
+            goto oom;
+        }
+    }
+    if (json_array_append_new(msgs, json_pack("{s:s, s:o}", "role", "assistant", "content", blocks)) != 0)
+        goto oom;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory building the request");
+    return -1;
+}
+
+/* OpenAI's function tools -> Anthropic's {name, description, input_schema}. */
+static json_t *anthropic_tools(const json_t *tools)
+{
+    json_t *out = json_array(), *t;
+    size_t i;
+
+    json_array_foreach(tools, i, t)
+    {
+        json_t *fn = json_object_get(t, "function"), *desc = json_object_get(fn, "description");
+        json_t *schema = json_object_get(fn, "parameters");
+        json_t *o = json_pack("{s:s?, s:o}", "name", json_string_value(json_object_get(fn, "name")), "input_schema",
+                              json_is_object(schema) ? json_incref(schema)
+                                                     : json_pack("{s:s, s:{}}", "type", "object", "properties"));
+        if (!o || (json_is_string(desc) && json_object_set(o, "description", desc) != 0) ||
+            json_array_append_new(out, o) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static json_t *anthropic_tool_choice(const json_t *choice)
+{
+    const char *s = json_string_value(choice);
+    if (s)
+        return json_pack("{s:s}", "type", !strcmp(s, "required") ? "any" : !strcmp(s, "none") ? "none" : "auto");
+    const char *name = json_string_value(json_object_get(json_object_get(choice, "function"), "name"));
+    return name ? json_pack("{s:s, s:s}", "type", "tool", "name", name) : json_pack("{s:s}", "type", "auto");
+}
+
+static int anthropic_add_options(json_t *body, const json_t *options, char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v, *choice = NULL;
+
+    json_object_foreach((json_t *)options, key, v)
+    {
+        if (!provider_anthropic_option_ok(key)) {
+            snprintf(err, errlen, "'%s' is not supported by Anthropic models", key);
+            return -1;
+        }
+    }
+    if ((v = json_object_get(options, "top_p")) && json_object_set(body, "top_p", v) != 0)
+        goto oom;
+    if ((v = json_object_get(options, "top_k")) && json_object_set(body, "top_k", v) != 0)
+        goto oom;
+    v = json_object_get(options, "stop");
+    if (json_is_string(v) ? json_object_set_new(body, "stop_sequences", json_pack("[O]", v)) != 0
+                          : json_is_array(v) && json_object_set(body, "stop_sequences", v) != 0)
+        goto oom;
+    v = json_object_get(options, "tools");
+    if (json_is_array(v) && json_array_size(v) > 0 && json_object_set_new(body, "tools", anthropic_tools(v)) != 0)
+        goto oom;
+    if ((v = json_object_get(options, "tool_choice")) && !json_is_null(v) && !(choice = anthropic_tool_choice(v)))
+        goto oom;
+    if (json_is_false(json_object_get(options, "parallel_tool_calls"))) {
+        if (!choice && !(choice = json_pack("{s:s}", "type", "auto")))
+            goto oom;
+        json_object_set_new(choice, "disable_parallel_tool_use", json_true());
+    }
+    if (choice && json_object_set_new(body, "tool_choice", choice) != 0)
+        goto oom;
+    v = json_object_get(options, "user");
+    if (json_is_string(v) && json_object_set_new(body, "metadata", json_pack("{s:O}", "user_id", v)) != 0)
+        goto oom;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory building the request");
+    return -1;
+}
+
 static int anthropic_build_request(const provider_endpoint *ep, const provider_params *p,
                                    provider_request *req, char *err, size_t errlen)
 {
@@ -64,12 +219,18 @@ static int anthropic_build_request(const provider_endpoint *ep, const provider_p
         goto oom;
     for (size_t i = 0; i < p->n_messages; i++) {
         const provider_message *m = &p->messages[i];
+        const json_t *mj = json_array_get(p->messages_json, i);
         json_t *c, *o;
 
         if (anthropic_is_system(m->role)) {
             if ((sys.len > 0 && provider_buf_append(&sys, "\n\n", 2, (size_t)-1) != 0) ||
                 provider_buf_append(&sys, m->content, m->content_len, (size_t)-1) != 0)
                 goto oom;
+            continue;
+        }
+        if (mj && (strcmp(m->role, "tool") == 0 || json_object_get(mj, "tool_calls"))) {
+            if (anthropic_tool_turn(msgs, m, mj, i, err, errlen) != 0)
+                goto out;
             continue;
         }
         c = json_stringn(m->content, m->content_len);
@@ -91,6 +252,8 @@ static int anthropic_build_request(const provider_endpoint *ep, const provider_p
     if (p->has_temperature &&
         json_object_set_new(body, "temperature", json_real(p->temperature)) != 0)
         goto oom;
+    if (anthropic_add_options(body, p->options, err, errlen) != 0)
+        goto out;
     req->body = json_dumps(body, JSON_COMPACT);
     if (!req->body)
         goto oom;
@@ -170,6 +333,32 @@ static int anthropic_error_event(const json_t *root, char *err, size_t errlen)
     return -1;
 }
 
+/* A tool_use block -> one OpenAI tool call appended to *calls. */
+static int anthropic_tool_use(const json_t *blk, json_t **calls, char *err, size_t errlen)
+{
+    json_t *id = json_object_get(blk, "id"), *name = json_object_get(blk, "name");
+    json_t *input = json_object_get(blk, "input");
+    char *args;
+
+    if (!json_is_string(id) || !json_is_string(name) || !json_is_object(input)) {
+        snprintf(err, errlen, "a tool_use block lacks its id, name or input");
+        return -1;
+    }
+    if (!*calls && !(*calls = json_array()))
+        goto oom;
+    if (!(args = json_dumps(input, JSON_COMPACT)))
+        goto oom;
+    json_t *call = json_pack("{s:O, s:s, s:{s:O, s:s}}", "id", id, "type", "function", "function", "name", name,
+                             "arguments", args);
+    free(args);
+    if (!call || json_array_append_new(*calls, call) != 0)
+        goto oom;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
 static int anthropic_parse_response(const char *body, size_t len, provider_response *out,
                                     char *err, size_t errlen)
 {
@@ -201,8 +390,13 @@ static int anthropic_parse_response(const char *body, size_t len, provider_respo
             snprintf(err, errlen, "content[%zu] is not a typed block", i);
             goto out;
         }
+        if (strcmp(json_string_value(bt), "tool_use") == 0) {
+            if (anthropic_tool_use(blk, &out->tool_calls, err, errlen) != 0)
+                goto out;
+            continue;
+        }
         if (strcmp(json_string_value(bt), "text") != 0)
-            continue; /* thinking, tool_use ...: not part of the text answer */
+            continue; /* thinking ...: not part of the text answer */
         if (!json_is_string(tx)) {
             snprintf(err, errlen, "content[%zu].text is not a string", i);
             goto out;
@@ -250,6 +444,43 @@ out:
     return rc;
 }
 
+/* Hand one tool-call delta (a new reference, NULL when out of memory) on. */
+static int anthropic_stream_tool_piece(provider_stream *st, json_t *d, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (st->on_tool && st->on_tool(st->ud, d) != 0) {
+        snprintf(err, errlen, "stream aborted by the receiver");
+        rc = -1;
+    }
+    json_decref(d);
+    return rc;
+}
+
+/* content_block_start: a tool_use block opens tool call number tools_seen. */
+static int anthropic_stream_tool_start(provider_stream *st, const json_t *root, char *err, size_t errlen)
+{
+    json_t *blk = json_object_get(root, "content_block");
+    json_t *id = json_object_get(blk, "id"), *name = json_object_get(blk, "name");
+
+    const char *type = json_string_value(json_object_get(blk, "type"));
+    if (!type || strcmp(type, "tool_use") != 0)
+        return 0;
+    if (!json_is_string(id) || !json_is_string(name)) {
+        snprintf(err, errlen, "a tool_use block lacks its id or name");
+        return -1;
+    }
+    st->tool_block = 1;
+    st->tools_seen++;
+    return anthropic_stream_tool_piece(st,
+                                       json_pack("{s:i, s:O, s:s, s:{s:O, s:s}}", "index", st->tools_seen - 1, "id", id,
+                                                 "type", "function", "function", "name", name, "arguments", ""),
+                                       err, errlen);
+}
+
 static int anthropic_parse_stream_event(provider_stream *st, const char *event,
                                         const char *data, size_t len, char *err, size_t errlen)
 {
@@ -285,6 +516,11 @@ static int anthropic_parse_stream_event(provider_stream *st, const char *event,
             st->scratch |= ANTHROPIC_SAW_INPUT;
             anthropic_stream_usage(st);
         }
+    } else if (strcmp(type, "content_block_start") == 0) {
+        if (anthropic_stream_tool_start(st, root, err, errlen) != 0)
+            goto out;
+    } else if (strcmp(type, "content_block_stop") == 0) {
+        st->tool_block = 0;
     } else if (strcmp(type, "content_block_delta") == 0) {
         json_t *dt, *tx;
         delta = json_object_get(root, "delta");
@@ -304,6 +540,16 @@ static int anthropic_parse_stream_event(provider_stream *st, const char *event,
                 snprintf(err, errlen, "stream aborted by the receiver");
                 goto out;
             }
+        } else if (strcmp(json_string_value(dt), "input_json_delta") == 0 && st->tool_block) {
+            tx = json_object_get(delta, "partial_json");
+            if (!json_is_string(tx)) {
+                snprintf(err, errlen, "input_json_delta.partial_json is not a string");
+                goto out;
+            }
+            if (anthropic_stream_tool_piece(
+                    st, json_pack("{s:i, s:{s:O}}", "index", st->tools_seen - 1, "function", "arguments", tx), err,
+                    errlen) != 0)
+                goto out;
         }
     } else if (strcmp(type, "message_delta") == 0) {
         delta = json_object_get(root, "delta");
@@ -334,7 +580,7 @@ static int anthropic_parse_stream_event(provider_stream *st, const char *event,
     } else if (strcmp(type, "message_stop") == 0) {
         st->done = 1;
     }
-    /* ping, content_block_start/stop and unknown events carry nothing we need */
+    /* ping and unknown events carry nothing we need */
     rc = 0;
 out:
     json_decref(root);

@@ -7,14 +7,19 @@
  * when a key is configured, since local servers usually have none.
  *
  * Request: {"model", "messages":[{"role","content"}], "temperature"?,
- *           "max_tokens"? (only when > 0), "stream", and when streaming
- *           "stream_options": {"include_usage": true} so the last chunk
- *           carries the token usage}.
- * Response: choices[0].message.content (null counts as ""), choices[0].
+ *           "max_tokens"? (only when > 0; not when the options carry
+ *           "max_completion_tokens", which newer OpenAI models require),
+ *           "stream", and when streaming "stream_options": {"include_usage":
+ *           true} so the last chunk carries the token usage}, plus every
+ *           option (tools, tool_choice, response_format, top_p, ...) as given:
+ *           compatible servers each accept their own extras.
+ * Response: choices[0].message.content (null counts as ""), its tool_calls
+ *           (kept as they are, once checked for shape), choices[0].
  *           finish_reason, usage.{prompt,completion,total}_tokens. A missing
  *           or null "usage" is reported as has_usage = 0 (the engine then
  *           estimates); a usage of the wrong shape is an error.
- * Stream:   "data: {chunk}" events with choices[0].delta.content pieces, a
+ * Stream:   "data: {chunk}" events with choices[0].delta.content pieces and
+ *           delta.tool_calls pieces (handed on one by one), a
  *           finish_reason, a final chunk with "usage" and empty choices, and
  *           "data: [DONE]".
  *
@@ -28,6 +33,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The options, except the fields this format sets itself. */
+static int openai_add_options(json_t *body, const json_t *options)
+{
+    static const char *const own[] = {"model", "messages", "stream", "stream_options", "temperature", "max_tokens"};
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)options, key, v)
+    {
+        size_t i;
+        for (i = 0; i < sizeof(own) / sizeof(own[0]) && strcmp(key, own[i]) != 0; i++)
+            ;
+        if (i == sizeof(own) / sizeof(own[0]) && json_object_set(body, key, v) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int openai_build_request(const provider_endpoint *ep, const provider_params *p,
                                 provider_request *req, char *err, size_t errlen)
 {
@@ -40,10 +63,10 @@ static int openai_build_request(const provider_endpoint *ep, const provider_para
         goto oom;
     }
     body = json_object();
-    msgs = json_array();
+    msgs = p->messages_json ? json_incref((json_t *)p->messages_json) : json_array();
     if (!body || !msgs)
         goto oom;
-    for (size_t i = 0; i < p->n_messages; i++) {
+    for (size_t i = 0; !p->messages_json && i < p->n_messages; i++) {
         json_t *c = json_stringn(p->messages[i].content, p->messages[i].content_len);
         json_t *m = json_pack("{s:s, s:o}", "role", p->messages[i].role, "content", c);
         if (!c || !m || json_array_append_new(msgs, m) != 0) {
@@ -58,11 +81,13 @@ static int openai_build_request(const provider_endpoint *ep, const provider_para
     if (p->has_temperature &&
         json_object_set_new(body, "temperature", json_real(p->temperature)) != 0)
         goto oom;
-    if (p->max_tokens > 0 &&
+    if (p->max_tokens > 0 && !json_object_get(p->options, "max_completion_tokens") &&
         json_object_set_new(body, "max_tokens", json_integer(p->max_tokens)) != 0)
         goto oom;
     if (p->stream &&
         json_object_set_new(body, "stream_options", json_pack("{s:b}", "include_usage", 1)) != 0)
+        goto oom;
+    if (openai_add_options(body, p->options) != 0)
         goto oom;
     req->body = json_dumps(body, JSON_COMPACT);
     if (!req->body)
@@ -145,6 +170,32 @@ static int openai_body_error(const json_t *root, char *err, size_t errlen)
     return -1;
 }
 
+/* message.tool_calls: absent, null, or an array of complete calls. */
+static int openai_tool_calls(json_t *tc, json_t **out, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *call;
+
+    if (!tc || json_is_null(tc))
+        return 0;
+    if (!json_is_array(tc)) {
+        snprintf(err, errlen, "choices[0].message.tool_calls is not an array");
+        return -1;
+    }
+    json_array_foreach(tc, i, call)
+    {
+        json_t *fn = json_object_get(call, "function");
+        if (!json_is_object(call) || !json_is_string(json_object_get(call, "id")) || !json_is_object(fn) ||
+            !json_is_string(json_object_get(fn, "name")) || !json_is_string(json_object_get(fn, "arguments"))) {
+            snprintf(err, errlen, "choices[0].message.tool_calls[%zu] is not a function call", i);
+            return -1;
+        }
+    }
+    if (json_array_size(tc) > 0)
+        *out = json_incref(tc);
+    return 0;
+}
+
 static int openai_parse_response(const char *body, size_t len, provider_response *out,
                                  char *err, size_t errlen)
 {
@@ -178,6 +229,8 @@ static int openai_parse_response(const char *body, size_t len, provider_response
     }
     if (openai_finish(choice, out->finish_reason, sizeof(out->finish_reason), err, errlen) != 0)
         goto out;
+    if (openai_tool_calls(json_object_get(msg, "tool_calls"), &out->tool_calls, err, errlen) != 0)
+        goto out;
     u = openai_usage(root, &out->prompt_tokens, &out->completion_tokens, &out->total_tokens,
                      err, errlen);
     if (u < 0)
@@ -198,6 +251,34 @@ out:
     if (rc != 0)
         provider_response_free(out);
     return rc;
+}
+
+/* delta.tool_calls: each piece goes to on_tool as it is, once checked. */
+static int openai_tool_deltas(provider_stream *st, json_t *tc, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *d;
+
+    if (!tc || json_is_null(tc))
+        return 0;
+    if (!json_is_array(tc)) {
+        snprintf(err, errlen, "stream chunk delta.tool_calls is not an array");
+        return -1;
+    }
+    json_array_foreach(tc, i, d)
+    {
+        json_t *idx = json_object_get(d, "index"), *fn = json_object_get(d, "function");
+        if (!json_is_object(d) || !json_is_integer(idx) || json_integer_value(idx) < 0 ||
+            json_integer_value(idx) > 127 || (fn && !json_is_null(fn) && !json_is_object(fn))) {
+            snprintf(err, errlen, "stream chunk delta.tool_calls[%zu] is malformed", i);
+            return -1;
+        }
+        if (st->on_tool && st->on_tool(st->ud, d) != 0) {
+            snprintf(err, errlen, "stream aborted by the receiver");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int openai_parse_stream_event(provider_stream *st, const char *event, const char *data,
@@ -251,6 +332,8 @@ static int openai_parse_stream_event(provider_stream *st, const char *event, con
             snprintf(err, errlen, "stream aborted by the receiver");
             goto out;
         }
+        if (openai_tool_deltas(st, json_object_get(delta, "tool_calls"), err, errlen) != 0)
+            goto out;
     }
     u = openai_usage(root, &pt, &ct, &tt, err, errlen);
     if (u < 0)

@@ -46,6 +46,7 @@ void provider_response_free(provider_response *resp)
     if (!resp)
         return;
     free(resp->text);
+    json_decref(resp->tool_calls);
     memset(resp, 0, sizeof(*resp));
 }
 

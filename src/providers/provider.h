@@ -47,6 +47,16 @@ typedef struct provider_params {
     int has_temperature;
     long max_tokens; /* 0 = provider default */
     int stream;
+    /* The messages in OpenAI's vocabulary, with what text cannot carry: an
+     * assistant's "tool_calls" [{id, type, function: {name, arguments}}] and a
+     * "tool" message's "tool_call_id". NULL: messages (above) say everything.
+     * Its "content" members are flattened text, as in messages. */
+    const json_t *messages_json;
+    /* More request fields in OpenAI's vocabulary ("tools", "tool_choice",
+     * "top_p", "stop", "response_format", ...), or NULL. The openai format
+     * sends them as they are; anthropic translates the ones it can express
+     * and fails the build naming any other (provider_anthropic_option_ok). */
+    const json_t *options;
 } provider_params;
 
 /* Where the provider lives; base_url has no trailing '/'. api_key may be NULL. */
@@ -73,15 +83,24 @@ typedef struct provider_response {
     long total_tokens;
     int has_usage; /* 0: the provider sent no usage; the caller estimates */
     char finish_reason[PROVIDER_FINISH_LEN]; /* "" when unknown */
+    /* The tool calls the model asked for, in OpenAI's form
+     * [{"id","type":"function","function":{"name","arguments"}}], or NULL. */
+    json_t *tool_calls;
 } provider_response;
 
 /* Receives a streamed text piece; returns 0, or -1 to abort the stream. */
 typedef int (*provider_text_fn)(void *ud, const char *text, size_t len);
+/* Receives a streamed piece of a tool call in OpenAI's delta form
+ * {"index", "id"?, "type"?, "function": {"name"?, "arguments"?}} (borrowed);
+ * pieces with the same index belong to one call, "arguments" accumulates.
+ * Returns 0, or -1 to abort the stream. */
+typedef int (*provider_tool_fn)(void *ud, const json_t *delta);
 
 /* Incremental state of one streamed answer. Zero it, set on_text/ud, then feed
  * events. done becomes 1 when the provider's end-of-stream marker arrives. */
 typedef struct provider_stream {
     provider_text_fn on_text;
+    provider_tool_fn on_tool; /* may be NULL: tool calls are then dropped */
     void *ud;
     long prompt_tokens;
     long completion_tokens;
@@ -90,6 +109,8 @@ typedef struct provider_stream {
     int done;
     char finish_reason[PROVIDER_FINISH_LEN];
     unsigned scratch; /* the parser's private state; zero at the start */
+    int tool_block;   /* anthropic: 1 while a tool_use block is open */
+    int tools_seen;   /* anthropic: tool_use blocks started so far */
 } provider_stream;
 
 typedef struct provider_ops {
@@ -112,6 +133,11 @@ typedef struct provider_ops {
 
 extern const provider_ops provider_openai_ops;
 extern const provider_ops provider_anthropic_ops;
+
+/* 1 if the anthropic format can express the OpenAI request field name
+ * (options above), else 0. Lets a caller refuse an option with a 400 before
+ * anything is recorded, instead of a failed call. */
+int provider_anthropic_option_ok(const char *name);
 
 /* ---- echo: built in, offline, deterministic (see echo.c) ---- */
 

@@ -13,17 +13,17 @@
 
 /* ---------------------------------------------------------------- executions */
 
-#define EXEC_COLS                                                                                                  \
-    "e.id, e.org_id, e.user_id, coalesce(e.api_key_id, ''), coalesce(e.prompt_id, ''), coalesce(e.version_id, ''), " \
-    "coalesce(e.version_number, 0), e.source, e.rendered_prompt, e.messages, e.variables, e.metadata, e.model, "   \
-    "e.temperature, coalesce(e.max_tokens, 0), e.stream, e.status, e.output, e.error, e.prompt_tokens, "           \
-    "e.completion_tokens, e.total_tokens, e.duration_ms, e.attempts, e.likes_count, e.saves_count, "               \
-    "e.comments_count, e.created_at, coalesce(e.finished_at, 0), e.updated_at, "                                   \
-    "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'execution' AND "                  \
-    "r.target_id = e.id AND r.kind = 'like'), "                                                                    \
-    "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'execution' AND "                  \
-    "r.target_id = e.id AND r.kind = 'save'), "                                                                  \
-    "e.async, coalesce(e.batch_id, ''), e.retries, coalesce(e.started_at, 0) "
+#define EXEC_COLS                                                                                                      \
+    "e.id, e.org_id, e.user_id, coalesce(e.api_key_id, ''), coalesce(e.prompt_id, ''), coalesce(e.version_id, ''), "   \
+    "coalesce(e.version_number, 0), e.source, e.rendered_prompt, e.messages, e.variables, e.metadata, e.model, "       \
+    "e.temperature, coalesce(e.max_tokens, 0), e.stream, e.status, e.output, e.error, e.prompt_tokens, "               \
+    "e.completion_tokens, e.total_tokens, e.duration_ms, e.attempts, e.likes_count, e.saves_count, "                   \
+    "e.comments_count, e.created_at, coalesce(e.finished_at, 0), e.updated_at, "                                       \
+    "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'execution' AND "                      \
+    "r.target_id = e.id AND r.kind = 'like'), "                                                                        \
+    "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = ?3 AND r.target_type = 'execution' AND "                      \
+    "r.target_id = e.id AND r.kind = 'save'), "                                                                        \
+    "e.async, coalesce(e.batch_id, ''), e.retries, coalesce(e.started_at, 0), e.tool_calls "
 
 const char SQL_EXEC_INSERT[] =
     "INSERT INTO executions (id, org_id, user_id, api_key_id, prompt_id, version_id, version_number, source, "
@@ -34,7 +34,7 @@ const char SQL_EXEC_INSERT[] =
 static const char SQL_EXEC_FINISH[] =
     "UPDATE executions SET status = ?2, model = coalesce(?3, model), output = ?4, error = ?5, prompt_tokens = ?6, "
     "completion_tokens = ?7, total_tokens = ?8, duration_ms = ?9, attempts = ?10, finished_at = ?11, "
-    "updated_at = ?11 WHERE id = ?1 AND status IN ('queued', 'processing')";
+    "updated_at = ?11, tool_calls = ?12 WHERE id = ?1 AND status IN ('queued', 'processing')";
 static const char SQL_EXEC_GET[] = "SELECT " EXEC_COLS "FROM executions e WHERE e.org_id = ?1 AND e.id = ?2 AND "
                                    "(?4 IS NULL OR e.prompt_id = ?4)";
 
@@ -79,6 +79,7 @@ static int execution_from_row(sqlite3_stmt *st, store_execution *e)
     sq_col_copy(st, 33, e->batch_id, sizeof e->batch_id);
     e->retries = (long)sqlite3_column_int64(st, 34);
     e->started_at = sqlite3_column_int64(st, 35);
+    e->tool_calls = sq_col_strdup_or_null(st, 36);
     if (!e->rendered_prompt || !e->variables || !e->metadata || !e->model || !e->output) {
         store_execution_clear(e);
         return STORE_ERR;
@@ -150,6 +151,7 @@ static int sq_execution_finish_on(sq_conn *c, const char *id, const store_execut
     sqlite3_bind_int64(st, 9, r->duration_ms);
     sqlite3_bind_int64(st, 10, r->attempts);
     sqlite3_bind_int64(st, 11, now);
+    sq_bind_text(st, 12, r->tool_calls);
     int rc = sq_step_done(c, st);
     if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
         rc = STORE_CONFLICT;

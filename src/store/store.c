@@ -288,6 +288,7 @@ void store_execution_clear(store_execution *e)
     free(e->model);
     free(e->output);
     free(e->error);
+    free(e->tool_calls);
     memset(e, 0, sizeof *e);
 }
 

@@ -194,6 +194,7 @@ typedef struct store_execution {
     store_id batch_id; /* "" when none */
     long retries;     /* times it was retried (earlier attempts in store_execution_attempts) */
     int64_t started_at;
+    char *tool_calls; /* JSON array of the tool calls the model answered with, or NULL */
 } store_execution;
 
 void store_execution_clear(store_execution *e);
@@ -218,6 +219,7 @@ typedef struct store_execution_result {
     const char *error;
     long prompt_tokens, completion_tokens, total_tokens;
     long duration_ms, attempts;
+    const char *tool_calls; /* JSON array text, or NULL */
 } store_execution_result;
 
 /* Finish an execution that is still queued or processing. STORE_CONFLICT if it

@@ -265,11 +265,21 @@ Test(gateway, chat_completion_through_providers)
         json_decref(a);
     }
 
-    /* max_completion_tokens reaches the upstream as its max_tokens */
+    /* max_completion_tokens reaches an OpenAI upstream under its own name (newer OpenAI models
+     * refuse max_tokens), an Anthropic one as its max_tokens */
     pd_resp r = chat("{\"model\":\"openai/gpt-x\",\"max_completion_tokens\":77,"
                      "\"messages\":[{\"role\":\"user\",\"content\":\"[mock:echo_request] mct\"}]}");
     cr_assert_eq(r.status, 200, "%s", r.body);
     json_t *up = json_loads(pd_str_at(r.json, "choices.0.message.content"), 0, NULL);
+    cr_assert_not_null(up, "%s", r.body);
+    cr_assert_eq(pd_int_at(up, "max_completion_tokens", -1), 77, "%s", r.body);
+    cr_assert_null(json_object_get(up, "max_tokens"), "%s", r.body);
+    json_decref(up);
+    pd_resp_free(&r);
+    r = chat("{\"model\":\"anthropic/claude-x\",\"max_completion_tokens\":77,"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"[mock:echo_request] mct\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    up = json_loads(pd_str_at(r.json, "choices.0.message.content"), 0, NULL);
     cr_assert_not_null(up, "%s", r.body);
     cr_assert_eq(pd_int_at(up, "max_tokens", -1), 77, "%s", r.body);
     json_decref(up);
@@ -773,4 +783,280 @@ Test(gateway, stream_client_leaving_early_still_completes)
     pd_resp r = chat("{\"model\":\"openai/gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"still there\"}]}");
     cr_assert_eq(r.status, 200, "%s", r.body);
     pd_resp_free(&r);
+}
+
+/* ---------------------------------------------------------------- tools and other options */
+
+/* The upstream request body the mock received ([mock:echo_request] answers it as the text). */
+static json_t *upstream_body(const char *body)
+{
+    pd_resp r = chat(body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *up = json_loads(pd_str_at(r.json, "choices.0.message.content"), 0, NULL);
+    cr_assert_not_null(up, "%s", r.body);
+    pd_resp_free(&r);
+    return up;
+}
+
+static long total_executions(void)
+{
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", "/executions", S.admin_key, NULL, NULL, &r), 0);
+    long n = (long)pd_int_at(r.json, "meta.totalRecords", -1);
+    pd_resp_free(&r);
+    return n;
+}
+
+#define GET_TOOL                                                                                                       \
+    "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Weather of a city\","             \
+    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}}"
+
+Test(gateway, options_reach_openai_compatible_upstreams_as_sent)
+{
+    start_with_mock();
+    json_t *up = upstream_body(
+        "{\"model\":\"openai/gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"[mock:echo_request]\"}],"
+        "\"tools\":[" GET_TOOL "],\"tool_choice\":\"auto\",\"parallel_tool_calls\":false,\"top_p\":0.5,"
+        "\"stop\":[\"END\"],\"seed\":7,\"response_format\":{\"type\":\"json_object\"},\"user\":\"u-1\","
+        "\"top_k\":40,\"repetition_penalty\":1.1,\"temperature\":0.2}");
+    json_t *want = json_loads("{\"tools\":[" GET_TOOL "],\"tool_choice\":\"auto\",\"parallel_tool_calls\":false,"
+                              "\"top_p\":0.5,\"stop\":[\"END\"],\"seed\":7,\"response_format\":{\"type\":"
+                              "\"json_object\"},\"user\":\"u-1\",\"top_k\":40,\"repetition_penalty\":1.1}",
+                              0, NULL);
+    const char *key;
+    json_t *v;
+    json_object_foreach(want, key, v)
+    {
+        cr_assert(json_equal(json_object_get(up, key), v), "'%s' not passed on as sent: %s", key,
+                  json_dumps(up, JSON_COMPACT));
+    }
+    cr_assert_str_eq(pd_str_at(up, "model"), "gpt-x");
+    cr_assert(json_real_value(json_object_get(up, "temperature")) > 0.19, "temperature kept");
+    json_decref(want);
+    json_decref(up);
+}
+
+Test(gateway, options_are_translated_for_anthropic_models)
+{
+    start_with_mock();
+    json_t *up = upstream_body(
+        "{\"model\":\"anthropic/claude-x\",\"messages\":[{\"role\":\"user\",\"content\":\"[mock:echo_request]\"}],"
+        "\"tools\":[" GET_TOOL ",{\"type\":\"function\",\"function\":{\"name\":\"noop\"}}],"
+        "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}},"
+        "\"parallel_tool_calls\":false,\"top_p\":0.5,\"stop\":\"END\",\"user\":\"u-1\"}");
+    json_t *want = json_loads(
+        "{\"tools\":[{\"name\":\"get_weather\",\"description\":\"Weather of a city\",\"input_schema\":{\"type\":"
+        "\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}},{\"name\":\"noop\",\"input_schema\":{\"type\":"
+        "\"object\",\"properties\":{}}}],\"tool_choice\":{\"type\":\"tool\",\"name\":\"get_weather\","
+        "\"disable_parallel_tool_use\":true},\"top_p\":0.5,\"stop_sequences\":[\"END\"],\"metadata\":{\"user_id\":"
+        "\"u-1\"}}",
+        0, NULL);
+    const char *key;
+    json_t *v;
+    json_object_foreach(want, key, v)
+    {
+        cr_assert(json_equal(json_object_get(up, key), v), "'%s': %s", key, json_dumps(up, JSON_COMPACT));
+    }
+    cr_assert_null(json_object_get(up, "user"));
+    json_decref(want);
+    json_decref(up);
+
+    /* "required" is Anthropic's "any" */
+    up = upstream_body("{\"model\":\"anthropic/claude-x\",\"messages\":[{\"role\":\"user\",\"content\":"
+                       "\"[mock:echo_request]\"}],\"tools\":[" GET_TOOL "],\"tool_choice\":\"required\"}");
+    cr_assert_str_eq(pd_str_at(up, "tool_choice.type"), "any");
+    json_decref(up);
+
+    /* an assistant's tool calls and the tool results, in Anthropic's blocks */
+    up = upstream_body(
+        "{\"model\":\"anthropic/claude-x\",\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":"
+        "{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}},{\"id\":\"c2\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Rome\\\"}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"cold\"},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c2\",\"content\":\"warm\"},"
+        "{\"role\":\"user\",\"content\":\"[mock:echo_request]\"}],\"tools\":[" GET_TOOL "]}");
+    want = json_loads(
+        "[{\"role\":\"user\",\"content\":\"weather?\"},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\","
+        "\"id\":\"c1\",\"name\":\"get_weather\",\"input\":{\"city\":\"Oslo\"}},{\"type\":\"tool_use\",\"id\":\"c2\","
+        "\"name\":\"get_weather\",\"input\":{\"city\":\"Rome\"}}]},{\"role\":\"user\",\"content\":[{\"type\":"
+        "\"tool_result\",\"tool_use_id\":\"c1\",\"content\":\"cold\"},{\"type\":\"tool_result\",\"tool_use_id\":"
+        "\"c2\",\"content\":\"warm\"}]},{\"role\":\"user\",\"content\":\"[mock:echo_request]\"}]",
+        0, NULL);
+    cr_assert(json_equal(json_object_get(up, "messages"), want), "%s", json_dumps(up, JSON_COMPACT));
+    json_decref(want);
+    json_decref(up);
+
+    /* what the Messages API cannot express is a 400 naming it, and nothing is recorded */
+    long before = total_executions();
+    expect_oai_error("{\"model\":\"anthropic/claude-x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                     "\"seed\":1}",
+                     400, "invalid_request_error", "seed");
+    expect_oai_error("{\"model\":\"anthropic/claude-x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                     "\"response_format\":{\"type\":\"json_object\"}}",
+                     400, "invalid_request_error", "response_format");
+    expect_oai_error("{\"model\":\"anthropic/claude-x\",\"messages\":[{\"role\":\"assistant\",\"tool_calls\":"
+                     "[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"[1]\"}}]},"
+                     "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"x\"}]}",
+                     400, "invalid_request_error", "messages");
+    cr_assert_eq(total_executions(), before);
+}
+
+Test(gateway, tool_and_option_errors_are_400_naming_the_field)
+{
+    start_echo();
+    const char *msg = "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
+    char body[600];
+    static const struct {
+        const char *extra, *param;
+    } cases[] = {
+        {"\"tools\":{}", "tools"},
+        {"\"tools\":[{\"type\":\"function\"}]", "tools"},
+        {"\"tools\":[{\"type\":\"retrieval\",\"function\":{\"name\":\"f\"}}]", "tools"},
+        {"\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"\"}}]", "tools"},
+        {"\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":[]}}]", "tools"},
+        {"\"tool_choice\":\"always\"", "tool_choice"},
+        {"\"tool_choice\":{\"type\":\"function\"}", "tool_choice"},
+        {"\"parallel_tool_calls\":\"no\"", "parallel_tool_calls"},
+        {"\"top_p\":2", "top_p"},
+        {"\"stop\":5", "stop"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(body, sizeof body, "{%s,%s}", msg, cases[i].extra);
+        expect_oai_error(body, 400, "invalid_request_error", cases[i].param);
+    }
+    /* tool messages: an id to answer, tool_calls only on the assistant's, in their shape */
+    expect_oai_error("{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", 400, "invalid_request_error",
+                     "messages");
+    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"tool_calls\":[{\"id\":\"c\",\"type\":"
+                     "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}]}",
+                     400, "invalid_request_error", "messages");
+    expect_oai_error("{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c\",\"function\":"
+                     "{\"name\":\"f\"}}]}]}",
+                     400, "invalid_request_error", "messages");
+    expect_oai_error("{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":{}}]}", 400, "invalid_request_error",
+                     "messages");
+    cr_assert_eq(total_executions(), 0, "nothing recorded");
+
+    /* an assistant turn that only calls tools may leave out its content */
+    pd_resp ok = chat("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"tool_calls\":"
+                      "[{\"id\":\"c\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+                      "{\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":\"r\"}]}");
+    cr_assert_eq(ok.status, 200, "%s", ok.body);
+    cr_assert_str_eq(pd_str_at(ok.json, "choices.0.message.content"), "q", "%s", ok.body);
+    pd_resp_free(&ok);
+
+    /* echo ignores tools and options: it still answers the last user message */
+    pd_resp r = chat("{\"messages\":[{\"role\":\"user\",\"content\":\"hi there\"}],\"tools\":[" GET_TOOL "],"
+                     "\"seed\":1,\"top_p\":0.3}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "choices.0.message.content"), "hi there", "%s", r.body);
+    cr_assert_null(pd_json_at(r.json, "choices.0.message.tool_calls"), "%s", r.body);
+    pd_resp_free(&r);
+}
+
+/* The mock calls the first tool with {"text": <the last user message>} and answers a tool
+ * result with "mock reply: tool said <result>". */
+Test(gateway, tool_calls_round_trip_on_both_wire_formats)
+{
+    start_with_mock();
+    static const char *const models[] = {"openai/gpt-x", "anthropic/claude-x"};
+    for (int i = 0; i < 2; i++) {
+        char *body = pd_pack("{s:s, s:[{s:s, s:s}], s:[{s:s, s:{s:s, s:{s:s}}}]}", "model", models[i], "messages",
+                             "role", "user", "content", "weather in Oslo", "tools", "type", "function", "function",
+                             "name", "get_weather", "parameters", "type", "object");
+        pd_resp r = chat(body);
+        free(body);
+        cr_assert_eq(r.status, 200, "%s: %s", models[i], r.body);
+        cr_assert_str_eq(pd_str_at(r.json, "choices.0.finish_reason"), "tool_calls", "%s", r.body);
+        cr_assert(json_is_null(pd_json_at(r.json, "choices.0.message.content")), "content null: %s", r.body);
+        json_t *calls = pd_json_at(r.json, "choices.0.message.tool_calls");
+        cr_assert(json_is_array(calls) && json_array_size(calls) == 1, "%s", r.body);
+        cr_assert_str_eq(pd_str_at(calls, "0.type"), "function");
+        cr_assert_str_eq(pd_str_at(calls, "0.function.name"), "get_weather");
+        const char *call_id = pd_str_at(calls, "0.id");
+        cr_assert(call_id && *call_id, "%s", r.body);
+        json_t *args = json_loads(pd_str_at(calls, "0.function.arguments"), 0, NULL);
+        cr_assert_str_eq(pd_str_at(args, "text"), "weather in Oslo", "%s", r.body);
+        json_decref(args);
+
+        /* recorded with the execution */
+        json_t *a = get_exec(pd_header(&r, "X-Execution-Id"));
+        cr_assert(json_equal(json_object_get(a, "tool_calls"), calls), "record: %s", json_dumps(a, JSON_COMPACT));
+        cr_assert_str_eq(pd_str_at(a, "status"), "completed");
+        json_decref(a);
+
+        /* the app answers the call; the model gets the result */
+        char *next = pd_pack("{s:s, s:[{s:s, s:s}, {s:s, s:n, s:O}, {s:s, s:s, s:s}], s:[{s:s, s:{s:s}}]}", "model",
+                             models[i], "messages", "role", "user", "content", "weather in Oslo", "role", "assistant",
+                             "content", "tool_calls", calls, "role", "tool", "tool_call_id", call_id, "content",
+                             "cold and clear", "tools", "type", "function", "function", "name", "get_weather");
+        pd_resp r2 = chat(next);
+        free(next);
+        cr_assert_eq(r2.status, 200, "%s: %s", models[i], r2.body);
+        cr_assert_str_eq(pd_str_at(r2.json, "choices.0.message.content"), "mock reply: tool said cold and clear", "%s",
+                         r2.body);
+        cr_assert_str_eq(pd_str_at(r2.json, "choices.0.finish_reason"), "stop", "%s", r2.body);
+        cr_assert_null(pd_json_at(r2.json, "choices.0.message.tool_calls"), "%s", r2.body);
+        a = get_exec(pd_header(&r2, "X-Execution-Id"));
+        cr_assert_null(json_object_get(a, "tool_calls"), "no tool calls recorded: %s", json_dumps(a, JSON_COMPACT));
+        json_decref(a);
+        pd_resp_free(&r2);
+        pd_resp_free(&r);
+    }
+}
+
+Test(gateway, tool_calls_stream_as_deltas)
+{
+    start_with_mock();
+    static const char *const models[] = {"openai/gpt-x", "anthropic/claude-x"};
+    for (int i = 0; i < 2; i++) {
+        char *body = pd_pack("{s:s, s:b, s:[{s:s, s:s}], s:[{s:s, s:{s:s}}]}", "model", models[i], "stream", 1,
+                             "messages", "role", "user", "content", "weather in Oslo please", "tools", "type",
+                             "function", "function", "name", "get_weather");
+        pd_resp r = chat(body);
+        free(body);
+        cr_assert_eq(r.status, 200, "%s: %s", models[i], r.body);
+        oai_stream os;
+        oai_stream_read(r.body, &os);
+        cr_assert(os.done && os.after_done == 0, "%s", r.body);
+        cr_assert_str_eq(os.text, "", "no text: %s", r.body);
+        char args[512] = "", id[128] = "", name[128] = "", finish[32] = "";
+        size_t k, pieces = 0;
+        json_t *c;
+        json_array_foreach(os.chunks, k, c)
+        {
+            json_t *tc = pd_json_at(c, "choices.0.delta.tool_calls");
+            if (pd_str_at(c, "choices.0.finish_reason"))
+                snprintf(finish, sizeof finish, "%s", pd_str_at(c, "choices.0.finish_reason"));
+            if (!tc)
+                continue;
+            cr_assert_eq(json_array_size(tc), 1, "%s", r.body);
+            cr_assert_eq(pd_int_at(tc, "0.index", -1), 0, "%s", r.body);
+            if (pd_str_at(tc, "0.id"))
+                snprintf(id, sizeof id, "%s", pd_str_at(tc, "0.id"));
+            if (pd_str_at(tc, "0.function.name"))
+                snprintf(name, sizeof name, "%s", pd_str_at(tc, "0.function.name"));
+            if (pd_str_at(tc, "0.function.arguments"))
+                strncat(args, pd_str_at(tc, "0.function.arguments"), sizeof args - strlen(args) - 1);
+            pieces++;
+        }
+        cr_assert_geq(pieces, 3, "the call arrives in pieces: %s", r.body);
+        cr_assert(id[0], "%s", r.body);
+        cr_assert_str_eq(name, "get_weather", "%s", r.body);
+        cr_assert_str_eq(finish, "tool_calls", "%s", r.body);
+        json_t *parsed = json_loads(args, 0, NULL);
+        cr_assert_str_eq(pd_str_at(parsed, "text"), "weather in Oslo please", "joined arguments: %s", args);
+        json_decref(parsed);
+
+        /* the record holds the whole call, its pieces joined */
+        json_t *a = get_exec(pd_header(&r, "X-Execution-Id"));
+        cr_assert_str_eq(pd_str_at(a, "status"), "completed");
+        cr_assert_str_eq(pd_str_at(a, "tool_calls.0.id"), id);
+        cr_assert_str_eq(pd_str_at(a, "tool_calls.0.function.name"), "get_weather");
+        cr_assert_str_eq(pd_str_at(a, "tool_calls.0.function.arguments"), args);
+        json_decref(a);
+        json_decref(os.chunks);
+        pd_resp_free(&r);
+    }
 }

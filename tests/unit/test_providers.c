@@ -685,3 +685,180 @@ Test(providers, sse_limits_and_errors)
     cr_assert_str_eq(l.buf, "<|new>");
     provider_sse_free(&s);
 }
+
+/* ---- tool calls ---- */
+
+typedef struct tool_pieces {
+    json_t *deltas; /* copies of what on_tool received */
+} tool_pieces;
+
+static int collect_tool(void *ud, const json_t *d)
+{
+    tool_pieces *t = ud;
+    json_array_append_new(t->deltas, json_deep_copy(d));
+    return 0;
+}
+
+Test(providers, openai_tool_calls)
+{
+    provider_response r;
+    char err[256];
+
+    cr_assert_eq(parse(&provider_openai_ops,
+                       "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
+                       "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+                       "\"finish_reason\":\"tool_calls\"}]}",
+                       &r, err),
+                 0, "%s", err);
+    cr_assert_eq(json_array_size(r.tool_calls), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(r.tool_calls, 0), "id")), "c1");
+    cr_assert_str_eq(r.finish_reason, "tool_calls");
+    cr_assert_eq(r.text_len, 0);
+    provider_response_free(&r);
+
+    static const char *const bad[] = {
+        "{\"choices\":[{\"message\":{\"tool_calls\":{}}}]}",
+        "{\"choices\":[{\"message\":{\"tool_calls\":[1]}}]}",
+        "{\"choices\":[{\"message\":{\"tool_calls\":[{\"id\":\"c\",\"function\":{\"name\":\"f\"}}]}}]}",
+        "{\"choices\":[{\"message\":{\"tool_calls\":[{\"id\":\"c\",\"function\":{\"name\":1,\"arguments\":\"\"}}]}}]}",
+        "{\"choices\":[{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(parse(&provider_openai_ops, bad[i], &r, err), -1, "accepted: %s", bad[i]);
+        cr_assert_null(r.tool_calls);
+    }
+
+    /* streamed pieces are handed on as they are; malformed ones break the stream */
+    tool_pieces t = {json_array()};
+    provider_stream st = {0};
+    st.on_tool = collect_tool;
+    st.ud = &t;
+    cr_assert_eq(event(&provider_openai_ops, &st, "",
+                       "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"type\":\"function\","
+                       "\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}",
+                       err),
+                 0, "%s", err);
+    cr_assert_eq(event(&provider_openai_ops, &st, "",
+                       "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]},"
+                       "\"finish_reason\":\"tool_calls\"}]}",
+                       err),
+                 0, "%s", err);
+    cr_assert_eq(json_array_size(t.deltas), 2);
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(json_array_get(t.deltas, 1), "function"), "arguments")),
+        "{}");
+    cr_assert_str_eq(st.finish_reason, "tool_calls");
+    static const char *const bad_stream[] = {
+        "{\"choices\":[{\"delta\":{\"tool_calls\":{}}}]}",
+        "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"c\"}]}}]}",
+        "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":-1}]}}]}",
+        "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":100000}]}}]}",
+        "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":\"f\"}]}}]}",
+    };
+    for (size_t i = 0; i < sizeof(bad_stream) / sizeof(bad_stream[0]); i++)
+        cr_assert_eq(event(&provider_openai_ops, &st, "", bad_stream[i], err), -1, "accepted: %s", bad_stream[i]);
+    json_decref(t.deltas);
+}
+
+Test(providers, anthropic_tool_use)
+{
+    provider_response r;
+    char err[256];
+
+    cr_assert_eq(parse(&provider_anthropic_ops,
+                       "{\"content\":[{\"type\":\"text\",\"text\":\"Let me look.\"},{\"type\":\"tool_use\",\"id\":"
+                       "\"tu1\",\"name\":\"f\",\"input\":{\"a\":[1,2]}}],\"stop_reason\":\"tool_use\","
+                       "\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}",
+                       &r, err),
+                 0, "%s", err);
+    cr_assert_str_eq(r.text, "Let me look.");
+    cr_assert_str_eq(r.finish_reason, "tool_calls");
+    json_t *c = json_array_get(r.tool_calls, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(c, "id")), "tu1");
+    cr_assert_str_eq(json_string_value(json_object_get(c, "type")), "function");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(c, "function"), "name")), "f");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(c, "function"), "arguments")), "{\"a\":[1,2]}");
+    provider_response_free(&r);
+    cr_assert_eq(
+        parse(&provider_anthropic_ops, "{\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\"}]}", &r, err),
+        -1, "a tool_use without input");
+    cr_assert_eq(
+        parse(&provider_anthropic_ops, "{\"content\":[{\"type\":\"tool_use\",\"name\":\"f\",\"input\":{}}]}", &r, err),
+        -1, "a tool_use without id");
+
+    /* stream: tool calls are numbered among themselves, text blocks aside */
+    tool_pieces t = {json_array()};
+    provider_stream st = {0};
+    st.on_tool = collect_tool;
+    st.ud = &t;
+    static const char *const evs[] = {
+        "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}",
+        "{\"type\":\"content_block_stop\",\"index\":0}",
+        "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"tu1\","
+        "\"name\":\"f\",\"input\":{}}}",
+        "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":"
+        "\"{\\\"a\\\":\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":"
+        "\"1}\"}}",
+        "{\"type\":\"content_block_stop\",\"index\":1}",
+    };
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        cr_assert_eq(event(&provider_anthropic_ops, &st, "", evs[i], err), 0, "%s: %s", evs[i], err);
+    cr_assert_eq(json_array_size(t.deltas), 3);
+    json_t *first = json_array_get(t.deltas, 0);
+    cr_assert_eq(json_integer_value(json_object_get(first, "index")), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(first, "id")), "tu1");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(first, "function"), "name")), "f");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(json_array_get(t.deltas, 2), "function"), "arguments")),
+        "1}");
+    cr_assert_eq(event(&provider_anthropic_ops, &st, "",
+                       "{\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\"}}", err),
+                 -1, "a tool_use block without id and name");
+    json_decref(t.deltas);
+}
+
+Test(providers, options_and_tool_messages_in_requests)
+{
+    json_t *opts = json_loads("{\"top_p\":0.5,\"seed\":3,\"max_tokens\":9,\"model\":\"evil\"}", 0, NULL);
+    json_t *mj = json_loads("[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":\"\","
+                            "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+                            "\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"r\"}]",
+                            0, NULL);
+    provider_message msgs[] = {{"user", "q", 1}, {"assistant", "", 0}, {"tool", "r", 1}};
+    provider_params p = {.model = "m", .messages = msgs, .n_messages = 3, .messages_json = mj, .options = opts};
+    provider_endpoint ep = {.base_url = "http://x"};
+    provider_request req;
+    char err[256];
+
+    /* openai: options as given, except the fields the format sets itself */
+    cr_assert_eq(provider_openai_ops.build_request(&ep, &p, &req, err, sizeof(err)), 0, "%s", err);
+    json_t *b = json_loads(req.body, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(b, "model")), "m");
+    cr_assert_eq(json_integer_value(json_object_get(b, "seed")), 3);
+    cr_assert_null(json_object_get(b, "max_tokens"));
+    cr_assert(json_equal(json_object_get(b, "messages"), mj));
+    json_decref(b);
+    provider_request_free(&req);
+
+    /* anthropic: seed cannot be expressed */
+    cr_assert_eq(provider_anthropic_ops.build_request(&ep, &p, &req, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "'seed'") != NULL, "%s", err);
+    json_object_del(opts, "seed");
+    json_object_del(opts, "max_tokens");
+    json_object_del(opts, "model");
+    cr_assert_eq(provider_anthropic_ops.build_request(&ep, &p, &req, err, sizeof(err)), 0, "%s", err);
+    b = json_loads(req.body, 0, NULL);
+    json_t *want = json_loads("[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":[{\"type\":"
+                              "\"tool_use\",\"id\":\"c1\",\"name\":\"f\",\"input\":{}}]},{\"role\":\"user\","
+                              "\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"c1\",\"content\":\"r\"}]}]",
+                              0, NULL);
+    cr_assert(json_equal(json_object_get(b, "messages"), want), "%s", req.body);
+    json_decref(want);
+    json_decref(b);
+    provider_request_free(&req);
+    cr_assert(provider_anthropic_option_ok("top_p"));
+    cr_assert_not(provider_anthropic_option_ok("logit_bias"));
+    json_decref(opts);
+    json_decref(mj);
+}
