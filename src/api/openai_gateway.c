@@ -134,9 +134,12 @@ static void on_finish_sync(void *ud, const exec_outcome *out)
     free(cx);
 }
 
-/* The text of a message's content: a string, or an array of {"type":"text","text"} parts. */
-static int content_text(json_t *content, json_t **out)
+/* The text of a message's content: a string, null (""), or an array of parts
+ * whose "text" strings are joined with newlines. A part without text but with
+ * a "type" (image_url, input_audio, ...) sets *other and adds no text. */
+static int content_text(json_t *content, json_t **out, int *other)
 {
+    *other = 0;
     if (json_is_string(content)) {
         *out = json_incref(content);
         return 0;
@@ -152,9 +155,14 @@ static int content_text(json_t *content, json_t **out)
     json_array_foreach(content, i, part)
     {
         json_t *text = json_object_get(part, "text");
-        if (!json_is_object(part) || !json_is_string(text))
+        if (!json_is_object(part))
             return -1;
-        total += json_string_length(text) + 1;
+        if (json_is_string(text))
+            total += json_string_length(text) + 1;
+        else if (!text && json_is_string(json_object_get(part, "type")))
+            *other = 1;
+        else
+            return -1;
     }
     char *buf = malloc(total + 1), *p = buf;
     if (!buf)
@@ -162,6 +170,8 @@ static int content_text(json_t *content, json_t **out)
     json_array_foreach(content, i, part)
     {
         json_t *text = json_object_get(part, "text");
+        if (!text)
+            continue;
         if (p != buf)
             *p++ = '\n';
         memcpy(p, json_string_value(text), json_string_length(text));
@@ -170,6 +180,44 @@ static int content_text(json_t *content, json_t **out)
     *out = json_stringn(buf, (size_t)(p - buf));
     free(buf);
     return *out ? 0 : -1;
+}
+
+/* Parts other than text, in a user message: an OpenAI-compatible model gets
+ * them as they are; an Anthropic one takes images (image_url with an http(s)
+ * or a base64 data: URL) and nothing else. */
+static int check_parts(api_req *rq, size_t i, const char *role, json_t *content, const char *wire)
+{
+    size_t k;
+    json_t *part;
+    if (strcmp(role, "user")) {
+        http_error(rq->http, 400, NULL, "messages",
+                   "messages[%zu].content: only user messages may have parts "
+                   "other than text",
+                   i);
+        return -1;
+    }
+    json_array_foreach(content, k, part)
+    {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        if (json_object_get(part, "text"))
+            continue;
+        const char *url = json_string_value(json_object_get(json_object_get(part, "image_url"), "url"));
+        if (!strcmp(type, "image_url") && !url) {
+            http_error(rq->http, 400, NULL, "messages", "messages[%zu].content[%zu].image_url.url must be a string", i,
+                       k);
+            return -1;
+        }
+        if (wire && !strcmp(wire, "anthropic") &&
+            (strcmp(type, "image_url") || !(strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0 ||
+                                            (strncmp(url, "data:image/", 11) == 0 && strstr(url, ";base64,"))))) {
+            http_error(rq->http, 400, NULL, "messages",
+                       "messages[%zu].content[%zu]: Anthropic models take text "
+                       "and images (an http(s) URL or a base64 data:image/ URL) only",
+                       i, k);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* An assistant message's tool_calls: [{id, type: "function", function: {name, arguments}}].
@@ -211,12 +259,14 @@ bad:
 }
 
 /* Validate and normalise messages into [{"role","content"}] plus, where given,
- * "tool_calls" (assistant) and "tool_call_id" (tool); *tools is set when any
- * message carries them. Answers 400 on error. */
-static json_t *normalise_messages(api_req *rq, json_t *messages, const char *wire, const char **last_user, int *tools)
+ * "tool_calls" (assistant) and "tool_call_id" (tool); a user message with parts
+ * other than text keeps its parts as "content". *rich is set when any message
+ * carries such things; *last_user is a new reference to the last user
+ * message's text. Answers 400 on error. */
+static json_t *normalise_messages(api_req *rq, json_t *messages, const char *wire, json_t **last_user, int *rich)
 {
-    *last_user = "";
-    *tools = 0;
+    *last_user = NULL;
+    *rich = 0;
     if (!json_is_array(messages) || json_array_size(messages) == 0) {
         http_error(rq->http, 400, NULL, "messages", "'messages' must be a non-empty array");
         return NULL;
@@ -256,26 +306,42 @@ static json_t *normalise_messages(api_req *rq, json_t *messages, const char *wir
         json_t *content = json_object_get(m, "content");
         if (!content && calls)
             content = json_null(); /* an assistant turn that only calls tools may omit it */
-        if (content_text(content, &text) != 0) {
-            http_error(rq->http, 400, NULL, "messages", "messages[%zu].content must be a string or an array of "
-                       "text parts", i);
+        int other;
+        if (content_text(content, &text, &other) != 0) {
+            http_error(rq->http, 400, NULL, "messages",
+                       "messages[%zu].content must be a string or an array of "
+                       "parts",
+                       i);
             goto fail;
         }
-        if (!strcmp(role, "user"))
-            *last_user = json_string_value(text);
+        if (other && check_parts(rq, i, role, content, wire)) {
+            json_decref(text);
+            goto fail;
+        }
+        if (!strcmp(role, "user")) {
+            json_decref(*last_user);
+            *last_user = json_incref(text);
+        }
+        if (other) { /* the model gets the parts; the record and echo the text */
+            json_decref(text);
+            text = json_incref(content);
+            *rich = 1;
+        }
         json_t *n = json_pack("{s:s, s:o}", "role", !strcmp(role, "developer") ? "system" : role, "content", text);
         if (n && calls) {
             json_object_set(n, "tool_calls", calls);
-            *tools = 1;
+            *rich = 1;
         }
         if (n && call_id) {
             json_object_set_new(n, "tool_call_id", json_string(call_id));
-            *tools = 1;
+            *rich = 1;
         }
         json_array_append_new(norm, n);
     }
     return norm;
 fail:
+    json_decref(*last_user);
+    *last_user = NULL;
     json_decref(norm);
     return NULL;
 }
@@ -357,7 +423,7 @@ static void chat_completions(api_req *rq)
 {
     json_t *root = NULL, *messages = NULL, *options = NULL;
     api_run_params prm;
-    const char *last_user;
+    json_t *last_user = NULL;
     if (api_read_body(rq, &root))
         return;
     if (api_run_params_parse(rq, root, &prm))
@@ -381,9 +447,9 @@ static void chat_completions(api_req *rq)
         http_error(rq->http, 400, NULL, "stream", "'stream' must be a boolean");
         goto out;
     }
-    int streaming = json_is_true(stream), tool_messages;
+    int streaming = json_is_true(stream), rich_messages;
     const char *wire = rq->app->engine ? engine_model_wire(rq->app->engine, prm.model) : NULL;
-    if (!(messages = normalise_messages(rq, json_object_get(root, "messages"), wire, &last_user, &tool_messages)) ||
+    if (!(messages = normalise_messages(rq, json_object_get(root, "messages"), wire, &last_user, &rich_messages)) ||
         !(options = collect_options(rq, root, wire)))
         goto out;
 
@@ -399,12 +465,12 @@ static void chat_completions(api_req *rq)
         snprintf(cx->model, sizeof cx->model, "%s", prm.model ? prm.model : "");
 
     exec_request req = {.messages = messages,
-                        .tool_messages = tool_messages,
+                        .rich_messages = rich_messages,
                         .options = json_object_size(options) ? options : NULL,
                         .ud = cx};
     api_run_fill_record(rq, &prm, &req.rec);
     snprintf(req.rec.source, sizeof req.rec.source, "chat");
-    req.rec.rendered_prompt = (char *)last_user;
+    req.rec.rendered_prompt = (char *)(last_user ? json_string_value(last_user) : "");
     req.rec.stream = streaming;
     req.on_chunk = streaming ? on_chunk : NULL;
     req.on_tool_chunk = streaming ? on_tool_chunk : NULL;
@@ -439,6 +505,7 @@ static void chat_completions(api_req *rq)
         http_add_header(rq->http, "X-Execution-Id", exec_id);
     }
 out:
+    json_decref(last_user);
     json_decref(options);
     json_decref(messages);
     json_decref(root);

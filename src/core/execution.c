@@ -183,7 +183,7 @@ int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_reques
         .has_temperature = rec.has_temperature,
         .max_tokens = rec.max_tokens,
         .stream = rec.stream,
-        .tool_messages = req->tool_messages,
+        .rich_messages = req->rich_messages,
         .options = req->options,
         .on_chunk = run_chunk,
         .on_tool_chunk = req->on_tool_chunk ? run_tool_chunk : NULL,

@@ -31,7 +31,7 @@ typedef struct exec_request {
      * temperature, max_tokens, stream. id and status are filled by exec_start. */
     store_execution rec;
     json_t *messages; /* borrowed: [{"role","content"}...] sent to the model */
-    int tool_messages;     /* messages carry tool_calls / tool_call_id (engine_call) */
+    int rich_messages;     /* messages carry tool calls or non-text parts (engine_call) */
     const json_t *options; /* borrowed; more request fields, or NULL (engine_call) */
     void (*on_chunk)(void *ud, const char *text, size_t len);
     void (*on_tool_chunk)(void *ud, const json_t *delta); /* streams; may be NULL */

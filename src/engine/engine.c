@@ -85,11 +85,13 @@ static void engine_req_free(engine_req *req)
     free(req);
 }
 
-/* Text of one message's content: a string, null (""), or an array of
- * {"type":"text","text":...} parts, which are concatenated. -1 otherwise. */
+/* Text of one message's content: a string, null (""), or an array of parts
+ * whose "text" strings are joined with newlines; parts with another "type" and
+ * no text (images, audio) add nothing here (providers given the call's
+ * messages_json see them). -1 otherwise. */
 static int engine_content_len(const json_t *c, size_t *len)
 {
-    size_t i;
+    size_t i, texts = 0;
     json_t *part;
 
     *len = 0;
@@ -103,10 +105,12 @@ static int engine_content_len(const json_t *c, size_t *len)
         return -1;
     json_array_foreach(c, i, part) {
         json_t *t = json_object_get(part, "type"), *x = json_object_get(part, "text");
-        if (!json_is_string(t) || strcmp(json_string_value(t), "text") != 0 ||
-            !json_is_string(x))
+        if (json_is_string(x) && (!t || (json_is_string(t) && strcmp(json_string_value(t), "text") == 0))) {
+            *len += json_string_length(x) + (texts++ > 0);
+            continue;
+        }
+        if (x || !json_is_string(t))
             return -1;
-        *len += json_string_length(x);
     }
     return 0;
 }
@@ -115,6 +119,7 @@ static char *engine_content_copy(const json_t *c, char *dst)
 {
     size_t i;
     json_t *part;
+    size_t texts = 0;
 
     if (json_is_string(c)) {
         memcpy(dst, json_string_value(c), json_string_length(c));
@@ -122,6 +127,10 @@ static char *engine_content_copy(const json_t *c, char *dst)
     }
     json_array_foreach(c, i, part) {
         json_t *x = json_object_get(part, "text");
+        if (!x)
+            continue;
+        if (texts++ > 0)
+            *dst++ = '\n';
         memcpy(dst, json_string_value(x), json_string_length(x));
         dst += json_string_length(x);
     }
@@ -238,7 +247,7 @@ int engine_submit(engine_t *eng, const engine_call *call)
         goto fail;
     }
     /* deep copies: the engine thread must share no reference count with the caller's */
-    if ((call->tool_messages && !(req->messages_json = json_deep_copy(call->messages))) ||
+    if ((call->rich_messages && !(req->messages_json = json_deep_copy(call->messages))) ||
         (call->options && !(req->options = json_deep_copy(call->options)))) {
         rc = ENGINE_ERR_INTERNAL;
         goto fail;

@@ -61,8 +61,9 @@ typedef struct engine_call {
     long max_tokens;        /* 0 = provider default */
     int stream;             /* 1: deliver text pieces through on_chunk as they arrive */
     /* 1: messages also carry what plain text cannot (an assistant's "tool_calls",
-     * a "tool" message's "tool_call_id") and the provider is sent them */
-    int tool_messages;
+     * a "tool" message's "tool_call_id", parts other than text such as images)
+     * and the provider is sent them */
+    int rich_messages;
     /* borrowed; more request fields in OpenAI's vocabulary (tools, tool_choice,
      * top_p, stop, response_format, ...) or NULL: see provider_params.options */
     const json_t *options;
@@ -84,7 +85,8 @@ int engine_new(const engine_config *cfg, engine_t **out, char *err, size_t errle
  * in which case no callback is ever called.
  * (Implementation notes: messages must be an array of objects with a non-empty
  * string "role" and a "content" that is a string, null, or an array of
- * {"type":"text","text":...} parts; anything else, or a NULL on_done, is a
+ * {"type":"text","text":...} parts (joined with newlines) and other typed parts
+ * without text (images: seen only by a provider given rich_messages); anything else, or a NULL on_done, is a
  * caller bug and returns ENGINE_ERR_INTERNAL. ENGINE_ERR_SHUTDOWN once
  * engine_shutdown() has begun. Callbacks may call engine_submit() and
  * engine_shutdown(), never engine_free().) */

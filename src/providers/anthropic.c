@@ -10,7 +10,9 @@
  *           "temperature"?, "stream"}. Messages with role "system" (or
  *           "developer") are lifted out of the list and joined with a blank
  *           line into the top-level "system" string, as the API requires.
- *           With messages_json, an assistant's tool_calls become tool_use
+ *           With messages_json, a user message's parts become blocks (text;
+ *           image_url as an image from a base64 data: URL or an http(s) URL),
+ *           an assistant's tool_calls become tool_use
  *           blocks (arguments parsed back into "input") and "tool" messages
  *           tool_result blocks of a user turn (consecutive ones share it).
  *           Options translated from OpenAI's vocabulary: top_p, top_k, stop
@@ -68,6 +70,43 @@ int provider_anthropic_option_ok(const char *name)
         if (strcmp(name, ok[i]) == 0)
             return 1;
     return 0;
+}
+
+/* OpenAI content parts -> Anthropic blocks: text, and image_url as an image
+ * from a base64 data: URL or from an http(s) URL. NULL with err otherwise. */
+static json_t *anthropic_parts(const json_t *parts, size_t i, char *err, size_t errlen)
+{
+    json_t *blocks = json_array(), *part, *b = NULL;
+    size_t k;
+
+    if (!blocks)
+        goto oom;
+    json_array_foreach(parts, k, part)
+    {
+        json_t *text = json_object_get(part, "text");
+        const char *url = json_string_value(json_object_get(json_object_get(part, "image_url"), "url"));
+        const char *comma = url ? strchr(url, ',') : NULL;
+        if (json_is_string(text)) {
+            b = json_pack("{s:s, s:O}", "type", "text", "text", text);
+        } else if (url && strncmp(url, "data:", 5) == 0 && comma && comma - url > 12 &&
+                   strncmp(comma - 7, ";base64", 7) == 0) {
+            b = json_pack("{s:s, s:{s:s, s:s#, s:s}}", "type", "image", "source", "type", "base64", "media_type",
+                          url + 5, (int)(comma - 7 - (url + 5)), "data", comma + 1);
+        } else if (url && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0)) {
+            b = json_pack("{s:s, s:{s:s, s:s}}", "type", "image", "source", "type", "url", "url", url);
+        } else {
+            snprintf(err, errlen, "messages[%zu].content[%zu] is neither text nor an image Anthropic can take", i, k);
+            json_decref(blocks);
+            return NULL;
+        }
+        if (!b || json_array_append_new(blocks, b) != 0)
+            goto oom;
+    }
+    return blocks;
+oom:
+    json_decref(blocks);
+    snprintf(err, errlen, "out of memory building the request");
+    return NULL;
 }
 
 /* An assistant turn with tool calls (-> tool_use blocks) or a "tool" message
@@ -233,7 +272,12 @@ static int anthropic_build_request(const provider_endpoint *ep, const provider_p
                 goto out;
             continue;
         }
-        c = json_stringn(m->content, m->content_len);
+        if (mj && json_is_array(json_object_get(mj, "content"))) {
+            if (!(c = anthropic_parts(json_object_get(mj, "content"), i, err, errlen)))
+                goto out;
+        } else {
+            c = json_stringn(m->content, m->content_len);
+        }
         o = json_pack("{s:s, s:o}", "role", m->role, "content", c);
         if (!c || !o || json_array_append_new(msgs, o) != 0) {
             snprintf(err, errlen, "message %zu cannot be encoded (invalid UTF-8?)", i);

@@ -119,6 +119,9 @@ static void expect_oai_error(const char *body, long status, const char *type, co
     pd_resp_free(&r);
 }
 
+static json_t *upstream_body(const char *body);
+static long total_executions(void);
+
 static long long est_tokens(size_t bytes)
 {
     long long t = (long long)(bytes / 4 + (bytes % 4 != 0));
@@ -294,11 +297,21 @@ Test(gateway, content_as_array_of_text_parts)
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_str_eq(pd_str_at(r.json, "choices.0.message.content"), "hello\nworld", "%s", r.body);
     pd_resp_free(&r);
-    /* a part that is not text */
-    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":"
-                     "{\"url\":\"http://x/y.png\"}}]}]}",
-                     400, "invalid_request_error", "messages");
+    /* an image part adds no text for echo (the model it is meant for gets it: see images_reach_the_upstream) */
+    r = chat("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"look\"},"
+             "{\"type\":\"image_url\",\"image_url\":{\"url\":\"http://x/y.png\"}}]}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "choices.0.message.content"), "look", "%s", r.body);
+    pd_resp_free(&r);
     expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":42}]}", 400, "invalid_request_error", "messages");
+    /* a part with neither text nor a type; an image without its url; an image outside a user message */
+    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":[{\"image_url\":{\"url\":\"http://x\"}}]}]}", 400,
+                     "invalid_request_error", "messages");
+    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{}}]}]}",
+                     400, "invalid_request_error", "messages");
+    expect_oai_error("{\"messages\":[{\"role\":\"system\",\"content\":[{\"type\":\"image_url\",\"image_url\":"
+                     "{\"url\":\"http://x/y.png\"}}]},{\"role\":\"user\",\"content\":\"hi\"}]}",
+                     400, "invalid_request_error", "messages");
 }
 
 Test(gateway, content_parts_reach_the_upstream)
@@ -310,6 +323,57 @@ Test(gateway, content_parts_reach_the_upstream)
     cr_assert_str_eq(pd_str_at(r.json, "choices.0.message.content"), "mock reply: part one\npart two", "%s", r.body);
     cr_assert_eq(pd_int_at(r.json, "usage.prompt_tokens", -1), 4, "%s", r.body);
     pd_resp_free(&r);
+}
+
+Test(gateway, images_reach_the_upstream)
+{
+    start_with_mock();
+    /* an OpenAI-compatible model gets the parts as sent */
+    json_t *up =
+        upstream_body("{\"model\":\"openai/gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":["
+                      "{\"type\":\"text\",\"text\":\"[mock:echo_request] what is it\"},{\"type\":\"image_url\","
+                      "\"image_url\":{\"url\":\"https://example.com/cat.jpg\",\"detail\":\"low\"}}]}]}");
+    json_t *want = json_loads("[{\"type\":\"text\",\"text\":\"[mock:echo_request] what is it\"},{\"type\":"
+                              "\"image_url\",\"image_url\":{\"url\":\"https://example.com/cat.jpg\",\"detail\":"
+                              "\"low\"}}]",
+                              0, NULL);
+    cr_assert(json_equal(pd_json_at(up, "messages.0.content"), want), "%s", json_dumps(up, JSON_COMPACT));
+    json_decref(want);
+    json_decref(up);
+
+    /* an Anthropic model gets image blocks: base64 from a data: URL, or the URL */
+    up = upstream_body("{\"model\":\"anthropic/claude-x\",\"messages\":[{\"role\":\"user\",\"content\":["
+                       "{\"type\":\"text\",\"text\":\"[mock:echo_request]\"},{\"type\":\"image_url\",\"image_url\":"
+                       "{\"url\":\"data:image/png;base64,iVBORw0KGgo=\"}},{\"type\":\"image_url\",\"image_url\":"
+                       "{\"url\":\"https://example.com/cat.jpg\"}}]}]}");
+    want = json_loads("[{\"type\":\"text\",\"text\":\"[mock:echo_request]\"},{\"type\":\"image\",\"source\":"
+                      "{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}},{\"type\":"
+                      "\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://example.com/cat.jpg\"}}]",
+                      0, NULL);
+    cr_assert(json_equal(pd_json_at(up, "messages.0.content"), want), "%s", json_dumps(up, JSON_COMPACT));
+    json_decref(want);
+    json_decref(up);
+
+    /* the record keeps the text as its rendered prompt */
+    pd_resp r = chat("{\"model\":\"openai/gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                     "\"text\",\"text\":\"describe\"},{\"type\":\"image_url\",\"image_url\":{\"url\":"
+                     "\"https://example.com/cat.jpg\"}}]}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "choices.0.message.content"), "mock reply: describe", "%s", r.body);
+    json_t *a = get_exec(pd_header(&r, "X-Execution-Id"));
+    cr_assert_str_eq(pd_str_at(a, "rendered_prompt"), "describe");
+    json_decref(a);
+    pd_resp_free(&r);
+
+    /* what Anthropic cannot take is a 400 before anything is recorded */
+    long before = total_executions();
+    expect_oai_error("{\"model\":\"anthropic/claude-x\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                     "\"input_audio\",\"input_audio\":{\"data\":\"AAAA\",\"format\":\"wav\"}}]}]}",
+                     400, "invalid_request_error", "messages");
+    expect_oai_error("{\"model\":\"anthropic/claude-x\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                     "\"image_url\",\"image_url\":{\"url\":\"ftp://example.com/cat.jpg\"}}]}]}",
+                     400, "invalid_request_error", "messages");
+    cr_assert_eq(total_executions(), before);
 }
 
 /* ---------------------------------------------------------------- streaming */

@@ -362,8 +362,10 @@ Test(engine_echo, bad_messages_rejected_synchronously)
     json_t *bad1 = json_pack("{s:s}", "role", "user");
     json_t *bad2 = json_pack("[{s:s,s:i}]", "role", "user", "content", 3);
     json_t *bad3 = json_pack("[{s:s}]", "content", "no role");
-    json_t *parts = json_pack("[{s:s,s:[{s:s,s:s},{s:s,s:s}]}]", "role", "user", "content", "type",
-                              "text", "text", "ab", "type", "text", "text", "cd");
+    json_t *parts =
+        json_pack("[{s:s,s:[{s:s,s:s},{s:s,s:{s:s}},{s:s,s:s}]}]", "role", "user", "content", "type", "text", "text",
+                  "ab", "type", "image_url", "image_url", "url", "http://x/y.png", "type", "text", "text", "cd");
+    json_t *bad4 = json_pack("[{s:s,s:[{s:s}]}]", "role", "user", "content", "url", "untyped, textless");
 
     engine_config_init(&cfg);
     eng = new_engine(&cfg);
@@ -371,13 +373,15 @@ Test(engine_echo, bad_messages_rejected_synchronously)
     cr_assert_eq(run_call(eng, "echo", bad2, 0, &c, 1000), ENGINE_ERR_INTERNAL);
     cr_assert_eq(run_call(eng, "echo", bad3, 0, &c, 1000), ENGINE_ERR_INTERNAL);
     cr_assert_eq(run_call(eng, "echo", NULL, 0, &c, 1000), ENGINE_ERR_INTERNAL);
-    /* content as an array of text parts is flattened */
+    cr_assert_eq(run_call(eng, "echo", bad4, 0, &c, 1000), ENGINE_ERR_INTERNAL);
+    /* content as an array of parts: the text parts joined with newlines, an image adds no text */
     cr_assert_eq(run_call(eng, "echo", parts, 0, &c, 5000), 0);
-    cr_assert_str_eq(c.output, "abcd");
+    cr_assert_str_eq(c.output, "ab\ncd");
     tcall_clear(&c);
     json_decref(bad1);
     json_decref(bad2);
     json_decref(bad3);
+    json_decref(bad4);
     json_decref(parts);
     engine_free(eng);
 }

@@ -818,7 +818,7 @@ Test(providers, anthropic_tool_use)
     json_decref(t.deltas);
 }
 
-Test(providers, options_and_tool_messages_in_requests)
+Test(providers, options_and_rich_messages_in_requests)
 {
     json_t *opts = json_loads("{\"top_p\":0.5,\"seed\":3,\"max_tokens\":9,\"model\":\"evil\"}", 0, NULL);
     json_t *mj = json_loads("[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":\"\","
