@@ -489,6 +489,10 @@ static void chat_completions(api_req *rq)
     char chunk_id[ID_LEN + 1];
     id_new(chunk_id);
     snprintf(cx->id, sizeof cx->id, "chatcmpl-%s", chunk_id);
+    /* like OpenAI, the first chunk names the role; written before the call
+     * starts, since its pieces arrive on the engine thread */
+    if (streaming)
+        sse_data(cx->stream, chunk(cx, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
     int erc = exec_start(rq->app->store, rq->app->engine, rq->app->recorder, &req, exec_id);
     if (erc != EXEC_OK) {
         if (streaming) {

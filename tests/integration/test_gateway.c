@@ -390,6 +390,8 @@ static void check_stream(const char *body, const char *want_text, const char *wa
     cr_assert_str_eq(os.text, want_text, "%s", body);
     const char *id = pd_str_at(json_array_get(os.chunks, 0), "id");
     cr_assert(id && !strncmp(id, "chatcmpl-", 9), "%s", body);
+    cr_assert_str_eq(pd_str_at(json_array_get(os.chunks, 0), "choices.0.delta.role"), "assistant",
+                     "the first chunk names the role: %s", body);
     size_t content_chunks = 0, finish_at = (size_t)-1;
     for (size_t i = 0; i < n; i++) {
         json_t *c = json_array_get(os.chunks, i);
