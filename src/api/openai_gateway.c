@@ -387,8 +387,9 @@ static const char *option_problem(const char *key, json_t *v)
  * ones checked, the rest passed on. Answers 400 naming the field on error. */
 static json_t *collect_options(api_req *rq, json_t *root, const char *wire)
 {
-    static const char *const own[] = {"model",       "messages",   "stream", "stream_options",
-                                      "temperature", "max_tokens", "n"};
+    /* read by the gateway itself (variables and version_id by the shared run parser) */
+    static const char *const own[] = {"model",      "messages", "stream",    "stream_options", "temperature",
+                                      "max_tokens", "n",        "variables", "version_id"};
     json_t *opts = json_object(), *v;
     const char *key;
     if (!opts) {

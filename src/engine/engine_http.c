@@ -142,43 +142,16 @@ static int engine_on_text(void *ud, const char *text, size_t len)
 static int engine_on_tool(void *ud, const json_t *delta)
 {
     engine_req *req = ud;
-    size_t idx = (size_t)json_integer_value(json_object_get(delta, "index"));
-    json_t *fn = json_object_get(delta, "function"), *v;
 
-    if (!req->tool_calls && !(req->tool_calls = json_array()))
-        goto oom;
-    while (json_array_size(req->tool_calls) <= idx)
-        if (json_array_append_new(req->tool_calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", "", "type", "function",
-                                                             "function", "name", "", "arguments", "")) != 0)
-            goto oom;
-    json_t *call = json_array_get(req->tool_calls, idx), *cfn = json_object_get(call, "function");
-    if (json_is_string(v = json_object_get(delta, "id")) && json_object_set(call, "id", v) != 0)
-        goto oom;
-    if (json_is_string(v = json_object_get(delta, "type")) && json_object_set(call, "type", v) != 0)
-        goto oom;
-    if (json_is_string(v = json_object_get(fn, "name")) && json_object_set(cfn, "name", v) != 0)
-        goto oom;
-    if (json_is_string(v = json_object_get(fn, "arguments")) && json_string_length(v) > 0) {
-        json_t *args = json_object_get(cfn, "arguments");
-        size_t have = json_string_length(args), add = json_string_length(v);
-        char *joined = have + add <= ENGINE_MAX_OUTPUT ? malloc(have + add) : NULL;
-        if (!joined)
-            goto oom;
-        memcpy(joined, json_string_value(args), have);
-        memcpy(joined + have, json_string_value(v), add);
-        int rc = json_object_set_new(cfn, "arguments", json_stringn_nocheck(joined, have + add));
-        free(joined);
-        if (rc != 0)
-            goto oom;
+    if (provider_tool_calls_merge(&req->tool_calls, delta, ENGINE_MAX_OUTPUT) != 0) {
+        engine_write_fail(req, "streamed tool calls too many, too large, or out of memory");
+        return -1;
     }
     if (req->on_tool_chunk) {
         req->delivered = 1;
         req->on_tool_chunk(req->ud, delta);
     }
     return 0;
-oom:
-    engine_write_fail(req, "streamed tool call too large or out of memory");
-    return -1;
 }
 
 static int engine_on_sse(void *ud, const char *event, const char *data, size_t len, char *err,

@@ -517,6 +517,10 @@ static int anthropic_stream_tool_start(provider_stream *st, const json_t *root, 
         snprintf(err, errlen, "a tool_use block lacks its id or name");
         return -1;
     }
+    if (st->tools_seen >= PROVIDER_MAX_TOOL_CALLS) {
+        snprintf(err, errlen, "more than %d tool calls in one answer", PROVIDER_MAX_TOOL_CALLS);
+        return -1;
+    }
     st->tool_block = 1;
     st->tools_seen++;
     return anthropic_stream_tool_piece(st,

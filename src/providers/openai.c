@@ -269,7 +269,7 @@ static int openai_tool_deltas(provider_stream *st, json_t *tc, char *err, size_t
     {
         json_t *idx = json_object_get(d, "index"), *fn = json_object_get(d, "function");
         if (!json_is_object(d) || !json_is_integer(idx) || json_integer_value(idx) < 0 ||
-            json_integer_value(idx) > 127 || (fn && !json_is_null(fn) && !json_is_object(fn))) {
+            json_integer_value(idx) >= PROVIDER_MAX_TOOL_CALLS || (fn && !json_is_null(fn) && !json_is_object(fn))) {
             snprintf(err, errlen, "stream chunk delta.tool_calls[%zu] is malformed", i);
             return -1;
         }

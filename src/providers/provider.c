@@ -50,6 +50,50 @@ void provider_response_free(provider_response *resp)
     memset(resp, 0, sizeof(*resp));
 }
 
+int provider_tool_calls_merge(json_t **calls, const json_t *delta, size_t max_bytes)
+{
+    json_t *index = json_object_get(delta, "index"), *fn = json_object_get(delta, "function"), *v, *call;
+    size_t i, total = 0;
+
+    if (!json_is_integer(index) || json_integer_value(index) < 0 ||
+        json_integer_value(index) >= PROVIDER_MAX_TOOL_CALLS)
+        return -1;
+    size_t idx = (size_t)json_integer_value(index);
+    if (!*calls && !(*calls = json_array()))
+        return -1;
+    while (json_array_size(*calls) <= idx)
+        if (json_array_append_new(*calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", "", "type", "function",
+                                                    "function", "name", "", "arguments", "")) != 0)
+            return -1;
+    call = json_array_get(*calls, idx);
+    json_t *cfn = json_object_get(call, "function");
+    if (json_is_string(v = json_object_get(delta, "id")) && json_object_set(call, "id", v) != 0)
+        return -1;
+    if (json_is_string(v = json_object_get(delta, "type")) && json_object_set(call, "type", v) != 0)
+        return -1;
+    if (json_is_string(v = json_object_get(fn, "name")) && json_object_set(cfn, "name", v) != 0)
+        return -1;
+    if (!json_is_string(v = json_object_get(fn, "arguments")) || json_string_length(v) == 0)
+        return 0;
+    json_t *c;
+    json_array_foreach(*calls, i, c)
+        total += json_string_length(json_object_get(json_object_get(c, "function"), "arguments"));
+    size_t add = json_string_length(v);
+    if (total + add > max_bytes)
+        return -1;
+    json_t *args = json_object_get(cfn, "arguments");
+    size_t have = json_string_length(args);
+    char *joined = malloc(have + add);
+    if (!joined)
+        return -1;
+    memcpy(joined, json_string_value(args), have);
+    memcpy(joined + have, json_string_value(v), add);
+    /* two valid UTF-8 strings make one */
+    int rc = json_object_set_new(cfn, "arguments", json_stringn_nocheck(joined, have + add));
+    free(joined);
+    return rc == 0 ? 0 : -1;
+}
+
 long provider_estimate_tokens(size_t bytes)
 {
     size_t t = bytes / 4 + (bytes % 4 != 0);

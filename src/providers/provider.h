@@ -29,7 +29,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-enum { PROVIDER_MAX_HEADERS = 8, PROVIDER_FINISH_LEN = 32 };
+enum { PROVIDER_MAX_HEADERS = 8, PROVIDER_FINISH_LEN = 32, PROVIDER_MAX_TOOL_CALLS = 128 };
 
 /* One chat message, flattened to plain text. content may contain NUL bytes. */
 typedef struct provider_message {
@@ -149,6 +149,14 @@ int provider_echo_reply(const provider_message *msgs, size_t n, provider_respons
 size_t provider_echo_piece(const char *text, size_t len, size_t off);
 
 /* ---- shared helpers (provider.c) ---- */
+
+/* Join one streamed tool-call piece (OpenAI's delta form, as provider_tool_fn
+ * receives it) into *calls, the complete calls so far ([{"id","type",
+ * "function":{"name","arguments"}}], created on first use): the piece's
+ * "index" picks the call, id, type and name are set when given and the
+ * arguments appended. 0, or -1 when the index is not 0..PROVIDER_MAX_TOOL_CALLS-1,
+ * the arguments of all calls together would pass max_bytes, or out of memory. */
+int provider_tool_calls_merge(json_t **calls, const json_t *delta, size_t max_bytes);
 
 void provider_request_free(provider_request *req);
 /* Append a header built with printf. 0, or -1 when full or out of memory. */

@@ -906,6 +906,16 @@ Test(gateway, options_reach_openai_compatible_upstreams_as_sent)
     cr_assert(json_real_value(json_object_get(up, "temperature")) > 0.19, "temperature kept");
     json_decref(want);
     json_decref(up);
+
+    /* what promptd reads itself is not passed on */
+    up = upstream_body("{\"model\":\"openai/gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":"
+                       "\"[mock:echo_request]\"}],\"variables\":{\"a\":\"b\"},\"n\":1,\"max_tokens\":5}");
+    want = json_loads("{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"[mock:echo_request]\"}],"
+                      "\"stream\":false,\"max_tokens\":5}",
+                      0, NULL);
+    cr_assert(json_equal(up, want), "%s", json_dumps(up, JSON_COMPACT));
+    json_decref(want);
+    json_decref(up);
 }
 
 Test(gateway, options_are_translated_for_anthropic_models)

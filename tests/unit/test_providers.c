@@ -862,3 +862,47 @@ Test(providers, options_and_rich_messages_in_requests)
     json_decref(opts);
     json_decref(mj);
 }
+
+Test(providers, tool_call_pieces_are_joined_by_index)
+{
+    json_t *calls = NULL;
+    static const char *const pieces[] = {
+        "{\"index\":0,\"id\":\"a\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}",
+        "{\"index\":1,\"id\":\"b\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{\\\"x\\\"\"}}",
+        "{\"index\":0,\"function\":{\"arguments\":\"{\\\"y\\\":\"}}",
+        "{\"index\":1,\"function\":{\"arguments\":\":1}\"}}",
+        "{\"index\":0,\"function\":{\"arguments\":\"2}\"}}",
+    };
+    for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+        json_t *d = json_loads(pieces[i], 0, NULL);
+        cr_assert_eq(provider_tool_calls_merge(&calls, d, 1000), 0, "%s", pieces[i]);
+        json_decref(d);
+    }
+    json_t *want = json_loads("[{\"id\":\"a\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+                              "\"{\\\"y\\\":2}\"}},{\"id\":\"b\",\"type\":\"function\",\"function\":{\"name\":\"g\","
+                              "\"arguments\":\"{\\\"x\\\":1}\"}}]",
+                              0, NULL);
+    cr_assert(json_equal(calls, want), "%s", json_dumps(calls, JSON_COMPACT));
+    json_decref(want);
+
+    /* an index out of range, and arguments past the limit, are refused */
+    json_t *d = json_pack("{s:i}", "index", PROVIDER_MAX_TOOL_CALLS);
+    cr_assert_eq(provider_tool_calls_merge(&calls, d, 1000), -1);
+    json_decref(d);
+    d = json_pack("{s:i}", "index", -1);
+    cr_assert_eq(provider_tool_calls_merge(&calls, d, 1000), -1);
+    json_decref(d);
+    d = json_pack("{s:s}", "index", "0");
+    cr_assert_eq(provider_tool_calls_merge(&calls, d, 1000), -1);
+    json_decref(d);
+    d = json_pack("{s:i, s:{s:s}}", "index", 1, "function", "arguments", "0123456789");
+    cr_assert_eq(provider_tool_calls_merge(&calls, d, 23), -1, "14 bytes so far + 10 would pass 23");
+    cr_assert_eq(provider_tool_calls_merge(&calls, d, 24), 0, "14 + 10 = 24 fits");
+    json_decref(d);
+    /* a later piece may name a call the stream skipped: the gap is an empty call */
+    d = json_pack("{s:i, s:s}", "index", 3, "id", "d");
+    cr_assert_eq(provider_tool_calls_merge(&calls, d, 1000), 0);
+    cr_assert_eq(json_array_size(calls), 4);
+    json_decref(d);
+    json_decref(calls);
+}
