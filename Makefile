@@ -152,7 +152,8 @@ endif
 # the logs add up to 0 errors and 0 bytes definitely lost. Suppressions:
 # tests/valgrind.supp. About 10 minutes on 2 cores once built; not part of CI.
 VALGRIND       ?= valgrind
-VALGRIND_TESTS ?= test_http test_bad_input test_auth test_tokens test_prompts test_v1_prompt test_cli test_executions
+VALGRIND_TESTS ?= test_http test_bad_input test_auth test_tokens test_prompts test_v1_prompt test_cli test_executions \
+                  test_gateway
 # throughput tests whose timing assertions cannot hold under valgrind (Criterion filter patterns, |-joined)
 VALGRIND_SKIP  ?= engine_mock/two_thousand_in_flight
 VG_DIR   := $(abspath build)/valgrind
