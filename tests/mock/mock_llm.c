@@ -67,7 +67,9 @@ static void usage(FILE *f)
           "GET /_mock/stats, POST /_mock/reset. Directives such as [mock:latency=MS],\n"
           "[mock:status=CODE], [mock:fail_times=N], [mock:drop], [mock:drip=MS] in the\n"
           "last user message alter the answer. With a non-empty 'tools' array the answer\n"
-          "to a user message is one call to the first tool, arguments {\"text\":MESSAGE};\n"
+          "to a user message is one call to the first tool, arguments {\"text\":MESSAGE}\n"
+          "([mock:tool_calls=N]: N calls, arguments {\"text\":MESSAGE,\"n\":K};\n"
+          "[mock:tool_text]: the text 'Let me check.' before the calls);\n"
           "a tool result as the last message gets 'mock reply: tool said RESULT'\n"
           "(see tests/mock/mock_server.c).\n",
           f);

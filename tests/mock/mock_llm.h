@@ -23,6 +23,9 @@
 
 /* ---- mock_text.c ------------------------------------------------------- */
 
+/* Most tool calls one answer can make ([mock:tool_calls=N]). */
+#define MOCK_MAX_TOOL_CALLS 8
+
 /* Directives found in the last user message. Numeric fields are -1 (or 0 for
  * status) when the directive was absent or its value invalid. */
 typedef struct mock_directives {
@@ -32,11 +35,13 @@ typedef struct mock_directives {
     long fail_times;
     char *fail_model; /* malloc'd, or NULL */
     long drip_ms;
+    long tool_calls; /* 1..MOCK_MAX_TOOL_CALLS */
     bool malformed;
     bool no_usage;
     bool bad_types;
     bool drop;
     bool echo_request;
+    bool tool_text;
 } mock_directives;
 
 /* Parses every [mock:NAME] / [mock:NAME=VALUE] in text into d and stores in
@@ -74,16 +79,22 @@ size_t mock_split_thirds(const char *text, mock_piece **out);
 
 typedef enum mock_api { MOCK_OPENAI, MOCK_ANTHROPIC } mock_api;
 
-/* Everything needed to render one successful completion. */
+/* Everything needed to render one successful completion: text, or calls
+ * to one tool, optionally after a text part. */
 typedef struct mock_reply {
     mock_api api;
     const char *id; /* "chatcmpl-…" or "msg_…" */
     const char *model;
-    long long created;     /* unix seconds */
-    const char *text;      /* TEXT, already truncated; with tool_name: ARGS */
-    const char *tool_name; /* non-NULL: the answer is one call to this tool
-                              whose arguments are text, the compact JSON of an
-                              object (never truncated) */
+    long long created; /* unix seconds */
+    /* TEXT, already truncated; with tool_name the text before the calls
+     * (streamed as one piece), or NULL for none */
+    const char *text;
+    /* non-NULL: the answer is n_calls (1..MOCK_MAX_TOOL_CALLS) calls to this
+     * tool, ids "call_mock_K" / "toolu_mock_K"; tool_args[K-1] is the ARGS of
+     * call K, the compact JSON of an object (never truncated) */
+    const char *tool_name;
+    const char *tool_args[MOCK_MAX_TOOL_CALLS];
+    size_t n_calls; /* 0 without tool_name */
     size_t prompt_tokens;
     size_t completion_tokens;
     bool truncated;     /* finish_reason "length" / stop_reason "max_tokens" */
@@ -94,8 +105,8 @@ typedef struct mock_reply {
 } mock_reply;
 
 /* A list of complete SSE events ("event: …\ndata: …\n\n" or "data: …\n\n").
- * piece[i] is true for events that carry one piece of TEXT or of a tool
- * call's ARGS (drip and drop apply to them). */
+ * piece[i] is true for events that carry one piece of TEXT, of the text
+ * before tool calls, or of a tool call's ARGS (drip and drop apply to them). */
 typedef struct mock_sse {
     char **ev;
     size_t *len;

@@ -46,6 +46,26 @@
  * for tool calls as for TEXT: drip spaces the ARGS pieces, drop cuts after
  * the first one, malformed breaks the body or repeats the first piece
  * broken, bad_types makes ARGS (and Anthropic "input") a number.
+ * Two directives shape a tool-call answer (elsewhere they are ignored):
+ *   - [mock:tool_calls=N] (1..8; another N is ignored like any invalid
+ *     value, leaving one call): N calls to the first tool instead of one;
+ *     call K (1..N) has the id "call_mock_K" / "toolu_mock_K" and ARGS_K =
+ *     the compact JSON of {"text": the cleaned message, "n": K}. OpenAI:
+ *     message.tool_calls lists them in order; streamed, one call after the
+ *     other: its first chunk (index K-1, id, name, "arguments":"") then its
+ *     pieces, each delta naming "index":K-1; only the stream's first chunk
+ *     carries "role":"assistant","content":null. Anthropic: N tool_use
+ *     blocks; streamed, per call content_block_start, its input_json_delta
+ *     pieces, content_block_stop, each with the block's index among all the
+ *     content blocks. C = the words of every ARGS_K.
+ *   - [mock:tool_text]: the text part "Let me check." before the calls.
+ *     OpenAI: message.content is that text instead of null; streamed, one
+ *     content delta {"role":"assistant","content":"Let me check."} before
+ *     the first call's chunk (which then carries no role). Anthropic: a
+ *     {"type":"text",...} block first; streamed, that text block at index 0
+ *     (content_block_start with "text":"", one text_delta, content_block_stop),
+ *     the tool_use blocks at 1..N. Its 3 words count into C, its delta is a
+ *     piece (drip, drop and malformed treat it as the first piece).
  *
  * Directives in the last user message (several may combine; with a tool
  * result last, OpenAI takes them from the last role "user" message before
@@ -65,6 +85,8 @@
  *                         after the first piece has been sent)
  *   [mock:drip=MS]        stream: pieces MS apart
  *   [mock:echo_request]   TEXT = the compact JSON of the request body
+ *   [mock:tool_calls=N]   a tool-call answer makes N (1..8) calls (above)
+ *   [mock:tool_text]      a tool-call answer starts with a text part (above)
  * Precedence: drop, fail_model, fail_times, status, then a normal answer.
  * Before any of them: with --require-key, 401 unless the key is sent
  * (OpenAI: "Authorization: Bearer KEY"; Anthropic: "x-api-key: KEY";
@@ -92,6 +114,8 @@
 
 #define MAX_BODY (32u * 1024u * 1024u)
 #define STREAM_BLOCK 16384
+/* The text part before the tool calls with [mock:tool_text]. */
+#define MOCK_TOOL_TEXT "Let me check."
 
 typedef enum route {
     ROUTE_UNKNOWN,
@@ -523,10 +547,12 @@ static bool is_tool_call(const completion *c)
     return c->tool_name != NULL && c->last == LAST_USER && !c->d.echo_request;
 }
 
-/* ARGS of the tool call: the compact JSON of {"text": cleaned}. malloc'd. */
-static char *tool_args(const completion *c)
+/* ARGS of tool call k (1-based): the compact JSON of {"text": cleaned},
+ * or with [mock:tool_calls=N] of {"text": cleaned, "n": k}. malloc'd. */
+static char *tool_args(const completion *c, size_t k)
 {
-    json_t *args = json_pack("{s:s}", "text", c->cleaned);
+    json_t *args = c->d.tool_calls > 0 ? json_pack("{s:s,s:I}", "text", c->cleaned, "n", (json_int_t)k)
+                                       : json_pack("{s:s}", "text", c->cleaned);
     char *s;
 
     if (args == NULL)
@@ -536,7 +562,7 @@ static char *tool_args(const completion *c)
     return s;
 }
 
-/* TEXT for the reply, or for a tool call its ARGS (malloc'd). */
+/* TEXT for a reply that is not a tool call (malloc'd). */
 static char *reply_text(const completion *c)
 {
     char *text = NULL;
@@ -544,8 +570,6 @@ static char *reply_text(const completion *c)
 
     if (c->d.echo_request)
         return json_dumps(c->root, JSON_COMPACT);
-    if (is_tool_call(c))
-        return tool_args(c);
     if (c->tool_result != NULL)
         n = asprintf(&text, "mock reply: tool said %s", c->tool_result);
     else
@@ -569,11 +593,33 @@ static stream *stream_new(struct MHD_Connection *conn, const mock_reply *r, cons
     return s;
 }
 
+/* Fills r (text, tool calls, completion tokens) for a tool-call answer;
+ * the ARGS go to args[], the text part (if any) to *text, all malloc'd.
+ * Returns 0, or -1 on allocation failure (the caller frees what is set). */
+static int tool_call_reply(const completion *c, mock_reply *r, char **args, char **text)
+{
+    r->tool_name = c->tool_name;
+    r->n_calls = c->d.tool_calls > 0 ? (size_t)c->d.tool_calls : 1;
+    if (c->d.tool_text) {
+        if ((*text = strdup(MOCK_TOOL_TEXT)) == NULL)
+            return -1;
+        r->completion_tokens += mock_count_words(*text);
+    }
+    for (size_t k = 0; k < r->n_calls; k++) {
+        if ((args[k] = tool_args(c, k + 1)) == NULL)
+            return -1;
+        r->tool_args[k] = args[k];
+        r->completion_tokens += mock_count_words(args[k]);
+    }
+    return 0;
+}
+
 /* Fills p with the successful answer for c. */
 static plan *completion_answer(plan *p, struct MHD_Connection *conn, const completion *c)
 {
     char id[48];
-    char *text = reply_text(c);
+    char *text = NULL;
+    char *args[MOCK_MAX_TOOL_CALLS] = {NULL};
     mock_reply r = {
         .api = p->api,
         .id = id,
@@ -585,17 +631,20 @@ static plan *completion_answer(plan *p, struct MHD_Connection *conn, const compl
         .malformed = c->d.malformed,
     };
 
-    if (text == NULL)
-        goto fail;
     snprintf(id, sizeof(id), "%smock%012llx", p->api == MOCK_OPENAI ? "chatcmpl-" : "msg_", p->seq);
-    if (is_tool_call(c))
-        r.tool_name = c->tool_name;
     r.prompt_tokens = prompt_words(c->root);
-    r.completion_tokens = mock_count_words(text);
-    if (r.tool_name == NULL && c->max_tokens >= 0 && (unsigned long long)c->max_tokens < r.completion_tokens) {
-        mock_truncate_words(text, (size_t)c->max_tokens);
-        r.completion_tokens = (size_t)c->max_tokens;
-        r.truncated = true;
+    if (is_tool_call(c)) {
+        if (tool_call_reply(c, &r, args, &text) != 0)
+            goto fail;
+    } else {
+        if ((text = reply_text(c)) == NULL)
+            goto fail;
+        r.completion_tokens = mock_count_words(text);
+        if (c->max_tokens >= 0 && (unsigned long long)c->max_tokens < r.completion_tokens) {
+            mock_truncate_words(text, (size_t)c->max_tokens);
+            r.completion_tokens = (size_t)c->max_tokens;
+            r.truncated = true;
+        }
     }
     r.text = text;
     if (c->stream) {
@@ -607,12 +656,15 @@ static plan *completion_answer(plan *p, struct MHD_Connection *conn, const compl
         if (p->body == NULL)
             goto fail;
     }
+    goto out;
+fail:
+    plan_free(p);
+    p = NULL;
+out:
+    for (size_t k = 0; k < MOCK_MAX_TOOL_CALLS; k++)
+        free(args[k]);
     free(text);
     return p;
-fail:
-    free(text);
-    plan_free(p);
-    return NULL;
 }
 
 static plan *completion_plan(const mock_config *cfg, const request *req, struct MHD_Connection *conn, mock_api api)

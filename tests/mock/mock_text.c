@@ -62,6 +62,8 @@ static int apply_directive(char *spec, mock_directives *d)
         d->fail_times = v;
     else if (strcmp(spec, "drip") == 0 && parse_long(value, 0, 60000, &v))
         d->drip_ms = v;
+    else if (strcmp(spec, "tool_calls") == 0 && parse_long(value, 1, MOCK_MAX_TOOL_CALLS, &v))
+        d->tool_calls = v;
     else if (strcmp(spec, "fail_model") == 0 && value != NULL) {
         char *copy = strdup(value);
         if (copy == NULL)
@@ -78,6 +80,8 @@ static int apply_directive(char *spec, mock_directives *d)
         d->drop = true;
     else if (strcmp(spec, "echo_request") == 0)
         d->echo_request = true;
+    else if (strcmp(spec, "tool_text") == 0)
+        d->tool_text = true;
     return 0;
 }
 
@@ -121,7 +125,7 @@ int mock_directives_parse(const char *text, mock_directives *d, char **cleaned)
     char *out;
 
     memset(d, 0, sizeof(*d));
-    d->latency_ms = d->retry_after = d->fail_times = d->drip_ms = -1;
+    d->latency_ms = d->retry_after = d->fail_times = d->drip_ms = d->tool_calls = -1;
     *cleaned = NULL;
     out = malloc(strlen(text) + 1);
     if (out == NULL)

@@ -2,10 +2,11 @@
  * mock_wire.c — renders the mock's answers in the providers' wire formats:
  * OpenAI chat.completion bodies and chat.completion.chunk SSE streams,
  * Anthropic Messages bodies and their named SSE events, and both providers'
- * error bodies. An answer is either text or one tool call (OpenAI
- * message.tool_calls and tool_calls deltas; Anthropic a tool_use block and
- * input_json_delta events). Also the deliberately broken variants (malformed
- * JSON, wrong types, missing usage) that the [mock:...] directives ask for.
+ * error bodies. An answer is either text or 1..8 calls to one tool, possibly
+ * after a text part (OpenAI message.tool_calls and tool_calls deltas, one
+ * call after the other; Anthropic tool_use blocks and input_json_delta
+ * events). Also the deliberately broken variants (malformed JSON, wrong
+ * types, missing usage) that the [mock:...] directives ask for.
  */
 #include "mock/mock_llm.h"
 
@@ -14,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The fixed ids of the one tool call an answer can make. */
-#define OPENAI_TOOL_CALL_ID "call_mock_1"
-#define ANTHROPIC_TOOL_USE_ID "toolu_mock_1"
-
 /* ---- small helpers ------------------------------------------------------ */
+
+/* Id of tool call k (0-based): "call_mock_K" / "toolu_mock_K", K = k + 1. */
+static void tool_call_id(const mock_reply *r, size_t k, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%zu", r->api == MOCK_OPENAI ? "call_mock_" : "toolu_mock_", k + 1);
+}
 
 /* Number, or the same number as a string when bad_types. */
 static json_t *count_value(size_t n, bool bad_types)
@@ -56,13 +59,19 @@ static const char *finish_reason(const mock_reply *r)
     return r->tool_name != NULL ? "tool_use" : r->truncated ? "max_tokens" : "end_turn";
 }
 
-/* Anthropic tool_use "input": the ARGS object, or a number when bad_types. */
-static json_t *tool_input(const mock_reply *r)
+/* Anthropic tool_use "input" of call k: its ARGS object, or a number when
+ * bad_types. */
+static json_t *tool_input(const mock_reply *r, size_t k)
 {
+    const char *args = r->tool_args[k];
+
     if (r->bad_types)
-        return text_value(r->text, strlen(r->text), true);
-    return json_loads(r->text, 0, NULL);
+        return text_value(args, strlen(args), true);
+    return json_loads(args, 0, NULL);
 }
+
+/* Appends v (released) to arr; false (arr untouched) on failure. */
+static bool append(json_t *arr, json_t *v) { return json_array_append_new(arr, v) == 0; }
 
 /* Compact JSON text of obj (NULL-safe; obj is released). */
 static char *dump_and_free(json_t *obj)
@@ -86,15 +95,33 @@ static void break_json(char *s)
 
 /* ---- non-stream bodies -------------------------------------------------- */
 
-/* choices[0].message: text content, or content null and one tool call. */
+/* Entry k of message.tool_calls. */
+static json_t *openai_tool_call(const mock_reply *r, size_t k)
+{
+    char id[32];
+    const char *args = r->tool_args[k];
+
+    tool_call_id(r, k, id, sizeof(id));
+    return json_pack("{s:s,s:s,s:{s:s,s:o}}", "id", id, "type", "function", "function", "name", r->tool_name,
+                     "arguments", text_value(args, strlen(args), r->bad_types));
+}
+
+/* choices[0].message: text content, or the tool calls with the text before
+ * them as content (null without one). */
 static json_t *openai_message(const mock_reply *r)
 {
-    json_t *args = text_value(r->text, strlen(r->text), r->bad_types);
+    json_t *content = r->text != NULL ? text_value(r->text, strlen(r->text), r->bad_types) : json_null();
+    json_t *calls;
 
     if (r->tool_name == NULL)
-        return json_pack("{s:s,s:o}", "role", "assistant", "content", args);
-    return json_pack("{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:o}}]}", "role", "assistant", "content", "tool_calls", "id",
-                     OPENAI_TOOL_CALL_ID, "type", "function", "function", "name", r->tool_name, "arguments", args);
+        return json_pack("{s:s,s:o}", "role", "assistant", "content", content);
+    calls = json_array();
+    for (size_t k = 0; calls != NULL && k < r->n_calls; k++)
+        if (!append(calls, openai_tool_call(r, k))) {
+            json_decref(calls);
+            calls = NULL;
+        }
+    return json_pack("{s:s,s:o,s:o}", "role", "assistant", "content", content, "tool_calls", calls);
 }
 
 static json_t *openai_body(const mock_reply *r)
@@ -112,15 +139,33 @@ static json_t *openai_body(const mock_reply *r)
     return body;
 }
 
+/* Content blocks: the text (if any), then one tool_use per call. */
+static json_t *anthropic_content(const mock_reply *r)
+{
+    json_t *content = json_array();
+    bool ok = content != NULL;
+
+    if (ok && r->text != NULL)
+        ok = append(content,
+                    json_pack("{s:s,s:o}", "type", "text", "text", text_value(r->text, strlen(r->text), r->bad_types)));
+    for (size_t k = 0; ok && k < r->n_calls; k++) {
+        char id[32];
+        tool_call_id(r, k, id, sizeof(id));
+        ok = append(content, json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id", id, "name", r->tool_name, "input",
+                                       tool_input(r, k)));
+    }
+    if (!ok) {
+        json_decref(content);
+        return NULL;
+    }
+    return content;
+}
+
 static json_t *anthropic_body(const mock_reply *r)
 {
-    json_t *block =
-        r->tool_name != NULL
-            ? json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id", ANTHROPIC_TOOL_USE_ID, "name", r->tool_name,
-                        "input", tool_input(r))
-            : json_pack("{s:s,s:o}", "type", "text", "text", text_value(r->text, strlen(r->text), r->bad_types));
-    json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:[o],s:s,s:n}", "id", r->id, "type", "message", "role", "assistant",
-                             "model", r->model, "content", block, "stop_reason", finish_reason(r), "stop_sequence");
+    json_t *body =
+        json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n}", "id", r->id, "type", "message", "role", "assistant", "model",
+                  r->model, "content", anthropic_content(r), "stop_reason", finish_reason(r), "stop_sequence");
 
     if (body != NULL && !r->no_usage && json_object_set_new(body, "usage", usage_object(r)) != 0) {
         json_decref(body);
@@ -209,6 +254,55 @@ void mock_sse_free(mock_sse *sse)
     memset(sse, 0, sizeof(*sse));
 }
 
+/* ---- pieces ------------------------------------------------------------- */
+
+/* How a text is cut into piece events. */
+typedef enum split_mode {
+    SPLIT_WORDS, /* a word each: TEXT */
+    SPLIT_WHOLE, /* a single piece: the text before tool calls */
+    SPLIT_THIRDS /* about a third each: a tool call's ARGS */
+} split_mode;
+
+/* Builds the event for one piece of the content at index (OpenAI: the tool
+ * call's index; Anthropic: the content block's). */
+typedef json_t *(*piece_event)(const mock_reply *r, int index, const mock_piece *pc);
+
+/* Appends the pieces of text as piece events named name (NULL: none).
+ * *sent counts the pieces of the whole stream; with malformed, the stream's
+ * first piece is followed by a broken copy of itself. Returns 0 or -1. */
+static int add_pieces(const mock_reply *r, mock_sse *sse, const char *name, const char *text, split_mode mode,
+                      int index, piece_event make, size_t *sent)
+{
+    mock_piece whole = {text, strlen(text)};
+    mock_piece *pieces = NULL;
+    const mock_piece *list = &whole;
+    size_t n = 1;
+    int rc = 0;
+
+    if (mode != SPLIT_WHOLE) {
+        n = mode == SPLIT_WORDS ? mock_split_pieces(text, &pieces) : mock_split_thirds(text, &pieces);
+        if (n == (size_t)-1)
+            return -1;
+        list = pieces;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char *data = dump_and_free(make(r, index, &list[i]));
+        if (data == NULL) {
+            rc = -1;
+            break;
+        }
+        rc = sse_add_text(sse, name, data, true);
+        if (rc == 0 && *sent == 0 && r->malformed) {
+            break_json(data);
+            rc = sse_add_text(sse, name, data, false);
+        }
+        (*sent)++;
+        free(data);
+    }
+    free(pieces);
+    return rc;
+}
+
 /* ---- OpenAI stream ------------------------------------------------------ */
 
 static json_t *openai_chunk(const mock_reply *r, json_t *choices)
@@ -223,38 +317,54 @@ static json_t *openai_delta_chunk(const mock_reply *r, json_t *delta)
     return openai_chunk(r, json_pack("[{s:i,s:o,s:n,s:n}]", "index", 0, "delta", delta, "logprobs", "finish_reason"));
 }
 
-/* A piece of TEXT, or with a tool call a piece of ARGS. */
-static json_t *openai_piece_chunk(const mock_reply *r, const mock_piece *pc)
+/* A piece of TEXT, or of the text before tool calls (index unused). */
+static json_t *openai_text_chunk(const mock_reply *r, int index, const mock_piece *pc)
 {
-    json_t *v = text_value(pc->p, pc->len, r->bad_types);
-
-    if (r->tool_name != NULL)
-        return openai_delta_chunk(
-            r, json_pack("{s:[{s:i,s:{s:o}}]}", "tool_calls", "index", 0, "function", "arguments", v));
-    return openai_delta_chunk(r, json_pack("{s:s,s:o}", "role", "assistant", "content", v));
+    (void)index;
+    return openai_delta_chunk(
+        r, json_pack("{s:s,s:o}", "role", "assistant", "content", text_value(pc->p, pc->len, r->bad_types)));
 }
 
-/* The first chunk of a tool call: its id, type and name, no arguments yet. */
-static json_t *openai_tool_start_chunk(const mock_reply *r)
+/* A piece of the ARGS of the tool call at index. */
+static json_t *openai_args_chunk(const mock_reply *r, int index, const mock_piece *pc)
 {
-    return openai_delta_chunk(r, json_pack("{s:s,s:n,s:[{s:i,s:s,s:s,s:{s:s,s:s}}]}", "role", "assistant", "content",
-                                           "tool_calls", "index", 0, "id", OPENAI_TOOL_CALL_ID, "type", "function",
-                                           "function", "name", r->tool_name, "arguments", ""));
+    return openai_delta_chunk(r, json_pack("{s:[{s:i,s:{s:o}}]}", "tool_calls", "index", index, "function", "arguments",
+                                           text_value(pc->p, pc->len, r->bad_types)));
 }
 
-static int openai_stream(const mock_reply *r, const mock_piece *pieces, size_t n, mock_sse *sse)
+/* The first chunk of tool call k: its id, type and name, no arguments yet;
+ * as the stream's first chunk it also carries the role and "content": null. */
+static json_t *openai_tool_start_chunk(const mock_reply *r, size_t k, bool first)
 {
-    if (r->tool_name != NULL && sse_add_json(sse, NULL, openai_tool_start_chunk(r), false, false) != 0)
+    char id[32];
+    json_t *call;
+
+    tool_call_id(r, k, id, sizeof(id));
+    call = json_pack("[{s:i,s:s,s:s,s:{s:s,s:s}}]", "index", (int)k, "id", id, "type", "function", "function", "name",
+                     r->tool_name, "arguments", "");
+    if (first)
+        return openai_delta_chunk(r, json_pack("{s:s,s:n,s:o}", "role", "assistant", "content", "tool_calls", call));
+    return openai_delta_chunk(r, json_pack("{s:o}", "tool_calls", call));
+}
+
+/* The text (if any), then each tool call: its start chunk and its ARGS
+ * pieces; the finish chunk, usage, [DONE]. */
+static int openai_stream(const mock_reply *r, mock_sse *sse)
+{
+    size_t sent = 0;
+
+    if (r->text != NULL && add_pieces(r, sse, NULL, r->text, r->tool_name != NULL ? SPLIT_WHOLE : SPLIT_WORDS, 0,
+                                      openai_text_chunk, &sent) != 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (sse_add_json(sse, NULL, openai_piece_chunk(r, &pieces[i]), true, false) != 0)
+    for (size_t k = 0; k < r->n_calls; k++) {
+        if (sse_add_json(sse, NULL, openai_tool_start_chunk(r, k, k == 0 && r->text == NULL), false, false) != 0)
             return -1;
-        if (i == 0 && r->malformed && sse_add_json(sse, NULL, openai_piece_chunk(r, &pieces[i]), false, true) != 0)
+        if (add_pieces(r, sse, NULL, r->tool_args[k], SPLIT_THIRDS, (int)k, openai_args_chunk, &sent) != 0)
             return -1;
     }
     json_t *fin = openai_chunk(
         r, json_pack("[{s:i,s:{},s:n,s:s}]", "index", 0, "delta", "logprobs", "finish_reason", finish_reason(r)));
-    if (sse_add_json(sse, NULL, fin, false, r->malformed && n == 0) != 0)
+    if (sse_add_json(sse, NULL, fin, false, r->malformed && sent == 0) != 0)
         return -1;
     if (r->include_usage && !r->no_usage) {
         json_t *chunk = openai_chunk(r, json_array());
@@ -286,24 +396,40 @@ static json_t *anthropic_start(const mock_reply *r)
     return json_pack("{s:s,s:o}", "type", "message_start", "message", msg);
 }
 
-/* A piece of TEXT (text_delta), or with a tool call of ARGS (input_json_delta). */
-static json_t *anthropic_delta(const mock_reply *r, const mock_piece *pc)
+/* A piece of text in the text block at index (text_delta). */
+static json_t *anthropic_text_delta(const mock_reply *r, int index, const mock_piece *pc)
 {
-    bool tool = r->tool_name != NULL;
-
-    return json_pack("{s:s,s:i,s:{s:s,s:o}}", "type", "content_block_delta", "index", 0, "delta", "type",
-                     tool ? "input_json_delta" : "text_delta", tool ? "partial_json" : "text",
-                     text_value(pc->p, pc->len, r->bad_types));
+    return json_pack("{s:s,s:i,s:{s:s,s:o}}", "type", "content_block_delta", "index", index, "delta", "type",
+                     "text_delta", "text", text_value(pc->p, pc->len, r->bad_types));
 }
 
-/* The content block: an empty text block, or a tool_use with empty input. */
-static json_t *anthropic_block_start(const mock_reply *r)
+/* A piece of ARGS in the tool_use block at index (input_json_delta). */
+static json_t *anthropic_json_delta(const mock_reply *r, int index, const mock_piece *pc)
 {
-    if (r->tool_name != NULL)
-        return json_pack("{s:s,s:i,s:{s:s,s:s,s:s,s:{}}}", "type", "content_block_start", "index", 0, "content_block",
-                         "type", "tool_use", "id", ANTHROPIC_TOOL_USE_ID, "name", r->tool_name, "input");
-    return json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_start", "index", 0, "content_block", "type",
+    return json_pack("{s:s,s:i,s:{s:s,s:o}}", "type", "content_block_delta", "index", index, "delta", "type",
+                     "input_json_delta", "partial_json", text_value(pc->p, pc->len, r->bad_types));
+}
+
+/* An empty text block at index. */
+static json_t *anthropic_text_start(int index)
+{
+    return json_pack("{s:s,s:i,s:{s:s,s:s}}", "type", "content_block_start", "index", index, "content_block", "type",
                      "text", "text", "");
+}
+
+/* The tool_use block of call k, at index, with empty input. */
+static json_t *anthropic_tool_start(const mock_reply *r, size_t k, int index)
+{
+    char id[32];
+
+    tool_call_id(r, k, id, sizeof(id));
+    return json_pack("{s:s,s:i,s:{s:s,s:s,s:s,s:{}}}", "type", "content_block_start", "index", index, "content_block",
+                     "type", "tool_use", "id", id, "name", r->tool_name, "input");
+}
+
+static json_t *anthropic_block_stop(int index)
+{
+    return json_pack("{s:s,s:i}", "type", "content_block_stop", "index", index);
 }
 
 static json_t *anthropic_message_delta(const mock_reply *r)
@@ -321,22 +447,34 @@ static json_t *anthropic_message_delta(const mock_reply *r)
     return ev;
 }
 
-static int anthropic_stream(const mock_reply *r, const mock_piece *pieces, size_t n, mock_sse *sse)
+/* message_start; the text block (if any), then a tool_use block per call,
+ * each with its start, pieces and stop; message_delta, message_stop. */
+static int anthropic_stream(const mock_reply *r, mock_sse *sse)
 {
+    size_t sent = 0;
+    int index = 0;
+
     if (sse_add_json(sse, "message_start", anthropic_start(r), false, false) != 0)
         return -1;
-    if (sse_add_json(sse, "content_block_start", anthropic_block_start(r), false, false) != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (sse_add_json(sse, "content_block_delta", anthropic_delta(r, &pieces[i]), true, false) != 0)
+    if (r->text != NULL) {
+        if (sse_add_json(sse, "content_block_start", anthropic_text_start(index), false, false) != 0)
             return -1;
-        if (i == 0 && r->malformed &&
-            sse_add_json(sse, "content_block_delta", anthropic_delta(r, &pieces[i]), false, true) != 0)
+        if (add_pieces(r, sse, "content_block_delta", r->text, r->tool_name != NULL ? SPLIT_WHOLE : SPLIT_WORDS, index,
+                       anthropic_text_delta, &sent) != 0)
+            return -1;
+        if (sse_add_json(sse, "content_block_stop", anthropic_block_stop(index), false, r->malformed && sent == 0) != 0)
+            return -1;
+        index++;
+    }
+    for (size_t k = 0; k < r->n_calls; k++, index++) {
+        if (sse_add_json(sse, "content_block_start", anthropic_tool_start(r, k, index), false, false) != 0)
+            return -1;
+        if (add_pieces(r, sse, "content_block_delta", r->tool_args[k], SPLIT_THIRDS, index, anthropic_json_delta,
+                       &sent) != 0)
+            return -1;
+        if (sse_add_json(sse, "content_block_stop", anthropic_block_stop(index), false, false) != 0)
             return -1;
     }
-    if (sse_add_json(sse, "content_block_stop", json_pack("{s:s,s:i}", "type", "content_block_stop", "index", 0), false,
-                     r->malformed && n == 0) != 0)
-        return -1;
     if (sse_add_json(sse, "message_delta", anthropic_message_delta(r), false, false) != 0)
         return -1;
     return sse_add_json(sse, "message_stop", json_pack("{s:s}", "type", "message_stop"), false, false);
@@ -344,19 +482,10 @@ static int anthropic_stream(const mock_reply *r, const mock_piece *pieces, size_
 
 int mock_reply_stream(const mock_reply *r, mock_sse *sse)
 {
-    mock_piece *pieces = NULL;
-    size_t n = r->tool_name != NULL ? mock_split_thirds(r->text, &pieces) : mock_split_pieces(r->text, &pieces);
-    int rc = -1;
+    int rc;
 
     memset(sse, 0, sizeof(*sse));
-    if (n == (size_t)-1)
-        goto out;
-    if (r->api == MOCK_OPENAI)
-        rc = openai_stream(r, pieces, n, sse);
-    else
-        rc = anthropic_stream(r, pieces, n, sse);
-out:
-    free(pieces);
+    rc = r->api == MOCK_OPENAI ? openai_stream(r, sse) : anthropic_stream(r, sse);
     if (rc != 0)
         mock_sse_free(sse);
     return rc;

@@ -1,7 +1,8 @@
 /*
  * test_mock_llm.c — checks the mock LLM provider (tests/mock/) itself, so
  * that provider tests built on it can trust it: OpenAI and Anthropic wire
- * formats (plain and streamed), tool calls and tool results in both, auth,
+ * formats (plain and streamed), tool calls (one or several, with or
+ * without a text part before them) and tool results in both, auth,
  * stats, every [mock:...] directive,
  * many concurrent waiting requests, a stress run of 2,000 concurrent mixed
  * requests (streams, drips, errors, clients that give up), 128 requests
@@ -1110,6 +1111,438 @@ Test(mock_llm, tool_call_directives)
     cr_assert(r.secs >= 0.29, "3 pieces 150 ms apart took %.3f s", r.secs);
     cr_assert(r.secs < 2.0, "took %.3f s", r.secs);
     sse_free(ev, n);
+    resp_free(&r);
+}
+
+/* ---- several tool calls, text before them ------------------------------- */
+
+/* One streamed tool call (or Anthropic content block) put back together. */
+typedef struct sse_call {
+    bool seen;
+    char type[16]; /* OpenAI "function"; Anthropic content_block.type */
+    char id[32];
+    char name[32];
+    char args[256];     /* its argument pieces joined */
+    int starts;         /* start chunks / content_block_start events */
+    int pieces;         /* non-empty argument pieces */
+    size_t first, last; /* positions of its first and last event */
+} sse_call;
+
+static void copy_str(char *dst, size_t size, json_t *v)
+{
+    if (json_is_string(v))
+        snprintf(dst, size, "%s", json_string_value(v));
+}
+
+/* Groups a stream's events by tool-call index (OpenAI
+ * choices.0.delta.tool_calls[0].index) or content block index (Anthropic
+ * content_block_* events). Returns the highest index seen + 1. */
+static size_t sse_calls(sse_event *ev, size_t n, sse_call *calls, size_t max)
+{
+    size_t count = 0;
+
+    memset(calls, 0, max * sizeof(*calls));
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = ev[i].data != NULL ? json_loads(ev[i].data, 0, NULL) : NULL;
+        json_t *tc = at(j, "choices.0.delta.tool_calls");
+        json_t *item = NULL, *idx = NULL, *args = NULL;
+        bool start = false;
+
+        if (json_is_array(tc)) {
+            cr_assert_eq(json_array_size(tc), 1, "one call per chunk: %s", ev[i].data);
+            item = json_array_get(tc, 0);
+            idx = json_object_get(item, "index");
+            start = json_object_get(item, "id") != NULL;
+            args = at(item, "function.arguments");
+        } else if (strncmp(ev[i].name, "content_block_", 14) == 0) {
+            idx = json_object_get(j, "index");
+            start = strcmp(ev[i].name, "content_block_start") == 0;
+            item = start ? json_object_get(j, "content_block") : NULL;
+            if (strcmp(str_at(j, "delta.type"), "input_json_delta") == 0)
+                args = at(j, "delta.partial_json");
+        }
+        if (json_is_integer(idx)) {
+            size_t k = (size_t)json_integer_value(idx);
+            cr_assert_lt(k, max, "index %zu", k);
+            sse_call *c = &calls[k];
+            if (!c->seen)
+                c->first = i;
+            c->seen = true;
+            c->last = i;
+            if (start) {
+                c->starts++;
+                copy_str(c->type, sizeof(c->type), json_object_get(item, "type"));
+                copy_str(c->id, sizeof(c->id), json_object_get(item, "id"));
+                copy_str(c->name, sizeof(c->name),
+                         json_object_get(item, "name") ? json_object_get(item, "name") : at(item, "function.name"));
+            }
+            if (json_is_string(args) && *json_string_value(args) != '\0') {
+                strncat(c->args, json_string_value(args), sizeof(c->args) - strlen(c->args) - 1);
+                c->pieces++;
+            }
+            if (k + 1 > count)
+                count = k + 1;
+        }
+        json_decref(j);
+    }
+    return count;
+}
+
+/* "{"text":TEXT,"n":K}", the ARGS of call K with [mock:tool_calls=N]. */
+static const char *args_k(char *out, size_t size, const char *text, int k)
+{
+    snprintf(out, size, "{\"text\":\"%s\",\"n\":%d}", text, k);
+    return out;
+}
+
+Test(mock_llm, openai_tool_calls)
+{
+    http_resp r = openai("weather in Paris [mock:tool_calls=3]", OPENAI_TOOLS);
+    json_t *j = parse(&r);
+    json_t *msg = at(j, "choices.0.message");
+    char path[64], want[128];
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(json_object_size(msg), 3, "role, content, tool_calls");
+    cr_assert(json_is_null(at(msg, "content")));
+    cr_assert_eq(json_array_size(at(msg, "tool_calls")), 3);
+    for (int k = 1; k <= 3; k++) {
+        snprintf(path, sizeof(path), "tool_calls.%d", k - 1);
+        snprintf(want, sizeof(want), "call_mock_%d", k);
+        json_t *call = at(msg, path);
+        cr_assert_eq(json_object_size(call), 3, "id, type, function");
+        cr_assert_str_eq(str_at(call, "id"), want);
+        cr_assert_str_eq(str_at(call, "type"), "function");
+        cr_assert_str_eq(str_at(call, "function.name"), "get_weather");
+        cr_assert_str_eq(str_at(call, "function.arguments"), args_k(want, sizeof(want), "weather in Paris", k));
+    }
+    cr_assert_str_eq(str_at(j, "choices.0.finish_reason"), "tool_calls");
+    cr_assert_eq(int_at(j, "usage.prompt_tokens"), 6);
+    cr_assert_eq(int_at(j, "usage.completion_tokens"), 9, "3 words in each of 3 ARGS");
+    json_decref(j);
+    resp_free(&r);
+}
+
+Test(mock_llm, openai_tool_calls_stream)
+{
+    http_resp r = openai("héllo wörld [mock:tool_calls=3]",
+                         "\"stream\":true,\"stream_options\":{\"include_usage\":true}," OPENAI_TOOLS);
+    sse_event ev[64];
+    size_t n = sse_parse(r.body.p, ev, 64);
+    sse_call calls[8];
+    size_t nc = sse_calls(ev, n, calls, 8);
+    char want[128];
+    int pieces = 0;
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(nc, 3);
+    for (int k = 1; k <= 3; k++) {
+        sse_call *c = &calls[k - 1];
+        snprintf(want, sizeof(want), "call_mock_%d", k);
+        cr_assert_str_eq(c->id, want);
+        cr_assert_str_eq(c->type, "function");
+        cr_assert_str_eq(c->name, "get_weather");
+        cr_assert_eq(c->starts, 1);
+        cr_assert_geq(c->pieces, 2);
+        cr_assert_str_eq(c->args, args_k(want, sizeof(want), "héllo wörld", k));
+        if (k > 1)
+            cr_assert_lt(calls[k - 2].last, c->first, "call %d starts after call %d ends", k, k - 1);
+        /* the start chunk comes first; it is the stream's first event only
+         * for call 1, which alone carries the role and content: null */
+        json_t *s = json_loads(ev[c->first].data, 0, NULL);
+        json_t *delta = at(s, "choices.0.delta");
+        cr_assert_str_eq(str_at(delta, "tool_calls.0.function.arguments"), "");
+        cr_assert_eq(json_object_size(delta), k == 1 ? 3 : 1, "call %d: %s", k, ev[c->first].data);
+        if (k == 1) {
+            cr_assert_eq(c->first, 0);
+            cr_assert_str_eq(str_at(delta, "role"), "assistant");
+            cr_assert(json_is_null(at(delta, "content")));
+        }
+        json_decref(s);
+        pieces += c->pieces;
+    }
+    cr_assert_eq(n, (size_t)pieces + 3 + 3, "3 starts + %d pieces + finish + usage + [DONE], got %zu", pieces, n);
+    json_t *fin = json_loads(ev[n - 3].data, 0, NULL), *usage = json_loads(ev[n - 2].data, 0, NULL);
+    cr_assert_str_eq(str_at(fin, "choices.0.finish_reason"), "tool_calls");
+    cr_assert_eq(int_at(usage, "usage.completion_tokens"), 6, "2 words in each of 3 ARGS");
+    cr_assert_str_eq(ev[n - 1].data, "[DONE]");
+    json_decref(fin);
+    json_decref(usage);
+    sse_free(ev, n);
+    resp_free(&r);
+}
+
+Test(mock_llm, anthropic_tool_calls)
+{
+    http_resp r = anthropic("weather in Paris [mock:tool_calls=3]", ANTHROPIC_TOOLS);
+    json_t *j = parse(&r);
+    char path[64], want[32];
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(json_array_size(at(j, "content")), 3);
+    for (int k = 1; k <= 3; k++) {
+        snprintf(path, sizeof(path), "content.%d", k - 1);
+        snprintf(want, sizeof(want), "toolu_mock_%d", k);
+        json_t *b = at(j, path);
+        cr_assert_eq(json_object_size(b), 4, "type, id, name, input");
+        cr_assert_str_eq(str_at(b, "type"), "tool_use");
+        cr_assert_str_eq(str_at(b, "id"), want);
+        cr_assert_str_eq(str_at(b, "name"), "get_weather");
+        cr_assert_eq(json_object_size(at(b, "input")), 2);
+        cr_assert_str_eq(str_at(b, "input.text"), "weather in Paris");
+        cr_assert_eq(int_at(b, "input.n"), k);
+    }
+    cr_assert_str_eq(str_at(j, "stop_reason"), "tool_use");
+    cr_assert_eq(int_at(j, "usage.output_tokens"), 9);
+    json_decref(j);
+    resp_free(&r);
+}
+
+Test(mock_llm, anthropic_tool_calls_stream)
+{
+    http_resp r = anthropic("weather in Paris [mock:tool_calls=3]", "\"stream\":true," ANTHROPIC_TOOLS);
+    sse_event ev[64];
+    size_t n = sse_parse(r.body.p, ev, 64);
+    sse_call calls[8];
+    size_t nc = sse_calls(ev, n, calls, 8);
+    char want[128];
+    int pieces = 0, broken;
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(nc, 3, "block indices 0..2");
+    cr_assert_str_eq(ev[0].name, "message_start");
+    for (int k = 1; k <= 3; k++) {
+        sse_call *c = &calls[k - 1];
+        snprintf(want, sizeof(want), "toolu_mock_%d", k);
+        cr_assert_str_eq(c->type, "tool_use");
+        cr_assert_str_eq(c->id, want);
+        cr_assert_str_eq(c->name, "get_weather");
+        cr_assert_eq(c->starts, 1);
+        cr_assert_geq(c->pieces, 2);
+        cr_assert_str_eq(c->args, args_k(want, sizeof(want), "weather in Paris", k));
+        cr_assert_str_eq(ev[c->first].name, "content_block_start");
+        cr_assert_str_eq(ev[c->last].name, "content_block_stop");
+        cr_assert_eq(c->last - c->first, (size_t)c->pieces + 1, "start, pieces, stop");
+        if (k > 1)
+            cr_assert_eq(calls[k - 2].last + 1, c->first);
+        pieces += c->pieces;
+    }
+    cr_assert_eq(calls[0].first, 1);
+    cr_assert_eq(n, (size_t)pieces + 3 * 2 + 3, "got %zu events", n);
+    cr_assert_str_eq(ev[n - 2].name, "message_delta");
+    cr_assert_str_eq(ev[n - 1].name, "message_stop");
+    json_t *md = json_loads(ev[n - 2].data, 0, NULL);
+    cr_assert_str_eq(str_at(md, "delta.stop_reason"), "tool_use");
+    cr_assert_eq(int_at(md, "usage.output_tokens"), 9);
+    json_decref(md);
+    sse_text(ev, n, want, sizeof(want), &pieces, &broken);
+    cr_assert_str_eq(want, "", "no text block");
+    sse_free(ev, n);
+    resp_free(&r);
+}
+
+Test(mock_llm, openai_tool_text)
+{
+    http_resp r = openai("weather in Paris [mock:tool_text]", OPENAI_TOOLS);
+    json_t *j = parse(&r);
+    json_t *msg = at(j, "choices.0.message");
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(json_object_size(msg), 3, "role, content, tool_calls");
+    cr_assert_str_eq(str_at(msg, "content"), "Let me check.");
+    cr_assert_eq(json_array_size(at(msg, "tool_calls")), 1);
+    cr_assert_str_eq(str_at(msg, "tool_calls.0.id"), "call_mock_1");
+    cr_assert_str_eq(str_at(msg, "tool_calls.0.function.arguments"), "{\"text\":\"weather in Paris\"}");
+    cr_assert_str_eq(str_at(j, "choices.0.finish_reason"), "tool_calls");
+    cr_assert_eq(int_at(j, "usage.completion_tokens"), 3 + 3, "the text's words + ARGS' words");
+    json_decref(j);
+    resp_free(&r);
+}
+
+Test(mock_llm, openai_tool_text_stream)
+{
+    http_resp r = openai("a b [mock:tool_text] [mock:tool_calls=2]",
+                         "\"stream\":true,\"stream_options\":{\"include_usage\":true}," OPENAI_TOOLS);
+    sse_event ev[64];
+    size_t n = sse_parse(r.body.p, ev, 64);
+    sse_call calls[8];
+    size_t nc = sse_calls(ev, n, calls, 8);
+    char text[128], want[64];
+    int pieces, broken;
+
+    cr_assert_eq(r.status, 200);
+    sse_text(ev, n, text, sizeof(text), &pieces, &broken);
+    cr_assert_str_eq(text, "Let me check.");
+    cr_assert_eq(pieces, 1, "one content delta");
+    cr_assert_eq(broken, 0);
+    json_t *first = json_loads(ev[0].data, 0, NULL);
+    cr_assert_eq(json_object_size(at(first, "choices.0.delta")), 2, "role, content");
+    cr_assert_str_eq(str_at(first, "choices.0.delta.role"), "assistant");
+    cr_assert_str_eq(str_at(first, "choices.0.delta.content"), "Let me check.");
+    json_decref(first);
+    cr_assert_eq(nc, 2);
+    cr_assert_eq(calls[0].first, 1, "the first call right after the text");
+    for (int k = 1; k <= 2; k++) {
+        json_t *s = json_loads(ev[calls[k - 1].first].data, 0, NULL);
+        snprintf(want, sizeof(want), "call_mock_%d", k);
+        cr_assert_str_eq(calls[k - 1].id, want);
+        cr_assert_str_eq(calls[k - 1].args, args_k(want, sizeof(want), "a b", k));
+        cr_assert_eq(json_object_size(at(s, "choices.0.delta")), 1, "tool_calls only: %s", ev[calls[k - 1].first].data);
+        json_decref(s);
+    }
+    cr_assert_lt(calls[0].last, calls[1].first);
+    json_t *usage = json_loads(ev[n - 2].data, 0, NULL);
+    cr_assert_eq(int_at(usage, "usage.completion_tokens"), 3 + 2 + 2);
+    json_decref(usage);
+    sse_free(ev, n);
+    resp_free(&r);
+}
+
+Test(mock_llm, anthropic_tool_text)
+{
+    http_resp r = anthropic("weather in Paris [mock:tool_text][mock:tool_calls=2]", ANTHROPIC_TOOLS);
+    json_t *j = parse(&r);
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(json_array_size(at(j, "content")), 3);
+    cr_assert_eq(json_object_size(at(j, "content.0")), 2, "type, text");
+    cr_assert_str_eq(str_at(j, "content.0.type"), "text");
+    cr_assert_str_eq(str_at(j, "content.0.text"), "Let me check.");
+    cr_assert_str_eq(str_at(j, "content.1.type"), "tool_use");
+    cr_assert_str_eq(str_at(j, "content.1.id"), "toolu_mock_1");
+    cr_assert_eq(int_at(j, "content.1.input.n"), 1);
+    cr_assert_str_eq(str_at(j, "content.2.type"), "tool_use");
+    cr_assert_str_eq(str_at(j, "content.2.id"), "toolu_mock_2");
+    cr_assert_eq(int_at(j, "content.2.input.n"), 2);
+    cr_assert_str_eq(str_at(j, "content.2.input.text"), "weather in Paris");
+    cr_assert_str_eq(str_at(j, "stop_reason"), "tool_use");
+    cr_assert_eq(int_at(j, "usage.output_tokens"), 3 + 3 + 3);
+    json_decref(j);
+    resp_free(&r);
+
+    /* with one call (no tool_calls directive) its ARGS have no "n" */
+    r = anthropic("hi [mock:tool_text]", ANTHROPIC_TOOLS);
+    j = parse(&r);
+    cr_assert_eq(json_array_size(at(j, "content")), 2);
+    cr_assert_str_eq(str_at(j, "content.0.text"), "Let me check.");
+    cr_assert_str_eq(str_at(j, "content.1.id"), "toolu_mock_1");
+    cr_assert_eq(json_object_size(at(j, "content.1.input")), 1);
+    cr_assert_str_eq(str_at(j, "content.1.input.text"), "hi");
+    cr_assert_eq(int_at(j, "usage.output_tokens"), 3 + 1);
+    json_decref(j);
+    resp_free(&r);
+}
+
+Test(mock_llm, anthropic_tool_text_stream)
+{
+    http_resp r = anthropic("weather in Paris [mock:tool_text]", "\"stream\":true," ANTHROPIC_TOOLS);
+    sse_event ev[64];
+    size_t n = sse_parse(r.body.p, ev, 64);
+    sse_call calls[8];
+    size_t nc = sse_calls(ev, n, calls, 8);
+    char text[128];
+    int pieces, broken;
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(nc, 2, "a text block and a tool_use block");
+    sse_text(ev, n, text, sizeof(text), &pieces, &broken);
+    cr_assert_str_eq(text, "Let me check.");
+    cr_assert_eq(pieces, 1, "one text_delta");
+    cr_assert_eq(broken, 0);
+    /* block 0: content_block_start (empty text), text_delta, content_block_stop */
+    cr_assert_str_eq(calls[0].type, "text");
+    cr_assert_eq(calls[0].first, 1);
+    cr_assert_eq(calls[0].last, 3);
+    cr_assert_str_eq(ev[1].name, "content_block_start");
+    cr_assert_not_null(strstr(ev[1].data, "\"content_block\":{\"type\":\"text\",\"text\":\"\"}"));
+    cr_assert_str_eq(ev[2].name, "content_block_delta");
+    cr_assert_not_null(strstr(ev[2].data, "\"index\":0"));
+    cr_assert_str_eq(ev[3].name, "content_block_stop");
+    /* block 1: the tool call */
+    cr_assert_str_eq(calls[1].type, "tool_use");
+    cr_assert_str_eq(calls[1].id, "toolu_mock_1");
+    cr_assert_eq(calls[1].first, 4);
+    cr_assert_str_eq(calls[1].args, "{\"text\":\"weather in Paris\"}");
+    cr_assert_str_eq(ev[calls[1].last].name, "content_block_stop");
+    cr_assert_eq(n, calls[1].last + 3, "then message_delta, message_stop");
+    json_t *md = json_loads(ev[n - 2].data, 0, NULL);
+    cr_assert_str_eq(str_at(md, "delta.stop_reason"), "tool_use");
+    cr_assert_eq(int_at(md, "usage.output_tokens"), 3 + 3);
+    json_decref(md);
+    sse_free(ev, n);
+    resp_free(&r);
+}
+
+Test(mock_llm, tool_calls_ignored)
+{
+    static const char *const bad[] = {"0", "9", "-1", "2x", ""};
+    char user[64];
+
+    /* out of range or not a number: one call, ARGS without "n" */
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(user, sizeof(user), "hi [mock:tool_calls=%s]", bad[i]);
+        http_resp r = openai(user, OPENAI_TOOLS);
+        json_t *j = parse(&r);
+        cr_assert_eq(r.status, 200);
+        cr_assert_eq(json_array_size(at(j, "choices.0.message.tool_calls")), 1, "tool_calls=%s", bad[i]);
+        cr_assert_str_eq(str_at(j, "choices.0.message.tool_calls.0.function.arguments"), "{\"text\":\"hi\"}");
+        cr_assert(json_is_null(at(j, "choices.0.message.content")));
+        json_decref(j);
+        resp_free(&r);
+    }
+    http_resp r = anthropic("hi [mock:tool_calls=100]", "\"stream\":true," ANTHROPIC_TOOLS);
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(strstr(r.body.p, "\"id\":\"toolu_mock_1\""));
+    cr_assert_null(strstr(r.body.p, "toolu_mock_2"));
+    resp_free(&r);
+
+    /* no tool-call answer: both directives do nothing */
+    r = openai("hi [mock:tool_calls=3] [mock:tool_text]", NULL);
+    json_t *j = parse(&r);
+    cr_assert_str_eq(str_at(j, "choices.0.message.content"), "mock reply: hi");
+    cr_assert_null(at(j, "choices.0.message.tool_calls"));
+    json_decref(j);
+    resp_free(&r);
+
+    r = anthropic("hi [mock:tool_calls=3] [mock:tool_text] [mock:echo_request]", ANTHROPIC_TOOLS);
+    j = parse(&r);
+    cr_assert_eq(json_array_size(at(j, "content")), 1);
+    cr_assert_str_eq(str_at(j, "content.0.type"), "text");
+    cr_assert_str_eq(str_at(j, "stop_reason"), "end_turn");
+    json_decref(j);
+    resp_free(&r);
+}
+
+Test(mock_llm, tool_calls_with_other_directives)
+{
+    /* bad_types: every call's ARGS (and the text) become numbers */
+    http_resp r = openai("hi [mock:tool_calls=2] [mock:tool_text] [mock:bad_types]", OPENAI_TOOLS);
+    json_t *j = parse(&r);
+    cr_assert(json_is_integer(at(j, "choices.0.message.content")));
+    cr_assert(json_is_integer(at(j, "choices.0.message.tool_calls.0.function.arguments")));
+    cr_assert(json_is_integer(at(j, "choices.0.message.tool_calls.1.function.arguments")));
+    json_decref(j);
+    resp_free(&r);
+
+    /* malformed stream: one broken repeat of the stream's first piece only */
+    sse_event ev[64];
+    size_t n;
+    char got[256];
+    int pieces, broken;
+    r = anthropic("hi [mock:tool_calls=2] [mock:malformed]", "\"stream\":true," ANTHROPIC_TOOLS);
+    n = sse_parse(r.body.p, ev, 64);
+    sse_tool_args(ev, n, got, sizeof(got), &pieces, &broken);
+    cr_assert_eq(broken, 1);
+    cr_assert_str_eq(got, "{\"text\":\"hi\",\"n\":1}{\"text\":\"hi\",\"n\":2}");
+    sse_free(ev, n);
+    resp_free(&r);
+
+    /* drop: the text part is the first piece; the connection closes after it */
+    r = openai("hi [mock:tool_text] [mock:tool_calls=2] [mock:drop]", "\"stream\":true," OPENAI_TOOLS);
+    cr_assert_neq(r.cc, CURLE_OK);
+    cr_assert_not_null(r.body.p);
+    cr_assert_not_null(strstr(r.body.p, "Let me check."));
+    cr_assert_null(strstr(r.body.p, "call_mock_1"));
     resp_free(&r);
 }
 
