@@ -1137,3 +1137,79 @@ Test(gateway, tool_calls_stream_as_deltas)
         pd_resp_free(&r);
     }
 }
+
+/* What a client does with streamed tool-call pieces: join them by index. */
+static void join_delta(json_t *calls, json_t *d)
+{
+    size_t idx = (size_t)pd_int_at(d, "index", -1);
+    cr_assert_lt(idx, 16, "index: %s", json_dumps(d, JSON_COMPACT));
+    while (json_array_size(calls) <= idx)
+        json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", "", "type", "function", "function",
+                                               "name", "", "arguments", ""));
+    json_t *call = json_array_get(calls, idx), *fn = json_object_get(call, "function");
+    if (pd_str_at(d, "id"))
+        json_object_set_new(call, "id", json_string(pd_str_at(d, "id")));
+    if (pd_str_at(d, "function.name"))
+        json_object_set_new(fn, "name", json_string(pd_str_at(d, "function.name")));
+    const char *piece = pd_str_at(d, "function.arguments");
+    if (piece && *piece) {
+        char *joined = NULL;
+        cr_assert_geq(asprintf(&joined, "%s%s", json_string_value(json_object_get(fn, "arguments")), piece), 0);
+        json_object_set_new(fn, "arguments", json_string(joined));
+        free(joined);
+    }
+}
+
+/* Parallel calls with some text before them ([mock:tool_calls=3] [mock:tool_text]): every call
+ * arrives whole and in order, streamed or not, on both wire formats, and is recorded. */
+Test(gateway, parallel_tool_calls_after_some_text)
+{
+    start_with_mock();
+    static const char *const models[] = {"openai/gpt-x", "anthropic/claude-x"};
+    for (int i = 0; i < 4; i++) {
+        int stream = i >= 2;
+        char *body = pd_pack("{s:s, s:b, s:[{s:s, s:s}], s:[{s:s, s:{s:s}}]}", "model", models[i % 2], "stream", stream,
+                             "messages", "role", "user", "content", "[mock:tool_calls=3] [mock:tool_text] weather",
+                             "tools", "type", "function", "function", "name", "get_weather");
+        pd_resp r = chat(body);
+        free(body);
+        cr_assert_eq(r.status, 200, "%s: %s", models[i % 2], r.body);
+        json_t *calls = json_array();
+        char text[sizeof(((oai_stream *)0)->text)] = "";
+        if (stream) {
+            oai_stream os;
+            oai_stream_read(r.body, &os);
+            cr_assert(os.done, "%s", r.body);
+            snprintf(text, sizeof text, "%s", os.text);
+            size_t k;
+            json_t *c;
+            json_array_foreach(os.chunks, k, c)
+            {
+                size_t j;
+                json_t *d;
+                json_array_foreach(pd_json_at(c, "choices.0.delta.tool_calls"), j, d) join_delta(calls, d);
+            }
+            json_decref(os.chunks);
+        } else {
+            snprintf(text, sizeof text, "%s", pd_str_at(r.json, "choices.0.message.content"));
+            json_array_extend(calls, pd_json_at(r.json, "choices.0.message.tool_calls"));
+        }
+        cr_assert_str_eq(text, "Let me check.", "%s: %s", models[i % 2], r.body);
+        cr_assert_eq(json_array_size(calls), 3, "%s: %s", models[i % 2], r.body);
+        for (size_t k = 0; k < 3; k++) {
+            json_t *args = json_loads(pd_str_at(json_array_get(calls, k), "function.arguments"), 0, NULL);
+            cr_assert_not_null(args, "call %zu: %s", k, r.body);
+            cr_assert_eq(pd_int_at(args, "n", -1), (long long)k + 1, "calls in order: %s", r.body);
+            cr_assert_str_eq(pd_str_at(args, "text"), "weather");
+            json_decref(args);
+            cr_assert_str_eq(pd_str_at(json_array_get(calls, k), "function.name"), "get_weather");
+        }
+        json_t *a = get_exec(pd_header(&r, "X-Execution-Id"));
+        cr_assert_str_eq(pd_str_at(a, "output"), "Let me check.");
+        cr_assert(json_equal(json_object_get(a, "tool_calls"), calls), "record %s vs %s",
+                  json_dumps(json_object_get(a, "tool_calls"), JSON_COMPACT), json_dumps(calls, JSON_COMPACT));
+        json_decref(a);
+        json_decref(calls);
+        pd_resp_free(&r);
+    }
+}
