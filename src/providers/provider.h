@@ -5,7 +5,8 @@
  * response looks like. The engine (src/engine/) owns the transport (libcurl),
  * the retries and the scheduling; a provider only turns a call into an HTTP
  * request (URL, headers, JSON body) and turns the bytes that come back into
- * text, usage and a finish reason.
+ * text, tool calls, usage and a finish reason. Tool calls travel in OpenAI's
+ * shape whatever the wire format, as the gateway speaks it.
  *
  * Everything a provider parses is UNTRUSTED input: a missing field, a field of
  * the wrong type or broken JSON makes the parser return -1 with a clear message
@@ -14,8 +15,9 @@
  * Ownership:
  *   - provider_request: every pointer inside is malloc'd by build_request and
  *     released by provider_request_free() (also after a failed build).
- *   - provider_response: text is malloc'd by parse_response (or the echo
- *     provider) and released by provider_response_free().
+ *   - provider_response: text (and tool_calls, a JSON reference) is made by
+ *     parse_response (or the echo provider) and released by
+ *     provider_response_free().
  *   - provider_stream: owned by the caller; the parser only fills its fields
  *     and hands text pieces to on_text (pieces are borrowed, valid only during
  *     the call, NOT NUL-terminated).
