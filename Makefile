@@ -203,7 +203,7 @@ valgrind: deps
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= router json_body template request
+FUZZ_TARGETS ?= router json_body template request provider
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=c17 -D_GNU_SOURCE -Wall -Wextra -Isrc -Itests $(FUZZ_SAN) \
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
