@@ -19,7 +19,8 @@
  *           or null "usage" is reported as has_usage = 0 (the engine then
  *           estimates); a usage of the wrong shape is an error.
  * Stream:   "data: {chunk}" events with choices[0].delta.content pieces and
- *           delta.tool_calls pieces (handed on one by one), a
+ *           delta.tool_calls pieces (handed on one by one; numbered when a
+ *           server leaves out their "index"), a
  *           finish_reason, a final chunk with "usage" and empty choices, and
  *           "data: [DONE]".
  *
@@ -253,7 +254,9 @@ out:
     return rc;
 }
 
-/* delta.tool_calls: each piece goes to on_tool as it is, once checked. */
+/* delta.tool_calls: each piece goes to on_tool once checked. A piece without
+ * "index" (some compatible servers leave it out) gets one: a piece with an "id"
+ * opens the next call, any other continues the last one. */
 static int openai_tool_deltas(provider_stream *st, json_t *tc, char *err, size_t errlen)
 {
     size_t i;
@@ -268,12 +271,30 @@ static int openai_tool_deltas(provider_stream *st, json_t *tc, char *err, size_t
     json_array_foreach(tc, i, d)
     {
         json_t *idx = json_object_get(d, "index"), *fn = json_object_get(d, "function");
-        if (!json_is_object(d) || !json_is_integer(idx) || json_integer_value(idx) < 0 ||
-            json_integer_value(idx) >= PROVIDER_MAX_TOOL_CALLS || (fn && !json_is_null(fn) && !json_is_object(fn))) {
+        json_int_t index = json_is_integer(idx)                       ? json_integer_value(idx)
+                           : json_is_string(json_object_get(d, "id")) ? st->tools_seen
+                           : st->tools_seen > 0                       ? st->tools_seen - 1
+                                                                      : 0;
+        if (!json_is_object(d) || (idx && !json_is_integer(idx)) || index < 0 || index >= PROVIDER_MAX_TOOL_CALLS ||
+            (fn && !json_is_null(fn) && !json_is_object(fn))) {
             snprintf(err, errlen, "stream chunk delta.tool_calls[%zu] is malformed", i);
             return -1;
         }
-        if (st->on_tool && st->on_tool(st->ud, d) != 0) {
+        if (index >= st->tools_seen)
+            st->tools_seen = (int)index + 1;
+        if (!st->on_tool)
+            continue;
+        int rc;
+        if (idx) {
+            rc = st->on_tool(st->ud, d);
+        } else {
+            json_t *numbered = json_deep_copy(d);
+            rc = !numbered || json_object_set_new(numbered, "index", json_integer(index)) != 0
+                     ? -1
+                     : st->on_tool(st->ud, numbered);
+            json_decref(numbered);
+        }
+        if (rc != 0) {
             snprintf(err, errlen, "stream aborted by the receiver");
             return -1;
         }

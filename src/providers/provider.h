@@ -112,7 +112,7 @@ typedef struct provider_stream {
     char finish_reason[PROVIDER_FINISH_LEN];
     unsigned scratch; /* the parser's private state; zero at the start */
     int tool_block;   /* anthropic: 1 while a tool_use block is open */
-    int tools_seen;   /* anthropic: tool_use blocks started so far */
+    int tools_seen;   /* tool calls started so far (numbers the pieces that carry no index) */
 } provider_stream;
 
 typedef struct provider_ops {

@@ -748,9 +748,27 @@ Test(providers, openai_tool_calls)
         json_string_value(json_object_get(json_object_get(json_array_get(t.deltas, 1), "function"), "arguments")),
         "{}");
     cr_assert_str_eq(st.finish_reason, "tool_calls");
+    /* pieces without an index (some compatible servers): an id opens the next call */
+    provider_stream st2 = {0};
+    tool_pieces t2 = {json_array()};
+    st2.on_tool = collect_tool;
+    st2.ud = &t2;
+    static const char *const unnumbered[] = {
+        "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":\"f\"}}]}}]}",
+        "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"function\":{\"arguments\":\"{}\"}}]}}]}",
+        "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"b\",\"function\":{\"name\":\"g\"}}]}}]}",
+    };
+    for (size_t i = 0; i < sizeof(unnumbered) / sizeof(unnumbered[0]); i++)
+        cr_assert_eq(event(&provider_openai_ops, &st2, "", unnumbered[i], err), 0, "%s", err);
+    cr_assert_eq(json_array_size(t2.deltas), 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_eq(json_integer_value(json_object_get(json_array_get(t2.deltas, i), "index")), i < 2 ? 0 : 1,
+                     "piece %zu", i);
+    json_decref(t2.deltas);
+
     static const char *const bad_stream[] = {
         "{\"choices\":[{\"delta\":{\"tool_calls\":{}}}]}",
-        "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"id\":\"c\"}]}}]}",
+        "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":\"0\"}]}}]}",
         "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":-1}]}}]}",
         "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":100000}]}}]}",
         "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":\"f\"}]}}]}",
