@@ -1213,3 +1213,35 @@ Test(gateway, parallel_tool_calls_after_some_text)
         pd_resp_free(&r);
     }
 }
+
+/* A tool call cut off after its first piece: the client already has that piece, so the call is
+ * not tried again; the stream ends in an error and [DONE], and the record is failed, without
+ * a half call in it. */
+Test(gateway, tool_call_stream_cut_off_fails_cleanly)
+{
+    start_with_mock();
+    static const char *const models[] = {"openai/gpt-x", "anthropic/claude-x"};
+    for (int i = 0; i < 2; i++) {
+        char *body = pd_pack("{s:s, s:b, s:[{s:s, s:s}], s:[{s:s, s:{s:s}}]}", "model", models[i], "stream", 1,
+                             "messages", "role", "user", "content", "[mock:drop] weather", "tools", "type", "function",
+                             "function", "name", "get_weather");
+        pd_resp r = chat(body);
+        free(body);
+        cr_assert_eq(r.status, 200, "%s: %s", models[i], r.body);
+        oai_stream os;
+        oai_stream_read(r.body, &os);
+        cr_assert(os.done, "%s", r.body);
+        size_t n = json_array_size(os.chunks), pieces = 0;
+        for (size_t k = 0; k < n; k++)
+            pieces += pd_json_at(json_array_get(os.chunks, k), "choices.0.delta.tool_calls") != NULL;
+        cr_assert_geq(pieces, 1, "the first piece reached the client: %s", r.body);
+        cr_assert(json_is_object(pd_json_at(json_array_get(os.chunks, n - 1), "error")), "%s", r.body);
+        json_t *a = get_exec(pd_header(&r, "X-Execution-Id"));
+        cr_assert_str_eq(pd_str_at(a, "status"), "failed", "%s", json_dumps(a, JSON_COMPACT));
+        cr_assert_eq(pd_int_at(a, "attempts", -1), 1, "not retried after a piece was delivered");
+        cr_assert_null(json_object_get(a, "tool_calls"), "%s", json_dumps(a, JSON_COMPACT));
+        json_decref(a);
+        json_decref(os.chunks);
+        pd_resp_free(&r);
+    }
+}
