@@ -207,9 +207,7 @@ static int check_parts(api_req *rq, size_t i, const char *role, json_t *content,
                        k);
             return -1;
         }
-        if (wire && !strcmp(wire, "anthropic") &&
-            (strcmp(type, "image_url") || !(strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0 ||
-                                            (strncmp(url, "data:image/", 11) == 0 && strstr(url, ";base64,"))))) {
+        if (wire && !strcmp(wire, "anthropic") && !provider_anthropic_part_ok(part)) {
             http_error(rq->http, 400, NULL, "messages",
                        "messages[%zu].content[%zu]: Anthropic models take text "
                        "and images (an http(s) URL or a base64 data:image/ URL) only",
@@ -236,17 +234,12 @@ static int check_tool_calls(api_req *rq, size_t i, json_t *calls, const char *wi
         if (!json_is_string(json_object_get(c, "id")) || (type && strcmp(type, "function")) ||
             !json_is_string(json_object_get(fn, "name")) || !args)
             goto bad;
-        if (wire && !strcmp(wire, "anthropic") && *args) {
-            json_t *parsed = json_loads(args, 0, NULL);
-            int ok = json_is_object(parsed);
-            json_decref(parsed);
-            if (!ok) {
-                http_error(rq->http, 400, NULL, "messages",
-                           "messages[%zu].tool_calls[%zu].function.arguments must "
-                           "be a JSON object for this model",
-                           i, k);
-                return -1;
-            }
+        if (wire && !strcmp(wire, "anthropic") && !provider_anthropic_arguments_ok(args)) {
+            http_error(rq->http, 400, NULL, "messages",
+                       "messages[%zu].tool_calls[%zu].function.arguments must "
+                       "be a JSON object for this model",
+                       i, k);
+            return -1;
         }
     }
     return 0;

@@ -72,6 +72,30 @@ int provider_anthropic_option_ok(const char *name)
     return 0;
 }
 
+int provider_anthropic_part_ok(const json_t *part)
+{
+    const char *url = json_string_value(json_object_get(json_object_get(part, "image_url"), "url"));
+    const char *comma = url ? strchr(url, ',') : NULL;
+
+    if (json_is_string(json_object_get(part, "text")))
+        return 1;
+    if (!url)
+        return 0;
+    if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0)
+        return 1;
+    return strncmp(url, "data:image/", 11) == 0 && comma && strncmp(comma - 7, ";base64", 7) == 0;
+}
+
+int provider_anthropic_arguments_ok(const char *arguments)
+{
+    if (!*arguments)
+        return 1;
+    json_t *input = json_loads(arguments, 0, NULL);
+    int ok = json_is_object(input);
+    json_decref(input);
+    return ok;
+}
+
 /* OpenAI content parts -> Anthropic blocks: text, and image_url as an image
  * from a base64 data: URL or from an http(s) URL. NULL with err otherwise. */
 static json_t *anthropic_parts(const json_t *parts, size_t i, char *err, size_t errlen)

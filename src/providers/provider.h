@@ -140,6 +140,13 @@ extern const provider_ops provider_anthropic_ops;
  * (options above), else 0. Lets a caller refuse an option with a 400 before
  * anything is recorded, instead of a failed call. */
 int provider_anthropic_option_ok(const char *name);
+/* 1 if the anthropic format can carry this content part of a user message
+ * (OpenAI's form: text, or an image_url with an http(s) or base64 data:image/
+ * URL), else 0. */
+int provider_anthropic_part_ok(const json_t *part);
+/* 1 if a tool call's arguments (JSON text; "" counts as {}) can become the
+ * "input" object of an Anthropic tool_use block, else 0. */
+int provider_anthropic_arguments_ok(const char *arguments);
 
 /* ---- echo: built in, offline, deterministic (see echo.c) ---- */
 

@@ -924,3 +924,30 @@ Test(providers, tool_call_pieces_are_joined_by_index)
     json_decref(d);
     json_decref(calls);
 }
+
+Test(providers, what_anthropic_can_take)
+{
+    static const struct {
+        const char *part;
+        int ok;
+    } parts[] = {
+        {"{\"type\":\"text\",\"text\":\"hi\"}", 1},
+        {"{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/y.png\"}}", 1},
+        {"{\"type\":\"image_url\",\"image_url\":{\"url\":\"http://x/y.png\"}}", 1},
+        {"{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}", 1},
+        {"{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/svg+xml,<svg/>\"}}", 0},
+        {"{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/,x\"}}", 0},
+        {"{\"type\":\"image_url\",\"image_url\":{\"url\":\"ftp://x/y.png\"}}", 0},
+        {"{\"type\":\"image_url\",\"image_url\":{}}", 0},
+        {"{\"type\":\"input_audio\",\"input_audio\":{\"data\":\"AAAA\"}}", 0},
+    };
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        json_t *p = json_loads(parts[i].part, 0, NULL);
+        cr_assert_eq(provider_anthropic_part_ok(p), parts[i].ok, "%s", parts[i].part);
+        json_decref(p);
+    }
+    cr_assert(provider_anthropic_arguments_ok(""));
+    cr_assert(provider_anthropic_arguments_ok("{\"a\":1}"));
+    cr_assert_not(provider_anthropic_arguments_ok("[1]"));
+    cr_assert_not(provider_anthropic_arguments_ok("{\"a\":"));
+}
