@@ -30,6 +30,11 @@ int api_run_params_parse(api_req *rq, json_t *root, api_run_params *out);
 /* Fill the identity and parameter fields of an execution record. */
 void api_run_fill_record(api_req *rq, const api_run_params *prm, store_execution *rec);
 
+/* Answer a model name that routes nowhere: 404 model_not_found on the OpenAI
+ * surface (as OpenAI answers, so the SDKs raise NotFoundError), else 422
+ * naming "model". */
+void api_run_unknown_model(api_req *rq, const char *model);
+
 /* Answer an exec_start() failure. */
 void api_run_start_error(api_req *rq, int exec_rc, const char *model);
 

@@ -6,6 +6,7 @@
  *   POST /v1/chat/completions   {model, messages, temperature, max_tokens | max_completion_tokens,
  *                                stream, stream_options: {include_usage}, tools, tool_choice, ...}
  *   GET  /v1/models
+ *   GET  /v1/models/{model}     (model ids have slashes: "openai/gpt-4o")
  *
  * Tool calling works as with OpenAI: "tools" and "tool_choice" go to the
  * model, its tool calls come back in message.tool_calls (streamed: as
@@ -515,8 +516,21 @@ static void list_models(api_req *rq)
     http_reply_json(rq->http, 200, json_pack("{s:s, s:o}", "object", "list", "data", data ? data : json_array()));
 }
 
+/* Any name a completion would take is a model (promptd does not ask upstreams
+ * for their catalogues), so the SDKs' models.retrieve works for all of them. */
+static void get_model(api_req *rq)
+{
+    const char *id = api_param(rq, "model");
+    json_t *m = rq->app->engine ? engine_model_info(rq->app->engine, id) : NULL;
+    if (!m) {
+        api_run_unknown_model(rq, id);
+        return;
+    }
+    http_reply_json(rq->http, 200, m);
+}
+
 int api_routes_openai(app *a)
 {
     return api_route(a, "POST", "/v1/chat/completions", chat_completions, 0) ||
-           api_route(a, "GET", "/v1/models", list_models, 0);
+           api_route(a, "GET", "/v1/models", list_models, 0) || api_route(a, "GET", "/v1/models/*model", get_model, 0);
 }

@@ -8,10 +8,10 @@
 #include "core/ids.h"
 #include "engine/engine.h"
 
-/* An unknown model. The OpenAI surface answers as OpenAI does (404,
+/* (api_run.h) An unknown model. The OpenAI surface answers as OpenAI does (404,
  * code model_not_found), so the SDKs raise their NotFoundError; the Jarvis
  * surface keeps its 422 naming the field. */
-static void unknown_model(api_req *rq, const char *model)
+void api_run_unknown_model(api_req *rq, const char *model)
 {
     if (http_style_of(rq->http) == HTTP_STYLE_OPENAI) {
         char msg[400];
@@ -71,7 +71,7 @@ int api_run_params_parse(api_req *rq, json_t *root, api_run_params *out)
         return -1;
     }
     if (!engine_model_known(rq->app->engine, out->model)) {
-        unknown_model(rq, out->model);
+        api_run_unknown_model(rq, out->model);
         return -1;
     }
     return 0;
@@ -92,9 +92,7 @@ void api_run_fill_record(api_req *rq, const api_run_params *prm, store_execution
 void api_run_start_error(api_req *rq, int exec_rc, const char *model)
 {
     switch (exec_rc) {
-    case EXEC_UNKNOWN_MODEL:
-        unknown_model(rq, model);
-        break;
+    case EXEC_UNKNOWN_MODEL: api_run_unknown_model(rq, model); break;
     case EXEC_ENGINE_ERROR:
         http_error(rq->http, 503, NULL, NULL, "The model engine is not accepting work (shutting down)");
         break;

@@ -777,6 +777,7 @@ int engine_new(const engine_config *cfg, engine_t **out, char *err, size_t errle
         snprintf(err, errlen, "engine: cannot create a mutex");
         return -1;
     }
+    eng->started = (long long)time(NULL);
     if (engine_config_copy(&eng->cfg, cfg) != 0)
         goto oom;
     if (eng->cfg.n_providers) {
@@ -935,7 +936,15 @@ const char *engine_model_wire(engine_t *eng, const char *model)
     return eng->cfg.providers[r].type == ENGINE_PROVIDER_ANTHROPIC ? "anthropic" : "openai";
 }
 
-static int engine_models_add(json_t *arr, const char *id, const char *owner)
+/* OpenAI's Model object. created is when this engine started: promptd does
+ * not know when an upstream made its models. */
+static json_t *engine_model_object(const engine_t *eng, const char *id, const char *owner)
+{
+    return json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created", (json_int_t)eng->started,
+                     "owned_by", owner);
+}
+
+static int engine_models_add(const engine_t *eng, json_t *arr, const char *id, const char *owner)
 {
     size_t i;
     json_t *m;
@@ -943,8 +952,18 @@ static int engine_models_add(json_t *arr, const char *id, const char *owner)
     json_array_foreach(arr, i, m)
         if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0)
             return 0;
-    m = json_pack("{s:s, s:s, s:s}", "id", id, "object", "model", "owned_by", owner);
+    m = engine_model_object(eng, id, owner);
     return m ? json_array_append_new(arr, m) : -1;
+}
+
+json_t *engine_model_info(engine_t *eng, const char *id)
+{
+    const char *t;
+    int r;
+
+    if (!eng || !id || !*id || (r = engine_config_route(&eng->cfg, id, &t)) == ENGINE_ROUTE_UNKNOWN)
+        return NULL;
+    return engine_model_object(eng, id, r == ENGINE_ROUTE_ECHO ? "promptd" : eng->cfg.providers[r].name);
 }
 
 /* owned_by for a canonical model name: its provider, or "promptd" for echo. */
@@ -968,35 +987,35 @@ json_t *engine_models(engine_t *eng)
 
     if (!arr || !eng)
         return arr;
-    rc |= engine_models_add(arr, "echo", "promptd");
+    rc |= engine_models_add(eng, arr, "echo", "promptd");
     for (size_t i = 0; i < eng->cfg.n_aliases; i++) {
         r = engine_config_route(&eng->cfg, eng->cfg.aliases[i].name, &t);
         if (r != ENGINE_ROUTE_UNKNOWN)
-            rc |= engine_models_add(arr, eng->cfg.aliases[i].name, engine_models_owner(eng, t, r));
+            rc |= engine_models_add(eng, arr, eng->cfg.aliases[i].name, engine_models_owner(eng, t, r));
     }
     r = engine_config_route(&eng->cfg, NULL, &t);
     if (r != ENGINE_ROUTE_UNKNOWN)
-        rc |= engine_models_add(arr, t, engine_models_owner(eng, t, r));
+        rc |= engine_models_add(eng, arr, t, engine_models_owner(eng, t, r));
     for (size_t i = 0; i < eng->cfg.n_aliases; i++) {
         r = engine_config_route(&eng->cfg, eng->cfg.aliases[i].name, &t);
         if (r != ENGINE_ROUTE_UNKNOWN)
-            rc |= engine_models_add(arr, t, engine_models_owner(eng, t, r));
+            rc |= engine_models_add(eng, arr, t, engine_models_owner(eng, t, r));
     }
     for (size_t i = 0; i < eng->cfg.n_fallbacks; i++) {
         const engine_fallback *f = &eng->cfg.fallbacks[i];
         r = engine_config_route(&eng->cfg, f->model, &t);
         if (r != ENGINE_ROUTE_UNKNOWN)
-            rc |= engine_models_add(arr, t, engine_models_owner(eng, t, r));
+            rc |= engine_models_add(eng, arr, t, engine_models_owner(eng, t, r));
         for (size_t j = 0; j < f->n_models; j++) {
             r = engine_config_route(&eng->cfg, f->models[j], &t);
             if (r != ENGINE_ROUTE_UNKNOWN)
-                rc |= engine_models_add(arr, t, engine_models_owner(eng, t, r));
+                rc |= engine_models_add(eng, arr, t, engine_models_owner(eng, t, r));
         }
     }
     for (size_t i = 0; i < eng->cfg.n_providers; i++) {
         char id[256];
         snprintf(id, sizeof(id), "%s/*", eng->cfg.providers[i].name);
-        rc |= engine_models_add(arr, id, eng->cfg.providers[i].name);
+        rc |= engine_models_add(eng, arr, id, eng->cfg.providers[i].name);
     }
     if (rc != 0) {
         json_decref(arr);

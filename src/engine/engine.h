@@ -104,10 +104,15 @@ int engine_model_resolve(engine_t *eng, const char *model, char *buf, size_t buf
  * speak another: a request one of them cannot express fails that hop.) */
 const char *engine_model_wire(engine_t *eng, const char *model);
 
-/* New reference: JSON array of {"id","object":"model","owned_by"} for GET /v1/models.
+/* New reference: JSON array of {"id","object":"model","created","owned_by"} for GET /v1/models.
  * (Lists "echo", every alias, every concrete model the configuration names,
  * and one "<provider>/" + "*" entry per provider meaning "any model of it".) */
 json_t *engine_models(engine_t *eng);
+
+/* Thread-safe. New reference: the Model object for GET /v1/models/{id} when
+ * id routes somewhere (an alias, "echo", "<provider>/<model>" of a configured
+ * provider: any name engine_submit would take), else NULL. */
+json_t *engine_model_info(engine_t *eng, const char *id);
 
 /* Stop accepting calls, fail every call still in flight with ENGINE_ERR_SHUTDOWN
  * (their on_done runs), stop the thread. Idempotent. */

@@ -136,6 +136,7 @@ typedef struct engine_prov {
 
 struct engine {
     engine_config cfg;
+    long long started; /* Unix seconds: the "created" of every model in GET /v1/models */
     engine_prov *prov; /* cfg.n_providers entries */
 
     pthread_mutex_t lock;

@@ -13,7 +13,7 @@
 typedef struct route {
     char method[8];
     int nseg;
-    char *seg[ROUTER_MAX_SEGMENTS]; /* ":name" for parameters */
+    char *seg[ROUTER_MAX_SEGMENTS]; /* ":name" for parameters, "*name" for the rest of the path */
     void *handler;
     int flags;
 } route;
@@ -78,6 +78,12 @@ int router_add(router *r, const char *method, const char *pattern, void *handler
             return -1;
         }
     }
+    for (int i = 0; i + 1 < n; i++)
+        if (rt->seg[i][0] == '*') { /* only the last segment may take the rest */
+            for (int k = 0; k < n; k++)
+                free(rt->seg[k]);
+            return -1;
+        }
     rt->nseg = n;
     rt->handler = handler;
     rt->flags = flags;
@@ -85,11 +91,14 @@ int router_add(router *r, const char *method, const char *pattern, void *handler
     return 0;
 }
 
+static int has_tail(const route *rt) { return rt->nseg > 0 && rt->seg[rt->nseg - 1][0] == '*'; }
+
 static int segments_match(const route *rt, char **seg, int n)
 {
-    if (rt->nseg != n)
+    int fixed = has_tail(rt) ? rt->nseg - 1 : rt->nseg;
+    if (has_tail(rt) ? n < rt->nseg : n != rt->nseg)
         return 0;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < fixed; i++)
         if (rt->seg[i][0] != ':' && strcmp(rt->seg[i], seg[i]) != 0)
             return 0;
     return 1;
@@ -116,13 +125,18 @@ int router_match_path(const router *r, const char *method, const char *path, rou
             path_known = 1;
             continue;
         }
-        for (int s = 0; s < n; s++) {
-            if (rt->seg[s][0] == ':' && m->nparams < ROUTER_MAX_PARAMS) {
+        for (int s = 0; s < rt->nseg; s++) {
+            if ((rt->seg[s][0] == ':' || rt->seg[s][0] == '*') && m->nparams < ROUTER_MAX_PARAMS) {
                 m->names[m->nparams] = rt->seg[s] + 1;
                 m->values[m->nparams] = seg[s];
                 m->nparams++;
             }
         }
+        /* the tail's segments are contiguous in buf: put back the separators
+         * split() cut, from its first segment to the end of the path */
+        if (has_tail(rt))
+            for (int s = rt->nseg - 1; s + 1 < n; s++)
+                seg[s][strlen(seg[s])] = '/';
         m->handler = rt->handler;
         m->flags = rt->flags;
         return ROUTER_FOUND;

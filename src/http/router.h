@@ -1,7 +1,11 @@
 /*
  * router.h — maps (method, path) to a handler, with ":name" path parameters.
  *
- * Patterns are literal segments and ":param" segments ("/prompts/:id/versions").
+ * Patterns are literal segments and ":param" segments ("/prompts/:id/versions");
+ * the last segment may be "*param", which takes one or more segments with the
+ * slashes between them, for names that contain slashes themselves: with the
+ * pattern "/v1/models" + "/" + "*model", the path "/v1/models/openai/gpt-4o"
+ * gives model = "openai/gpt-4o".
  * Empty segments are ignored, so "/prompts/" matches "/prompts". When a path
  * matches some pattern but not with this method, the result is
  * ROUTER_BAD_METHOD and `allow` lists the methods that would match (for 405).

@@ -9,8 +9,10 @@
  *  - a path no route takes, or takes with another method, is answered by
  *    api_dispatch with 404 / 405 and a JSON error in the path's style;
  *  - PATTERN, when router_add accepts it into a fresh router, matches itself
- *    (written as a path) with its method, and then every ":param" of the
- *    pattern comes back with the path's segment.
+ *    (written as a path) with its method, and then every ":param" (and a
+ *    last "*param") of the pattern comes back with the path's segment; a
+ *    longer path matches only when the pattern ends in "*param", which then
+ *    takes the rest, slashes included.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -38,11 +40,26 @@ static void check_match(const router_match *m, int rc)
     for (int i = 0; i < m->nparams; i++) {
         if (!m->names[i] || !m->values[i] || m->values[i] < m->buf || m->values[i] >= m->buf + sizeof m->buf)
             fz_fail("a parameter points outside the match", NULL);
-        if (!*m->values[i] || strchr(m->values[i], '/'))
-            fz_fail("a parameter value is empty or holds '/'", m->values[i]);
+        /* only the last can be a "*tail", whose value may hold inner slashes */
+        const char *v = m->values[i];
+        if (!*v || v[0] == '/' || v[strlen(v) - 1] == '/' || (i + 1 < m->nparams && strchr(v, '/')))
+            fz_fail("a parameter value is empty or holds a '/' it should not", v);
         if (!router_param(m, m->names[i]))
             fz_fail("router_param lost a parameter", m->names[i]);
     }
+}
+
+/* 1 when the pattern's last segment (empty ones skipped) is a "*tail" and a
+ * path one segment longer is still within ROUTER_MAX_SEGMENTS. */
+static int takes_a_longer_path(const char *pattern)
+{
+    int tail = 0, nseg = 0;
+    for (const char *p = pattern; *p; p++)
+        if (*p != '/' && (p == pattern || p[-1] == '/')) {
+            tail = *p == '*';
+            nseg++;
+        }
+    return tail && nseg < ROUTER_MAX_SEGMENTS;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -92,8 +109,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (rc != ROUTER_FOUND || m.handler != (void *)rt || m.flags != 7)
                 fz_fail("a pattern does not match itself", pattern);
             for (int i = 0; i < m.nparams; i++)
-                if (m.values[i][0] != ':' || strcmp(m.values[i] + 1, m.names[i]) != 0)
+                if ((m.values[i][0] != ':' && m.values[i][0] != '*') || strcmp(m.values[i] + 1, m.names[i]) != 0)
                     fz_fail("a parameter did not take its segment", m.names[i]);
+            int tail = takes_a_longer_path(pattern);
             /* another method on the same path: 405 naming ours */
             rc = router_match_path(rt, strcmp(method, "GET") ? "GET" : "PUT", pattern, &m);
             check_match(&m, rc);
@@ -105,8 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 snprintf(longer, sizeof longer, "%s/x", pattern);
                 rc = router_match_path(rt, method, longer, &m);
                 check_match(&m, rc);
-                if (rc == ROUTER_FOUND)
-                    fz_fail("a longer path matched", longer);
+                if ((rc == ROUTER_FOUND) != tail)
+                    fz_fail(tail ? "a tail did not take a longer path" : "a longer path matched", longer);
             }
         }
         router_free(rt);

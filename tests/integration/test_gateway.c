@@ -5,7 +5,8 @@
  * promptd keys as "Authorization: Bearer", every call recorded as an
  * execution (source "chat", X-Execution-Id), errors in OpenAI's envelope
  * {"error": {"message", "type", "param", "code"}}, upstream failures as
- * 502/504, GET /v1/models listing echo and the configured providers,
+ * 502/504, GET /v1/models listing echo and the configured providers (and
+ * GET /v1/models/{id} retrieving one),
  * Server-Timing (the model's share and the total), and answers many times
  * the engine's receive buffer arriving whole.
  *
@@ -761,6 +762,49 @@ Test(gateway, models_lists_configured_providers_and_aliases)
     }
     cr_assert_str_eq(pd_str_at(find_model(data, "fast"), "owned_by"), "mock", "%s", r.body);
     cr_assert_str_eq(pd_str_at(find_model(data, "openai/*"), "owned_by"), "openai", "%s", r.body);
+    pd_resp_free(&r);
+}
+
+/* One model by id, as the SDKs' models.retrieve asks: every name a completion
+ * takes, slashes in it and all, and a 404 in OpenAI's envelope otherwise. */
+Test(gateway, models_can_be_retrieved_by_id)
+{
+    start_with_config(5000);
+    static const struct {
+        const char *path, *id, *owner;
+    } ok[] = {{"/v1/models/echo", "echo", "promptd"},
+              {"/v1/models/fast", "fast", "mock"},
+              {"/v1/models/mock/quick", "mock/quick", "mock"},
+              {"/v1/models/mock/any-name-at-all", "mock/any-name-at-all", "mock"},
+              {"/v1/models/openai/gpt-4o", "openai/gpt-4o", "openai"},
+              {"/v1/models/openai%2Fgpt-4o-mini", "openai/gpt-4o-mini", "openai"}};
+    pd_resp list = gw("GET", "/v1/models", S.admin_key, NULL);
+    cr_assert_eq(list.status, 200, "%s", list.body);
+    json_int_t created =
+        json_integer_value(json_object_get(find_model(pd_json_at(list.json, "data"), "echo"), "created"));
+    cr_assert_gt(created, 1700000000, "a model's created is a Unix time: %s", list.body);
+    pd_resp_free(&list);
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        pd_resp r = gw("GET", ok[i].path, S.admin_key, NULL);
+        cr_assert_eq(r.status, 200, "%s: %s", ok[i].path, r.body);
+        cr_assert_str_eq(pd_str_at(r.json, "id"), ok[i].id, "%s", r.body);
+        cr_assert_str_eq(pd_str_at(r.json, "object"), "model", "%s", r.body);
+        cr_assert_str_eq(pd_str_at(r.json, "owned_by"), ok[i].owner, "%s", r.body);
+        cr_assert_eq(json_integer_value(json_object_get(r.json, "created")), created, "%s", r.body);
+        pd_resp_free(&r);
+    }
+    static const char *const missing[] = {"/v1/models/nope", "/v1/models/anthropic/claude", "/v1/models/other/x"};
+    for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++) {
+        pd_resp r = gw("GET", missing[i], S.admin_key, NULL);
+        assert_oai_error(&r, 404, "invalid_request_error", "model");
+        cr_assert_str_eq(pd_str_at(r.json, "error.code"), "model_not_found", "%s", r.body);
+        pd_resp_free(&r);
+    }
+    pd_resp r = gw("GET", "/v1/models/echo", NULL, NULL);
+    assert_oai_error(&r, 401, "authentication_error", NULL);
+    pd_resp_free(&r);
+    r = gw("POST", "/v1/models/echo", S.admin_key, "{}");
+    cr_assert_eq(r.status, 405, "%s", r.body);
     pd_resp_free(&r);
 }
 

@@ -1,5 +1,5 @@
 /*
- * test_router.c — http/router: literal and ":param" segments, parameters,
+ * test_router.c — http/router: literal, ":param" and "*tail" segments, parameters,
  * trailing slashes and empty segments, 405 allow lists, not found, bad
  * patterns, and limits.
  */
@@ -12,7 +12,8 @@
 static router *R;
 
 /* Handlers are only compared, never called: any distinct addresses do. */
-static int h_list, h_create, h_get, h_put, h_delete, h_versions, h_publish, h_search, h_health, h_deep;
+static int h_list, h_create, h_get, h_put, h_delete, h_versions, h_publish, h_search, h_health, h_deep, h_model,
+    h_model_x;
 
 static void setup(void)
 {
@@ -28,6 +29,8 @@ static void setup(void)
     cr_assert_eq(router_add(R, "GET", "/prompts/:id/versions", &h_versions, 0), 0);
     cr_assert_eq(router_add(R, "POST", "/prompts/:id/versions/:version_id/publish", &h_publish, 0), 0);
     cr_assert_eq(router_add(R, "GET", "/a/:b/c/:d/e/:f/g/:h", &h_deep, 0), 0);
+    cr_assert_eq(router_add(R, "GET", "/v1/models/*model", &h_model, 0), 0);
+    cr_assert_eq(router_add(R, "DELETE", "/v1/:kind/*model", &h_model_x, 0), 0);
 }
 
 static void teardown(void) { router_free(R); }
@@ -148,6 +151,30 @@ Test(router, method_not_allowed_lists_methods)
     rc = router_match_path(R, "POST", "/prompts/search", &m);
     cr_assert_eq(rc, ROUTER_BAD_METHOD);
     cr_assert_str_eq(m.allow, "GET, PUT, DELETE");
+}
+
+Test(router, a_tail_takes_the_rest_of_the_path_with_its_slashes)
+{
+    router_match m;
+    cr_assert_eq(match_ok("GET", "/v1/models/echo", &m), &h_model);
+    cr_assert_eq(m.nparams, 1);
+    cr_assert_str_eq(router_param(&m, "model"), "echo");
+    cr_assert_eq(match_ok("GET", "/v1/models/openai/gpt-4o", &m), &h_model);
+    cr_assert_str_eq(router_param(&m, "model"), "openai/gpt-4o");
+    cr_assert_eq(match_ok("GET", "/v1/models/a/b/c/", &m), &h_model);
+    cr_assert_str_eq(router_param(&m, "model"), "a/b/c", "a trailing slash is not part of it");
+    cr_assert_eq(match_ok("GET", "/v1/models/a//b", &m), &h_model);
+    cr_assert_str_eq(router_param(&m, "model"), "a//b", "the path's own text, slashes as sent");
+    cr_assert_eq(match_ok("DELETE", "/v1/models/openai/x", &m), &h_model_x);
+    cr_assert_str_eq(router_param(&m, "kind"), "models");
+    cr_assert_str_eq(router_param(&m, "model"), "openai/x");
+
+    /* a tail takes one segment at least */
+    cr_assert_eq(router_match_path(R, "GET", "/v1/models", &m), ROUTER_NOT_FOUND);
+    cr_assert_eq(router_match_path(R, "GET", "/v1/models/", &m), ROUTER_NOT_FOUND);
+    cr_assert_eq(router_match_path(R, "POST", "/v1/models/openai/x", &m), ROUTER_BAD_METHOD);
+    cr_assert_str_eq(m.allow, "GET, DELETE");
+    cr_assert_eq(router_add(R, "GET", "/x/*rest/y", &h_list, 0), -1, "a tail must be the last segment");
 }
 
 Test(router, methods_are_case_sensitive)
