@@ -99,6 +99,7 @@ typedef struct mock_reply {
     size_t completion_tokens;
     bool truncated;     /* finish_reason "length" / stop_reason "max_tokens" */
     bool include_usage; /* OpenAI stream: stream_options.include_usage */
+    bool logprobs;      /* OpenAI: choices[].logprobs for the TEXT pieces */
     bool no_usage;
     bool bad_types;
     bool malformed;

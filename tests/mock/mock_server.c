@@ -67,6 +67,12 @@
  *     the tool_use blocks at 1..N. Its 3 words count into C, its delta is a
  *     piece (drip, drop and malformed treat it as the first piece).
  *
+ * Log probabilities (OpenAI, "logprobs": true): choices[0].logprobs is
+ * {"content": [one entry per word piece of TEXT: {"token": PIECE, "logprob":
+ * -0.25 * (i + 1), "bytes": PIECE's bytes, "top_logprobs": []}], "refusal":
+ * null}; streamed, each TEXT chunk carries the entry of its own piece. Tool
+ * calls carry none ("logprobs": null, as without the option).
+ *
  * Directives in the last user message (several may combine; with a tool
  * result last, OpenAI takes them from the last role "user" message before
  * it, Anthropic from the text blocks next to the tool_result):
@@ -486,6 +492,7 @@ typedef struct completion {
     long long max_tokens;
     bool stream;
     bool include_usage;
+    bool logprobs;         /* OpenAI: "logprobs": true */
     const char *tool_name; /* the first tool's, when tools is a non-empty array */
     last_kind last;        /* what the last message is */
     char *tool_result;     /* its text when it is a tool result, else NULL */
@@ -531,6 +538,7 @@ static const char *completion_parse(const request *req, mock_api api, completion
     c->stream = json_is_true(json_object_get(c->root, "stream"));
     so = json_object_get(c->root, "stream_options");
     c->include_usage = json_is_true(json_object_get(so, "include_usage"));
+    c->logprobs = api == MOCK_OPENAI && json_is_true(json_object_get(c->root, "logprobs"));
     if (last_message(c->root, api, &c->last, &c->tool_result) != 0) {
         *oom = true;
         return NULL;
@@ -626,6 +634,7 @@ static plan *completion_answer(plan *p, struct MHD_Connection *conn, const compl
         .model = c->model,
         .created = (long long)time(NULL),
         .include_usage = c->include_usage,
+        .logprobs = c->logprobs,
         .no_usage = c->d.no_usage,
         .bad_types = c->d.bad_types,
         .malformed = c->d.malformed,

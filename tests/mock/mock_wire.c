@@ -96,6 +96,43 @@ static void break_json(char *s)
 /* ---- non-stream bodies -------------------------------------------------- */
 
 /* Entry k of message.tool_calls. */
+/* The logprobs entry of TEXT's piece i: {"token", "logprob", "bytes", "top_logprobs"}. */
+static json_t *logprob_entry(const char *p, size_t len, size_t i)
+{
+    json_t *bytes = json_array();
+    for (size_t k = 0; bytes != NULL && k < len; k++)
+        if (!append(bytes, json_integer((unsigned char)p[k]))) {
+            json_decref(bytes);
+            bytes = NULL;
+        }
+    return json_pack("{s:s%,s:f,s:o,s:[]}", "token", p, len, "logprob", -0.25 * (double)(i + 1), "bytes", bytes,
+                     "top_logprobs");
+}
+
+/* choices[0].logprobs of a body: an entry per word piece of TEXT, or null
+ * without the option or for tool calls. */
+static json_t *openai_logprobs(const mock_reply *r)
+{
+    mock_piece *pieces = NULL;
+    json_t *content;
+    size_t n;
+
+    if (!r->logprobs || r->tool_name != NULL || r->text == NULL)
+        return json_null();
+    if ((n = mock_split_pieces(r->text, &pieces)) == (size_t)-1 || (content = json_array()) == NULL) {
+        free(pieces);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!append(content, logprob_entry(pieces[i].p, pieces[i].len, i))) {
+            json_decref(content);
+            free(pieces);
+            return NULL;
+        }
+    free(pieces);
+    return json_pack("{s:o,s:n}", "content", content, "refusal");
+}
+
 static json_t *openai_tool_call(const mock_reply *r, size_t k)
 {
     char id[32];
@@ -127,8 +164,8 @@ static json_t *openai_message(const mock_reply *r)
 static json_t *openai_body(const mock_reply *r)
 {
     json_t *msg = openai_message(r);
-    json_t *choice =
-        json_pack("{s:i,s:o,s:n,s:s}", "index", 0, "message", msg, "logprobs", "finish_reason", finish_reason(r));
+    json_t *choice = json_pack("{s:i,s:o,s:o,s:s}", "index", 0, "message", msg, "logprobs", openai_logprobs(r),
+                               "finish_reason", finish_reason(r));
     json_t *body = json_pack("{s:s,s:s,s:I,s:s,s:[o]}", "id", r->id, "object", "chat.completion", "created",
                              (json_int_t)r->created, "model", r->model, "choices", choice);
 
@@ -263,9 +300,9 @@ typedef enum split_mode {
     SPLIT_THIRDS /* about a third each: a tool call's ARGS */
 } split_mode;
 
-/* Builds the event for one piece of the content at index (OpenAI: the tool
+/* Builds the event for piece i of the content at index (OpenAI: the tool
  * call's index; Anthropic: the content block's). */
-typedef json_t *(*piece_event)(const mock_reply *r, int index, const mock_piece *pc);
+typedef json_t *(*piece_event)(const mock_reply *r, int index, size_t i, const mock_piece *pc);
 
 /* Appends the pieces of text as piece events named name (NULL: none).
  * *sent counts the pieces of the whole stream; with malformed, the stream's
@@ -286,7 +323,7 @@ static int add_pieces(const mock_reply *r, mock_sse *sse, const char *name, cons
         list = pieces;
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        char *data = dump_and_free(make(r, index, &list[i]));
+        char *data = dump_and_free(make(r, index, i, &list[i]));
         if (data == NULL) {
             rc = -1;
             break;
@@ -317,17 +354,25 @@ static json_t *openai_delta_chunk(const mock_reply *r, json_t *delta)
     return openai_chunk(r, json_pack("[{s:i,s:o,s:n,s:n}]", "index", 0, "delta", delta, "logprobs", "finish_reason"));
 }
 
-/* A piece of TEXT, or of the text before tool calls (index unused). */
-static json_t *openai_text_chunk(const mock_reply *r, int index, const mock_piece *pc)
+/* Piece i of TEXT, or of the text before tool calls (index unused). */
+static json_t *openai_text_chunk(const mock_reply *r, int index, size_t i, const mock_piece *pc)
 {
     (void)index;
-    return openai_delta_chunk(
+    json_t *chunk = openai_delta_chunk(
         r, json_pack("{s:s,s:o}", "role", "assistant", "content", text_value(pc->p, pc->len, r->bad_types)));
+    if (chunk != NULL && r->logprobs && r->tool_name == NULL &&
+        json_object_set_new(json_array_get(json_object_get(chunk, "choices"), 0), "logprobs",
+                            json_pack("{s:[o],s:n}", "content", logprob_entry(pc->p, pc->len, i), "refusal")) != 0) {
+        json_decref(chunk);
+        return NULL;
+    }
+    return chunk;
 }
 
 /* A piece of the ARGS of the tool call at index. */
-static json_t *openai_args_chunk(const mock_reply *r, int index, const mock_piece *pc)
+static json_t *openai_args_chunk(const mock_reply *r, int index, size_t i, const mock_piece *pc)
 {
+    (void)i;
     return openai_delta_chunk(r, json_pack("{s:[{s:i,s:{s:o}}]}", "tool_calls", "index", index, "function", "arguments",
                                            text_value(pc->p, pc->len, r->bad_types)));
 }
@@ -397,15 +442,17 @@ static json_t *anthropic_start(const mock_reply *r)
 }
 
 /* A piece of text in the text block at index (text_delta). */
-static json_t *anthropic_text_delta(const mock_reply *r, int index, const mock_piece *pc)
+static json_t *anthropic_text_delta(const mock_reply *r, int index, size_t i, const mock_piece *pc)
 {
+    (void)i;
     return json_pack("{s:s,s:i,s:{s:s,s:o}}", "type", "content_block_delta", "index", index, "delta", "type",
                      "text_delta", "text", text_value(pc->p, pc->len, r->bad_types));
 }
 
 /* A piece of ARGS in the tool_use block at index (input_json_delta). */
-static json_t *anthropic_json_delta(const mock_reply *r, int index, const mock_piece *pc)
+static json_t *anthropic_json_delta(const mock_reply *r, int index, size_t i, const mock_piece *pc)
 {
+    (void)i;
     return json_pack("{s:s,s:i,s:{s:s,s:o}}", "type", "content_block_delta", "index", index, "delta", "type",
                      "input_json_delta", "partial_json", text_value(pc->p, pc->len, r->bad_types));
 }

@@ -367,6 +367,54 @@ Test(mock_llm, openai_stream_without_usage_option)
     resp_free(&r);
 }
 
+/* "logprobs": true: an entry per word piece whose tokens join to the text,
+ * in the body and one per text chunk in a stream; null without it. */
+Test(mock_llm, openai_logprobs)
+{
+    http_resp r = openai("alpha beta", "\"logprobs\":true,\"top_logprobs\":2,");
+    json_t *j = parse(&r);
+    json_t *content = at(j, "choices.0.logprobs.content");
+    char joined[256] = "";
+
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(json_array_size(content), 4, "%s", r.body.p);
+    for (size_t i = 0; i < json_array_size(content); i++) {
+        json_t *e = json_array_get(content, i);
+        strcat(joined, str_at(e, "token"));
+        cr_assert_float_eq(json_real_value(at(e, "logprob")), -0.25 * (double)(i + 1), 1e-9);
+        cr_assert_eq(json_array_size(at(e, "bytes")), strlen(str_at(e, "token")));
+        cr_assert(json_is_array(at(e, "top_logprobs")));
+    }
+    cr_assert_str_eq(joined, "mock reply: alpha beta");
+    cr_assert_str_eq(str_at(j, "choices.0.logprobs.content.0.token"), "mock ");
+    cr_assert_eq(int_at(j, "choices.0.logprobs.content.0.bytes.0"), 'm');
+    json_decref(j);
+    resp_free(&r);
+
+    r = openai("alpha beta", "\"logprobs\":true,\"stream\":true,");
+    sse_event ev[32];
+    size_t n = sse_parse(r.body.p, ev, 32);
+    cr_assert_eq(n, 6, "4 pieces + finish + [DONE], got %zu", n);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *c = json_loads(ev[i].data, 0, NULL);
+        cr_assert_str_eq(str_at(c, "choices.0.logprobs.content.0.token"), str_at(c, "choices.0.delta.content"));
+        cr_assert_float_eq(json_real_value(at(c, "choices.0.logprobs.content.0.logprob")), -0.25 * (double)(i + 1),
+                           1e-9);
+        json_decref(c);
+    }
+    json_t *fin = json_loads(ev[4].data, 0, NULL);
+    cr_assert(json_is_null(at(fin, "choices.0.logprobs")));
+    json_decref(fin);
+    sse_free(ev, n);
+    resp_free(&r);
+
+    r = openai("alpha beta", NULL);
+    j = parse(&r);
+    cr_assert(json_is_null(at(j, "choices.0.logprobs")), "%s", r.body.p);
+    json_decref(j);
+    resp_free(&r);
+}
+
 /* ---- Anthropic ---------------------------------------------------------- */
 
 Test(mock_llm, anthropic_plain)
