@@ -19,9 +19,21 @@
  * naming it; echo ignores them. The tool calls are recorded with the
  * execution ("tool_calls").
  *
+ * "logprobs" (with "top_logprobs") reaches an OpenAI-compatible model like any
+ * option, and its log probabilities come back in choices[].logprobs, each
+ * streamed chunk's with that chunk's text.
+ *
+ * "n" (1..16) asks for n choices: each is a model call and an execution of its
+ * own, started together (so usage is the sum of what the calls reported, and
+ * X-Execution-Id lists the n ids, comma-separated). Streamed, the choices'
+ * chunks interleave, told apart by their index, as OpenAI's do. If a choice
+ * fails, a complete answer is that failure (the other choices stay recorded);
+ * a stream carries an error event for it and ends when all have finished.
+ *
  * Authentication is the promptd key as `Authorization: Bearer <key>`.
  * Errors use OpenAI's envelope {"error": {"message", "type", "param", "code"}}.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +46,24 @@
 #include "engine/engine.h"
 #include "providers/provider.h"
 
+/* GATEWAY_MAX_N choices at most: each is a model call of its own. */
+enum { GATEWAY_MAX_N = 16 };
+
+/* One choice of a request: its own execution and model call. */
+typedef struct gateway_choice {
+    struct gateway_ctx *cx;
+    int index;
+    json_t *logprobs; /* stream: a chunk's log probabilities, waiting for its text */
+    char exec_id[ID_LEN + 1];
+    /* sync: the answer, kept until every choice has one */
+    json_t *message, *choice_logprobs;
+    const char *finish_reason; /* static, or points into finish */
+    char finish[32];
+} gateway_choice;
+
+/* One request. With n > 1 the choices finish in any order, on the engine and
+ * recorder threads: lock guards the tallies, and whoever finishes last (the
+ * starting thread holds one count until every choice is started) answers. */
 typedef struct gateway_ctx {
     http_req *http;
     http_stream *stream;
@@ -41,12 +71,52 @@ typedef struct gateway_ctx {
     long created;
     char model[256];
     char id[64];
+    pthread_mutex_t lock;
+    int pending; /* choices not finished, plus one while starting */
+    int n;
+    long prompt_tokens, completion_tokens, total_tokens;
+    long long upstream_us; /* the longest choice's */
+    int failed_status;     /* the first failure's HTTP status, 0 if none */
+    char *failed_error;    /* its message (malloc'd: most requests never fail) */
+    gateway_choice choices[];
 } gateway_ctx;
 
-static json_t *usage_json(const engine_result *res)
+static void gateway_free(gateway_ctx *cx)
 {
-    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)res->prompt_tokens, "completion_tokens",
-                     (json_int_t)res->completion_tokens, "total_tokens", (json_int_t)res->total_tokens);
+    for (int i = 0; i < cx->n; i++) {
+        json_decref(cx->choices[i].logprobs);
+        json_decref(cx->choices[i].message);
+        json_decref(cx->choices[i].choice_logprobs);
+    }
+    pthread_mutex_destroy(&cx->lock);
+    free(cx->failed_error);
+    free(cx);
+}
+
+/* Count one finished choice (or the starter's count); 1 if it was the last. */
+static int gateway_done_one(gateway_ctx *cx, const engine_result *res, int http_status, const char *error)
+{
+    pthread_mutex_lock(&cx->lock);
+    if (res && http_status == 200) {
+        cx->prompt_tokens += res->prompt_tokens;
+        cx->completion_tokens += res->completion_tokens;
+        cx->total_tokens += res->total_tokens;
+    }
+    if (res && res->upstream_us > cx->upstream_us)
+        cx->upstream_us = res->upstream_us;
+    if (http_status != 200 && !cx->failed_status) {
+        cx->failed_status = http_status;
+        cx->failed_error = strdup(error);
+    }
+    int last = --cx->pending == 0;
+    pthread_mutex_unlock(&cx->lock);
+    return last;
+}
+
+static json_t *usage_json(long prompt_tokens, long completion_tokens, long total_tokens)
+{
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt_tokens, "completion_tokens",
+                     (json_int_t)completion_tokens, "total_tokens", (json_int_t)total_tokens);
 }
 
 static void sse_data(http_stream *st, json_t *data)
@@ -67,72 +137,131 @@ static void sse_data(http_stream *st, json_t *data)
     free(s);
 }
 
-static json_t *chunk(const gateway_ctx *cx, json_t *delta, const char *finish_reason)
+/* A chunk for one choice; it takes the choice's waiting log probabilities. */
+static json_t *chunk(gateway_choice *ch, json_t *delta, const char *finish_reason)
 {
-    return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s?}]}", "id", cx->id, "object", "chat.completion.chunk",
-                     "created", (json_int_t)cx->created, "model", cx->model, "choices", "index", 0, "delta", delta,
-                     "finish_reason", finish_reason);
+    const gateway_ctx *cx = ch->cx;
+    json_t *logprobs = ch->logprobs ? ch->logprobs : json_null();
+    ch->logprobs = NULL;
+    return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:o, s:s?}]}", "id", cx->id, "object", "chat.completion.chunk",
+                     "created", (json_int_t)cx->created, "model", cx->model, "choices", "index", ch->index, "delta",
+                     delta, "logprobs", logprobs, "finish_reason", finish_reason);
+}
+
+static void sse_error(http_stream *st, const char *code, const char *message)
+{
+    sse_data(st, json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message, "type", "api_error", "param",
+                           "code", code));
+}
+
+static void on_logprobs(void *ud, const json_t *logprobs)
+{
+    gateway_choice *ch = ud;
+    json_decref(ch->logprobs); /* a chunk that had no text: its entries go with the next */
+    ch->logprobs = json_deep_copy(logprobs);
 }
 
 static void on_chunk(void *ud, const char *text, size_t len)
 {
-    gateway_ctx *cx = ud;
-    sse_data(cx->stream, chunk(cx, json_pack("{s:s%}", "content", text, len), NULL));
+    gateway_choice *ch = ud;
+    sse_data(ch->cx->stream, chunk(ch, json_pack("{s:s%}", "content", text, len), NULL));
 }
 
 static void on_tool_chunk(void *ud, const json_t *delta)
 {
-    gateway_ctx *cx = ud;
-    sse_data(cx->stream, chunk(cx, json_pack("{s:[O]}", "tool_calls", delta), NULL));
+    gateway_choice *ch = ud;
+    sse_data(ch->cx->stream, chunk(ch, json_pack("{s:[O]}", "tool_calls", delta), NULL));
+}
+
+/* The stream's end, once every choice has finished. */
+static void stream_end(gateway_ctx *cx)
+{
+    if (cx->include_usage && !cx->failed_status)
+        sse_data(cx->stream,
+                 json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", cx->id, "object", "chat.completion.chunk",
+                           "created", (json_int_t)cx->created, "model", cx->model, "choices", "usage",
+                           usage_json(cx->prompt_tokens, cx->completion_tokens, cx->total_tokens)));
+    http_stream_write(cx->stream, "data: [DONE]\n\n", 14);
+    http_stream_close(cx->stream);
+    gateway_free(cx);
 }
 
 static void on_finish_stream(void *ud, const exec_outcome *out)
 {
-    gateway_ctx *cx = ud;
+    gateway_choice *ch = ud;
+    gateway_ctx *cx = ch->cx;
     const engine_result *res = out->res;
-    if (out->http_status == 200) {
-        sse_data(cx->stream, chunk(cx, json_object(), res->finish_reason ? res->finish_reason : "stop"));
-        if (cx->include_usage)
-            sse_data(cx->stream, json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", cx->id, "object",
-                                           "chat.completion.chunk", "created", (json_int_t)cx->created, "model",
-                                           cx->model, "choices", "usage", usage_json(res)));
-    } else {
-        sse_data(cx->stream, json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message",
-                                       res->error ? res->error : "the model call failed", "type", "api_error",
-                                       "param", "code", out->http_status == 504 ? "upstream_timeout"
-                                                                                 : "upstream_error"));
+    const char *error = res->error ? res->error : "the model call failed";
+    if (out->http_status == 200)
+        sse_data(cx->stream, chunk(ch, json_object(), res->finish_reason ? res->finish_reason : "stop"));
+    else
+        sse_error(cx->stream, out->http_status == 504 ? "upstream_timeout" : "upstream_error", error);
+    if (gateway_done_one(cx, res, out->http_status, error))
+        stream_end(cx);
+}
+
+/* The answer, once every choice has finished: all choices, or the first failure. */
+static void sync_answer(gateway_ctx *cx)
+{
+    char ids[GATEWAY_MAX_N * (ID_LEN + 2)];
+    size_t off = 0;
+    for (int i = 0; i < cx->n; i++)
+        if (cx->choices[i].exec_id[0])
+            off += (size_t)snprintf(ids + off, sizeof ids - off, "%s%s", off ? "," : "", cx->choices[i].exec_id);
+    if (off)
+        http_add_header(cx->http, "X-Execution-Id", ids);
+    http_set_upstream_us(cx->http, cx->upstream_us);
+    json_t *choices = cx->failed_status ? NULL : json_array();
+    for (int i = 0; choices && i < cx->n; i++) {
+        gateway_choice *ch = &cx->choices[i];
+        json_array_append_new(choices, json_pack("{s:i, s:O, s:O, s:s}", "index", i, "message", ch->message, "logprobs",
+                                                 ch->choice_logprobs ? ch->choice_logprobs : json_null(),
+                                                 "finish_reason", ch->finish_reason));
     }
-    http_stream_write(cx->stream, "data: [DONE]\n\n", 14);
-    http_stream_close(cx->stream);
-    free(cx);
+    if (choices && json_array_size(choices) == (size_t)cx->n)
+        http_reply_json(cx->http, 200,
+                        json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:n}", "id", cx->id, "object", "chat.completion",
+                                  "created", (json_int_t)cx->created, "model", cx->model, "choices", choices, "usage",
+                                  usage_json(cx->prompt_tokens, cx->completion_tokens, cx->total_tokens),
+                                  "system_fingerprint"));
+    else {
+        json_decref(choices);
+        http_error(cx->http, cx->failed_status ? cx->failed_status : 500, NULL, NULL, "%s",
+                   cx->failed_error    ? cx->failed_error
+                   : cx->failed_status ? "The model call failed"
+                                       : "Out of memory");
+    }
+    http_resume(cx->http);
+    gateway_free(cx);
 }
 
 static void on_finish_sync(void *ud, const exec_outcome *out)
 {
-    gateway_ctx *cx = ud;
+    gateway_choice *ch = ud;
+    gateway_ctx *cx = ch->cx;
     const engine_result *res = out->res;
-    http_add_header(cx->http, "X-Execution-Id", out->execution_id);
-    http_set_upstream_us(cx->http, res->upstream_us);
+    char error[512] = "";
+    snprintf(ch->exec_id, sizeof ch->exec_id, "%s", out->execution_id);
     if (out->http_status == 200) {
         /* like OpenAI: content null when the model only asked for tools */
-        json_t *message = json_pack("{s:s, s:o}", "role", "assistant", "content",
-                                    res->tool_calls && res->output_len == 0
-                                        ? json_null()
-                                        : json_stringn(res->output ? res->output : "", res->output_len));
-        if (message && res->tool_calls)
-            json_object_set_new(message, "tool_calls", json_deep_copy(res->tool_calls));
-        json_t *body =
-            json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s}], s:o, s:n}", "id", cx->id, "object", "chat.completion",
-                      "created", (json_int_t)cx->created, "model", res->model ? res->model : cx->model, "choices",
-                      "index", 0, "message", message, "finish_reason", res->finish_reason ? res->finish_reason : "stop",
-                      "usage", usage_json(res), "system_fingerprint");
-        http_reply_json(cx->http, 200, body);
+        ch->message = json_pack("{s:s, s:o}", "role", "assistant", "content",
+                                res->tool_calls && res->output_len == 0
+                                    ? json_null()
+                                    : json_stringn(res->output ? res->output : "", res->output_len));
+        if (ch->message && res->tool_calls)
+            json_object_set_new(ch->message, "tool_calls", json_deep_copy(res->tool_calls));
+        ch->choice_logprobs = res->logprobs ? json_deep_copy(res->logprobs) : NULL;
+        snprintf(ch->finish, sizeof ch->finish, "%s", res->finish_reason ? res->finish_reason : "stop");
+        ch->finish_reason = ch->finish;
+        if (cx->n == 1 && res->model) /* the model that answered, after aliases and fallbacks */
+            snprintf(cx->model, sizeof cx->model, "%s", res->model);
     } else {
-        http_error(cx->http, out->http_status, NULL, NULL, "%s (execution %s)",
-                   res->error ? res->error : "the model call failed", out->execution_id);
+        snprintf(error, sizeof error, "%s (execution %s)", res->error ? res->error : "the model call failed",
+                 out->execution_id);
     }
-    http_resume(cx->http);
-    free(cx);
+    int status = out->http_status == 200 && !ch->message ? 500 : out->http_status;
+    if (gateway_done_one(cx, res, status, status == 500 && !error[0] ? "Out of memory" : error))
+        sync_answer(cx);
 }
 
 /* The text of a message's content: a string, null (""), or an array of parts
@@ -433,8 +562,9 @@ static void chat_completions(api_req *rq)
         prm.max_tokens = (long)json_integer_value(mct);
     }
     json_t *n = json_object_get(root, "n");
-    if (n && !json_is_null(n) && !(json_is_integer(n) && json_integer_value(n) == 1)) {
-        http_error(rq->http, 400, NULL, "n", "Only n = 1 is supported");
+    if (n && !json_is_null(n) &&
+        !(json_is_integer(n) && json_integer_value(n) >= 1 && json_integer_value(n) <= GATEWAY_MAX_N)) {
+        http_error(rq->http, 400, NULL, "n", "'n' must be an integer from 1 to %d", GATEWAY_MAX_N);
         goto out;
     }
     json_t *stream = json_object_get(root, "stream");
@@ -448,33 +578,35 @@ static void chat_completions(api_req *rq)
         !(options = collect_options(rq, root, wire)))
         goto out;
 
-    gateway_ctx *cx = calloc(1, sizeof *cx);
-    if (!cx) {
+    int n_choices = n && !json_is_null(n) ? (int)json_integer_value(n) : 1;
+    gateway_ctx *cx = calloc(1, sizeof *cx + (size_t)n_choices * sizeof cx->choices[0]);
+    if (!cx || pthread_mutex_init(&cx->lock, NULL) != 0) {
+        free(cx);
         http_error(rq->http, 500, NULL, NULL, "Out of memory");
         goto out;
     }
     cx->http = rq->http;
+    cx->n = n_choices;
+    cx->pending = n_choices + 1;
     cx->created = (long)time(NULL);
     cx->include_usage = json_is_true(json_object_get(json_object_get(root, "stream_options"), "include_usage"));
     if (engine_model_resolve(rq->app->engine, prm.model, cx->model, sizeof cx->model) != 0)
         snprintf(cx->model, sizeof cx->model, "%s", prm.model ? prm.model : "");
 
-    exec_request req = {.messages = messages,
-                        .rich_messages = rich_messages,
-                        .options = json_object_size(options) ? options : NULL,
-                        .ud = cx};
+    exec_request req = {
+        .messages = messages, .rich_messages = rich_messages, .options = json_object_size(options) ? options : NULL};
     api_run_fill_record(rq, &prm, &req.rec);
     snprintf(req.rec.source, sizeof req.rec.source, "chat");
     req.rec.rendered_prompt = (char *)(last_user ? json_string_value(last_user) : "");
     req.rec.stream = streaming;
     req.on_chunk = streaming ? on_chunk : NULL;
     req.on_tool_chunk = streaming ? on_tool_chunk : NULL;
+    req.on_logprobs = streaming ? on_logprobs : NULL;
     req.on_finish = streaming ? on_finish_stream : on_finish_sync;
 
-    char exec_id[ID_LEN + 1];
     if (streaming) {
         if (!(cx->stream = http_reply_stream(rq->http, 200, "text/event-stream"))) {
-            free(cx);
+            gateway_free(cx);
             goto out;
         }
     } else {
@@ -484,24 +616,50 @@ static void chat_completions(api_req *rq)
     char chunk_id[ID_LEN + 1];
     id_new(chunk_id);
     snprintf(cx->id, sizeof cx->id, "chatcmpl-%s", chunk_id);
-    /* like OpenAI, the first chunk names the role; written before the call
-     * starts, since its pieces arrive on the engine thread */
-    if (streaming)
-        sse_data(cx->stream, chunk(cx, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
-    int erc = exec_start(rq->app->store, rq->app->engine, rq->app->recorder, &req, exec_id);
-    if (erc != EXEC_OK) {
+    /* like OpenAI, each choice's first chunk names the role; written before
+     * the calls start, since their pieces arrive on the engine thread */
+    for (int i = 0; i < n_choices; i++) {
+        cx->choices[i].cx = cx;
+        cx->choices[i].index = i;
+        if (streaming)
+            sse_data(cx->stream,
+                     chunk(&cx->choices[i], json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
+    }
+    char ids[GATEWAY_MAX_N * (ID_LEN + 2)] = "";
+    size_t ids_len = 0;
+    int started = 0, erc = EXEC_OK;
+    for (; started < n_choices; started++) {
+        char exec_id[ID_LEN + 1];
+        req.ud = &cx->choices[started];
+        if ((erc = exec_start(rq->app->store, rq->app->engine, rq->app->recorder, &req, exec_id)) != EXEC_OK)
+            break;
+        ids_len += (size_t)snprintf(ids + ids_len, sizeof ids - ids_len, "%s%s", ids_len ? "," : "", exec_id);
+    }
+    if (started == 0) { /* nothing runs: answer here */
         if (streaming) {
-            sse_data(cx->stream, json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message",
-                                           "the execution could not start", "type", "api_error", "param", "code",
-                                           "internal_error"));
+            sse_error(cx->stream, "internal_error", "the execution could not start");
+            http_stream_write(cx->stream, "data: [DONE]\n\n", 14);
             http_stream_close(cx->stream);
         } else {
             api_run_start_error(rq, erc, prm.model);
             http_resume(rq->http);
         }
-        free(cx);
-    } else if (streaming) {
-        http_add_header(rq->http, "X-Execution-Id", exec_id);
+        gateway_free(cx);
+        goto out;
+    }
+    if (streaming)
+        http_add_header(rq->http, "X-Execution-Id", ids);
+    /* the choices that did not start count as failed; then the starter's own count */
+    for (int i = started; i < n_choices; i++) {
+        if (streaming)
+            sse_error(cx->stream, "internal_error", "the execution could not start");
+        gateway_done_one(cx, NULL, 503, "A choice's execution could not start");
+    }
+    if (gateway_done_one(cx, NULL, 200, NULL)) {
+        if (streaming)
+            stream_end(cx);
+        else
+            sync_answer(cx);
     }
 out:
     json_decref(last_user);

@@ -21,12 +21,13 @@ typedef struct exec_run {
     store_id id;
     void (*on_chunk)(void *ud, const char *text, size_t len);
     void (*on_tool_chunk)(void *ud, const json_t *delta);
+    void (*on_logprobs)(void *ud, const json_t *logprobs);
     void (*on_finish)(void *ud, const exec_outcome *out);
     void *ud;
     /* the engine's answer, copied for a finish the recorder completes later */
     engine_result res;
     char *model, *output, *error, *finish_reason;
-    json_t *tool_calls;
+    json_t *tool_calls, *logprobs;
 } exec_run;
 
 static void run_free(exec_run *run)
@@ -36,6 +37,7 @@ static void run_free(exec_run *run)
     free(run->error);
     free(run->finish_reason);
     json_decref(run->tool_calls);
+    json_decref(run->logprobs);
     free(run);
 }
 
@@ -66,6 +68,13 @@ static void run_tool_chunk(void *ud, const json_t *delta)
         run->on_tool_chunk(run->ud, delta);
 }
 
+static void run_logprobs(void *ud, const json_t *logprobs)
+{
+    exec_run *run = ud;
+    if (run->on_logprobs)
+        run->on_logprobs(run->ud, logprobs);
+}
+
 static void run_outcome(exec_run *run, const char *status, const engine_result *res)
 {
     exec_outcome out = {.execution_id = run->id, .status = status, .http_status = exec_http_status(res->status),
@@ -92,8 +101,9 @@ static int run_keep(exec_run *run, const engine_result *res)
     run->finish_reason = res->finish_reason ? strdup(res->finish_reason) : NULL;
     run->output = malloc(res->output_len + 1);
     run->tool_calls = res->tool_calls ? json_deep_copy(res->tool_calls) : NULL;
+    run->logprobs = res->logprobs ? json_deep_copy(res->logprobs) : NULL;
     if ((res->model && !run->model) || (res->error && !run->error) || (res->finish_reason && !run->finish_reason) ||
-        !run->output || (res->tool_calls && !run->tool_calls))
+        !run->output || (res->tool_calls && !run->tool_calls) || (res->logprobs && !run->logprobs))
         return -1;
     if (res->output_len)
         memcpy(run->output, res->output, res->output_len);
@@ -103,6 +113,7 @@ static int run_keep(exec_run *run, const engine_result *res)
     run->res.finish_reason = run->finish_reason;
     run->res.output = run->output;
     run->res.tool_calls = run->tool_calls;
+    run->res.logprobs = run->logprobs;
     return 0;
 }
 
@@ -149,6 +160,7 @@ int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_reques
     run->rec = recorder;
     run->on_chunk = req->on_chunk;
     run->on_tool_chunk = req->on_tool_chunk;
+    run->on_logprobs = req->on_logprobs;
     run->on_finish = req->on_finish;
     run->ud = req->ud;
 
@@ -187,6 +199,7 @@ int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_reques
         .options = req->options,
         .on_chunk = run_chunk,
         .on_tool_chunk = req->on_tool_chunk ? run_tool_chunk : NULL,
+        .on_logprobs = req->on_logprobs ? run_logprobs : NULL,
         .on_done = run_done,
         .ud = run,
     };

@@ -35,6 +35,7 @@ typedef struct exec_request {
     const json_t *options; /* borrowed; more request fields, or NULL (engine_call) */
     void (*on_chunk)(void *ud, const char *text, size_t len);
     void (*on_tool_chunk)(void *ud, const json_t *delta); /* streams; may be NULL */
+    void (*on_logprobs)(void *ud, const json_t *logprobs); /* streams; may be NULL (engine_call) */
     void (*on_finish)(void *ud, const exec_outcome *out);
     void *ud;
 } exec_request;

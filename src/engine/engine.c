@@ -82,6 +82,7 @@ static void engine_req_free(engine_req *req)
     json_decref(req->messages_json);
     json_decref(req->options);
     json_decref(req->tool_calls);
+    json_decref(req->logprobs);
     free(req);
 }
 
@@ -254,6 +255,7 @@ int engine_submit(engine_t *eng, const engine_call *call)
     }
     req->on_chunk = call->on_chunk;
     req->on_tool_chunk = call->on_tool_chunk;
+    req->on_logprobs = call->on_logprobs;
     req->on_done = call->on_done;
     req->ud = call->ud;
     req->temperature = call->temperature;
@@ -331,6 +333,7 @@ void engine_finish(engine_t *eng, engine_req *req, enum engine_status status)
         res.total_tokens = req->total_tokens;
         res.finish_reason = req->finish_reason[0] ? req->finish_reason : NULL;
         res.tool_calls = req->tool_calls;
+        res.logprobs = req->logprobs;
     } else {
         switch (status) {
         case ENGINE_ERR_SHUTDOWN:

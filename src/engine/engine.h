@@ -50,6 +50,9 @@ typedef struct engine_result {
     const char *finish_reason; /* "stop", "length", "tool_calls", ... or NULL */
     const json_t *tool_calls;  /* the tool calls the model asked for, OpenAI's form
                                   [{"id","type","function":{"name","arguments"}}]; NULL: none */
+    const json_t *logprobs;    /* a complete answer's log probabilities as the provider sent them
+                                  (OpenAI's choices[0].logprobs), when the "logprobs" option asked
+                                  for them; NULL otherwise and for streams (see on_logprobs) */
     const char *error;      /* human readable, NULL when status == ENGINE_OK */
 } engine_result;
 
@@ -72,6 +75,10 @@ typedef struct engine_call {
     /* engine thread, streams only (may be NULL): a piece of a tool call in OpenAI's
      * delta form {"index", "id"?, "type"?, "function": {"name"?, "arguments"?}} */
     void (*on_tool_chunk)(void *ud, const json_t *delta);
+    /* engine thread, streams only (may be NULL): a chunk's log probabilities
+     * (OpenAI's choices[0].logprobs, borrowed), just before that chunk's text
+     * reaches on_chunk */
+    void (*on_logprobs)(void *ud, const json_t *logprobs);
     /* engine thread; called exactly once per successfully submitted call */
     void (*on_done)(void *ud, const engine_result *res);
     void *ud;

@@ -138,6 +138,16 @@ static int engine_on_text(void *ud, const char *text, size_t len)
     return 0;
 }
 
+/* A streamed chunk's log probabilities: only passed on (not kept). */
+static int engine_on_logprobs(void *ud, const json_t *logprobs)
+{
+    engine_req *req = ud;
+
+    if (req->on_logprobs)
+        req->on_logprobs(req->ud, logprobs);
+    return 0;
+}
+
 /* A streamed piece of a tool call: joined into req->tool_calls, then passed on. */
 static int engine_on_tool(void *ud, const json_t *delta)
 {
@@ -245,10 +255,13 @@ void engine_http_start(engine_t *eng, engine_req *req)
     memset(&req->st, 0, sizeof(req->st));
     req->st.on_text = engine_on_text;
     req->st.on_tool = engine_on_tool;
+    req->st.on_logprobs = engine_on_logprobs;
     req->st.ud = req;
     req->finish_reason[0] = '\0';
     json_decref(req->tool_calls);
     req->tool_calls = NULL;
+    json_decref(req->logprobs);
+    req->logprobs = NULL;
 
     memset(&params, 0, sizeof(params));
     params.model = hop->model;
@@ -428,6 +441,8 @@ static void engine_http_success(engine_t *eng, engine_req *req, const engine_pro
     memcpy(req->finish_reason, r.finish_reason, sizeof(req->finish_reason));
     req->tool_calls = r.tool_calls; /* ownership moves too */
     r.tool_calls = NULL;
+    req->logprobs = r.logprobs;
+    r.logprobs = NULL;
     if (r.has_usage) {
         req->prompt_tokens = r.prompt_tokens;
         req->completion_tokens = r.completion_tokens;
@@ -438,8 +453,11 @@ static void engine_http_success(engine_t *eng, engine_req *req, const engine_pro
         req->total_tokens = req->prompt_tokens + req->completion_tokens;
     }
     /* a stream request answered in one piece is still delivered through on_chunk */
-    if (req->stream && req->on_chunk && req->out.len > 0)
+    if (req->stream && req->on_chunk && req->out.len > 0) {
+        if (req->logprobs && req->on_logprobs)
+            req->on_logprobs(req->ud, req->logprobs);
         req->on_chunk(req->ud, req->out.data, req->out.len);
+    }
     engine_tool_calls_as_pieces(req);
     engine_finish(eng, req, ENGINE_OK);
 }

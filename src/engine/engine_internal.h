@@ -78,6 +78,7 @@ typedef struct engine_req {
     /* the call, copied at submit */
     void (*on_chunk)(void *ud, const char *text, size_t len);
     void (*on_tool_chunk)(void *ud, const json_t *delta);
+    void (*on_logprobs)(void *ud, const json_t *logprobs);
     void (*on_done)(void *ud, const engine_result *res);
     void *ud;
     double temperature;
@@ -122,6 +123,7 @@ typedef struct engine_req {
     long total_tokens;
     char finish_reason[PROVIDER_FINISH_LEN];
     json_t *tool_calls; /* complete calls (a stream's pieces joined), or NULL */
+    json_t *logprobs;   /* a complete answer's choices[0].logprobs, or NULL */
 } engine_req;
 
 /* Per-provider runtime state. */

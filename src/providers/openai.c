@@ -15,12 +15,15 @@
  *           compatible servers each accept their own extras.
  * Response: choices[0].message.content (null counts as ""), its tool_calls
  *           (kept as they are, once checked for shape), choices[0].
- *           finish_reason, usage.{prompt,completion,total}_tokens. A missing
+ *           finish_reason, its logprobs (an object, kept as it is, when the
+ *           "logprobs" option asked for them), usage.{prompt,completion,
+ *           total}_tokens. A missing
  *           or null "usage" is reported as has_usage = 0 (the engine then
  *           estimates); a usage of the wrong shape is an error.
  * Stream:   "data: {chunk}" events with choices[0].delta.content pieces and
  *           delta.tool_calls pieces (handed on one by one; numbered when a
- *           server leaves out their "index"), a
+ *           server leaves out their "index"), each chunk's logprobs (to
+ *           on_logprobs, before its text), a
  *           finish_reason, a final chunk with "usage" and empty choices, and
  *           "data: [DONE]".
  *
@@ -197,10 +200,27 @@ static int openai_tool_calls(json_t *tc, json_t **out, char *err, size_t errlen)
     return 0;
 }
 
+/* choices[0].logprobs: null or absent (0, *out NULL), or an object (0, *out
+ * borrowed), else -1 with err. */
+static int openai_logprobs(const json_t *choice, json_t **out, char *err, size_t errlen)
+{
+    json_t *lp = json_object_get(choice, "logprobs");
+
+    *out = NULL;
+    if (!lp || json_is_null(lp))
+        return 0;
+    if (!json_is_object(lp)) {
+        snprintf(err, errlen, "choices[0].logprobs is not an object");
+        return -1;
+    }
+    *out = lp;
+    return 0;
+}
+
 static int openai_parse_response(const char *body, size_t len, provider_response *out,
                                  char *err, size_t errlen)
 {
-    json_t *root = NULL, *choices, *choice, *msg, *content;
+    json_t *root = NULL, *choices, *choice, *msg, *content, *logprobs;
     int rc = -1, u;
 
     memset(out, 0, sizeof(*out));
@@ -232,6 +252,9 @@ static int openai_parse_response(const char *body, size_t len, provider_response
         goto out;
     if (openai_tool_calls(json_object_get(msg, "tool_calls"), &out->tool_calls, err, errlen) != 0)
         goto out;
+    if (openai_logprobs(choice, &logprobs, err, errlen) != 0)
+        goto out;
+    out->logprobs = json_incref(logprobs);
     u = openai_usage(root, &out->prompt_tokens, &out->completion_tokens, &out->total_tokens,
                      err, errlen);
     if (u < 0)
@@ -305,7 +328,7 @@ static int openai_tool_deltas(provider_stream *st, json_t *tc, char *err, size_t
 static int openai_parse_stream_event(provider_stream *st, const char *event, const char *data,
                                      size_t len, char *err, size_t errlen)
 {
-    json_t *root = NULL, *choices, *choice, *delta, *content;
+    json_t *root = NULL, *choices, *choice, *delta, *content, *logprobs;
     int rc = -1, u;
     long pt = 0, ct = 0, tt = 0;
 
@@ -348,6 +371,12 @@ static int openai_parse_stream_event(provider_stream *st, const char *event, con
         if (openai_finish(choice, st->finish_reason, sizeof(st->finish_reason), err, errlen) !=
             0)
             goto out;
+        if (openai_logprobs(choice, &logprobs, err, errlen) != 0)
+            goto out;
+        if (logprobs && st->on_logprobs && st->on_logprobs(st->ud, logprobs) != 0) {
+            snprintf(err, errlen, "stream aborted by the receiver");
+            goto out;
+        }
         if (json_is_string(content) && json_string_length(content) > 0 && st->on_text &&
             st->on_text(st->ud, json_string_value(content), json_string_length(content)) != 0) {
             snprintf(err, errlen, "stream aborted by the receiver");

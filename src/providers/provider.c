@@ -47,6 +47,7 @@ void provider_response_free(provider_response *resp)
         return;
     free(resp->text);
     json_decref(resp->tool_calls);
+    json_decref(resp->logprobs);
     memset(resp, 0, sizeof(*resp));
 }
 

@@ -15,7 +15,7 @@
  * Ownership:
  *   - provider_request: every pointer inside is malloc'd by build_request and
  *     released by provider_request_free() (also after a failed build).
- *   - provider_response: text (and tool_calls, a JSON reference) is made by
+ *   - provider_response: text (and tool_calls, logprobs: JSON references) is made by
  *     parse_response (or the echo provider) and released by
  *     provider_response_free().
  *   - provider_stream: owned by the caller; the parser only fills its fields
@@ -88,6 +88,9 @@ typedef struct provider_response {
     /* The tool calls the model asked for, in OpenAI's form
      * [{"id","type":"function","function":{"name","arguments"}}], or NULL. */
     json_t *tool_calls;
+    /* choices[0].logprobs as the provider sent it ({"content": [...], ...}),
+     * when asked for with the "logprobs" option; else NULL. */
+    json_t *logprobs;
 } provider_response;
 
 /* Receives a streamed text piece; returns 0, or -1 to abort the stream. */
@@ -97,12 +100,16 @@ typedef int (*provider_text_fn)(void *ud, const char *text, size_t len);
  * pieces with the same index belong to one call, "arguments" accumulates.
  * Returns 0, or -1 to abort the stream. */
 typedef int (*provider_tool_fn)(void *ud, const json_t *delta);
+/* Receives a streamed chunk's log probabilities (OpenAI's choices[0].logprobs,
+ * borrowed), before that chunk's text goes to on_text. 0, or -1 to abort. */
+typedef int (*provider_logprobs_fn)(void *ud, const json_t *logprobs);
 
 /* Incremental state of one streamed answer. Zero it, set on_text/ud, then feed
  * events. done becomes 1 when the provider's end-of-stream marker arrives. */
 typedef struct provider_stream {
     provider_text_fn on_text;
     provider_tool_fn on_tool; /* may be NULL: tool calls are then dropped */
+    provider_logprobs_fn on_logprobs; /* may be NULL: log probabilities are then dropped */
     void *ud;
     long prompt_tokens;
     long completion_tokens;

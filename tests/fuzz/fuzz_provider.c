@@ -16,8 +16,8 @@
  *          options (tools, tool_choice, stop, ...), as the gateway hands them on.
  * Checked: the parsers return 0 or -1 with a message and stay in bounds; an
  * accepted answer's tool calls are an array of {id, type, function: {name,
- * arguments}} strings; a joined stream's calls stay within the limits; a built
- * request's body is JSON (or the build failed with a message).
+ * arguments}} strings, and its logprobs (answer or chunk) an object; a joined stream's calls stay within the limits; a
+ * built request's body is JSON (or the build failed with a message).
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -52,6 +52,14 @@ static int on_text(void *ud, const char *text, size_t len)
     for (size_t i = 0; i < len; i++)
         sink ^= text[i];
     (void)sink;
+    return 0;
+}
+
+static int on_logprobs(void *ud, const json_t *logprobs)
+{
+    (void)ud;
+    if (!json_is_object(logprobs))
+        abort();
     return 0;
 }
 
@@ -92,6 +100,8 @@ static void answer(const provider_ops *ops, const uint8_t *p, size_t n)
         if (!r.text || r.text[r.text_len] != '\0')
             abort();
         check_calls(r.tool_calls);
+        if (r.logprobs && !json_is_object(r.logprobs))
+            abort();
     }
     provider_response_free(&r);
 }
@@ -103,6 +113,7 @@ static void stream(const provider_ops *ops, const uint8_t *p, size_t n)
     char err[256] = "";
     sc.st.on_text = on_text;
     sc.st.on_tool = on_tool;
+    sc.st.on_logprobs = on_logprobs;
     sc.st.ud = &sc;
     int rc = 0;
     size_t off = 0;

@@ -589,8 +589,12 @@ Test(gateway, request_errors_use_the_openai_envelope)
     expect_oai_error("{\"messages\":[\"hi\"]}", 400, "invalid_request_error", "messages");
     expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":\"yes\"}", 400,
                      "invalid_request_error", "stream");
-    expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":2}", 400, "invalid_request_error",
-                     "n");
+    static const char *const bad_n[] = {"0", "17", "-1", "1.5", "\"2\"", "true"};
+    for (size_t i = 0; i < sizeof bad_n / sizeof bad_n[0]; i++) {
+        char body[160];
+        snprintf(body, sizeof body, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":%s}", bad_n[i]);
+        expect_oai_error(body, 400, "invalid_request_error", "n");
+    }
     expect_oai_error("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_completion_tokens\":0}", 400,
                      "invalid_request_error", "max_completion_tokens");
     /* not JSON */
@@ -806,6 +810,200 @@ Test(gateway, models_can_be_retrieved_by_id)
     r = gw("POST", "/v1/models/echo", S.admin_key, "{}");
     cr_assert_eq(r.status, 405, "%s", r.body);
     pd_resp_free(&r);
+}
+
+/* ---------------------------------------------------------------- logprobs and n */
+
+/* "logprobs": the model's log probabilities come back as it sent them; each
+ * streamed text chunk carries its own. Without the option, null. */
+Test(gateway, logprobs_come_back_from_openai_compatible_models)
+{
+    start_with_mock();
+    pd_resp r = chat("{\"model\":\"openai/gpt-x\",\"logprobs\":true,\"top_logprobs\":2,"
+                     "\"messages\":[{\"role\":\"user\",\"content\":\"alpha beta\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *content = pd_json_at(r.json, "choices.0.logprobs.content");
+    char joined[256] = "";
+    size_t i;
+    json_t *e;
+    cr_assert_eq(json_array_size(content), 4, "%s", r.body);
+    json_array_foreach(content, i, e)
+    {
+        strcat(joined, pd_str_at(e, "token"));
+        cr_assert_float_eq(json_real_value(json_object_get(e, "logprob")), -0.25 * (double)(i + 1), 1e-9, "%s", r.body);
+    }
+    cr_assert_str_eq(joined, pd_str_at(r.json, "choices.0.message.content"), "%s", r.body);
+    json_t *sent = upstream_body("{\"model\":\"openai/gpt-x\",\"logprobs\":true,\"top_logprobs\":2,"
+                                 "\"messages\":[{\"role\":\"user\",\"content\":\"[mock:echo_request]\"}]}");
+    cr_assert(json_is_true(json_object_get(sent, "logprobs")), "the option reached the model");
+    cr_assert_eq(json_integer_value(json_object_get(sent, "top_logprobs")), 2);
+    json_decref(sent);
+    pd_resp_free(&r);
+
+    r = chat("{\"model\":\"openai/gpt-x\",\"logprobs\":true,\"stream\":true,"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"alpha beta\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    oai_stream os;
+    oai_stream_read(r.body, &os);
+    cr_assert(os.done, "%s", r.body);
+    size_t with_text = 0;
+    json_t *c;
+    json_array_foreach(os.chunks, i, c)
+    {
+        const char *piece = pd_str_at(c, "choices.0.delta.content");
+        cr_assert(json_object_get(json_array_get(json_object_get(c, "choices"), 0), "logprobs"),
+                  "every chunk has logprobs, null or not: %s", r.body);
+        if (!piece || !*piece) {
+            cr_assert(json_is_null(pd_json_at(c, "choices.0.logprobs")), "%s", r.body);
+            continue;
+        }
+        cr_assert_str_eq(pd_str_at(c, "choices.0.logprobs.content.0.token"), piece, "%s", r.body);
+        with_text++;
+    }
+    cr_assert_eq(with_text, 4, "%s", r.body);
+    cr_assert_str_eq(os.text, "mock reply: alpha beta");
+    json_decref(os.chunks);
+    pd_resp_free(&r);
+
+    r = chat("{\"model\":\"openai/gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"alpha\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(json_is_null(pd_json_at(r.json, "choices.0.logprobs")), "%s", r.body);
+    pd_resp_free(&r);
+    /* an Anthropic model cannot give them: a 400 naming the field */
+    r = chat(
+        "{\"model\":\"anthropic/claude-x\",\"logprobs\":true,\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}");
+    assert_oai_error(&r, 400, "invalid_request_error", "logprobs");
+    pd_resp_free(&r);
+}
+
+/* Split "id1,id2,..." into ids (at most max); returns the count. */
+static size_t split_ids(const char *header, char ids[][64], size_t max)
+{
+    size_t n = 0;
+    char tmp[1024], *save = NULL;
+    snprintf(tmp, sizeof tmp, "%s", header ? header : "");
+    for (char *t = strtok_r(tmp, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save))
+        snprintf(ids[n++], 64, "%s", t);
+    return n;
+}
+
+/* n choices: n model calls, n executions, one answer with every choice. */
+Test(gateway, n_choices_are_each_a_call_and_an_execution)
+{
+    start_with_mock();
+    pd_resp r = chat("{\"model\":\"echo\",\"n\":3,\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *choices = pd_json_at(r.json, "choices");
+    cr_assert_eq(json_array_size(choices), 3, "%s", r.body);
+    for (int i = 0; i < 3; i++) {
+        json_t *ch = json_array_get(choices, (size_t)i);
+        cr_assert_eq(pd_int_at(ch, "index", -1), i, "%s", r.body);
+        cr_assert_str_eq(pd_str_at(ch, "message.content"), "hello there", "%s", r.body);
+        cr_assert_str_eq(pd_str_at(ch, "finish_reason"), "stop", "%s", r.body);
+    }
+    cr_assert_eq(pd_int_at(r.json, "usage.prompt_tokens", -1), 3 * 3, "the calls' usage, summed: %s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "usage.total_tokens", -1), 3 * 6, "%s", r.body);
+    char ids[8][64];
+    cr_assert_eq(split_ids(pd_header(&r, "X-Execution-Id"), ids, 8), 3, "%s", pd_header(&r, "X-Execution-Id"));
+    for (int i = 0; i < 3; i++) {
+        json_t *a = get_exec(ids[i]);
+        cr_assert_str_eq(pd_str_at(a, "status"), "completed");
+        cr_assert_str_eq(pd_str_at(a, "source"), "chat");
+        cr_assert_str_eq(pd_str_at(a, "output"), "hello there");
+        json_decref(a);
+    }
+    cr_assert(strcmp(ids[0], ids[1]) && strcmp(ids[1], ids[2]) && strcmp(ids[0], ids[2]));
+    pd_resp_free(&r);
+
+    /* streamed from an upstream: the choices' chunks told apart by index */
+    cr_assert_eq(pd_mock_stat(M.base_url, "requests"), 0, "echo calls no upstream");
+    r = chat("{\"model\":\"openai/gpt-x\",\"n\":3,\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"one two three [mock:drip=5]\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(pd_mock_stat(M.base_url, "requests"), 3, "three upstream calls");
+    oai_stream os;
+    oai_stream_read(r.body, &os);
+    cr_assert(os.done && os.after_done == 0, "%s", r.body);
+    char text[3][256] = {"", "", ""};
+    int roles[3] = {0}, finishes[3] = {0};
+    size_t k;
+    json_t *c, *usage = NULL;
+    json_array_foreach(os.chunks, k, c)
+    {
+        if (json_array_size(json_object_get(c, "choices")) == 0) {
+            usage = json_object_get(c, "usage");
+            continue;
+        }
+        json_int_t idx = pd_int_at(c, "choices.0.index", -1);
+        cr_assert(idx >= 0 && idx < 3, "%s", r.body);
+        if (pd_str_at(c, "choices.0.delta.role"))
+            roles[idx]++;
+        if (pd_str_at(c, "choices.0.delta.content"))
+            strcat(text[idx], pd_str_at(c, "choices.0.delta.content"));
+        if (pd_str_at(c, "choices.0.finish_reason"))
+            finishes[idx]++;
+    }
+    for (int i = 0; i < 3; i++) {
+        cr_assert_str_eq(text[i], "mock reply: one two three", "choice %d: %s", i, r.body);
+        cr_assert_eq(roles[i], 1, "choice %d opens once: %s", i, r.body);
+        cr_assert_eq(finishes[i], 1, "choice %d finishes once: %s", i, r.body);
+    }
+    cr_assert_not_null(usage, "one usage chunk: %s", r.body);
+    cr_assert_eq(pd_int_at(usage, "completion_tokens", -1), 3 * 5, "%s", r.body);
+    cr_assert_eq(split_ids(pd_header(&r, "X-Execution-Id"), ids, 8), 3, "%s", pd_header(&r, "X-Execution-Id"));
+    for (int i = 0; i < 3; i++) {
+        json_t *a = get_exec(ids[i]);
+        cr_assert_str_eq(pd_str_at(a, "status"), "completed");
+        cr_assert_str_eq(pd_str_at(a, "output"), "mock reply: one two three");
+        json_decref(a);
+    }
+    json_decref(os.chunks);
+    pd_resp_free(&r);
+}
+
+/* One choice fails, the other answers: the complete answer is the failure,
+ * the stream an error event next to the good choice; both are recorded. */
+Test(gateway, a_failed_choice_fails_the_answer_and_both_are_recorded)
+{
+    start_with_config(5000);
+    for (int streaming = 0; streaming < 2; streaming++) {
+        char body[300];
+        snprintf(body, sizeof body,
+                 "{\"model\":\"mock/m\",\"n\":2,\"stream\":%s,\"messages\":[{\"role\":\"user\",\"content\":"
+                 "\"fails once %d [mock:fail_times=1]\"}]}",
+                 streaming ? "true" : "false", streaming);
+        pd_resp r = chat(body);
+        char ids[8][64];
+        cr_assert_eq(split_ids(pd_header(&r, "X-Execution-Id"), ids, 8), 2, "%s", r.body);
+        if (!streaming) {
+            assert_oai_error(&r, 502, "api_error", NULL);
+        } else {
+            cr_assert_eq(r.status, 200, "%s", r.body);
+            oai_stream os;
+            oai_stream_read(r.body, &os);
+            cr_assert(os.done, "%s", r.body);
+            int errors = 0, finishes = 0;
+            size_t k;
+            json_t *c;
+            json_array_foreach(os.chunks, k, c)
+            {
+                errors += json_object_get(c, "error") != NULL;
+                finishes += pd_str_at(c, "choices.0.finish_reason") != NULL;
+            }
+            cr_assert_eq(errors, 1, "%s", r.body);
+            cr_assert_eq(finishes, 1, "%s", r.body);
+            json_decref(os.chunks);
+        }
+        int completed = 0, failed = 0;
+        for (int i = 0; i < 2; i++) {
+            json_t *a = get_exec(ids[i]);
+            completed += !strcmp(pd_str_at(a, "status"), "completed");
+            failed += !strcmp(pd_str_at(a, "status"), "failed");
+            json_decref(a);
+        }
+        cr_assert(completed == 1 && failed == 1, "one of each: %d completed, %d failed", completed, failed);
+        pd_resp_free(&r);
+    }
 }
 
 /* ---------------------------------------------------------------- client gone */

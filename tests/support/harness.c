@@ -1021,6 +1021,19 @@ json_t *pd_json_at(const json_t *root, const char *path)
 
 const char *pd_str_at(const json_t *root, const char *path) { return json_string_value(pd_json_at(root, path)); }
 
+long long pd_mock_stat(const char *mock_base_url, const char *name)
+{
+    pd_server ms;
+    pd_resp r;
+    memset(&ms, 0, sizeof ms);
+    snprintf(ms.base_url, sizeof ms.base_url, "%s", mock_base_url);
+    long long v = pd_req(&ms, "GET", "/_mock/stats", NULL, NULL, NULL, &r) == 0 && r.status == 200
+                      ? pd_int_at(r.json, name, -1)
+                      : -1;
+    pd_resp_free(&r);
+    return v;
+}
+
 long long pd_int_at(const json_t *root, const char *path, long long def)
 {
     json_t *v = pd_json_at(root, path);

@@ -133,6 +133,10 @@ int pd_req(pd_server *s, const char *method, const char *path, const char *key, 
 int pd_req_on(CURL *h, pd_server *s, const char *method, const char *path, const char *key, const char *body,
               const char *const *extra_headers, pd_resp *out);
 
+/* The mock LLM provider's counter name ("requests", "in_flight",
+ * "max_in_flight") from GET base_url/_mock/stats, or -1 when unreadable. */
+long long pd_mock_stat(const char *mock_base_url, const char *name);
+
 /* Value of response header name (case-insensitive), trimmed, or NULL. Points
  * into a per-thread buffer, valid until the next pd_header call in the thread. */
 const char *pd_header(const pd_resp *r, const char *name);

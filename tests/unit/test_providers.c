@@ -320,6 +320,82 @@ Test(providers, openai_stream_events)
     cr_assert_eq(event(&provider_openai_ops, &st, "", "", err), -1);
 }
 
+/* Log probabilities: a body's choices[0].logprobs kept as sent; a stream's
+ * handed to on_logprobs before the same chunk's text; a wrong type fails. */
+typedef struct lp_log {
+    char order[64]; /* 'L' for logprobs, 'T' for text, in arrival order */
+    char tokens[128];
+} lp_log;
+
+static int lp_logprobs(void *ud, const json_t *lp)
+{
+    lp_log *l = ud;
+    strcat(l->order, "L");
+    strcat(l->tokens, json_string_value(json_object_get(json_array_get(json_object_get(lp, "content"), 0), "token")));
+    return 0;
+}
+
+static int lp_text(void *ud, const char *t, size_t n)
+{
+    (void)t;
+    (void)n;
+    strcat(((lp_log *)ud)->order, "T");
+    return 0;
+}
+
+Test(providers, openai_logprobs)
+{
+    provider_response r;
+    char err[256];
+    cr_assert_eq(parse(&provider_openai_ops,
+                       "{\"choices\":[{\"message\":{\"content\":\"Hi\"},\"logprobs\":{\"content\":[{\"token\":"
+                       "\"Hi\",\"logprob\":-0.5,\"bytes\":[72,105],\"top_logprobs\":[]}],\"refusal\":null}}]}",
+                       &r, err),
+                 0, "%s", err);
+    cr_assert_not_null(r.logprobs);
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(json_object_get(r.logprobs, "content"), 0), "token")), "Hi");
+    provider_response_free(&r);
+    cr_assert_eq(
+        parse(&provider_openai_ops, "{\"choices\":[{\"message\":{\"content\":\"Hi\"},\"logprobs\":null}]}", &r, err), 0,
+        "%s", err);
+    cr_assert_null(r.logprobs);
+    provider_response_free(&r);
+    static const char *const bad[] = {"[]", "1", "\"x\"", "true"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"choices\":[{\"message\":{\"content\":\"Hi\"},\"logprobs\":%s}]}", bad[i]);
+        cr_assert_eq(parse(&provider_openai_ops, body, &r, err), -1, "%s", body);
+        cr_assert(strstr(err, "logprobs"), "%s", err);
+        cr_assert_null(r.logprobs);
+    }
+
+    provider_stream st = {0};
+    lp_log l = {0};
+    st.on_text = lp_text;
+    st.on_logprobs = lp_logprobs;
+    st.ud = &l;
+    cr_assert_eq(
+        event(&provider_openai_ops, &st, "",
+              "{\"choices\":[{\"delta\":{\"content\":\"He\"},\"logprobs\":{\"content\":[{\"token\":\"He\"}]}}]}", err),
+        0, "%s", err);
+    cr_assert_eq(
+        event(&provider_openai_ops, &st, "", "{\"choices\":[{\"delta\":{\"content\":\"y\"},\"logprobs\":null}]}", err),
+        0, "%s", err);
+    cr_assert_eq(event(&provider_openai_ops, &st, "",
+                       "{\"choices\":[{\"delta\":{\"content\":\"!\"},\"logprobs\":{\"content\":[{\"token\":\"!\"}]}}]}",
+                       err),
+                 0, "%s", err);
+    cr_assert_str_eq(l.order, "LTTLT", "logprobs before their chunk's text");
+    cr_assert_str_eq(l.tokens, "He!");
+    cr_assert_eq(event(&provider_openai_ops, &st, "", "{\"choices\":[{\"delta\":{},\"logprobs\":[1]}]}", err), -1);
+    /* without a receiver they are dropped */
+    st.on_logprobs = NULL;
+    cr_assert_eq(event(&provider_openai_ops, &st, "",
+                       "{\"choices\":[{\"delta\":{\"content\":\"x\"},\"logprobs\":{\"content\":[]}}]}", err),
+                 0, "%s", err);
+}
+
 /* ---- Anthropic ---- */
 
 Test(providers, anthropic_build_request)
