@@ -43,6 +43,11 @@
  * other_cpu what the rest of the machine used meanwhile (from /proc/stat;
  * a busy machine makes the figures meaningless), peak_rss_kb / peak_threads
  * the first one's VmHWM and largest thread count, sampled every 50 ms.
+ * BENCH_SAMPLES=FILE (environment) also writes one line per counted answer
+ * to FILE: "DUE_S LATENCY_MS OWN_MS" (when it was due, in seconds after the
+ * start; its latency; the server's own time, -1 without Server-Timing), to
+ * see whether slow answers come alone or together; a last line "# t0 T"
+ * gives the start on CLOCK_MONOTONIC.
  * listen_drops: the kernel's TcpExt ListenOverflows during the run (system
  * wide): connection attempts dropped because an accept queue was full, each
  * costing the client a SYN retransmit (1 s, then 2 s, ...).
@@ -107,6 +112,7 @@ static struct {
     size_t request_len;
     const char *expect;
     const char *label;
+    FILE *samples; /* BENCH_SAMPLES: one line per counted answer */
     enum mode mode;
     double rate, duration, warmup, timeout;
     int conns, max_conns;
@@ -509,6 +515,9 @@ static void finish_response(conn *k, size_t body_len)
     }
     if (k->counted) {
         push_u64(&G.lat, &G.nlat, &G.latcap, t - k->t_start);
+        if (G.samples) /* when it was due (s after the start), its latency and the server's own time (ms) */
+            fprintf(G.samples, "%.6f %.3f %.3f\n", (double)(k->t_start - G.t0) / 1e9, (double)(t - k->t_start) / 1e6,
+                    k->own_ns >= 0 ? (double)k->own_ns / 1e6 : -1.0);
         if (k->own_ns >= 0)
             push_u64(&G.own, &G.nown, &G.owncap, (uint64_t)k->own_ns);
         if (good)
@@ -866,6 +875,8 @@ int main(int argc, char **argv)
     const char *hdrs[MAX_HEADERS];
     int nh = 0;
     G.label = "run";
+    if (getenv("BENCH_SAMPLES") && !(G.samples = fopen(getenv("BENCH_SAMPLES"), "w")))
+        die("cannot write BENCH_SAMPLES %s", getenv("BENCH_SAMPLES"));
     G.duration = 10;
     G.warmup = 0;
     G.timeout = 60;
@@ -1145,5 +1156,9 @@ int main(int argc, char **argv)
     free(G.lat);
     free(G.lag);
     free(G.request);
+    if (G.samples) /* to line the samples up with a server's own clock */
+        fprintf(G.samples, "# t0 %.6f (CLOCK_MONOTONIC, s)\n", (double)G.t0 / 1e9);
+    if (G.samples && fclose(G.samples) != 0)
+        fprintf(stderr, "bench_exec: BENCH_SAMPLES: write failed\n");
     return errors ? 1 : 0;
 }
