@@ -57,8 +57,7 @@ typedef struct gateway_choice {
     char exec_id[ID_LEN + 1];
     /* sync: the answer, kept until every choice has one */
     json_t *message, *choice_logprobs;
-    const char *finish_reason; /* static, or points into finish */
-    char finish[32];
+    char finish_reason[32];
 } gateway_choice;
 
 /* One request. With n > 1 the choices finish in any order, on the engine and
@@ -251,8 +250,7 @@ static void on_finish_sync(void *ud, const exec_outcome *out)
         if (ch->message && res->tool_calls)
             json_object_set_new(ch->message, "tool_calls", json_deep_copy(res->tool_calls));
         ch->choice_logprobs = res->logprobs ? json_deep_copy(res->logprobs) : NULL;
-        snprintf(ch->finish, sizeof ch->finish, "%s", res->finish_reason ? res->finish_reason : "stop");
-        ch->finish_reason = ch->finish;
+        snprintf(ch->finish_reason, sizeof ch->finish_reason, "%s", res->finish_reason ? res->finish_reason : "stop");
         if (cx->n == 1 && res->model) /* the model that answered, after aliases and fallbacks */
             snprintf(cx->model, sizeof cx->model, "%s", res->model);
     } else {
