@@ -1009,7 +1009,7 @@ Test(gateway, a_failed_choice_fails_the_answer_and_both_are_recorded)
 /* ---------------------------------------------------------------- client gone */
 
 typedef struct leaver {
-    char exec_id[64];
+    char exec_id[256]; /* the X-Execution-Id header: n ids, comma-separated */
     int writes;
 } leaver;
 
@@ -1039,6 +1039,8 @@ static size_t leaver_write(char *data, size_t size, size_t n, void *ud)
     return 0; /* hang up after the first piece */
 }
 
+/* The client hangs up after the first piece, with one choice or three: every
+ * execution still completes with its whole answer, and promptd serves on. */
 Test(gateway, stream_client_leaving_early_still_completes)
 {
     start_with_mock();
@@ -1048,49 +1050,54 @@ Test(gateway, stream_client_leaving_early_still_completes)
     const char *words = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen";
     char content[256];
     snprintf(content, sizeof content, "[mock:drip=100] %s", words);
-    char *body = pd_pack("{s:s, s:b, s:[{s:s, s:s}]}", "model", "openai/gpt-x", "stream", 1, "messages", "role", "user",
-                         "content", content);
+    for (int n = 1; n <= 3; n += 2) {
+        char *body = pd_pack("{s:s, s:b, s:i, s:[{s:s, s:s}]}", "model", "openai/gpt-x", "stream", 1, "n", n,
+                             "messages", "role", "user", "content", content);
+        CURL *h = curl_easy_init();
+        struct curl_slist *hl = curl_slist_append(NULL, bearer);
+        hl = curl_slist_append(hl, "Content-Type: application/json");
+        leaver l = {{0}, 0};
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, leaver_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, &l);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, leaver_write);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &l);
+        CURLcode cc = curl_easy_perform(h);
+        curl_easy_cleanup(h);
+        curl_slist_free_all(hl);
+        free(body);
+        cr_assert_eq(cc, CURLE_WRITE_ERROR, "%s", curl_easy_strerror(cc));
+        cr_assert_eq(l.writes, 1);
+        char ids[4][64];
+        cr_assert_eq(split_ids(l.exec_id, ids, 4), (size_t)n, "X-Execution-Id: %s", l.exec_id);
 
-    CURL *h = curl_easy_init();
-    struct curl_slist *hl = curl_slist_append(NULL, bearer);
-    hl = curl_slist_append(hl, "Content-Type: application/json");
-    leaver l = {{0}, 0};
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, leaver_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &l);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, leaver_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &l);
-    CURLcode cc = curl_easy_perform(h);
-    curl_easy_cleanup(h);
-    curl_slist_free_all(hl);
-    free(body);
-    cr_assert_eq(cc, CURLE_WRITE_ERROR, "%s", curl_easy_strerror(cc));
-    cr_assert_eq(l.writes, 1);
-    cr_assert_eq(strlen(l.exec_id), 36, "X-Execution-Id: %s", l.exec_id);
-
-    char want[256];
-    snprintf(want, sizeof want, "mock reply: %s", words);
-    json_t *a = NULL;
-    for (int i = 0; i < 100; i++) {
-        a = get_exec(l.exec_id);
-        if (strcmp(pd_str_at(a, "status"), "processing") != 0)
-            break;
-        json_decref(a);
-        a = NULL;
-        usleep(100 * 1000);
+        char want[256];
+        snprintf(want, sizeof want, "mock reply: %s", words);
+        for (int k = 0; k < n; k++) {
+            cr_assert_eq(strlen(ids[k]), 36, "X-Execution-Id: %s", l.exec_id);
+            json_t *a = NULL;
+            for (int i = 0; i < 100; i++) {
+                a = get_exec(ids[k]);
+                if (strcmp(pd_str_at(a, "status"), "processing") != 0)
+                    break;
+                json_decref(a);
+                a = NULL;
+                usleep(100 * 1000);
+            }
+            cr_assert_not_null(a, "the execution never finished");
+            cr_assert_str_eq(pd_str_at(a, "status"), "completed");
+            cr_assert_str_eq(pd_str_at(a, "output"), want);
+            json_decref(a);
+        }
+        pd_resp r = chat("{\"model\":\"openai/gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"still there\"}]}");
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        pd_resp_free(&r);
     }
-    cr_assert_not_null(a, "the execution never finished");
-    cr_assert_str_eq(pd_str_at(a, "status"), "completed");
-    cr_assert_str_eq(pd_str_at(a, "output"), want);
-    json_decref(a);
-    pd_resp r = chat("{\"model\":\"openai/gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"still there\"}]}");
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    pd_resp_free(&r);
 }
 
 /* ---------------------------------------------------------------- tools and other options */
