@@ -194,6 +194,11 @@ static void *recorder_main(void *arg)
             op_free(op);
         }
         pthread_mutex_lock(&r->lock);
+        if (!r->head && !r->stopping) { /* nobody is waiting for a write: the store's upkeep */
+            pthread_mutex_unlock(&r->lock);
+            store_writer_idle(r->store);
+            pthread_mutex_lock(&r->lock);
+        }
     }
     pthread_mutex_unlock(&r->lock);
     return NULL;

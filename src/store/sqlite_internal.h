@@ -40,6 +40,9 @@ typedef struct sq_store {
     pthread_mutex_t ck_lock;
     pthread_cond_t ck_wake;
     int ck_due, ck_stop;     /* under ck_lock */
+    int ck_busy;             /* under ck_lock: the checkpointer is copying */
+    int ck_wal_pages;        /* under ck_lock: the WAL's frames after the last commit */
+    int ck_copied;           /* under ck_lock: of those, copied to the database by a checkpoint */
 } sq_store;
 
 /* Log the connection's last error; returns STORE_ERR. */

@@ -104,6 +104,11 @@ int store_reaction_set(store_t *s, const char *org_id, const char *user_id, enum
 int store_execution_create(store_t *s, store_execution *e) { return s->ops->execution_create(s, e); }
 
 int store_executions_write(store_t *s, store_exec_write *ops, size_t n) { return s->ops->executions_write(s, ops, n); }
+void store_writer_idle(store_t *s)
+{
+    if (s->ops->writer_idle)
+        s->ops->writer_idle(s);
+}
 
 int store_execution_finish(store_t *s, const char *id, const store_execution_result *r)
 {

@@ -240,6 +240,12 @@ typedef struct store_exec_write {
  * nothing was written. */
 int store_executions_write(store_t *s, store_exec_write *ops, size_t n);
 
+/* The execution writer (core/recorder.c) has nothing queued: a moment for the
+ * store's deferred upkeep that only a writer can finish without making anyone
+ * wait. SQLite: the last few frames of a checkpoint, so that the WAL can start
+ * over (sqlite.c, "checkpoints"). Cheap when nothing is due. */
+void store_writer_idle(store_t *s);
+
 /* prompt_id: when not NULL the execution must belong to that prompt. */
 int store_execution_get(store_t *s, const char *org_id, const char *prompt_id, const char *id,
                         const char *viewer_id, store_execution *out);

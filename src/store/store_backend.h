@@ -37,6 +37,7 @@ struct store_ops {
     int (*execution_create)(store_t *s, store_execution *e);
     int (*execution_finish)(store_t *s, const char *id, const store_execution_result *r);
     int (*executions_write)(store_t *s, store_exec_write *ops, size_t n);
+    void (*writer_idle)(store_t *s); /* may be NULL */
     int (*execution_get)(store_t *s, const char *org_id, const char *prompt_id, const char *id,
                          const char *viewer_id, store_execution *out);
     int (*execution_list)(store_t *s, const char *org_id, const char *viewer_id, const store_execution_query *q,

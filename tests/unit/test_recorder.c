@@ -196,3 +196,64 @@ Test(recorder, calls_after_stop_are_refused)
     cr_assert_eq(recorder_finish(NULL, "x", &RESULT, NULL, NULL), -1);
     recorder_stop(NULL);
 }
+
+/* The WAL's size in bytes and its checkpoint sequence (bytes 12-15 of its
+ * header, big-endian: SQLite adds one each time the WAL starts over). */
+static void wal_state(long *size, unsigned *seq)
+{
+    char path[360];
+    unsigned char h[16] = {0};
+    snprintf(path, sizeof path, "%s-wal", PATH);
+    FILE *f = fopen(path, "rb");
+    *size = 0;
+    *seq = 0;
+    if (!f)
+        return;
+    if (fread(h, 1, sizeof h, f) == sizeof h)
+        *seq = (unsigned)h[12] << 24 | (unsigned)h[13] << 16 | (unsigned)h[14] << 8 | h[15];
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    fclose(f);
+}
+
+/* A steady writer that is idle between batches, as the recorder is between
+ * requests: about 2.5 times the checkpoint size (10,000 pages) of answers
+ * goes through it, and the WAL starts over along the way instead of growing
+ * (store/sqlite.c, "checkpoints"). */
+Test(recorder, the_wal_starts_over_under_a_steady_writer)
+{
+    enum { BATCHES = 120, PER_BATCH = 12, OUTPUT = 64 * 1024 };
+    static char output[OUTPUT];
+    memset(output, 'x', sizeof output);
+    store_execution_result res = RESULT;
+    res.output = output;
+    res.output_len = sizeof output;
+    recorder *r;
+    char err[128];
+    cr_assert_eq(recorder_start(ST, &r, err, sizeof err), 0, "%s", err);
+    long size, max_size = 0;
+    unsigned seq, first_seq, restarts = 0;
+    wal_state(&size, &first_seq);
+    seq = first_seq;
+    for (int b = 0; b < BATCHES; b++) {
+        seen s = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        for (int i = 0; i < PER_BATCH; i++) {
+            store_execution e = new_row(ORG.org_id);
+            cr_assert_eq(recorder_create(r, &e), 0);
+            cr_assert_eq(recorder_finish(r, e.id, &res, on_done, &s), 0);
+        }
+        cr_assert_eq(wait_calls(&s, PER_BATCH), PER_BATCH, "batch %d was not written", b);
+        unsigned now;
+        wal_state(&size, &now);
+        if (size > max_size)
+            max_size = size;
+        if (now != seq)
+            restarts++;
+        seq = now;
+        usleep(10 * 1000); /* the writer is idle between requests */
+    }
+    recorder_stop(r);
+    cr_assert_geq(restarts, 1, "the WAL never started over (sequence %u, largest %ld bytes)", first_seq, max_size);
+    /* 10,000 pages of 4 KiB and their 24-byte frame headers, twice, plus a batch */
+    cr_assert_lt(max_size, 2L * 10000 * (4096 + 24) + PER_BATCH * 20 * 4120, "the WAL grew to %ld bytes", max_size);
+}
