@@ -50,9 +50,10 @@ typedef struct engine_result {
     const char *finish_reason; /* "stop", "length", "tool_calls", ... or NULL */
     const json_t *tool_calls;  /* the tool calls the model asked for, OpenAI's form
                                   [{"id","type","function":{"name","arguments"}}]; NULL: none */
-    const json_t *logprobs;    /* a complete answer's log probabilities as the provider sent them
-                                  (OpenAI's choices[0].logprobs), when the "logprobs" option asked
-                                  for them; NULL otherwise and for streams (see on_logprobs) */
+    const json_t *logprobs;    /* an answer's log probabilities as the provider sent them (OpenAI's
+                                  choices[0].logprobs) when the "logprobs" option asked for them and
+                                  the answer came in one body, else NULL; a streamed answer's go to
+                                  on_logprobs piece by piece */
     const char *error;      /* human readable, NULL when status == ENGINE_OK */
 } engine_result;
 
