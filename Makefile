@@ -1,13 +1,13 @@
 # promptd — build, run, test.
 #   make deps     install missing Debian packages (idempotent; apt-get as root or via sudo)
 #   make run      deps + build + serve on 127.0.0.1:8080 with ./promptd.db
-#   make test     deps + build + the whole suite (unit + integration)
+#   make test     deps + build + the whole suite (unit + integration + the README examples)
 #   make test SAN=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer
 SHELL   := /bin/bash
 CC      ?= cc
 PKGS    := libmicrohttpd libcurl jansson sqlite3 libsodium libjwt
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
-            libsqlite3-dev libsodium-dev libjwt-dev libcriterion-dev curl sqlite3
+            libsqlite3-dev libsodium-dev libjwt-dev libcriterion-dev curl sqlite3 jq
 BUILD   ?= build
 ifeq ($(SAN),1)
 BUILD   := build-san
@@ -34,7 +34,7 @@ MOCK_SRC := $(sort $(wildcard tests/mock/*.c))
 MOCK_BIN := $(if $(MOCK_SRC),$(BUILD)/tests/mock/mock_llm,)
 BIN      := $(BUILD)/promptd
 
-.PHONY: all deps run test unit integration clean valgrind format
+.PHONY: all deps run test unit integration readme clean valgrind format
 all: $(BIN) promptd
 
 promptd: $(BIN)
@@ -86,10 +86,15 @@ integration: $(BIN) $(INTEG_BIN) $(MOCK_BIN)
 	@rc=0; for t in $(INTEG_BIN); do echo "== $$t"; \
 	  PROMPTD_BIN=$(abspath $(BIN)) PROMPTD_MOCK_BIN=$(abspath $(MOCK_BIN)) $$t --jobs 2 || rc=1; done; exit $$rc
 
+# every example of README.md's API section, run as written against a fresh server (tests/readme.sh)
+readme: $(BIN) $(MOCK_BIN)
+	@echo "== tests/readme.sh"; PROMPTD_BIN=$(abspath $(BIN)) PROMPTD_MOCK_BIN=$(abspath $(MOCK_BIN)) tests/readme.sh README.md
+
 test: deps
 	@$(MAKE) --no-print-directory $(BIN) $(UNIT_BIN) $(INTEG_BIN) $(MOCK_BIN)
 	@{ $(MAKE) --no-print-directory unit; u=$$?; $(MAKE) --no-print-directory integration; i=$$?; \
-	   [ $$u -eq 0 ] && [ $$i -eq 0 ]; } 2>&1 | tee $(BUILD)/test.log; st=$${PIPESTATUS[0]}; \
+	   $(MAKE) --no-print-directory readme; r=$$?; \
+	   [ $$u -eq 0 ] && [ $$i -eq 0 ] && [ $$r -eq 0 ]; } 2>&1 | tee $(BUILD)/test.log; st=$${PIPESTATUS[0]}; \
 	  tests/summarize.sh $(BUILD)/test.log; $(SAN_CHECK) exit $$st
 
 format:
