@@ -4,8 +4,10 @@
  * A repeat with the same key and the same body gets the first answer again
  * (header Idempotent-Replayed: true); the same key with another body answers
  * 422; a repeat while the first is still running answers 409. Keys are
- * scoped to the organization and remembered for 24 hours (a reservation
- * whose request never finished, after a crash, for 10 minutes).
+ * scoped to the caller, as Stripe scopes them: the user and the API key
+ * together (another member, or the same user through another key, choosing
+ * the same key starts work of its own). They are remembered for 24 hours (a
+ * reservation whose request never finished, after a crash, for 10 minutes).
  */
 #ifndef PROMPTD_API_IDEMPOTENCY_H
 #define PROMPTD_API_IDEMPOTENCY_H
@@ -15,6 +17,7 @@
 typedef struct api_idem {
     int active; /* a key was given and reserved for this request */
     store_id org_id;
+    char caller[STORE_IDEM_CALLER_LEN]; /* "<user id>/<api key id>" */
     char key[256];
 } api_idem;
 

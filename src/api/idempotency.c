@@ -31,11 +31,13 @@ int api_idem_begin(api_req *rq, api_idem *st)
     crypto_generichash_update(&h, (const unsigned char *)body, blen);
     crypto_generichash_final(&h, hash, sizeof hash);
 
+    /* either part may be empty: a key that names no user, a token without a key */
+    snprintf(st->caller, sizeof st->caller, "%s/%s", rq->who.user_id, rq->who.key_id);
     enum store_idem_state state;
     int status = 0;
     char *response = NULL;
-    if (store_idem_begin(rq->app->store, rq->who.org_id, key, rq->who.user_id, hash, &state, &status, &response) !=
-        STORE_OK) {
+    if (store_idem_begin(rq->app->store, rq->who.org_id, st->caller, key, rq->who.user_id, hash, &state, &status,
+                         &response) != STORE_OK) {
         http_error(rq->http, 500, NULL, NULL, "Could not check the idempotency key");
         return 1;
     }
@@ -69,14 +71,14 @@ void api_idem_save(store_t *store, const api_idem *st, int status, const json_t 
         return;
     char *text = json_dumps(body, JSON_COMPACT);
     if (text)
-        store_idem_finish(store, st->org_id, st->key, status, text);
+        store_idem_finish(store, st->org_id, st->caller, st->key, status, text);
     else
-        store_idem_abort(store, st->org_id, st->key);
+        store_idem_abort(store, st->org_id, st->caller, st->key);
     free(text);
 }
 
 void api_idem_abort(store_t *store, const api_idem *st)
 {
     if (st->active)
-        store_idem_abort(store, st->org_id, st->key);
+        store_idem_abort(store, st->org_id, st->caller, st->key);
 }

@@ -176,9 +176,9 @@ int sq_execution_retry(store_t *base, const char *org_id, const char *id, const 
 int sq_execution_attempts(store_t *base, const char *org_id, const char *id, store_attempt **out, size_t *n);
 int sq_batch_create(store_t *base, const char *org_id, const char *user_id, store_execution *items, size_t n, store_id batch_id);
 int sq_batch_get(store_t *base, const char *org_id, const char *id, store_batch *out);
-int sq_idem_begin(store_t *base, const char *org_id, const char *key, const char *user_id, const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response);
-int sq_idem_finish(store_t *base, const char *org_id, const char *key, int status_code, const char *response);
-int sq_idem_abort(store_t *base, const char *org_id, const char *key);
+int sq_idem_begin(store_t *base, const char *org_id, const char *caller, const char *key, const char *user_id, const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response);
+int sq_idem_finish(store_t *base, const char *org_id, const char *caller, const char *key, int status_code, const char *response);
+int sq_idem_abort(store_t *base, const char *org_id, const char *caller, const char *key);
 int sq_prompt_ensure_raw_many(store_t *base, const char *org_id, const char *user_id, size_t n,
                               const char *const *names, const char *const *texts, const char *const *hashes,
                               store_prompt *out);

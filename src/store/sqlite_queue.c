@@ -64,16 +64,16 @@ static const char SQL_BATCH_INSERT[] =
 static const char SQL_BATCH_GET[] = "SELECT id, user_id, total, created_at FROM batches WHERE org_id = ?1 AND id = ?2";
 static const char SQL_BATCH_COUNTS[] = "SELECT status, count(*) FROM executions WHERE batch_id = ?1 GROUP BY status";
 static const char SQL_IDEM_EXPIRE[] =
-    "DELETE FROM idempotency_keys WHERE org_id = ?1 AND idem_key = ?2 AND (created_at < ?3 OR (status_code = 0 "
-    "AND created_at < ?4))";
+    "DELETE FROM idempotency_keys WHERE org_id = ?1 AND caller = ?5 AND idem_key = ?2 AND (created_at < ?3 OR "
+    "(status_code = 0 AND created_at < ?4))";
 static const char SQL_IDEM_INSERT[] = "INSERT OR IGNORE INTO idempotency_keys (org_id, idem_key, user_id, "
-                                      "request_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
-static const char SQL_IDEM_GET[] =
-    "SELECT request_hash, status_code, response FROM idempotency_keys WHERE org_id = ?1 AND idem_key = ?2";
-static const char SQL_IDEM_FINISH[] =
-    "UPDATE idempotency_keys SET status_code = ?3, response = ?4 WHERE org_id = ?1 AND idem_key = ?2";
+                                      "request_hash, created_at, caller) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char SQL_IDEM_GET[] = "SELECT request_hash, status_code, response FROM idempotency_keys WHERE org_id = ?1 "
+                                   "AND caller = ?3 AND idem_key = ?2";
+static const char SQL_IDEM_FINISH[] = "UPDATE idempotency_keys SET status_code = ?3, response = ?4 WHERE org_id = ?1 "
+                                      "AND caller = ?5 AND idem_key = ?2";
 static const char SQL_IDEM_DELETE[] =
-    "DELETE FROM idempotency_keys WHERE org_id = ?1 AND idem_key = ?2 AND status_code = 0";
+    "DELETE FROM idempotency_keys WHERE org_id = ?1 AND caller = ?3 AND idem_key = ?2 AND status_code = 0";
 static const char SQL_RAW_FIND[] = "SELECT id FROM prompts WHERE org_id = ?1 AND user_id = ?2 AND raw_hash = ?3";
 static const char SQL_RAW_INSERT[] =
     "INSERT INTO prompts (id, org_id, user_id, name, description, content, status, current_version_id, "
@@ -405,7 +405,7 @@ out:
     return rc;
 }
 
-int sq_idem_begin(store_t *base, const char *org_id, const char *key, const char *user_id,
+int sq_idem_begin(store_t *base, const char *org_id, const char *caller, const char *key, const char *user_id,
                   const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response)
 {
     sq_store *s = (sq_store *)base;
@@ -424,6 +424,7 @@ int sq_idem_begin(store_t *base, const char *org_id, const char *key, const char
     sq_bind_text(st, 2, key);
     sqlite3_bind_int64(st, 3, now - 24LL * 3600 * 1000);
     sqlite3_bind_int64(st, 4, now - 10LL * 60 * 1000);
+    sq_bind_text(st, 5, caller);
     if (sq_step_done(c, st) != STORE_OK || !(st = sq_stmt(c, SQL_IDEM_INSERT)))
         goto out;
     sq_bind_text(st, 1, org_id);
@@ -431,6 +432,7 @@ int sq_idem_begin(store_t *base, const char *org_id, const char *key, const char
     sq_bind_text(st, 3, user_id);
     sqlite3_bind_blob(st, 4, hash, 32, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 5, time_now_ms());
+    sq_bind_text(st, 6, caller);
     if (sq_step_done(c, st) != STORE_OK)
         goto out;
     if (sqlite3_changes(c->db) == 1) {
@@ -442,6 +444,7 @@ int sq_idem_begin(store_t *base, const char *org_id, const char *key, const char
         goto out;
     sq_bind_text(st, 1, org_id);
     sq_bind_text(st, 2, key);
+    sq_bind_text(st, 3, caller);
     if (sqlite3_step(st) == SQLITE_ROW) {
         const void *h = sqlite3_column_blob(st, 0);
         int same = h && sqlite3_column_bytes(st, 0) == 32 && memcmp(h, hash, 32) == 0;
@@ -461,7 +464,8 @@ out:
     return sq_w_end(s, rc);
 }
 
-int sq_idem_finish(store_t *base, const char *org_id, const char *key, int status_code, const char *response)
+int sq_idem_finish(store_t *base, const char *org_id, const char *caller, const char *key, int status_code,
+                   const char *response)
 {
     sq_store *s = (sq_store *)base;
     sq_conn *c = sq_w_begin(s);
@@ -474,12 +478,13 @@ int sq_idem_finish(store_t *base, const char *org_id, const char *key, int statu
         sq_bind_text(st, 2, key);
         sqlite3_bind_int(st, 3, status_code);
         sq_bind_text(st, 4, response);
+        sq_bind_text(st, 5, caller);
         rc = sq_step_done(c, st);
     }
     return sq_w_end(s, rc);
 }
 
-int sq_idem_abort(store_t *base, const char *org_id, const char *key)
+int sq_idem_abort(store_t *base, const char *org_id, const char *caller, const char *key)
 {
     sq_store *s = (sq_store *)base;
     sq_conn *c = sq_w_begin(s);
@@ -490,6 +495,7 @@ int sq_idem_abort(store_t *base, const char *org_id, const char *key)
     if (st) {
         sq_bind_text(st, 1, org_id);
         sq_bind_text(st, 2, key);
+        sq_bind_text(st, 3, caller);
         rc = sq_step_done(c, st);
     }
     return sq_w_end(s, rc);

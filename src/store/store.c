@@ -187,19 +187,19 @@ int store_batch_get(store_t *s, const char *org_id, const char *id, store_batch 
     return s->ops->batch_get(s, org_id, id, out);
 }
 
-int store_idem_begin(store_t *s, const char *org_id, const char *key, const char *user_id, const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response)
+int store_idem_begin(store_t *s, const char *org_id, const char *caller, const char *key, const char *user_id, const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response)
 {
-    return s->ops->idem_begin(s, org_id, key, user_id, hash, state, status_code, response);
+    return s->ops->idem_begin(s, org_id, caller, key, user_id, hash, state, status_code, response);
 }
 
-int store_idem_finish(store_t *s, const char *org_id, const char *key, int status_code, const char *response)
+int store_idem_finish(store_t *s, const char *org_id, const char *caller, const char *key, int status_code, const char *response)
 {
-    return s->ops->idem_finish(s, org_id, key, status_code, response);
+    return s->ops->idem_finish(s, org_id, caller, key, status_code, response);
 }
 
-int store_idem_abort(store_t *s, const char *org_id, const char *key)
+int store_idem_abort(store_t *s, const char *org_id, const char *caller, const char *key)
 {
-    return s->ops->idem_abort(s, org_id, key);
+    return s->ops->idem_abort(s, org_id, caller, key);
 }
 
 int store_prompt_ensure_raw_many(store_t *s, const char *org_id, const char *user_id, size_t n,

@@ -572,15 +572,21 @@ int store_batch_get(store_t *s, const char *org_id, const char *id, store_batch 
 
 enum store_idem_state { STORE_IDEM_NEW = 0, STORE_IDEM_REPLAY, STORE_IDEM_IN_PROGRESS, STORE_IDEM_MISMATCH };
 
-/* Reserve (org_id, key) for a request whose body hashes to hash, or find the
- * earlier use: REPLAY fills *status_code and *response (malloc'd) with the
- * first answer; MISMATCH when the key was used with another body. */
-int store_idem_begin(store_t *s, const char *org_id, const char *key, const char *user_id,
+/* Keys are scoped to (org_id, caller): caller names who sent the request (the
+ * api/ layer passes "<user id>/<api key id>"), so two callers of one
+ * organization choosing the same key never share an answer. */
+#define STORE_IDEM_CALLER_LEN (2 * sizeof(store_id))
+
+/* Reserve (org_id, caller, key) for a request whose body hashes to hash, or
+ * find the earlier use: REPLAY fills *status_code and *response (malloc'd)
+ * with the first answer; MISMATCH when the key was used with another body. */
+int store_idem_begin(store_t *s, const char *org_id, const char *caller, const char *key, const char *user_id,
                      const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response);
 /* Record the answer of a reserved key. */
-int store_idem_finish(store_t *s, const char *org_id, const char *key, int status_code, const char *response);
+int store_idem_finish(store_t *s, const char *org_id, const char *caller, const char *key, int status_code,
+                      const char *response);
 /* Drop a reservation whose request was not accepted. */
-int store_idem_abort(store_t *s, const char *org_id, const char *key);
+int store_idem_abort(store_t *s, const char *org_id, const char *caller, const char *key);
 
 /* ---- raw prompts (v1) ---- */
 

@@ -105,9 +105,9 @@ struct store_ops {
     int (*execution_attempts)(store_t *s, const char *org_id, const char *id, store_attempt **out, size_t *n);
     int (*batch_create)(store_t *s, const char *org_id, const char *user_id, store_execution *items, size_t n, store_id batch_id);
     int (*batch_get)(store_t *s, const char *org_id, const char *id, store_batch *out);
-    int (*idem_begin)(store_t *s, const char *org_id, const char *key, const char *user_id, const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response);
-    int (*idem_finish)(store_t *s, const char *org_id, const char *key, int status_code, const char *response);
-    int (*idem_abort)(store_t *s, const char *org_id, const char *key);
+    int (*idem_begin)(store_t *s, const char *org_id, const char *caller, const char *key, const char *user_id, const unsigned char hash[32], enum store_idem_state *state, int *status_code, char **response);
+    int (*idem_finish)(store_t *s, const char *org_id, const char *caller, const char *key, int status_code, const char *response);
+    int (*idem_abort)(store_t *s, const char *org_id, const char *caller, const char *key);
     int (*prompt_ensure_raw_many)(store_t *s, const char *org_id, const char *user_id, size_t n,
                                   const char *const *names, const char *const *texts, const char *const *hashes,
                                   store_prompt *out);

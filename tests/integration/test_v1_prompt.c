@@ -385,6 +385,55 @@ Test(v1, idempotency_key_replays_the_first_answer)
     pd_resp_free(&e);
 }
 
+/* A member of the organization, with an API key of their own, into key. */
+static void make_member(const char *email, char key[128])
+{
+    char body[256], path[160];
+    snprintf(body, sizeof body, "{\"email\": \"%s\"}", email);
+    pd_resp u = expect(201, "POST", "/api/v1/users", body);
+    snprintf(path, sizeof path, "/api/v1/users/%s/api-keys", pd_str_at(u.json, "data.id"));
+    pd_resp k = expect(201, "POST", path, NULL);
+    snprintf(key, 128, "%s", pd_str_at(k.json, "data.key"));
+    cr_assert(key[0], "%s", k.body);
+    pd_resp_free(&u);
+    pd_resp_free(&k);
+}
+
+Test(v1, idempotency_keys_belong_to_their_caller)
+{
+    char member[128];
+    make_member("idem-member@example.com", member);
+    const char *h[] = {"Idempotency-Key: nightly-1", NULL};
+    const char *body = "{\"prompts\": [\"a\", \"b\"]}";
+    pd_resp a = call_key(S.admin_key, "POST", "/api/v1/prompts/batch", body, h);
+    cr_assert_eq(a.status, 202, "%s", a.body);
+    /* the same key and body from another caller is that caller's own work, not the admin's answer */
+    pd_resp m = call_key(member, "POST", "/api/v1/prompts/batch", body, h);
+    cr_assert_eq(m.status, 202, "%s", m.body);
+    cr_assert_null(pd_header(&m, "Idempotent-Replayed"), "a member got the admin's answer");
+    cr_assert_str_neq(pd_str_at(m.json, "batch_id"), pd_str_at(a.json, "batch_id"));
+    char path[160];
+    snprintf(path, sizeof path, "/api/v1/batches/%s", pd_str_at(m.json, "batch_id"));
+    pd_resp mb = call_key(member, "GET", path, NULL, NULL);
+    cr_assert_eq(mb.status, 200, "the member's own batch: %s", mb.body);
+    cr_assert_eq(pd_int_at(mb.json, "data.total", -1), 2, "%s", mb.body);
+    /* each caller's repeat replays their own first answer; another body under it is still a 422 */
+    pd_resp m2 = call_key(member, "POST", "/api/v1/prompts/batch", body, h);
+    cr_assert_str_eq(pd_header(&m2, "Idempotent-Replayed"), "true");
+    cr_assert_str_eq(pd_str_at(m2.json, "batch_id"), pd_str_at(m.json, "batch_id"));
+    pd_resp a2 = call_key(S.admin_key, "POST", "/api/v1/prompts/batch", body, h);
+    cr_assert_str_eq(pd_header(&a2, "Idempotent-Replayed"), "true");
+    cr_assert_str_eq(pd_str_at(a2.json, "batch_id"), pd_str_at(a.json, "batch_id"));
+    pd_resp m3 = call_key(member, "POST", "/api/v1/prompts/batch", "{\"prompts\": [\"c\"]}", h);
+    expect_v1_error(&m3, 422, "VALIDATION_ERROR", "Idempotency-Key");
+    pd_resp_free(&a);
+    pd_resp_free(&m);
+    pd_resp_free(&mb);
+    pd_resp_free(&m2);
+    pd_resp_free(&a2);
+    pd_resp_free(&m3);
+}
+
 /* ---------------------------------------------------------------- sessions */
 
 Test(v1, sessions_list_a_users_requests_newest_first)
