@@ -183,6 +183,9 @@ static void batch_get(api_req *rq)
         return;
     store_batch b;
     int rc = store_batch_get(rq->app->store, rq->who.org_id, id, &b);
+    /* as for single requests: a member sees their own batches, an admin all of them */
+    if (rc == STORE_OK && !rq->who.is_admin && strcmp(b.user_id, rq->who.user_id) != 0)
+        rc = STORE_NOTFOUND;
     if (rc != STORE_OK) {
         api_v1_store_error(rq, rc, "Batch");
         return;

@@ -253,6 +253,12 @@ static void prompt_status(api_req *rq)
         return;
     store_execution e;
     int rc = store_execution_get(rq->app->store, rq->who.org_id, NULL, id, rq->who.user_id, &e);
+    /* reading follows the rule of cancel and retry: a member sees their own requests, an
+     * admin every request of the organization; another's answers as if it did not exist */
+    if (rc == STORE_OK && !rq->who.is_admin && strcmp(e.user_id, rq->who.user_id) != 0) {
+        store_execution_clear(&e);
+        rc = STORE_NOTFOUND;
+    }
     if (rc != STORE_OK) {
         api_v1_store_error(rq, rc, "Prompt request");
         return;

@@ -434,6 +434,45 @@ Test(v1, idempotency_keys_belong_to_their_caller)
     pd_resp_free(&m3);
 }
 
+Test(v1, members_read_only_their_own_requests_and_batches)
+{
+    char member[128];
+    make_member("reader-member@example.com", member);
+    pd_resp a = expect(202, "POST", "/api/v1/prompt", "{\"prompt\": \"admin's\", \"async\": true}");
+    pd_resp ab = expect(202, "POST", "/api/v1/prompts/batch", "{\"prompts\": [\"x\"]}");
+    pd_resp m = call_key(member, "POST", "/api/v1/prompt", "{\"prompt\": \"member's\", \"async\": true}", NULL);
+    cr_assert_eq(m.status, 202, "%s", m.body);
+    pd_resp mb = call_key(member, "POST", "/api/v1/prompts/batch", "{\"prompts\": [\"y\"]}", NULL);
+    cr_assert_eq(mb.status, 202, "%s", mb.body);
+    char path[160];
+    /* the admin's request and batch are not the member's to read, as they are not theirs to cancel */
+    snprintf(path, sizeof path, "/api/v1/prompt/%s", pd_str_at(a.json, "request_id"));
+    pd_resp r = call_key(member, "GET", path, NULL, NULL);
+    expect_v1_error(&r, 404, "NOT_FOUND", NULL);
+    pd_resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/batches/%s", pd_str_at(ab.json, "batch_id"));
+    r = call_key(member, "GET", path, NULL, NULL);
+    expect_v1_error(&r, 404, "NOT_FOUND", NULL);
+    pd_resp_free(&r);
+    /* their own they read; the admin reads both */
+    snprintf(path, sizeof path, "/api/v1/prompt/%s", pd_str_at(m.json, "request_id"));
+    r = call_key(member, "GET", path, NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    pd_resp_free(&r);
+    r = expect(200, "GET", path, NULL);
+    pd_resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/batches/%s", pd_str_at(mb.json, "batch_id"));
+    r = call_key(member, "GET", path, NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    pd_resp_free(&r);
+    r = expect(200, "GET", path, NULL);
+    pd_resp_free(&r);
+    pd_resp_free(&a);
+    pd_resp_free(&ab);
+    pd_resp_free(&m);
+    pd_resp_free(&mb);
+}
+
 /* ---------------------------------------------------------------- sessions */
 
 Test(v1, sessions_list_a_users_requests_newest_first)
