@@ -85,6 +85,8 @@ static int apply_env(config *c, char *err, size_t errlen)
         char *dst;
         size_t len;
     } strs[] = {{"PROMPTD_JWT_SECRET", c->jwt_secret, sizeof c->jwt_secret},
+                {"PROMPTD_JWT_PREVIOUS_SECRET", c->jwt_previous_secret, sizeof c->jwt_previous_secret},
+                {"PROMPTD_JWT_SECRET_FILE", c->jwt_secret_file, sizeof c->jwt_secret_file},
                 {"PROMPTD_JWT_PUBLIC_KEY_FILE", c->jwt_public_key_file, sizeof c->jwt_public_key_file},
                 {"PROMPTD_JWT_ISSUER", c->jwt_issuer, sizeof c->jwt_issuer},
                 {"PROMPTD_JWT_AUDIENCE", c->jwt_audience, sizeof c->jwt_audience},
@@ -94,6 +96,10 @@ static int apply_env(config *c, char *err, size_t errlen)
             snprintf(strs[i].dst, strs[i].len, "%s", v);
     if (c->jwt_secret[0] && strlen(c->jwt_secret) < 32) {
         snprintf(err, errlen, "PROMPTD_JWT_SECRET must be at least 32 characters");
+        return -1;
+    }
+    if (c->jwt_previous_secret[0] && (strlen(c->jwt_previous_secret) < 32 || !c->jwt_secret[0])) {
+        snprintf(err, errlen, "PROMPTD_JWT_PREVIOUS_SECRET must be at least 32 characters, beside PROMPTD_JWT_SECRET");
         return -1;
     }
     if ((v = getenv("PROMPTD_LOG_LEVEL")) && *v) {

@@ -11,8 +11,10 @@
  * PROMPTD_LOG_LEVEL,
  * PROMPTD_RATE_LIMIT_PER_MINUTE (per API key, default 60; 0 = off),
  * PROMPTD_RATE_LIMIT_PER_DAY (per user, default 500; 0 = off),
- * PROMPTD_JWT_SECRET (HS256 secret for promptd's own tokens; default: one
- * generated and kept in the database), PROMPTD_JWT_PUBLIC_KEY_FILE (an identity
+ * PROMPTD_JWT_SECRET (HS256 secret for promptd's own tokens) and
+ * PROMPTD_JWT_PREVIOUS_SECRET (the one before a rotation, still accepted);
+ * without them the secret file PROMPTD_JWT_SECRET_FILE (default
+ * "<db>.jwt-secret", see auth/secret.h), PROMPTD_JWT_PUBLIC_KEY_FILE (an identity
  * provider's RS256 public key, PEM), PROMPTD_JWT_ISSUER and PROMPTD_JWT_AUDIENCE
  * (that provider's iss and aud), PROMPTD_JWT_DEFAULT_ORG (organization of
  * provider tokens without an "org" claim; default "default").
@@ -33,7 +35,9 @@ typedef struct config {
     unsigned threads;
     long rate_limit_per_minute; /* per API key; 0 = off */
     long rate_limit_per_day;    /* per user; 0 = off */
-    char jwt_secret[256];       /* "" = generated, kept in the store */
+    char jwt_secret[256];       /* "" = the secret file's */
+    char jwt_previous_secret[256]; /* "" = none; only with jwt_secret */
+    char jwt_secret_file[1024];    /* "" = "<db>.jwt-secret" */
     char jwt_public_key_file[1024];
     char jwt_issuer[256], jwt_audience[256];
     char jwt_default_org[128];

@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "auth/keys.h"
+#include "auth/secret.h"
 #include "config.h"
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -81,7 +82,11 @@ static void usage_tokens(FILE *f)
                "  promptd tokens create --user EMAIL [--org NAME] [--ttl SECONDS] [--db PATH]\n"
                "      print an HS256 bearer token for the user (organization 'default' unless --org;\n"
                "      lifetime 24 h unless --ttl). Send it as Authorization: Bearer <token>.\n"
-               "      The signing secret is PROMPTD_JWT_SECRET, or the one kept in the database.\n");
+               "      The signing secret is PROMPTD_JWT_SECRET, or the secret file's (PROMPTD_JWT_SECRET_FILE,\n"
+               "      by default the database's path + \".jwt-secret\", mode 0600, made on first use).\n"
+               "  promptd tokens rotate-secret [--db PATH]\n"
+               "      put a new signing secret in the secret file; the old one is still accepted, so tokens\n"
+               "      already issued stay good until they expire. Servers use it from their next start.\n");
 }
 
 static int want_help(int argc, char **argv)
@@ -206,32 +211,61 @@ static long env_long(const char *name, long def)
     return v && *v && !*end && n > 0 ? n : def;
 }
 
-/* The HS256 secret: PROMPTD_JWT_SECRET, else one generated once and kept in the store. */
-static int jwt_secret(const config *cfg, store_t *store, unsigned char *out, size_t cap, size_t *len)
+#define LEGACY_SECRET_SETTING "jwt_hs256_secret" /* where promptd kept the secret before the file */
+
+/*
+ * The HS256 secrets: PROMPTD_JWT_SECRET (and PROMPTD_JWT_PREVIOUS_SECRET), else the secret
+ * file (auth/secret.h), made on first use. A secret that an older promptd kept in the
+ * database moves into the file as the previous one (tokens it signed stay good until they
+ * expire) and is then deleted from the database, in that order, so a crash in between only
+ * repeats the move.
+ */
+static int jwt_secrets(const config *cfg, store_t *store, secret_pair *out, char *err, size_t errlen)
 {
+    memset(out, 0, sizeof *out);
     if (cfg->jwt_secret[0]) {
-        *len = strlen(cfg->jwt_secret) < cap ? strlen(cfg->jwt_secret) : cap;
-        memcpy(out, cfg->jwt_secret, *len);
+        out->current_len = strlen(cfg->jwt_secret);
+        memcpy(out->current, cfg->jwt_secret, out->current_len);
+        out->previous_len = strlen(cfg->jwt_previous_secret);
+        memcpy(out->previous, cfg->jwt_previous_secret, out->previous_len);
         return 0;
     }
-    unsigned char candidate[32];
-    randombytes_buf(candidate, sizeof candidate);
-    int rc = store_setting_ensure(store, "jwt_hs256_secret", candidate, sizeof candidate, out, cap, len);
-    sodium_memzero(candidate, sizeof candidate);
-    return rc == STORE_OK ? 0 : -1;
+    char path[1100];
+    if (cfg->jwt_secret_file[0])
+        snprintf(path, sizeof path, "%s", cfg->jwt_secret_file);
+    else if (secret_file_default_path(cfg->db, path, sizeof path)) {
+        snprintf(err, errlen, "the database path is too long to name a secret file beside it");
+        return -1;
+    }
+    unsigned char legacy[SECRET_MAX];
+    size_t legacy_len = 0;
+    int lrc = store_setting_get(store, LEGACY_SECRET_SETTING, legacy, sizeof legacy, &legacy_len);
+    if (lrc != STORE_OK && lrc != STORE_NOTFOUND) {
+        snprintf(err, errlen, "cannot read the database's settings");
+        return -1;
+    }
+    int rc = secret_file_ensure(path, lrc == STORE_OK && legacy_len >= PROMPTD_JWT_MIN_SECRET ? legacy : NULL,
+                                legacy_len, out, err, errlen);
+    sodium_memzero(legacy, sizeof legacy);
+    if (rc == 0 && lrc == STORE_OK && store_setting_delete(store, LEGACY_SECRET_SETTING) != STORE_OK)
+        log_warn("could not delete the token secret an older version kept in the database; it is unused");
+    return rc;
 }
 
 /* Token verification and rate limiters for serve. */
-static int setup_auth(const config *cfg, store_t *store, app *a, unsigned char *secret, size_t secret_cap,
-                      char **pem)
+static int setup_auth(const config *cfg, store_t *store, app *a, secret_pair *secrets, char **pem)
 {
-    size_t len = 0;
-    if (jwt_secret(cfg, store, secret, secret_cap, &len)) {
-        fprintf(stderr, "promptd: cannot set up the token secret\n");
+    char err[1400];
+    if (jwt_secrets(cfg, store, secrets, err, sizeof err)) {
+        fprintf(stderr, "promptd: cannot set up the token secret: %s\n", err);
         return -1;
     }
-    a->jwt.hs256_secret = secret;
-    a->jwt.hs256_secret_len = len;
+    a->jwt.hs256_secret = secrets->current;
+    a->jwt.hs256_secret_len = secrets->current_len;
+    if (secrets->previous_len) {
+        a->jwt.hs256_previous_secret = secrets->previous;
+        a->jwt.hs256_previous_secret_len = secrets->previous_len;
+    }
     a->jwt.leeway_s = PROMPTD_JWT_DEFAULT_LEEWAY_S;
     if (cfg->jwt_public_key_file[0]) {
         FILE *f = fopen(cfg->jwt_public_key_file, "r");
@@ -287,7 +321,7 @@ static int cmd_serve(int argc, char **argv)
     dispatcher *disp = NULL;
     recorder *rec = NULL;
     http_server *srv = NULL;
-    unsigned char jwt_key[256];
+    secret_pair jwt_keys;
     char *jwt_pem = NULL;
     app a = {0};
     char err[512];
@@ -333,7 +367,7 @@ static int cmd_serve(int argc, char **argv)
     a.engine = engine;
     a.dispatcher = disp;
     a.recorder = rec;
-    if (setup_auth(&c.cfg, store, &a, jwt_key, sizeof jwt_key, &jwt_pem))
+    if (setup_auth(&c.cfg, store, &a, &jwt_keys, &jwt_pem))
         goto out;
     a.body_limit = c.cfg.body_limit;
     if (api_init(&a)) {
@@ -385,7 +419,7 @@ out:
     ratelimit_free(a.per_minute);
     ratelimit_free(a.per_day);
     free(jwt_pem);
-    sodium_memzero(jwt_key, sizeof jwt_key);
+    secret_pair_clear(&jwt_keys);
     store_close(store);
     config_free(&c.cfg);
     if (rc == 0)
@@ -505,6 +539,35 @@ out:
     return rc;
 }
 
+/* promptd tokens rotate-secret: a new signing secret in the secret file, the old one kept as
+ * the previous (still accepted). Servers read the file when they start. */
+static int tokens_rotate_secret(const config *cfg)
+{
+    if (cfg->jwt_secret[0]) {
+        fprintf(stderr, "promptd tokens rotate-secret: the secret comes from PROMPTD_JWT_SECRET: rotate it by "
+                        "moving it to PROMPTD_JWT_PREVIOUS_SECRET and setting a new PROMPTD_JWT_SECRET\n");
+        return 2;
+    }
+    char path[1100], err[1400];
+    if (cfg->jwt_secret_file[0])
+        snprintf(path, sizeof path, "%s", cfg->jwt_secret_file);
+    else if (secret_file_default_path(cfg->db, path, sizeof path)) {
+        fprintf(stderr, "promptd tokens rotate-secret: the database path is too long\n");
+        return 1;
+    }
+    secret_pair p;
+    int rc = secret_file_rotate(path, &p, err, sizeof err);
+    secret_pair_clear(&p);
+    if (rc) {
+        fprintf(stderr, "promptd tokens rotate-secret: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "rotated the token secret in %s: new tokens are signed with the new secret; tokens signed "
+                    "with the old one stay good until they expire. Restart each server (one at a time) to use it.\n",
+            path);
+    return 0;
+}
+
 static int cmd_tokens(int argc, char **argv)
 {
     if (argc < 2 || want_help(argc, argv)) {
@@ -518,6 +581,10 @@ static int cmd_tokens(int argc, char **argv)
     store_user u = {0};
     if (parse_cli(&c, argc - 1, argv + 1, usage_tokens))
         goto out;
+    if (!strcmp(argv[1], "rotate-secret")) {
+        rc = tokens_rotate_secret(&c.cfg);
+        goto out;
+    }
     if (strcmp(argv[1], "create") != 0 || !c.user || !*c.user) {
         usage_tokens(stderr);
         rc = 2;
@@ -545,10 +612,10 @@ static int cmd_tokens(int argc, char **argv)
                 c.org ? c.org : DEFAULT_ORG);
         goto out;
     }
-    unsigned char secret[256];
-    size_t len = 0;
-    if (jwt_secret(&c.cfg, store, secret, sizeof secret, &len)) {
-        fprintf(stderr, "promptd tokens create: cannot read the signing secret\n");
+    secret_pair secrets;
+    char err[1400];
+    if (jwt_secrets(&c.cfg, store, &secrets, err, sizeof err)) {
+        fprintf(stderr, "promptd tokens create: cannot read the signing secret: %s\n", err);
         goto out;
     }
     promptd_jwt_claims claims = {0};
@@ -556,8 +623,8 @@ static int cmd_tokens(int argc, char **argv)
     snprintf(claims.email, sizeof claims.email, "%s", u.email);
     snprintf(claims.org, sizeof claims.org, "%s", u.org_id);
     snprintf(claims.role, sizeof claims.role, "%s", u.role);
-    int jrc = promptd_jwt_issue_hs256(secret, len, &claims, ttl, -1, &token);
-    sodium_memzero(secret, sizeof secret);
+    int jrc = promptd_jwt_issue_hs256(secrets.current, secrets.current_len, &claims, ttl, -1, &token);
+    secret_pair_clear(&secrets);
     if (jrc != PROMPTD_JWT_OK) {
         fprintf(stderr, "promptd tokens create: %s\n", promptd_jwt_strerror(jrc));
         goto out;

@@ -144,6 +144,9 @@ int promptd_jwt_config_check(const promptd_jwt_config *cfg)
     if (cfg->hs256_secret) {
         if (cfg->hs256_secret_len < PROMPTD_JWT_MIN_SECRET || cfg->hs256_secret_len > INT_MAX)
             return PROMPTD_JWT_INVALID_ARG;
+        if (cfg->hs256_previous_secret && (cfg->hs256_previous_secret_len < PROMPTD_JWT_MIN_SECRET ||
+                                           cfg->hs256_previous_secret_len > INT_MAX))
+            return PROMPTD_JWT_INVALID_ARG;
         if ((cfg->hs256_issuer && !*cfg->hs256_issuer) || (cfg->hs256_audience && !*cfg->hs256_audience))
             return PROMPTD_JWT_INVALID_ARG;
     }
@@ -158,8 +161,8 @@ int promptd_jwt_config_check(const promptd_jwt_config *cfg)
 
 /* ---- signatures ---- */
 
-static int verify_hs256(const promptd_jwt_config *cfg, const char *token, size_t signed_len, const char *sig,
-                        size_t sig_len)
+static int verify_hs256(const unsigned char *secret, size_t secret_len, const char *token, size_t signed_len,
+                        const char *sig, size_t sig_len)
 {
     unsigned char mac[crypto_auth_hmacsha256_BYTES], got[crypto_auth_hmacsha256_BYTES + 3];
     crypto_auth_hmacsha256_state st;
@@ -172,7 +175,7 @@ static int verify_hs256(const promptd_jwt_config *cfg, const char *token, size_t
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         end != sig + sig_len || got_len != sizeof mac)
         goto out;
-    if (crypto_auth_hmacsha256_init(&st, cfg->hs256_secret, cfg->hs256_secret_len) != 0 ||
+    if (crypto_auth_hmacsha256_init(&st, secret, secret_len) != 0 ||
         crypto_auth_hmacsha256_update(&st, (const unsigned char *)token, signed_len) != 0 ||
         crypto_auth_hmacsha256_final(&st, mac) != 0) {
         rc = PROMPTD_JWT_ERROR;
@@ -384,8 +387,15 @@ int promptd_jwt_verify(const promptd_jwt_config *cfg, const char *token, int64_t
     rc = PROMPTD_JWT_BAD_SIGNATURE;
     if (*sig == '\0')
         goto out;
-    rc =
-        kind == ALG_HS256 ? verify_hs256(cfg, token, (size_t)(d2 - token), sig, strlen(sig)) : verify_rs256(cfg, token);
+    if (kind == ALG_HS256) {
+        rc = verify_hs256(cfg->hs256_secret, cfg->hs256_secret_len, token, (size_t)(d2 - token), sig, strlen(sig));
+        /* during a rotation, tokens signed with the secret before it are still good */
+        if (rc == PROMPTD_JWT_BAD_SIGNATURE && cfg->hs256_previous_secret)
+            rc = verify_hs256(cfg->hs256_previous_secret, cfg->hs256_previous_secret_len, token,
+                              (size_t)(d2 - token), sig, strlen(sig));
+    } else {
+        rc = verify_rs256(cfg, token);
+    }
     if (rc != PROMPTD_JWT_OK)
         goto out;
 

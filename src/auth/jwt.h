@@ -62,6 +62,10 @@ typedef struct promptd_jwt_config {
     /* HS256, promptd's own tokens: NULL = not accepted. >= PROMPTD_JWT_MIN_SECRET bytes. */
     const unsigned char *hs256_secret;
     size_t hs256_secret_len;
+    /* The secret before a rotation, accepted but never used to sign (NULL = none): tokens
+     * issued before the rotation stay good until they expire. Same length rule. */
+    const unsigned char *hs256_previous_secret;
+    size_t hs256_previous_secret_len;
     const char *hs256_issuer;   /* NULL = PROMPTD_JWT_DEFAULT_ISSUER */
     const char *hs256_audience; /* NULL = PROMPTD_JWT_DEFAULT_AUDIENCE */
     /* RS256, an identity provider's tokens: the PEM text (not a path) of its RSA public

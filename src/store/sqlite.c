@@ -867,7 +867,8 @@ static const struct store_ops sqlite_ops = {
     .history_clear = sq_history_clear,
     .bench_execution_insert_bulk = sq_bench_execution_insert_bulk,
     /* ---- end prompt history ---- */
-    .setting_ensure = sq_setting_ensure,
+    .setting_get = sq_setting_get,
+    .setting_delete = sq_setting_delete,
     .user_find_email = sq_user_find_email,
     .org_find = sq_org_find,
     .key_set_rate_limit = sq_key_set_rate_limit,

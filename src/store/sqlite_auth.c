@@ -1,6 +1,6 @@
 /*
  * sqlite_auth.c — SQLite backend: what authentication needs beyond API keys:
- * server settings (the token-signing secret), users found by email (bearer
+ * server settings (a token-signing secret an older promptd kept here, read once to move it out), users found by email (bearer
  * tokens name a user), organizations found by name or id, per-key rate
  * limits, and revoking a key within one organization.
  */
@@ -12,9 +12,8 @@
 #include "core/timeutil.h"
 #include "store/sqlite_internal.h"
 
-static const char SQL_SETTING_INSERT[] =
-    "INSERT OR IGNORE INTO settings (name, value, created_at) VALUES (?1, ?2, ?3)";
 static const char SQL_SETTING_GET[] = "SELECT value FROM settings WHERE name = ?1";
+static const char SQL_SETTING_DELETE[] = "DELETE FROM settings WHERE name = ?1";
 static const char SQL_USER_BY_EMAIL[] =
     "SELECT id, org_id, email, name, role, created_at FROM users WHERE org_id = ?1 AND email = ?2 COLLATE NOCASE";
 static const char SQL_USER_PROVISION[] = "INSERT INTO users (id, org_id, email, name, role, created_at) "
@@ -25,34 +24,50 @@ static const char SQL_KEY_LIMIT[] =
 static const char SQL_KEY_REVOKE_ORG[] = "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?3) "
                                          "WHERE org_id = ?1 AND (prefix = ?2 OR id = ?2)";
 
-int sq_setting_ensure(store_t *base, const char *name, const unsigned char *candidate, size_t len,
-                      unsigned char *out, size_t outcap, size_t *outlen)
+int sq_setting_get(store_t *base, const char *name, unsigned char *out, size_t outcap, size_t *outlen)
+{
+    sq_store *s = (sq_store *)base;
+    sq_conn *c = sq_reader_get(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = STORE_ERR;
+    sqlite3_stmt *st = sq_stmt(c, SQL_SETTING_GET);
+    if (!st)
+        goto out;
+    sq_bind_text(st, 1, name);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        const void *v = sqlite3_column_blob(st, 0);
+        if (n <= outcap) {
+            if (n)
+                memcpy(out, v, n);
+            *outlen = n;
+            rc = STORE_OK;
+        }
+    } else if (step == SQLITE_DONE) {
+        rc = STORE_NOTFOUND;
+    } else {
+        rc = sq_fail(c, "setting get");
+    }
+    sq_stmt_done(st);
+out:
+    sq_reader_put(s, c);
+    return rc;
+}
+
+int sq_setting_delete(store_t *base, const char *name)
 {
     sq_store *s = (sq_store *)base;
     sq_conn *c = sq_w_begin(s);
     if (!c)
         return STORE_ERR;
     int rc = STORE_ERR;
-    sqlite3_stmt *st = sq_stmt(c, SQL_SETTING_INSERT);
-    if (!st)
-        goto out;
-    sq_bind_text(st, 1, name);
-    sqlite3_bind_blob(st, 2, candidate, (int)len, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, time_now_ms());
-    if (sq_step_done(c, st) != STORE_OK || !(st = sq_stmt(c, SQL_SETTING_GET)))
-        goto out;
-    sq_bind_text(st, 1, name);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        size_t n = (size_t)sqlite3_column_bytes(st, 0);
-        const void *v = sqlite3_column_blob(st, 0);
-        if (v && n <= outcap) {
-            memcpy(out, v, n);
-            *outlen = n;
-            rc = STORE_OK;
-        }
+    sqlite3_stmt *st = sq_stmt(c, SQL_SETTING_DELETE);
+    if (st) {
+        sq_bind_text(st, 1, name);
+        rc = sq_step_done(c, st);
     }
-    sq_stmt_done(st);
-out:
     return sq_w_end(s, rc);
 }
 

@@ -218,7 +218,8 @@ int sq_bench_execution_insert_bulk(store_t *base, const store_execution *e, size
 /* ---- end sqlite_history.c ---- */
 
 /* sqlite_auth.c */
-int sq_setting_ensure(store_t *base, const char *name, const unsigned char *candidate, size_t len, unsigned char *out, size_t outcap, size_t *outlen);
+int sq_setting_get(store_t *base, const char *name, unsigned char *out, size_t outcap, size_t *outlen);
+int sq_setting_delete(store_t *base, const char *name);
 int sq_user_find_email(store_t *base, const char *org_id, const char *email, int provision_role_member, store_user *out);
 int sq_org_find(store_t *base, const char *name_or_id, store_id org_id, char *name, size_t namelen);
 int sq_key_set_rate_limit(store_t *base, const char *org_id, const char *prefix, long per_minute);

@@ -216,10 +216,12 @@ int store_prompt_ensure_raw(store_t *s, const char *org_id, const char *user_id,
 
 /* ---- authentication extras ---- */
 
-int store_setting_ensure(store_t *s, const char *name, const unsigned char *candidate, size_t len, unsigned char *out, size_t outcap, size_t *outlen)
+int store_setting_get(store_t *s, const char *name, unsigned char *out, size_t outcap, size_t *outlen)
 {
-    return s->ops->setting_ensure(s, name, candidate, len, out, outcap, outlen);
+    return s->ops->setting_get(s, name, out, outcap, outlen);
 }
+
+int store_setting_delete(store_t *s, const char *name) { return s->ops->setting_delete(s, name); }
 
 int store_user_find_email(store_t *s, const char *org_id, const char *email, int provision_role_member, store_user *out)
 {

@@ -765,10 +765,11 @@ int store_bench_execution_insert_bulk(store_t *s, const store_execution *e, size
 
 /* ---- authentication extras ---- */
 
-/* The value of setting `name`, storing candidate first when it has none (so
- * concurrent first users agree on one value). */
-int store_setting_ensure(store_t *s, const char *name, const unsigned char *candidate, size_t len,
-                         unsigned char *out, size_t outcap, size_t *outlen);
+/* The value of setting `name` into out (outcap bytes; STORE_ERR when larger), or
+ * STORE_NOTFOUND. */
+int store_setting_get(store_t *s, const char *name, unsigned char *out, size_t outcap, size_t *outlen);
+/* Forget setting `name` (STORE_OK when there was none too). */
+int store_setting_delete(store_t *s, const char *name);
 /* A user of org_id by email (case-insensitive). provision_role_member: create
  * them as a member when missing (users vouched for by an identity provider). */
 int store_user_find_email(store_t *s, const char *org_id, const char *email, int provision_role_member,

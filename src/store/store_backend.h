@@ -141,7 +141,8 @@ struct store_ops {
     int (*bench_execution_insert_bulk)(store_t *s, const store_execution *e, size_t n);
     /* ---- end prompt history ---- */
     /* authentication extras (sqlite_auth.c) */
-    int (*setting_ensure)(store_t *s, const char *name, const unsigned char *candidate, size_t len, unsigned char *out, size_t outcap, size_t *outlen);
+    int (*setting_get)(store_t *s, const char *name, unsigned char *out, size_t outcap, size_t *outlen);
+    int (*setting_delete)(store_t *s, const char *name);
     int (*user_find_email)(store_t *s, const char *org_id, const char *email, int provision_role_member, store_user *out);
     int (*org_find)(store_t *s, const char *name_or_id, store_id org_id, char *name, size_t namelen);
     int (*key_set_rate_limit)(store_t *s, const char *org_id, const char *prefix, long per_minute);

@@ -23,6 +23,8 @@
 #include <criterion/criterion.h>
 #include <jwt.h>
 #include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +289,125 @@ Test(tokens, cli_token_alone_names_its_user)
     cr_assert_neq(cli_token("admin@localhost", NULL, "59", NULL, 0), 0, "--ttl 59 accepted");
     cr_assert_eq(cli_token("admin@localhost", NULL, "60", tok, sizeof tok), 0, "--ttl 60 refused");
     expect_me(NULL, tok, "admin@localhost", "admin", NULL, 0);
+    stop_clean();
+}
+
+/* The rows of settings named name in the server's database (read directly, read-only). */
+static int settings_rows(const char *name)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int n = -1;
+    if (sqlite3_open_v2(S.db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM settings WHERE name = ?1", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static int rotate_secret(void)
+{
+    const char *args[] = {"tokens", "rotate-secret", NULL};
+    return pd_cli(&S, args, NULL, 0);
+}
+
+Test(tokens, the_secret_lives_in_an_owner_only_file_and_rotates_without_breaking_tokens)
+{
+    cr_assert_eq(pd_start(&S, NULL, NULL), 0, "promptd did not start");
+    char path[400];
+    snprintf(path, sizeof path, "%s.jwt-secret", S.db_path);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0, "no secret file at %s", path);
+    cr_assert_eq(st.st_mode & 0777, 0600, "secret file mode %03o", (unsigned)(st.st_mode & 0777));
+    cr_assert_eq(settings_rows("jwt_hs256_secret"), 0, "the secret is still in the database");
+
+    char t1[9000], t2[9000];
+    cr_assert_eq(cli_token("admin@localhost", NULL, NULL, t1, sizeof t1), 0);
+    expect_me(NULL, t1, "admin@localhost", "admin", NULL, 0);
+
+    /* a rotation: the running server keeps its secret until it restarts */
+    cr_assert_eq(rotate_secret(), 0, "rotate-secret failed");
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600, "rotated secret file mode %03o", (unsigned)(st.st_mode & 0777));
+    cr_assert_eq(cli_token("admin@localhost", NULL, NULL, t2, sizeof t2), 0);
+    cr_assert_str_neq(t1, t2);
+    expect_me(NULL, t1, "admin@localhost", "admin", NULL, 0);
+    expect_401(NULL, t2, "/api/v1/users/me", "a token of the new secret before the restart");
+    /* after it, both the old token and the new one are good */
+    cr_assert_eq(pd_restart(&S, NULL, NULL), 0, "promptd did not restart");
+    expect_me(NULL, t1, "admin@localhost", "admin", NULL, 0);
+    expect_me(NULL, t2, "admin@localhost", "admin", NULL, 0);
+    /* a second rotation drops the first secret */
+    cr_assert_eq(rotate_secret(), 0, "rotate-secret failed");
+    cr_assert_eq(pd_restart(&S, NULL, NULL), 0, "promptd did not restart");
+    expect_401(NULL, t1, "/api/v1/users/me", "a token two rotations old");
+    expect_me(NULL, t2, "admin@localhost", "admin", NULL, 0);
+
+    /* a file others may read is refused, naming the fix */
+    pd_kill_wait(&S, SIGTERM, 15000);
+    cr_assert_eq(chmod(path, 0644), 0);
+    const char *args[] = {"tokens", "create", "--user", "admin@localhost", NULL};
+    char out[9000] = "";
+    cr_assert_neq(pd_cli(&S, args, out, sizeof out), 0, "a token signed with a world-readable secret");
+    char *cli_log = NULL;
+    char cli_log_path[400];
+    snprintf(cli_log_path, sizeof cli_log_path, "%s/cli.log", S.dir);
+    cli_log = pd_read_file(cli_log_path);
+    cr_assert(cli_log && strstr(cli_log, "chmod 600"), "the CLI should name the fix: %s", cli_log ? cli_log : "");
+    free(cli_log);
+    cr_assert_eq(chmod(path, 0600), 0);
+    cr_assert_eq(pd_restart(&S, NULL, NULL), 0, "promptd did not restart");
+    expect_me(NULL, t2, "admin@localhost", "admin", NULL, 0);
+    stop_clean();
+}
+
+Test(tokens, a_secret_kept_in_the_database_by_an_older_version_moves_to_the_file)
+{
+    cr_assert_eq(pd_start(&S, NULL, NULL), 0, "promptd did not start");
+    pd_resp r = expect_as(200, S.admin_key, NULL, "GET", "/api/v1/users/me", NULL);
+    char sub[64], org[64];
+    snprintf(sub, sizeof sub, "%s", pd_str_at(r.json, "data.user_id"));
+    snprintf(org, sizeof org, "%s", pd_str_at(r.json, "data.organization_id"));
+    pd_resp_free(&r);
+    cr_assert_eq(pd_kill_wait(&S, SIGTERM, 15000), 0, "promptd did not stop cleanly");
+    /* as an older promptd left it: 32 random bytes in settings, no file */
+    char path[400];
+    snprintf(path, sizeof path, "%s.jwt-secret", S.db_path);
+    cr_assert_eq(unlink(path), 0);
+    unsigned char legacy[32];
+    randombytes_buf(legacy, sizeof legacy);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_open(S.db_path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO settings (name, value, created_at) VALUES ('jwt_hs256_secret', ?1, 0)",
+                                    -1, &st, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_bind_blob(st, 1, legacy, sizeof legacy, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(st), SQLITE_DONE, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* a token that older version signed */
+    char *p = hs_payload("promptd", "promptd", sub, org, "admin@localhost", 600, 0, 0);
+    char *old = sign_hs256("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", p, (const char *)legacy, sizeof legacy);
+    free(p);
+
+    cr_assert_eq(pd_restart(&S, NULL, NULL), 0, "promptd did not restart");
+    expect_me(NULL, old, "admin@localhost", "admin", NULL, 0);
+    cr_assert_eq(settings_rows("jwt_hs256_secret"), 0, "the old secret stayed in the database");
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0, "no secret file");
+    cr_assert_eq(sb.st_mode & 0777, 0600);
+    /* new tokens are signed with a new secret; the carried one only verifies */
+    char t[9000];
+    cr_assert_eq(cli_token("admin@localhost", NULL, NULL, t, sizeof t), 0);
+    expect_me(NULL, t, "admin@localhost", "admin", NULL, 0);
+    cr_assert_eq(pd_restart(&S, NULL, NULL), 0, "promptd did not restart");
+    expect_me(NULL, old, "admin@localhost", "admin", NULL, 0);
+    free(old);
     stop_clean();
 }
 
