@@ -501,6 +501,40 @@ Test(jwt, looks_like_tells_tokens_from_keys)
     cr_assert_not(promptd_jwt_looks_like("a.b.c "));
 }
 
+Test(jwt, the_previous_secret_verifies_but_only_while_configured)
+{
+    static const unsigned char NEXT[] = "a-new-secret-after-rotation-0123456789abcdef";
+    char *old_tok = issue(3600, -1); /* signed with SECRET */
+    char *new_tok = NULL;
+    promptd_jwt_claims claims = user_claims();
+    cr_assert_eq(promptd_jwt_issue_hs256(NEXT, sizeof NEXT - 1, &claims, 3600, -1, &new_tok), PROMPTD_JWT_OK);
+    /* after a rotation: NEXT signs, SECRET still verifies */
+    promptd_jwt_config c = hs_cfg();
+    c.hs256_secret = NEXT;
+    c.hs256_secret_len = sizeof NEXT - 1;
+    c.hs256_previous_secret = SECRET;
+    c.hs256_previous_secret_len = SECRET_LEN;
+    cr_assert_eq(promptd_jwt_config_check(&c), PROMPTD_JWT_OK);
+    cr_assert_eq(verify(&c, new_tok, -1), PROMPTD_JWT_OK);
+    cr_assert_eq(verify(&c, old_tok, -1), PROMPTD_JWT_OK);
+    /* without the previous secret the old token is refused; the new one stands */
+    c.hs256_previous_secret = NULL;
+    c.hs256_previous_secret_len = 0;
+    cr_assert_eq(verify(&c, old_tok, -1), PROMPTD_JWT_BAD_SIGNATURE);
+    cr_assert_eq(verify(&c, new_tok, -1), PROMPTD_JWT_OK);
+    /* a token tampered with fails against both */
+    c.hs256_previous_secret = SECRET;
+    c.hs256_previous_secret_len = SECRET_LEN;
+    char *last = old_tok + strlen(old_tok) - 2; /* another base64url character: a wrong MAC */
+    *last = *last == 'A' ? 'B' : 'A';
+    cr_assert_eq(verify(&c, old_tok, -1), PROMPTD_JWT_BAD_SIGNATURE);
+    /* a short previous secret is a bad configuration */
+    c.hs256_previous_secret_len = PROMPTD_JWT_MIN_SECRET - 1;
+    cr_assert_eq(promptd_jwt_config_check(&c), PROMPTD_JWT_INVALID_ARG);
+    free(old_tok);
+    free(new_tok);
+}
+
 Test(jwt, config_check)
 {
     promptd_jwt_config c = {0};
