@@ -45,6 +45,17 @@ int sq_conn_open(sq_conn *c, const char *path, char *err, size_t errlen)
         c->db = NULL;
         return STORE_ERR;
     }
+    /* SQLite opens a file it may not write read-only without a word, and every write would
+     * then fail later with a 500: say so now, at start-up, where the fix is obvious */
+    if (sqlite3_db_readonly(c->db, "main") == 1) {
+        snprintf(err, errlen,
+                 "the database %s is read-only (its file, its folder or its file system refuses writes); "
+                 "promptd needs to write it",
+                 path);
+        sqlite3_close(c->db);
+        c->db = NULL;
+        return STORE_ERR;
+    }
     sqlite3_busy_timeout(c->db, 5000);
     sqlite3_extended_result_codes(c->db, 1);
     char *msg = NULL;

@@ -6,10 +6,13 @@
  */
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "support/harness.h"
@@ -145,6 +148,42 @@ Test(cli, migrate_unusable_location_fails)
     int rc = RUN("migrate", "--db", "/nonexistent-dir/for/sure/x.db");
     assert_clean_failure(rc, "migrate on a missing directory");
     cr_assert(strlen(ERR) > 0, "no message");
+}
+
+/* serve on DB as a user who may read the database but not write it: root drops to nobody
+ * (root writes any file whatever its mode), anyone else gets a file of mode 0444. Returns the
+ * exit code; stderr into ERR. */
+static int serve_read_only(void)
+{
+    char err_path[400];
+    snprintf(err_path, sizeof err_path, "%s/serve.err", DIR_);
+    cr_assert_eq(chmod(DIR_, 0755), 0);
+    cr_assert_eq(chmod(DB, 0444), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        if (fd < 0 || dup2(fd, 2) < 0)
+            _exit(120);
+        if (getuid() == 0 && (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(121);
+        execl(pd_bin(), pd_bin(), "serve", "--listen", "127.0.0.1:0", "--db", DB, (char *)NULL);
+        _exit(122);
+    }
+    int rc = pd_wait(pid, 20000);
+    char *err = pd_read_file(err_path);
+    snprintf(ERR, sizeof ERR, "%s", err ? err : "");
+    free(err);
+    return rc;
+}
+
+Test(cli, serve_on_a_read_only_database_says_so)
+{
+    cr_assert_eq(RUN("migrate", "--db", DB), 0, "migrate: %s", ERR);
+    int rc = serve_read_only();
+    cr_assert(rc > 0 && rc < 120, "serve on a read-only database: exit code %d (want a clean failure): %s", rc, ERR);
+    cr_assert(strstr(ERR, "read-only") && strstr(ERR, DB), "the message should say the database is read-only: %s",
+              ERR);
 }
 
 /* ---------------------------------------------------------------- keys */
