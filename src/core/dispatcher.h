@@ -9,6 +9,13 @@
  * runs out and the row is claimed again after a restart; finishing writes
  * are fenced by the lease, so each execution ends exactly once. On a clean
  * stop, rows still running are given back (queued) for the next start.
+ *
+ * An outcome the store refuses to write (a full disk, a lock held elsewhere)
+ * is kept and written again later (100 ms, doubling to 5 s between tries):
+ * the worker renews only leases of rows it still knows, and it knows every
+ * row until its outcome is written, so no job is left `processing` after the
+ * store recovers. At stop, outcomes still unwritable after 10 s are let go:
+ * their leases expire and the jobs run again after a restart.
  */
 #ifndef PROMPTD_CORE_DISPATCHER_H
 #define PROMPTD_CORE_DISPATCHER_H

@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,6 +575,48 @@ Test(v1_mock, failed_sync_prompt_is_502_with_its_request_id)
 
 /* The crash test: 1,000 async jobs on a slow provider, kill -9 midway,
  * restart; every job must end exactly once (completed), none lost. */
+Test(v1_mock, outcomes_the_store_refuses_are_written_once_it_recovers, .timeout = 120)
+{
+    /* leases long enough to outlive the held lock, so only the outcome writes fail */
+    const char *args[] = {"--config", config_path, NULL};
+    cr_assert_eq(pd_restart(&S, args, NULL), 0, "restart failed");
+    pd_resp r = expect(202, "POST", "/api/v1/prompts/batch",
+                       "{\"model\": \"mock/m\", \"prompts\": [\"a [mock:latency=800]\", \"b [mock:latency=800]\", "
+                       "\"c [mock:latency=800]\", \"d [mock:latency=800]\"]}");
+    char batch[64];
+    snprintf(batch, sizeof batch, "%s", pd_str_at(r.json, "batch_id"));
+    pd_resp_free(&r);
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/batches/%s", batch);
+    for (int waited = 0;; waited += 10) { /* until all four are claimed and running */
+        pd_resp b = expect(200, "GET", path, NULL);
+        long queued = pd_int_at(b.json, "data.queued", -1), processing = pd_int_at(b.json, "data.processing", -1);
+        pd_resp_free(&b);
+        cr_assert_eq(queued + processing, 4, "a job ended before the lock was taken: raise its latency");
+        if (queued == 0)
+            break;
+        cr_assert_lt(waited, 5000, "the jobs were not claimed");
+        usleep(10 * 1000);
+    }
+    /* another process holds the database's write lock while the answers come back, longer than
+     * promptd's busy timeout: every write of their outcomes fails for a while */
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(S.db_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *msg = NULL;
+    cr_assert_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, &msg), SQLITE_OK, "%s", msg ? msg : "");
+    sleep(12); /* past two busy timeouts (5 s): a poll's claim may wait out the first */
+    cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, &msg), SQLITE_OK, "%s", msg ? msg : "");
+    sqlite3_close(db);
+    char *log = pd_read_file(S.log_path);
+    cr_assert(log && strstr(log, "could not record"), "the outcome writes should have failed under the lock");
+    free(log);
+    /* once the lock is gone every job ends, without a restart */
+    pd_resp b = wait_batch(batch, 30000);
+    cr_assert_eq(pd_int_at(b.json, "data.completed", -1), 4, "%s", b.body);
+    pd_resp_free(&b);
+}
+
 Test(v1_mock, kill_9_midway_loses_no_job, .timeout = 180)
 {
     size_t cap = 1000 * 48 + 64, o = 0;
