@@ -53,6 +53,10 @@ void api_dispatch(void *ctx, http_req *req)
     }
     rq->http = req;
     rq->app = a;
+    /* an HTTP thread never stalls on the database: a write that cannot start within
+     * API_STORE_WAIT_MS fails, and the client gets a 503 (api_store_failure) */
+    store_failure_reset();
+    store_thread_wait_limit(API_STORE_WAIT_MS);
     /* owned by the request from here: handlers that suspend keep using it */
     http_set_app_data(req, rq, free);
 

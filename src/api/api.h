@@ -111,6 +111,13 @@ int api_query_long(api_req *rq, const char *name, long def, long min, long max, 
 
 /* Answer a store failure: STORE_NOTFOUND as 404 "<what> Not Found", other as 500. */
 void api_store_error(api_req *rq, int rc, const char *what);
+/* Answer a STORE_ERR by why the store failed (store_last_failure): 503 + Retry-After when
+ * the database is locked elsewhere or cannot be written, 507 when the disk is full, 500
+ * otherwise. Any surface's envelope. */
+void api_store_failure(api_req *rq);
+
+/* How long a request's thread may wait to start a database write (store_thread_wait_limit). */
+#define API_STORE_WAIT_MS 100
 /* 404 for an id that is not a UUID (no resource can have it). Returns 1 if it answered. */
 int api_reject_bad_id(api_req *rq, const char *id, const char *what);
 

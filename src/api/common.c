@@ -169,7 +169,26 @@ void api_store_error(api_req *rq, int rc, const char *what)
         http_error(rq->http, 409, NULL, NULL, "The %s conflicts with an existing one.", what);
         return;
     }
-    http_error(rq->http, 500, NULL, NULL, "The server could not complete the request");
+    api_store_failure(rq);
+}
+
+void api_store_failure(api_req *rq)
+{
+    enum store_failure why = store_last_failure();
+    switch (why) {
+    case STORE_FAIL_BUSY:
+        http_add_header(rq->http, "Retry-After", "1");
+        http_error(rq->http, 503, NULL, NULL, "Nothing was written: %s; try again", store_failure_text(why));
+        break;
+    case STORE_FAIL_FULL:
+        http_error(rq->http, 507, NULL, NULL, "Nothing was written: %s", store_failure_text(why));
+        break;
+    case STORE_FAIL_UNAVAILABLE:
+        http_add_header(rq->http, "Retry-After", "5");
+        http_error(rq->http, 503, NULL, NULL, "Nothing was written: %s", store_failure_text(why));
+        break;
+    default: http_error(rq->http, 500, NULL, NULL, "The server could not complete the request"); break;
+    }
 }
 
 int api_reject_bad_id(api_req *rq, const char *id, const char *what)

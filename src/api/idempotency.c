@@ -38,7 +38,7 @@ int api_idem_begin(api_req *rq, api_idem *st)
     char *response = NULL;
     if (store_idem_begin(rq->app->store, rq->who.org_id, st->caller, key, rq->who.user_id, hash, &state, &status,
                          &response) != STORE_OK) {
-        http_error(rq->http, 500, NULL, NULL, "Could not check the idempotency key");
+        api_store_failure(rq);
         return 1;
     }
     switch (state) {

@@ -128,5 +128,5 @@ void api_v1_store_error(api_req *rq, int rc, const char *what)
     else if (rc == STORE_CONFLICT)
         http_error(rq->http, 409, NULL, NULL, "The %s conflicts with an existing one", what);
     else
-        http_error(rq->http, 500, NULL, NULL, "The server could not complete the request");
+        api_store_failure(rq);
 }

@@ -92,6 +92,7 @@ static const struct status_words words[] = {
     {502, "Bad Gateway", "upstream_error", "UPSTREAM_ERROR", "api_error"},
     {503, "Service Unavailable", "service_unavailable", "SERVICE_UNAVAILABLE", "api_error"},
     {504, "Gateway Timeout", "upstream_timeout", "UPSTREAM_TIMEOUT", "timeout_error"},
+    {507, "Insufficient Storage", "insufficient_storage", "INSUFFICIENT_STORAGE", "api_error"},
 };
 
 static const struct status_words *words_for(int status)

@@ -29,9 +29,24 @@ static const struct store_ops sqlite_ops;
 
 /* ---------------------------------------------------------------- basics */
 
+/* What an SQLite result code means for the caller (store_failure). */
+static enum store_failure failure_of(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return STORE_FAIL_BUSY;
+    case SQLITE_FULL: return STORE_FAIL_FULL;
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN: return STORE_FAIL_UNAVAILABLE;
+    default: return STORE_FAIL_OTHER;
+    }
+}
+
 int sq_fail(sq_conn *c, const char *what)
 {
     log_error("sqlite: %s: %s", what, c && c->db ? sqlite3_errmsg(c->db) : "no connection");
+    store_note_failure(c && c->db ? failure_of(sqlite3_extended_errcode(c->db)) : STORE_FAIL_OTHER);
     return STORE_ERR;
 }
 
@@ -56,7 +71,7 @@ int sq_conn_open(sq_conn *c, const char *path, char *err, size_t errlen)
         c->db = NULL;
         return STORE_ERR;
     }
-    sqlite3_busy_timeout(c->db, 5000);
+    sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(c->db, 1);
     char *msg = NULL;
     if (sqlite3_exec(c->db,
@@ -171,19 +186,51 @@ void sq_reader_put(sq_store *s, sq_conn *c)
 int sq_exec(sq_conn *c, const char *sql)
 {
     char *msg = NULL;
-    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
         log_error("sqlite: exec failed: %s", msg ? msg : "?");
         sqlite3_free(msg);
+        store_note_failure(failure_of(sqlite3_extended_errcode(c->db)));
         return STORE_ERR;
     }
     return STORE_OK;
 }
 
 /* Writer transaction: lock, BEGIN IMMEDIATE. Every w_begin is paired with w_end. */
+/*
+ * A thread with a wait limit (store_thread_wait_limit) waits at most that long in all: for the
+ * writer mutex, then for the database's lock (the busy timeout, set per transaction since
+ * threads with and without a limit share the one writer connection).
+ */
 sq_conn *sq_w_begin(sq_store *s)
 {
-    pthread_mutex_lock(&s->wlock);
+    long limit = store_thread_wait_ms();
+    long busy_ms = SQ_BUSY_TIMEOUT_MS;
+    if (limit < 0) {
+        pthread_mutex_lock(&s->wlock);
+    } else {
+        int64_t start = time_mono_ms();
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += limit / 1000;
+        until.tv_nsec += (limit % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (pthread_mutex_timedlock(&s->wlock, &until) != 0) {
+            log_warn("sqlite: the writer was busy for %ld ms; a write is refused", limit);
+            store_note_failure(STORE_FAIL_BUSY);
+            store_note_write(&s->base, 0, STORE_FAIL_BUSY);
+            return NULL;
+        }
+        busy_ms = limit - (long)(time_mono_ms() - start);
+        if (busy_ms < 0)
+            busy_ms = 0;
+    }
+    sqlite3_busy_timeout(s->writer.db, (int)busy_ms);
     if (sq_exec(&s->writer, "BEGIN IMMEDIATE") != STORE_OK) {
+        store_note_write(&s->base, 0, store_last_failure());
         pthread_mutex_unlock(&s->wlock);
         return NULL;
     }
@@ -195,12 +242,21 @@ int sq_w_end(sq_store *s, int rc)
 {
     if (rc == STORE_OK) {
         if (sq_exec(&s->writer, "COMMIT") != STORE_OK) {
+            enum store_failure why = store_last_failure();
             sq_exec(&s->writer, "ROLLBACK");
+            store_note_failure(why);
             rc = STORE_ERR;
         }
     } else {
+        enum store_failure why = store_last_failure();
         sq_exec(&s->writer, "ROLLBACK");
+        store_note_failure(why);
     }
+    /* a transaction that the database accepted, or refused for want of lock, space or disk */
+    if (rc == STORE_ERR)
+        store_note_write(&s->base, 0, store_last_failure());
+    else
+        store_note_write(&s->base, 1, STORE_FAIL_NONE);
     pthread_mutex_unlock(&s->wlock);
     return rc;
 }

@@ -24,6 +24,8 @@ typedef struct sq_conn {
     int ncache;
 } sq_conn;
 
+#define SQ_BUSY_TIMEOUT_MS 5000 /* how long a thread without a wait limit waits for another process's lock */
+
 typedef struct sq_store {
     struct store base; /* must be first */
     char *path;

@@ -8,7 +8,54 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/timeutil.h"
 #include "store/store_backend.h"
+
+/* ---- failures and health (backend independent) ---- */
+
+static _Thread_local enum store_failure last_failure;
+static _Thread_local long wait_limit_ms = -1;
+
+void store_note_failure(enum store_failure f) { last_failure = f; }
+enum store_failure store_last_failure(void) { return last_failure; }
+void store_failure_reset(void) { last_failure = STORE_FAIL_NONE; }
+void store_thread_wait_limit(long ms) { wait_limit_ms = ms; }
+long store_thread_wait_ms(void) { return wait_limit_ms; }
+
+const char *store_failure_text(enum store_failure f)
+{
+    switch (f) {
+    case STORE_FAIL_NONE: return "no failure";
+    case STORE_FAIL_BUSY: return "the database is locked by another process";
+    case STORE_FAIL_FULL: return "the disk is full";
+    case STORE_FAIL_UNAVAILABLE: return "the database cannot be written (I/O error or read-only)";
+    default: return "internal error";
+    }
+}
+
+void store_note_write(store_t *s, int ok, enum store_failure why)
+{
+    if (ok) {
+        if (atomic_load_explicit(&s->write_refused, memory_order_relaxed))
+            atomic_store(&s->write_refused, STORE_FAIL_NONE);
+        return;
+    }
+    if (why != STORE_FAIL_BUSY && why != STORE_FAIL_FULL && why != STORE_FAIL_UNAVAILABLE)
+        return;
+    int none = STORE_FAIL_NONE;
+    if (atomic_compare_exchange_strong(&s->write_refused, &none, (int)why))
+        atomic_store(&s->write_refused_since, time_now_ms());
+    else
+        atomic_store(&s->write_refused, (int)why);
+}
+
+void store_write_state_get(store_t *s, store_write_state *out)
+{
+    int why = atomic_load(&s->write_refused);
+    out->refusing = why != STORE_FAIL_NONE;
+    out->why = (enum store_failure)why;
+    out->since_ms = out->refusing ? atomic_load(&s->write_refused_since) : 0;
+}
 
 int store_open(const char *location, store_t **out, char *err, size_t errlen)
 {

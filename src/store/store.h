@@ -28,6 +28,42 @@
 enum store_rc { STORE_ERR = -1, STORE_OK = 0, STORE_NOTFOUND = 1, STORE_CONFLICT = 2 };
 
 typedef struct store store_t;
+
+/*
+ * Why a store call failed. STORE_ERR says only that it failed; the kind of the calling
+ * thread's most recent failure says whether the caller should blame itself, wait, or give
+ * up: the API answers 503 with Retry-After for BUSY, 507 for FULL, 503 for UNAVAILABLE and
+ * 500 only for OTHER. Thread-local; store_failure_reset() clears it (do so per request).
+ */
+enum store_failure {
+    STORE_FAIL_NONE = 0,
+    STORE_FAIL_BUSY,        /* the write lock was not had in time (another process holds it) */
+    STORE_FAIL_FULL,        /* the disk (or the database's size limit) is full */
+    STORE_FAIL_UNAVAILABLE, /* the file cannot be written at all (I/O error, read-only) */
+    STORE_FAIL_OTHER        /* anything else: a bug or corruption */
+};
+enum store_failure store_last_failure(void);
+void store_failure_reset(void);
+/* A few words for a failure kind ("disk full", ...), static storage. */
+const char *store_failure_text(enum store_failure f);
+
+/*
+ * How long the calling thread may wait to start a write: for the store's own writer (held by
+ * another thread of this process) and for the database's lock (held by another process), in
+ * milliseconds; -1 (the default) = as long as the store's busy timeout (5 s). Threads that
+ * must not stall, such as the HTTP threads, set a short limit: a write that cannot start in
+ * time fails at once with STORE_FAIL_BUSY. Thread-local.
+ */
+void store_thread_wait_limit(long ms);
+
+/* Whether the store is refusing writes now: the last write transaction failed as BUSY,
+ * FULL or UNAVAILABLE (why, and since when), until one succeeds again. For /health. */
+typedef struct store_write_state {
+    int refusing;
+    enum store_failure why;
+    int64_t since_ms; /* Unix ms of the first refusal in a row */
+} store_write_state;
+void store_write_state_get(store_t *s, store_write_state *out);
 typedef char store_id[ID_LEN + 1];
 
 /* ---- organizations, users, API keys ---- */

@@ -8,6 +8,9 @@
 #ifndef PROMPTD_STORE_BACKEND_H
 #define PROMPTD_STORE_BACKEND_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #include "store/store.h"
 
 struct store_ops {
@@ -152,7 +155,18 @@ struct store_ops {
 
 struct store {
     const struct store_ops *ops;
+    /* store_write_state: written by whichever thread ends a write transaction */
+    _Atomic int write_refused;        /* a store_failure, 0 when writes work */
+    _Atomic int64_t write_refused_since;
 };
+
+/* For backends: remember why the calling thread's store call failed (store_last_failure). */
+void store_note_failure(enum store_failure f);
+/* For backends: the calling thread's wait limit (store_thread_wait_limit), -1 = the default. */
+long store_thread_wait_ms(void);
+/* For backends: a write transaction ended; ok, or refused for why (BUSY, FULL, UNAVAILABLE;
+ * other failures say nothing of the store's health and are not noted). */
+void store_note_write(store_t *s, int ok, enum store_failure why);
 
 /* Backends' constructors. */
 int store_sqlite_open(const char *path, store_t **out, char *err, size_t errlen);
