@@ -66,13 +66,37 @@ static void expect_error(long status, const char *code, const char *field, const
     expect_error_key(S.admin_key, status, code, field, method, path, body);
 }
 
-static void make(const char *key, const char *path, const char *body, char id[64])
+/* An integer member as text (a thread-local buffer), NULL when it is not an integer. */
+static const char *num_at(const json_t *root, const char *path)
+{
+    static _Thread_local char buf[8][32];
+    static _Thread_local int next;
+    json_t *v = pd_json_at(root, path);
+    if (!json_is_integer(v))
+        return NULL;
+    char *b = buf[next++ % 8];
+    snprintf(b, 32, "%lld", (long long)json_integer_value(v));
+    return b;
+}
+
+/* Create; the number (data.id, as text) into id and the UUID (data.uuid) into uuid (may be NULL). */
+static void make2(const char *key, const char *path, const char *body, char id[64], char uuid[64])
 {
     pd_resp r = expect_key(key, 201, "POST", path, body);
-    snprintf(id, 64, "%s", pd_str_at(r.json, "data.id"));
-    const char *loc = pd_header(&r, "Location");
-    cr_assert(loc && strstr(loc, id), "Location: %s", loc ? loc : "(none)");
+    cr_assert_not_null(num_at(r.json, "data.id"), "the id is a number: %s", r.body);
+    snprintf(id, 64, "%s", num_at(r.json, "data.id"));
+    const char *u = pd_str_at(r.json, "data.uuid");
+    cr_assert(u && strlen(u) == 36 && u[8] == '-', "uuid: %s", r.body);
+    if (uuid)
+        snprintf(uuid, 64, "%s", u);
+    const char *loc = pd_header(&r, "Location"), *slash = loc ? strrchr(loc, '/') : NULL;
+    cr_assert(slash && strcmp(slash + 1, id) == 0, "Location: %s", loc ? loc : "(none)");
     pd_resp_free(&r);
+}
+
+static void make(const char *key, const char *path, const char *body, char id[64])
+{
+    make2(key, path, body, id, NULL);
 }
 
 static void make_member(const char *email, char user_id[64], char key[128])
@@ -125,7 +149,7 @@ Test(resources, workspace_crud)
 
     r = expect(200, "GET", "/api/v1/workspaces?page=1&page_size=1", NULL);
     cr_assert_eq(json_array_size(pd_json_at(r.json, "data.items")), 1, "%s", r.body);
-    cr_assert_str_eq(pd_str_at(r.json, "data.items.0.id"), w, "oldest first");
+    cr_assert_str_eq(num_at(r.json, "data.items.0.id"), w, "oldest first");
     check_pagination(&r, 1, 1, 2, 2);
     pd_resp_free(&r);
     r = expect(200, "GET", "/api/v1/workspaces", NULL);
@@ -224,14 +248,14 @@ Test(resources, data_source_crud_and_workspaces)
     pd_resp r = expect(200, "GET", path, NULL);
     cr_assert_str_eq(pd_str_at(r.json, "data.name"), "crm");
     cr_assert_str_eq(pd_str_at(r.json, "data.type"), "postgresql");
-    cr_assert_str_eq(pd_str_at(r.json, "data.workspace_id"), w);
+    cr_assert_str_eq(num_at(r.json, "data.workspace_id"), w);
     pd_resp_free(&r);
 
     char wpath[160];
     snprintf(wpath, sizeof wpath, "/api/v1/data-sources?workspace_id=%s", w);
     r = expect(200, "GET", wpath, NULL);
     check_pagination(&r, 1, 20, 1, 1);
-    cr_assert_str_eq(pd_str_at(r.json, "data.items.0.id"), d);
+    cr_assert_str_eq(num_at(r.json, "data.items.0.id"), d);
     pd_resp_free(&r);
     snprintf(wpath, sizeof wpath, "/api/v1/workspaces/%s", w);
     r = expect(200, "GET", wpath, NULL);
@@ -245,7 +269,7 @@ Test(resources, data_source_crud_and_workspaces)
     pd_resp_free(&r);
     snprintf(body, sizeof body, "{\"workspace_id\": \"%s\"}", w);
     r = expect(200, "PUT", path, body);
-    cr_assert_str_eq(pd_str_at(r.json, "data.workspace_id"), w);
+    cr_assert_str_eq(num_at(r.json, "data.workspace_id"), w);
     pd_resp_free(&r);
 
     /* deleting the workspace detaches the data source */
@@ -357,7 +381,7 @@ Test(resources, the_last_admin_stays)
 {
     pd_resp r = expect(200, "GET", "/api/v1/users/me", NULL);
     char me[64], path[128];
-    snprintf(me, sizeof me, "%s", pd_str_at(r.json, "data.id"));
+    snprintf(me, sizeof me, "%s", num_at(r.json, "data.id"));
     pd_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/users/%s", me);
     expect_error(409, "CONFLICT", "role", "PATCH", path, "{\"role\": \"member\"}");
@@ -374,8 +398,12 @@ Test(resources, the_last_admin_stays)
 
 Test(resources, members_manage_only_themselves)
 {
-    char mid[64], mkey[128], oid[64], okey[128], path[128];
+    char mid[64], mkey[128], oid[64], okey[128], path[128], muuid[64];
     make_member("self@example.com", mid, mkey);
+    snprintf(path, sizeof path, "/api/v1/users/%s", mid);
+    pd_resp u = expect(200, "GET", path, NULL);
+    snprintf(muuid, sizeof muuid, "%s", pd_str_at(u.json, "data.uuid"));
+    pd_resp_free(&u);
     make_member("peer@example.com", oid, okey);
     pd_resp r = expect_key(mkey, 200, "PATCH", "/api/v1/users/me", "{\"name\": \"Me Myself\"}");
     cr_assert_str_eq(pd_str_at(r.json, "data.name"), "Me Myself");
@@ -392,12 +420,13 @@ Test(resources, members_manage_only_themselves)
     r = expect_key(mkey, 201, "POST", "/api/v1/users/me/api-keys", "{\"name\": \"laptop\"}");
     const char *k2 = pd_str_at(r.json, "data.key");
     cr_assert(k2 && strncmp(k2, "pk_live_", 8) == 0, "%s", r.body);
-    cr_assert_str_eq(pd_str_at(r.json, "data.user_id"), mid);
+    cr_assert_str_eq(pd_str_at(r.json, "data.user_id"), muuid, "an API key names its user by UUID");
     char key2[128];
     snprintf(key2, sizeof key2, "%s", k2);
     pd_resp_free(&r);
     r = expect_key(key2, 200, "GET", "/api/v1/users/me", NULL);
-    cr_assert_str_eq(pd_str_at(r.json, "data.id"), mid);
+    cr_assert_str_eq(num_at(r.json, "data.id"), mid);
+    cr_assert_str_eq(pd_str_at(r.json, "data.uuid"), muuid);
     pd_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/users/%s", mid);
     r = expect(200, "GET", path, NULL);
@@ -416,7 +445,7 @@ Test(resources, deleting_a_user_stops_their_keys_and_keeps_their_prompts)
     expect_error_key(mkey, 401, "UNAUTHORIZED", NULL, "GET", "/api/v1/workspaces", NULL);
     r = expect(200, "GET", "/api/v1/prompts", NULL);
     cr_assert_eq(pd_int_at(r.json, "data.pagination.total_items", -1), 1, "%s", r.body);
-    cr_assert_str_eq(pd_str_at(r.json, "data.items.0.id"), pid);
+    cr_assert_str_eq(pd_str_at(r.json, "data.items.0.uuid"), pid);
     pd_resp_free(&r);
     /* keys for a user who is gone, or of another organization: 404 */
     snprintf(path, sizeof path, "/api/v1/users/%s/api-keys", mid);
@@ -424,8 +453,8 @@ Test(resources, deleting_a_user_stops_their_keys_and_keeps_their_prompts)
     char other[128];
     cr_assert_eq(pd_new_org_key(&S, "other", other, sizeof other), 0);
     r = expect_key(other, 200, "GET", "/api/v1/users/me", NULL);
-    char oid[64];
-    snprintf(oid, sizeof oid, "%s", pd_str_at(r.json, "data.id"));
+    char oid[64]; /* their UUID: their number is one of ours too (numbers are per organization) */
+    snprintf(oid, sizeof oid, "%s", pd_str_at(r.json, "data.uuid"));
     pd_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/users/%s", oid);
     expect_error(404, "NOT_FOUND", NULL, "GET", path, NULL);
