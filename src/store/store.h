@@ -616,7 +616,7 @@ void store_workspace_page_free(store_workspace_page *l);
 /* In: org_id, name, description (may be NULL). Fills id and times. */
 int store_workspace_create(store_t *s, store_workspace *w);
 int store_workspace_get(store_t *s, const char *org_id, const char *id, store_workspace *out);
-/* Oldest first. */
+/* In number order: the order they were created in (numbers are given in commit order). */
 int store_workspace_list(store_t *s, const char *org_id, long offset, long limit, store_workspace_page *out);
 typedef struct store_workspace_patch {
     const char *name, *description; /* NULL = unchanged */
@@ -645,7 +645,7 @@ void store_data_source_page_free(store_data_source_page *l);
  * when the workspace is not in org_id. */
 int store_data_source_create(store_t *s, store_data_source *d);
 int store_data_source_get(store_t *s, const char *org_id, const char *id, store_data_source *out);
-/* Oldest first; workspace_id NULL = every data source of the organization. */
+/* In number order (creation order); workspace_id NULL = every data source of the organization. */
 int store_data_source_list(store_t *s, const char *org_id, const char *workspace_id, long offset, long limit,
                            store_data_source_page *out);
 typedef struct store_data_source_patch {
@@ -686,7 +686,7 @@ void store_user_page_free(store_user_page *l);
 /* In: org_id, email, name (may be NULL), role. STORE_CONFLICT on a taken email. */
 int store_user_create(store_t *s, store_user *u);
 int store_user_get(store_t *s, const char *org_id, const char *id, store_user *out);
-/* Oldest first. */
+/* In number order (creation order). */
 int store_user_list(store_t *s, const char *org_id, long offset, long limit, store_user_page *out);
 typedef struct store_user_patch {
     const char *email, *name, *role; /* NULL = unchanged */

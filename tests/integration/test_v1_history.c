@@ -8,6 +8,7 @@
  * (echo model; the mock provider for failures and slow runs).
  */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -980,5 +981,237 @@ Test(history_mock, failed_status_and_execution_time_sort)
     r = expect(200, "GET", "/api/v1/prompts/history?sort_by=execution_time&sort_order=asc&status=completed", NULL);
     cr_assert_eq(items_count(&r), 2, "%s", r.body);
     cr_assert_str_eq(item_str(&r, 1, "uuid"), slow, "%s", r.body);
+    pd_resp_free(&r);
+}
+
+/* ---------------------------------------------------------------- integer ids both ways */
+
+static void expect_same_body(const char *a, const char *b)
+{
+    pd_resp x = expect(200, "GET", a, NULL), y = expect(200, "GET", b, NULL);
+    cr_assert_str_eq(x.body, y.body, "GET %s and GET %s differ", a, b);
+    pd_resp_free(&x);
+    pd_resp_free(&y);
+}
+
+Test(history, integer_ids_are_answered_and_taken_everywhere)
+{
+    char w1[64], w2[64], d1[64], d2[64], a[64], b[64], me[64], body[512], path[256];
+    cr_assert_eq(make_v1(S.admin_key, "/api/v1/workspaces", "{\"name\": \"W1\"}", w1), 1);
+    cr_assert_eq(make_v1(S.admin_key, "/api/v1/workspaces", "{\"name\": \"W2\"}", w2), 2);
+    cr_assert_eq(make_v1(S.admin_key, "/api/v1/data-sources", "{\"name\": \"D1\", \"type\": \"csv\"}", d1), 1);
+    /* a body may name the workspace by number */
+    cr_assert_eq(make_v1(S.admin_key, "/api/v1/data-sources",
+                         "{\"name\": \"D2\", \"type\": \"csv\", \"workspace_id\": 2}", d2),
+                 2);
+    long long me_num = my_user_id(S.admin_key, me);
+
+    /* the Jarvis surface takes numbers in bodies and keeps answering UUIDs */
+    snprintf(body, sizeof body, "{\"workspace_id\": 1, \"data_source_ids\": [1, \"%s\", 2]}", d2);
+    make_prompt(S.admin_key, "Alpha", "first", body, a);
+    make_prompt(S.admin_key, "Beta", "second", "{\"workspace_id\": \"2\", \"data_source_ids\": [\"2\"]}", b);
+    snprintf(path, sizeof path, "/prompts/%s", a);
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", path, S.admin_key, NULL, NULL, &r), 0);
+    cr_assert_str_eq(pd_str_at(r.json, "data.attributes.workspace_id"), w1, "%s", r.body);
+    cr_assert_eq(json_array_size(pd_json_at(r.json, "data.attributes.data_source_ids")), 2, "%s", r.body);
+    cr_assert_not_null(pd_str_at(r.json, "data.attributes.data_source_ids.0"), "Jarvis ids stay UUIDs: %s", r.body);
+    cr_assert(json_is_string(pd_json_at(r.json, "data.id")), "%s", r.body);
+    pd_resp_free(&r);
+
+    /* the history answers numbers where the document shows them */
+    r = expect(200, "GET", "/api/v1/prompts/history?sort_by=timestamp&sort_order=asc", NULL);
+    cr_assert_eq(items_count(&r), 2, "%s", r.body);
+    cr_assert_str_eq(item_str(&r, 0, "uuid"), a);
+    long long a_num = item_num(&r, 0, "id"), b_num = item_num(&r, 1, "id");
+    cr_assert(a_num > 0 && b_num > a_num, "prompt numbers %lld %lld: %s", a_num, b_num, r.body);
+    cr_assert_eq(item_num(&r, 0, "user_id"), me_num);
+    cr_assert_eq(item_num(&r, 0, "workspace_id"), 1);
+    cr_assert_eq(item_num(&r, 1, "workspace_id"), 2);
+    cr_assert_eq(pd_int_at(r.json, "data.items.0.data_source_ids.0", -1), 1, "%s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "data.items.0.data_source_ids.1", -1), 2, "%s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "data.items.1.data_source_ids.0", -1), 2, "%s", r.body);
+    pd_resp_free(&r);
+
+    /* the document's own filters: workspace_id=1, data_source_id=2, user_id=<number> */
+    r = expect(200, "GET", "/api/v1/prompts/history?workspace_id=1", NULL);
+    cr_assert_eq(items_count(&r), 1, "%s", r.body);
+    cr_assert_str_eq(item_str(&r, 0, "uuid"), a);
+    pd_resp_free(&r);
+    r = expect(200, "GET", "/api/v1/prompts/history?data_source_id=2", NULL);
+    cr_assert_eq(items_count(&r), 2, "%s", r.body);
+    pd_resp_free(&r);
+    r = expect(200, "GET", "/api/v1/prompts/history?data_source_id=1", NULL);
+    cr_assert_eq(items_count(&r), 1, "%s", r.body);
+    pd_resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/prompts/history?user_id=%lld&workspace_id=2", me_num);
+    r = expect(200, "GET", path, NULL);
+    cr_assert_eq(items_count(&r), 1, "%s", r.body);
+    cr_assert_str_eq(item_str(&r, 0, "uuid"), b);
+    pd_resp_free(&r);
+    r = expect(200, "GET", "/api/v1/prompts?workspace_id=2&data_source_id=2", NULL);
+    cr_assert_eq(items_count(&r), 1, "%s", r.body);
+    pd_resp_free(&r);
+    /* either form gives the same answer */
+    char u1[300], u2[300];
+    snprintf(u1, sizeof u1, "/api/v1/prompts/history?workspace_id=%s&data_source_id=%s&user_id=%s", w2, d2, me);
+    snprintf(u2, sizeof u2, "/api/v1/prompts/history?workspace_id=2&data_source_id=2&user_id=%lld", me_num);
+    expect_same_body(u1, u2);
+    snprintf(u1, sizeof u1, "/api/v1/workspaces/%s", w1);
+    expect_same_body(u1, "/api/v1/workspaces/1");
+    snprintf(u1, sizeof u1, "/api/v1/data-sources/%s", d2);
+    expect_same_body(u1, "/api/v1/data-sources/2");
+    snprintf(u1, sizeof u1, "/api/v1/users/%s", me);
+    snprintf(u2, sizeof u2, "/api/v1/users/%lld", me_num);
+    expect_same_body(u1, u2);
+    /* numbers nobody has: 404 */
+    const char *unknown[] = {"/api/v1/prompts/history?workspace_id=3", "/api/v1/prompts/history?data_source_id=99",
+                             "/api/v1/prompts/history?user_id=99", "/api/v1/prompts?user_id=99",
+                             "/api/v1/workspaces/3", "/api/v1/data-sources/3", "/api/v1/users/99",
+                             "/api/v1/sessions/99", "/api/v1/data-sources?workspace_id=3"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        r = call(S.admin_key, "GET", unknown[i], NULL);
+        expect_v1_error(&r, 404, "NOT_FOUND", NULL);
+        pd_resp_free(&r);
+    }
+    /* bad numbers in paths: 400 naming the parameter */
+    const char *bad_paths[] = {"/api/v1/workspaces/0", "/api/v1/data-sources/-2", "/api/v1/users/1e3",
+                               "/api/v1/workspaces/9007199254740992", "/api/v1/sessions/0"};
+    for (size_t i = 0; i < sizeof bad_paths / sizeof bad_paths[0]; i++) {
+        r = call(S.admin_key, "GET", bad_paths[i], NULL);
+        expect_v1_error(&r, 400, "BAD_REQUEST", strstr(bad_paths[i], "sessions") ? "user_id" : "id");
+        pd_resp_free(&r);
+    }
+    /* bad numbers in bodies: 422 naming the field, nothing created */
+    const char *bad_bodies[] = {"{\"name\": \"x\", \"type\": \"csv\", \"workspace_id\": 0}",
+                                "{\"name\": \"x\", \"type\": \"csv\", \"workspace_id\": -4}",
+                                "{\"name\": \"x\", \"type\": \"csv\", \"workspace_id\": 1.0}",
+                                "{\"name\": \"x\", \"type\": \"csv\", \"workspace_id\": 9007199254740992}",
+                                "{\"name\": \"x\", \"type\": \"csv\", \"workspace_id\": \"two\"}",
+                                "{\"name\": \"x\", \"type\": \"csv\", \"workspace_id\": true}",
+                                "{\"name\": \"x\", \"type\": \"csv\", \"workspace_id\": 77}"};
+    for (size_t i = 0; i < sizeof bad_bodies / sizeof bad_bodies[0]; i++) {
+        r = call(S.admin_key, "POST", "/api/v1/data-sources", bad_bodies[i]);
+        expect_v1_error(&r, 422, "VALIDATION_ERROR", "workspace_id");
+        pd_resp_free(&r);
+    }
+    r = expect(200, "GET", "/api/v1/data-sources", NULL);
+    cr_assert_eq(pd_int_at(r.json, "data.pagination.total_items", -1), 2, "%s", r.body);
+    pd_resp_free(&r);
+    /* a data source moves between workspaces by number */
+    r = expect(200, "PATCH", "/api/v1/data-sources/1", "{\"workspace_id\": 2}");
+    cr_assert_eq(pd_int_at(r.json, "data.workspace_id", -1), 2, "%s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "data.id", -1), 1, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "data.uuid"), d1, "%s", r.body);
+    pd_resp_free(&r);
+
+    /* a v1 submission, a validation and a batch name a stored prompt by number */
+    snprintf(body, sizeof body, "{\"prompt_id\": %lld}", a_num);
+    r = expect(200, "POST", "/api/v1/prompt", body);
+    cr_assert_str_eq(pd_str_at(r.json, "data.prompt_id"), a, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "data.output"), "first", "%s", r.body);
+    pd_resp_free(&r);
+    snprintf(body, sizeof body, "{\"prompt_id\": \"%lld\", \"async\": true}", b_num);
+    r = expect(202, "POST", "/api/v1/prompt", body);
+    cr_assert_str_eq(pd_str_at(r.json, "data.prompt_id"), b, "%s", r.body);
+    pd_resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/validate?prompt_id=%lld", a_num);
+    r = expect(200, "GET", path, NULL);
+    cr_assert(json_is_true(pd_json_at(r.json, "data.valid")), "%s", r.body);
+    pd_resp_free(&r);
+    snprintf(body, sizeof body, "{\"prompts\": [{\"prompt_id\": %lld}, {\"prompt_id\": \"%s\"}]}", a_num, b);
+    r = expect(202, "POST", "/api/v1/prompts/batch", body);
+    pd_resp_free(&r);
+    const struct {
+        const char *body, *code;
+    } bad_refs[] = {{"{\"prompt_id\": 0}", "INVALID_TYPE"},    {"{\"prompt_id\": -1}", "INVALID_TYPE"},
+                    {"{\"prompt_id\": 2.5}", "INVALID_TYPE"},  {"{\"prompt_id\": \"abc\"}", "INVALID_TYPE"},
+                    {"{\"prompt_id\": 99999}", "NOT_FOUND"}, {"{\"prompt_id\": 9007199254740992}", "INVALID_TYPE"}};
+    for (size_t i = 0; i < sizeof bad_refs / sizeof bad_refs[0]; i++) {
+        r = call(S.admin_key, "POST", "/api/v1/prompt", bad_refs[i].body);
+        cr_assert_eq(r.status, 400, "%s: %s", bad_refs[i].body, r.body);
+        cr_assert_str_eq(pd_str_at(r.json, "error.details.0.field"), "prompt_id", "%s: %s", bad_refs[i].body, r.body);
+        cr_assert_str_eq(pd_str_at(r.json, "error.details.0.code"), bad_refs[i].code, "%s: %s", bad_refs[i].body,
+                         r.body);
+        pd_resp_free(&r);
+    }
+
+    /* a deleted number is never given again */
+    r = expect(200, "DELETE", "/api/v1/workspaces/2", NULL);
+    cr_assert_eq(pd_int_at(r.json, "data.id", -1), 2, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "data.uuid"), w2, "%s", r.body);
+    pd_resp_free(&r);
+    char w3[64];
+    cr_assert_eq(make_v1(S.admin_key, "/api/v1/workspaces", "{\"name\": \"W3\"}", w3), 3);
+    r = call(S.admin_key, "GET", "/api/v1/workspaces/2", NULL);
+    expect_v1_error(&r, 404, "NOT_FOUND", NULL);
+    pd_resp_free(&r);
+    /* the prompt of the deleted workspace answers workspace_id null */
+    r = expect(200, "GET", "/api/v1/prompts/history?data_source_id=2&sort_by=timestamp&sort_order=asc", NULL);
+    cr_assert_eq(items_count(&r), 2, "%s", r.body);
+    cr_assert_str_eq(item_str(&r, 1, "uuid"), b, "%s", r.body);
+    cr_assert(json_is_null(pd_json_at(r.json, "data.items.1.workspace_id")), "%s", r.body);
+    cr_assert_eq(item_num(&r, 0, "workspace_id"), 1, "%s", r.body);
+    pd_resp_free(&r);
+}
+
+/* Rows that exist when migration 0008 runs are numbered in creation order. */
+Test(history, existing_rows_are_numbered_in_creation_order)
+{
+    char w[3][64], p[3][64], u[64], key[128];
+    const char *names[] = {"First", "Second", "Third"};
+    for (int i = 0; i < 3; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"name\": \"%s\"}", names[i]);
+        make_v1(S.admin_key, "/api/v1/workspaces", body, w[i]);
+        make_prompt(S.admin_key, names[i], "text", NULL, p[i]);
+    }
+    make_member("later@example.com", u, key);
+    /* back to a database of schema 7, as an older promptd left it: no numbers, no counters; and made in
+     * another order than inserted (the third workspace and prompt first) */
+    cr_assert_eq(pd_kill_wait(&S, SIGTERM, 10000), 0);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(S.db_path, &db), SQLITE_OK);
+    const char *undo =
+        "DROP TRIGGER users_num_ai; DROP TRIGGER workspaces_num_ai; DROP TRIGGER data_sources_num_ai;"
+        "DROP TRIGGER prompts_num_ai; DROP INDEX users_org_num; DROP INDEX workspaces_org_num;"
+        "DROP INDEX data_sources_org_num; DROP INDEX prompts_org_num; DROP TABLE org_counters;"
+        "ALTER TABLE users DROP COLUMN num; ALTER TABLE users DROP COLUMN history_cleared_at;"
+        "ALTER TABLE workspaces DROP COLUMN num; ALTER TABLE data_sources DROP COLUMN num;"
+        "ALTER TABLE prompts DROP COLUMN num;"
+        "UPDATE workspaces SET created_at = created_at - 100000 WHERE name = 'Third';"
+        "UPDATE prompts SET created_at = created_at - 100000 WHERE name = 'Third';"
+        "PRAGMA user_version = 7;";
+    cr_assert_eq(sqlite3_exec(db, undo, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(pd_restart(&S, NULL, NULL), 0, "promptd did not restart");
+
+    pd_resp r = expect(200, "GET", "/api/v1/workspaces", NULL); /* oldest first */
+    const char *order[] = {"Third", "First", "Second"};
+    for (int i = 0; i < 3; i++) {
+        char at[64];
+        snprintf(at, sizeof at, "data.items.%d.name", i);
+        cr_assert_str_eq(pd_str_at(r.json, at), order[i], "%s", r.body);
+        cr_assert_eq(item_num(&r, (size_t)i, "id"), i + 1, "%s", r.body);
+    }
+    pd_resp_free(&r);
+    r = expect(200, "GET", "/api/v1/prompts?sort_by=created_at&sort_order=asc", NULL);
+    for (int i = 0; i < 3; i++) {
+        char at[64];
+        snprintf(at, sizeof at, "data.items.%d.name", i);
+        cr_assert_str_eq(pd_str_at(r.json, at), order[i], "%s", r.body);
+        cr_assert_eq(item_num(&r, (size_t)i, "id"), i + 1, "%s", r.body);
+    }
+    pd_resp_free(&r);
+    r = expect(200, "GET", "/api/v1/users", NULL);
+    cr_assert_eq(item_num(&r, 0, "id"), 1, "the bootstrap admin: %s", r.body);
+    cr_assert_eq(item_num(&r, 1, "id"), 2, "%s", r.body);
+    pd_resp_free(&r);
+    /* new rows go on from there */
+    char w4[64], p4[64];
+    cr_assert_eq(make_v1(S.admin_key, "/api/v1/workspaces", "{\"name\": \"Fourth\"}", w4), 4);
+    make_prompt(S.admin_key, "Fourth", "text", NULL, p4);
+    r = expect(200, "GET", "/api/v1/prompts?sort_by=created_at&sort_order=desc&page_size=1", NULL);
+    cr_assert_eq(item_num(&r, 0, "id"), 4, "%s", r.body);
     pd_resp_free(&r);
 }

@@ -7,6 +7,7 @@
  * 422 naming the field) and other organizations' ids (404).
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,4 +463,69 @@ Test(resources, deleting_a_user_stops_their_keys_and_keeps_their_prompts)
     expect_error(404, "NOT_FOUND", NULL, "DELETE", path, NULL);
     snprintf(path, sizeof path, "/api/v1/users/%s/api-keys", oid);
     expect_error(404, "NOT_FOUND", NULL, "POST", path, NULL);
+}
+
+/* ---------------------------------------------------------------- numbers under concurrency */
+
+#define RACE_THREADS 8
+#define RACE_EACH 6
+
+typedef struct race_arg {
+    int t;
+    long long nums[RACE_EACH];
+    long status[RACE_EACH];
+} race_arg;
+
+/* No Criterion assertion off the test's thread: results go back in the argument. */
+static void *race_create(void *p)
+{
+    race_arg *a = p;
+    char bearer[160], body[96];
+    snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", S.admin_key);
+    const char *hdr[] = {bearer, NULL};
+    for (int i = 0; i < RACE_EACH; i++) {
+        pd_resp r;
+        snprintf(body, sizeof body, "{\"name\": \"race-%d-%d\", \"type\": \"csv\"}", a->t, i);
+        a->status[i] = pd_req(&S, "POST", "/api/v1/data-sources", NULL, body, hdr, &r) == 0 ? r.status : -1;
+        a->nums[i] = pd_int_at(r.json, "data.id", -1);
+        pd_resp_free(&r);
+    }
+    return NULL;
+}
+
+Test(resources, concurrent_creations_get_distinct_numbers_in_order)
+{
+    pthread_t th[RACE_THREADS];
+    race_arg args[RACE_THREADS];
+    for (int t = 0; t < RACE_THREADS; t++) {
+        memset(&args[t], 0, sizeof args[t]);
+        args[t].t = t;
+        cr_assert_eq(pthread_create(&th[t], NULL, race_create, &args[t]), 0);
+    }
+    for (int t = 0; t < RACE_THREADS; t++)
+        pthread_join(th[t], NULL);
+    int seen[RACE_THREADS * RACE_EACH + 1] = {0};
+    for (int t = 0; t < RACE_THREADS; t++)
+        for (int i = 0; i < RACE_EACH; i++) {
+            cr_assert_eq(args[t].status[i], 201, "thread %d create %d: %ld", t, i, args[t].status[i]);
+            long long n = args[t].nums[i];
+            cr_assert(n >= 1 && n <= RACE_THREADS * RACE_EACH, "number %lld out of 1..%d", n, RACE_THREADS * RACE_EACH);
+            cr_assert_eq(seen[n], 0, "number %lld given twice", n);
+            seen[n] = 1;
+            /* one thread's own creations are sequential: its numbers grow */
+            if (i > 0)
+                cr_assert_gt(n, args[t].nums[i - 1], "thread %d got %lld after %lld", t, n, args[t].nums[i - 1]);
+        }
+    /* the list (oldest first) shows them in number order */
+    pd_resp r = expect(200, "GET", "/api/v1/data-sources?page_size=100", NULL);
+    check_pagination(&r, 1, 100, RACE_THREADS * RACE_EACH, 1);
+    long long prev = 0;
+    for (int i = 0; i < RACE_THREADS * RACE_EACH; i++) {
+        char at[48];
+        snprintf(at, sizeof at, "data.items.%d.id", i);
+        long long n = pd_int_at(r.json, at, -1);
+        cr_assert_gt(n, prev, "%s", r.body);
+        prev = n;
+    }
+    pd_resp_free(&r);
 }
