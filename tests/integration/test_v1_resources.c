@@ -447,7 +447,15 @@ Test(resources, deleting_a_user_stops_their_keys_and_keeps_their_prompts)
     r = expect(200, "GET", "/api/v1/prompts", NULL);
     cr_assert_eq(pd_int_at(r.json, "data.pagination.total_items", -1), 1, "%s", r.body);
     cr_assert_str_eq(pd_str_at(r.json, "data.items.0.uuid"), pid);
+    cr_assert(json_is_null(pd_json_at(r.json, "data.items.0.user_id")), "the owner is gone: %s", r.body);
+    cr_assert_not_null(num_at(r.json, "data.items.0.id"), "%s", r.body);
     pd_resp_free(&r);
+    /* the deleted user's number is not given again */
+    char next[64];
+    make(S.admin_key, "/api/v1/users", "{\"email\": \"next@example.com\"}", next);
+    cr_assert_gt(atoll(next), atoll(mid), "number %s after deleted %s", next, mid);
+    snprintf(path, sizeof path, "/api/v1/users/%s", mid);
+    expect_error(404, "NOT_FOUND", NULL, "GET", path, NULL);
     /* keys for a user who is gone, or of another organization: 404 */
     snprintf(path, sizeof path, "/api/v1/users/%s/api-keys", mid);
     expect_error(404, "NOT_FOUND", NULL, "POST", path, NULL);
