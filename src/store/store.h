@@ -760,9 +760,10 @@ int store_history_list(store_t *s, const char *org_id, const store_history_query
  *    (the queue or a waiting client still owns them);
  *  - delete the prompts that their v1 raw-text submissions created (raw_hash
  *    set, owned by them) that nothing else holds on to: no execution left
- *    (anyone's), never edited (one version), still a draft, no workspace,
- *    tags or data sources, in no cluster, with no reaction. A prompt made a
- *    stored prompt since (e.g. edited or linked through the Jarvis API) stays;
+ *    (anyone's), never changed since created (one version, updated_at =
+ *    created_at), still a draft, no workspace, tags or data sources, in no
+ *    cluster, with no reaction. A prompt made a stored prompt since (e.g.
+ *    renamed, edited or linked through the Jarvis API) stays;
  *  - record the time of the clear: from now on their history shows only rows
  *    whose timestamp is at or after it (store_history_query.after_clear), so
  *    the prompts that stay (stored Jarvis prompts, which are not history) are
