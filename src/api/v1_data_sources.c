@@ -29,9 +29,8 @@ static json_t *data_source_json(const store_data_source *d)
 {
     return json_pack("{s:o, s:s, s:s, s:s, s:s, s:o, s:I, s:o, s:o}", "id", api_v1_num(d->num), "uuid", d->id, "name",
                      d->name, "type", d->type, "description", d->description, "workspace_id",
-                     api_v1_num(d->workspace_num), "prompts_count",
-                     (json_int_t)d->prompts_count, "created_at", api_time(d->created_at), "updated_at",
-                     api_time(d->updated_at));
+                     api_v1_num(d->workspace_num), "prompts_count", (json_int_t)d->prompts_count, "created_at",
+                     api_time(d->created_at), "updated_at", api_time(d->updated_at));
 }
 
 static void conflict(api_req *rq, const char *name)
@@ -158,7 +157,8 @@ static void data_sources_update(api_req *rq)
     store_id id, ws_buf;
     json_t *root = NULL;
     store_data_source_patch patch = {0};
-    if (api_v1_path_ref(rq, "id", STORE_NUM_DATA_SOURCE, "Data source", id) || api_v1_require_admin(rq) || api_read_body(rq, &root))
+    if (api_v1_path_ref(rq, "id", STORE_NUM_DATA_SOURCE, "Data source", id) || api_v1_require_admin(rq) ||
+        api_read_body(rq, &root))
         return;
     if (api_string_field(rq, root, "name", "name", 0, 1, DS_NAME_MAX, &patch.name) ||
         api_string_field(rq, root, "type", "type", 0, 1, DS_TYPE_MAX, &patch.type) ||

@@ -229,9 +229,10 @@ static void history_delete(api_req *rq)
         api_v1_store_error(rq, rc, "History");
         return;
     }
-    api_v1_reply(rq, 200,
-                 json_pack("{s:I, s:I}", "deleted", (json_int_t)deleted, "prompts_deleted", (json_int_t)prompts_deleted),
-                 "Prompt history cleared successfully");
+    api_v1_reply(
+        rq, 200,
+        json_pack("{s:I, s:I}", "deleted", (json_int_t)deleted, "prompts_deleted", (json_int_t)prompts_deleted),
+        "Prompt history cleared successfully");
 }
 
 int api_routes_v1_history(app *a)

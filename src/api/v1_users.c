@@ -36,9 +36,9 @@
 static json_t *user_json(const store_user *u)
 {
     return json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "id", api_v1_num(u->num), "uuid", u->id, "email",
-                     u->email, "name", u->name,
-                     "role", u->role, "organization_id", u->org_id, "api_keys_count", (json_int_t)u->keys_count,
-                     "created_at", api_time(u->created_at), "updated_at", api_time(u->updated_at));
+                     u->email, "name", u->name, "role", u->role, "organization_id", u->org_id, "api_keys_count",
+                     (json_int_t)u->keys_count, "created_at", api_time(u->created_at), "updated_at",
+                     api_time(u->updated_at));
 }
 
 /* The :id parameter as a UUID in buf, with "me" meaning the caller. */

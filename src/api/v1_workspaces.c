@@ -24,10 +24,9 @@
 static json_t *workspace_json(const store_workspace *w)
 {
     return json_pack("{s:o, s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "id", api_v1_num(w->num), "uuid", w->id, "name",
-                     w->name, "description", w->description,
-                     "prompts_count", (json_int_t)w->prompts_count, "data_sources_count",
-                     (json_int_t)w->data_sources_count, "created_at", api_time(w->created_at), "updated_at",
-                     api_time(w->updated_at));
+                     w->name, "description", w->description, "prompts_count", (json_int_t)w->prompts_count,
+                     "data_sources_count", (json_int_t)w->data_sources_count, "created_at", api_time(w->created_at),
+                     "updated_at", api_time(w->updated_at));
 }
 
 static void conflict(api_req *rq, const char *name)
@@ -108,7 +107,8 @@ static void workspaces_update(api_req *rq)
     store_id id;
     json_t *root = NULL;
     store_workspace_patch patch = {0};
-    if (api_v1_path_ref(rq, "id", STORE_NUM_WORKSPACE, "Workspace", id) || api_v1_require_admin(rq) || api_read_body(rq, &root))
+    if (api_v1_path_ref(rq, "id", STORE_NUM_WORKSPACE, "Workspace", id) || api_v1_require_admin(rq) ||
+        api_read_body(rq, &root))
         return;
     if (api_string_field(rq, root, "name", "name", 0, 1, WS_NAME_MAX, &patch.name) ||
         api_string_field(rq, root, "description", "description", 0, 0, WS_DESCRIPTION_MAX, &patch.description))

@@ -267,7 +267,7 @@ int sq_workspace_delete(store_t *base, const char *org_id, const char *id)
 
 #define DS_COLS                                                                                                        \
     "d.id, d.org_id, coalesce(d.workspace_id, ''), d.name, d.type, d.description, d.created_at, d.updated_at, "        \
-    "(SELECT count(*) FROM prompt_data_sources pd WHERE pd.data_source_id = d.id), d.num, "                        \
+    "(SELECT count(*) FROM prompt_data_sources pd WHERE pd.data_source_id = d.id), d.num, "                            \
     "coalesce((SELECT w.num FROM workspaces w WHERE w.id = d.workspace_id), 0) "
 
 static const char SQL_DS_INSERT[] =
@@ -422,7 +422,7 @@ int sq_data_source_delete(store_t *base, const char *org_id, const char *id)
 
 #define USER_COLS                                                                                                      \
     "u.id, u.org_id, u.email, u.name, u.role, u.created_at, coalesce(u.updated_at, u.created_at), "                    \
-    "(SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL), u.num, "                \
+    "(SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL), u.num, "                       \
     "coalesce(u.history_cleared_at, 0) "
 
 static const char SQL_USER_INSERT[] =
@@ -717,10 +717,10 @@ static int hist_fts_query(const char *text, char **out)
     "p.id, p.user_id, coalesce(p.workspace_id, ''), coalesce(p.last_execution_id, ''), p.name, p.description, "        \
     "p.content, p.tags, (SELECT json_group_array(pd.data_source_id) FROM prompt_data_sources pd "                      \
     "WHERE pd.prompt_id = p.id), p.last_status, p.status, p.last_duration_ms, " HIST_TIME ", "                         \
-    "coalesce(p.last_executed_at, 0), p.created_at, p.updated_at, p.num, "                                         \
-    "coalesce((SELECT u.num FROM users u WHERE u.id = p.user_id), 0), "                                               \
-    "coalesce((SELECT w.num FROM workspaces w WHERE w.id = p.workspace_id), 0), "                                     \
-    "(SELECT json_group_array(n) FROM (SELECT d.num AS n FROM prompt_data_sources pd "                                \
+    "coalesce(p.last_executed_at, 0), p.created_at, p.updated_at, p.num, "                                             \
+    "coalesce((SELECT u.num FROM users u WHERE u.id = p.user_id), 0), "                                                \
+    "coalesce((SELECT w.num FROM workspaces w WHERE w.id = p.workspace_id), 0), "                                      \
+    "(SELECT json_group_array(n) FROM (SELECT d.num AS n FROM prompt_data_sources pd "                                 \
     "JOIN data_sources d ON d.id = pd.data_source_id WHERE pd.prompt_id = p.id ORDER BY d.num)) "
 
 static int hist_from_row(sqlite3_stmt *st, store_history_item *h)

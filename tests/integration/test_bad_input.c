@@ -1179,8 +1179,7 @@ static void start_with_fixtures(void)
                  "CV");
     /* v1 objects by UUID (data.id is their number in the organization; paths take either) */
     make_fixture("POST", "/api/v1/workspaces", "{\"name\": \"fixture\"}", 201, "data.uuid", "W");
-    make_fixture("POST", "/api/v1/data-sources", "{\"name\": \"fixture\", \"type\": \"csv\"}", 201, "data.uuid",
-                 "D");
+    make_fixture("POST", "/api/v1/data-sources", "{\"name\": \"fixture\", \"type\": \"csv\"}", 201, "data.uuid", "D");
     make_fixture("POST", "/api/v1/users", "{\"email\": \"fixture@example.com\"}", 201, "data.uuid", "U");
 }
 

@@ -1019,8 +1019,12 @@ Test(cross_org, numbers_are_per_organization)
     cr_assert_eq(pd_int_at(r.json, "data.id", -1), 1, "%s", r.body);
     pd_resp_free(&r);
 
-    const char *a_paths[] = {"/api/v1/workspaces/3", "/api/v1/data-sources/3", "/api/v1/users/3",
-                             "/api/v1/sessions/3", "/api/v1/prompts/history?user_id=all", "/api/v1/prompts"};
+    const char *a_paths[] = {"/api/v1/workspaces/3",
+                             "/api/v1/data-sources/3",
+                             "/api/v1/users/3",
+                             "/api/v1/sessions/3",
+                             "/api/v1/prompts/history?user_id=all",
+                             "/api/v1/prompts"};
     char *before[6];
     for (size_t i = 0; i < 6; i++) {
         r = expect(a, 200, "GET", a_paths[i], NULL);

@@ -767,9 +767,12 @@ Test(history, clear_leaves_nothing_behind_and_keeps_stored_prompts)
     pd_resp_free(&r);
 
     /* the caller's history is empty, in every view of it */
-    const char *views[] = {"/api/v1/prompts/history", "/api/v1/prompts/history?status=draft",
-                           "/api/v1/prompts/history?status=completed", "/api/v1/prompts/history?sort_by=status",
-                           "/api/v1/prompts/history?sort_by=execution_time", "/api/v1/prompts/history?search=sales"};
+    const char *views[] = {"/api/v1/prompts/history",
+                           "/api/v1/prompts/history?status=draft",
+                           "/api/v1/prompts/history?status=completed",
+                           "/api/v1/prompts/history?sort_by=status",
+                           "/api/v1/prompts/history?sort_by=execution_time",
+                           "/api/v1/prompts/history?search=sales"};
     for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
         r = expect(200, "GET", views[i], NULL);
         cr_assert_eq(items_count(&r), 0, "%s: %s", views[i], r.body);
@@ -1001,9 +1004,9 @@ Test(history, integer_ids_are_answered_and_taken_everywhere)
     cr_assert_eq(make_v1(S.admin_key, "/api/v1/workspaces", "{\"name\": \"W2\"}", w2), 2);
     cr_assert_eq(make_v1(S.admin_key, "/api/v1/data-sources", "{\"name\": \"D1\", \"type\": \"csv\"}", d1), 1);
     /* a body may name the workspace by number */
-    cr_assert_eq(make_v1(S.admin_key, "/api/v1/data-sources",
-                         "{\"name\": \"D2\", \"type\": \"csv\", \"workspace_id\": 2}", d2),
-                 2);
+    cr_assert_eq(
+        make_v1(S.admin_key, "/api/v1/data-sources", "{\"name\": \"D2\", \"type\": \"csv\", \"workspace_id\": 2}", d2),
+        2);
     long long me_num = my_user_id(S.admin_key, me);
 
     /* the Jarvis surface takes numbers in bodies and keeps answering UUIDs */
@@ -1065,10 +1068,15 @@ Test(history, integer_ids_are_answered_and_taken_everywhere)
     snprintf(u2, sizeof u2, "/api/v1/users/%lld", me_num);
     expect_same_body(u1, u2);
     /* numbers nobody has: 404 */
-    const char *unknown[] = {"/api/v1/prompts/history?workspace_id=3", "/api/v1/prompts/history?data_source_id=99",
-                             "/api/v1/prompts/history?user_id=99", "/api/v1/prompts?user_id=99",
-                             "/api/v1/workspaces/3", "/api/v1/data-sources/3", "/api/v1/users/99",
-                             "/api/v1/sessions/99", "/api/v1/data-sources?workspace_id=3"};
+    const char *unknown[] = {"/api/v1/prompts/history?workspace_id=3",
+                             "/api/v1/prompts/history?data_source_id=99",
+                             "/api/v1/prompts/history?user_id=99",
+                             "/api/v1/prompts?user_id=99",
+                             "/api/v1/workspaces/3",
+                             "/api/v1/data-sources/3",
+                             "/api/v1/users/99",
+                             "/api/v1/sessions/99",
+                             "/api/v1/data-sources?workspace_id=3"};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         r = call(S.admin_key, "GET", unknown[i], NULL);
         expect_v1_error(&r, 404, "NOT_FOUND", NULL);
@@ -1124,9 +1132,9 @@ Test(history, integer_ids_are_answered_and_taken_everywhere)
     pd_resp_free(&r);
     const struct {
         const char *body, *code;
-    } bad_refs[] = {{"{\"prompt_id\": 0}", "INVALID_TYPE"},    {"{\"prompt_id\": -1}", "INVALID_TYPE"},
-                    {"{\"prompt_id\": 2.5}", "INVALID_TYPE"},  {"{\"prompt_id\": \"abc\"}", "INVALID_TYPE"},
-                    {"{\"prompt_id\": 99999}", "NOT_FOUND"}, {"{\"prompt_id\": 9007199254740992}", "INVALID_TYPE"}};
+    } bad_refs[] = {{"{\"prompt_id\": 0}", "INVALID_TYPE"},   {"{\"prompt_id\": -1}", "INVALID_TYPE"},
+                    {"{\"prompt_id\": 2.5}", "INVALID_TYPE"}, {"{\"prompt_id\": \"abc\"}", "INVALID_TYPE"},
+                    {"{\"prompt_id\": 99999}", "NOT_FOUND"},  {"{\"prompt_id\": 9007199254740992}", "INVALID_TYPE"}};
     for (size_t i = 0; i < sizeof bad_refs / sizeof bad_refs[0]; i++) {
         r = call(S.admin_key, "POST", "/api/v1/prompt", bad_refs[i].body);
         cr_assert_eq(r.status, 400, "%s: %s", bad_refs[i].body, r.body);
@@ -1172,16 +1180,15 @@ Test(history, existing_rows_are_numbered_in_creation_order)
     cr_assert_eq(pd_kill_wait(&S, SIGTERM, 10000), 0);
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(S.db_path, &db), SQLITE_OK);
-    const char *undo =
-        "DROP TRIGGER users_num_ai; DROP TRIGGER workspaces_num_ai; DROP TRIGGER data_sources_num_ai;"
-        "DROP TRIGGER prompts_num_ai; DROP INDEX users_org_num; DROP INDEX workspaces_org_num;"
-        "DROP INDEX data_sources_org_num; DROP INDEX prompts_org_num; DROP TABLE org_counters;"
-        "ALTER TABLE users DROP COLUMN num; ALTER TABLE users DROP COLUMN history_cleared_at;"
-        "ALTER TABLE workspaces DROP COLUMN num; ALTER TABLE data_sources DROP COLUMN num;"
-        "ALTER TABLE prompts DROP COLUMN num;"
-        "UPDATE workspaces SET created_at = created_at - 100000 WHERE name = 'Third';"
-        "UPDATE prompts SET created_at = created_at - 100000 WHERE name = 'Third';"
-        "PRAGMA user_version = 7;";
+    const char *undo = "DROP TRIGGER users_num_ai; DROP TRIGGER workspaces_num_ai; DROP TRIGGER data_sources_num_ai;"
+                       "DROP TRIGGER prompts_num_ai; DROP INDEX users_org_num; DROP INDEX workspaces_org_num;"
+                       "DROP INDEX data_sources_org_num; DROP INDEX prompts_org_num; DROP TABLE org_counters;"
+                       "ALTER TABLE users DROP COLUMN num; ALTER TABLE users DROP COLUMN history_cleared_at;"
+                       "ALTER TABLE workspaces DROP COLUMN num; ALTER TABLE data_sources DROP COLUMN num;"
+                       "ALTER TABLE prompts DROP COLUMN num;"
+                       "UPDATE workspaces SET created_at = created_at - 100000 WHERE name = 'Third';"
+                       "UPDATE prompts SET created_at = created_at - 100000 WHERE name = 'Third';"
+                       "PRAGMA user_version = 7;";
     cr_assert_eq(sqlite3_exec(db, undo, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     cr_assert_eq(pd_restart(&S, NULL, NULL), 0, "promptd did not restart");

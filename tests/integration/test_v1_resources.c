@@ -95,10 +95,7 @@ static void make2(const char *key, const char *path, const char *body, char id[6
     pd_resp_free(&r);
 }
 
-static void make(const char *key, const char *path, const char *body, char id[64])
-{
-    make2(key, path, body, id, NULL);
-}
+static void make(const char *key, const char *path, const char *body, char id[64]) { make2(key, path, body, id, NULL); }
 
 static void make_member(const char *email, char user_id[64], char key[128])
 {
