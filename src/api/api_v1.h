@@ -68,6 +68,9 @@ int api_v1_query_ref(api_req *rq, const char *name, enum store_num_kind kind, co
 /* A route parameter: neither form is a 400 naming the parameter; an unknown
  * number a 404 "<what> not found". */
 int api_v1_path_ref(api_req *rq, const char *name, enum store_num_kind kind, const char *what, store_id out);
+/* The text of a body member that names an id: a JSON integer's digits (in
+ * buf), a string as it is, NULL for anything else. */
+const char *api_v1_ref_text(json_t *v, char buf[32]);
 /* A body member v (a JSON integer, or a string holding a UUID or a number):
  * anything else, or an unknown number, is a 422 naming field. */
 int api_v1_body_ref(api_req *rq, json_t *v, enum store_num_kind kind, const char *field, store_id out);

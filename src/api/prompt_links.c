@@ -67,10 +67,7 @@ static int string_array(api_req *rq, json_t *obj, const char *key, const char *f
             const char *s = json_string_value(item);
             size_t n = s ? json_string_length(item) : 0;
             if (ids) {
-                if (json_is_integer(item)) {
-                    snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, json_integer_value(item));
-                    s = digits;
-                }
+                s = api_v1_ref_text(item, digits);
                 int rc = s ? api_v1_ref_lookup(rq, STORE_NUM_DATA_SOURCE, s, uuid, NULL) : API_V1_REF_BAD;
                 if (rc == STORE_NOTFOUND) {
                     http_error(rq->http, 422, NULL, field,

@@ -129,11 +129,11 @@ static const char *const REF_WHAT[] = {[STORE_NUM_USER] = "user",
                                        [STORE_NUM_DATA_SOURCE] = "data source",
                                        [STORE_NUM_PROMPT] = "prompt"};
 
-/* A positive decimal integer of at most STORE_NUM_MAX, digits only. */
+/* A positive decimal integer of at most STORE_NUM_MAX: digits only, no leading zero. */
 static int parse_num(const char *s, int64_t *out)
 {
     int64_t v = 0;
-    if (!s || !*s)
+    if (!s || !*s || *s == '0')
         return -1;
     for (const char *p = s; *p; p++) {
         if (*p < '0' || *p > '9')
@@ -206,17 +206,20 @@ int api_v1_path_ref(api_req *rq, const char *name, enum store_num_kind kind, con
     return 0;
 }
 
+const char *api_v1_ref_text(json_t *v, char buf[32])
+{
+    if (json_is_integer(v)) {
+        snprintf(buf, 32, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    }
+    return json_string_value(v);
+}
+
 int api_v1_body_ref(api_req *rq, json_t *v, enum store_num_kind kind, const char *field, store_id out)
 {
     char digits[32];
-    const char *text = NULL;
+    const char *text = api_v1_ref_text(v, digits);
     out[0] = '\0';
-    if (json_is_integer(v)) {
-        snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        text = digits;
-    } else if (json_is_string(v)) {
-        text = json_string_value(v);
-    }
     int rc = text ? api_v1_ref_lookup(rq, kind, text, out, NULL) : API_V1_REF_BAD;
     if (rc == API_V1_REF_BAD) {
         ref_bad(rq, 422, kind, field);

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "api/api_v1.h"
-#include "core/ids.h"
 
 static json_t *key_json(const store_key *k)
 {
@@ -34,11 +33,7 @@ static void keys_create(api_req *rq)
     json_t *u = json_object_get(root, "user_id");
     if (u && !json_is_null(u)) { /* the user's number in the organization, or their UUID */
         char digits[32];
-        const char *given = json_string_value(u);
-        if (json_is_integer(u)) {
-            snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, json_integer_value(u));
-            given = digits;
-        }
+        const char *given = api_v1_ref_text(u, digits);
         int rc = given ? api_v1_ref_lookup(rq, STORE_NUM_USER, given, user_buf, NULL) : API_V1_REF_BAD;
         if (rc == API_V1_REF_BAD) {
             http_error(rq->http, 422, NULL, "user_id",

@@ -19,7 +19,6 @@
 
 #include "api/api_v1.h"
 #include "api/api_v1_prompt.h"
-#include "core/ids.h"
 #include "core/template.h"
 #include "engine/engine.h"
 
@@ -77,11 +76,7 @@ int v1_prompt_check(api_req *rq, json_t *obj, json_t *defaults, const char *pref
     int has_prompt_id = v && !json_is_null(v);
     if (has_prompt_id) { /* the prompt's number in the organization, or its UUID */
         char digits[32];
-        const char *given = json_string_value(v);
-        if (json_is_integer(v)) {
-            snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-            given = digits;
-        }
+        const char *given = api_v1_ref_text(v, digits);
         int rc = given ? api_v1_ref_lookup(rq, STORE_NUM_PROMPT, given, out->prompt_id, NULL) : API_V1_REF_BAD;
         if (rc == API_V1_REF_BAD) {
             add_issue(errors, prefix, "prompt_id", "INVALID_TYPE",

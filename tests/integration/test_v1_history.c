@@ -549,6 +549,7 @@ Test(history, every_bad_parameter_is_a_400_naming_it)
         {"workspace_id=-1", "workspace_id"},
         {"workspace_id=abc", "workspace_id"},
         {"workspace_id=1.5", "workspace_id"},
+        {"workspace_id=01", "workspace_id"},
         {"workspace_id=9007199254740992", "workspace_id"},
         {"workspace_id=99999999999999999999999", "workspace_id"},
         {"data_source_id=abc", "data_source_id"},
