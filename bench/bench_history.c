@@ -451,6 +451,7 @@ filled:
             store_history_query hq = {.user_id = users[q->user],
                                       .status = q->status,
                                       .since = since,
+                                      .after_clear = 1, /* as the endpoint asks it */
                                       .search = v == 0 ? q->word : NULL,
                                       .sort = q->sort,
                                       .sort_desc = q->desc,

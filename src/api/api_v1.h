@@ -40,17 +40,42 @@ int api_v1_page_params(api_req *rq, long *page, long *page_size);
  * *out is the index into choices. */
 int api_v1_query_enum(api_req *rq, const char *name, const char *const *choices, int def, int *out);
 
-/* An optional query parameter holding a promptd id: absent/empty gives NULL;
- * anything but a UUID is a 400 naming the parameter. *out is borrowed. */
-int api_v1_query_id(api_req *rq, const char *name, const char **out);
-
 /* An optional free-text query parameter of at most max_bytes (400 when longer).
  * Absent or only whitespace gives NULL. *out is borrowed. */
 int api_v1_query_text(api_req *rq, const char *name, size_t max_bytes, const char **out);
 
-/* The route parameter `name` as an id; 404 "<what> not found" when it cannot
- * be one (no resource has it). *out is borrowed. */
+/* The route parameter `name` as a UUID (executions, batches: things with no
+ * number); 404 "<what> not found" when it cannot be one (no resource has
+ * it). *out is borrowed. */
 int api_v1_path_id(api_req *rq, const char *name, const char *what, const char **out);
+
+/* ---- integer ids (spec 002) ----
+ * Users, workspaces, data sources and prompts are named on input by their
+ * number in the caller's organization or by their UUID (store.h, "integer
+ * ids"); either way the functions give the UUID. A number is a positive
+ * decimal integer of at most STORE_NUM_MAX. */
+
+#define API_V1_REF_BAD 100 /* api_v1_ref_lookup: text is neither a UUID nor a number in range */
+
+/* Does not answer: STORE_OK with out = the UUID (a UUID is copied unchecked;
+ * a number is looked up, *num = it, or 0 for a UUID), STORE_NOTFOUND for a
+ * number the organization has not given, API_V1_REF_BAD, or STORE_ERR. */
+int api_v1_ref_lookup(api_req *rq, enum store_num_kind kind, const char *text, store_id out, int64_t *num);
+/* An optional query parameter: absent or empty gives *given = 0. Neither
+ * form: 400 naming the parameter; an unknown number: 404 "<what> not found". */
+int api_v1_query_ref(api_req *rq, const char *name, enum store_num_kind kind, const char *what, store_id out,
+                     int *given);
+/* A route parameter: neither form is a 400 naming the parameter; an unknown
+ * number a 404 "<what> not found". */
+int api_v1_path_ref(api_req *rq, const char *name, enum store_num_kind kind, const char *what, store_id out);
+/* The text of a body member that names an id: a JSON integer's digits (in
+ * buf), a string as it is, NULL for anything else. */
+const char *api_v1_ref_text(json_t *v, char buf[32]);
+/* A body member v (a JSON integer, or a string holding a UUID or a number):
+ * anything else, or an unknown number, is a 422 naming field. */
+int api_v1_body_ref(api_req *rq, json_t *v, enum store_num_kind kind, const char *field, store_id out);
+/* A number as JSON: the integer, or null for 0 (none). */
+json_t *api_v1_num(int64_t num);
 
 /* The caller must be an admin of their organization: 403 FORBIDDEN otherwise. */
 int api_v1_require_admin(api_req *rq);
@@ -63,14 +88,16 @@ void api_v1_store_error(api_req *rq, int rc, const char *what);
  * Shared by the Jarvis prompts API (prompts.c) and any v1 endpoint that
  * creates prompts. Implemented in prompt_links.c. */
 typedef struct api_prompt_links {
-    const char *workspace_id; /* NULL = not given, "" = null (none); borrowed from the body */
+    const char *workspace_id; /* NULL = not given, "" = null (none), else workspace_buf */
+    store_id workspace_buf;   /* the workspace's UUID (the body may name it by number) */
     char *tags;               /* JSON array text of strings (malloc'd), NULL = not given */
     char *data_source_ids;    /* JSON array text of ids (malloc'd), NULL = not given */
 } api_prompt_links;
 
 /* Read the optional members workspace_id (id or null), tags (array of up to
  * 50 strings of 1..64 bytes; duplicates dropped) and data_source_ids (array of
- * up to 100 ids; duplicates dropped) of obj, and check that the workspace and
+ * up to 100 ids; duplicates dropped) of obj (ids: numbers or UUIDs, kept as
+ * UUIDs; out must not move while used), and check that the workspace and
  * data sources are the caller's organization's. On error answers 422 naming
  * the field (prefix + name, e.g. "prompt.tags") and returns -1. */
 int api_prompt_links_parse(api_req *rq, json_t *obj, const char *prefix, api_prompt_links *out);

@@ -17,7 +17,7 @@
 /* A checked single-prompt request. Strings are borrowed from the body. */
 typedef struct v1_prompt_req {
     const char *text;      /* the template text (raw prompt, or the stored prompt's content) */
-    const char *prompt_id; /* a stored prompt, or NULL for a raw prompt */
+    store_id prompt_id;    /* a stored prompt's UUID (the body names it by number or UUID), "" for a raw prompt */
     json_t *variables;     /* borrowed object or NULL */
     json_t *metadata;      /* borrowed object or NULL */
     const char *model;     /* NULL = default */

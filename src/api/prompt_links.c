@@ -4,14 +4,15 @@
  * request bodies with 422s naming the field, checked against the store (an id
  * the caller's organization does not have is a 422 too: the body is
  * well-formed but names something that is not there), and shown in
- * responses. See api_v1.h.
+ * responses. See api_v1.h. Workspaces and data sources are named on input
+ * by their number in the organization or their UUID (v1_common.c); they are
+ * stored and shown (on the Jarvis surface) as UUIDs.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api_v1.h"
-#include "core/ids.h"
 
 #define TAGS_MAX 50
 #define TAG_MAX_BYTES 64
@@ -35,12 +36,17 @@ static int array_has(json_t *a, const char *s)
     return 0;
 }
 
-/* Read a JSON array of strings (each checked by ok) into *out as JSON text, duplicates dropped. */
+/* Read a JSON array into *out as JSON text of strings, duplicates dropped:
+ * tags (strings of 1..TAG_MAX_BYTES), or ids (data sources, each a number or
+ * a UUID, given as its UUID; a number the organization has not given is a
+ * 422 too). */
 static int string_array(api_req *rq, json_t *obj, const char *key, const char *field, size_t max_items, int ids,
                         char **out)
 {
     json_t *v = json_object_get(obj, key), *item, *uniq = NULL;
     size_t i;
+    char digits[32];
+    store_id uuid;
     *out = NULL;
     if (!v)
         return 0;
@@ -60,16 +66,31 @@ static int string_array(api_req *rq, json_t *obj, const char *key, const char *f
         {
             const char *s = json_string_value(item);
             size_t n = s ? json_string_length(item) : 0;
-            if (!s || (ids && !id_is_uuid(s)) || (!ids && (n == 0 || n > TAG_MAX_BYTES || strlen(s) != n))) {
-                if (ids)
-                    http_error(rq->http, 422, NULL, field, "'%s' entry %zu must be a data source id", field, i);
-                else
-                    http_error(rq->http, 422, NULL, field, "'%s' entry %zu must be a string of 1 to %d bytes", field, i,
-                               TAG_MAX_BYTES);
-                json_decref(uniq);
-                return -1;
+            if (ids) {
+                s = api_v1_ref_text(item, digits);
+                int rc = s ? api_v1_ref_lookup(rq, STORE_NUM_DATA_SOURCE, s, uuid, NULL) : API_V1_REF_BAD;
+                if (rc == STORE_NOTFOUND) {
+                    http_error(rq->http, 422, NULL, field,
+                               "'%s' entry %zu names a data source this organization does not have", field, i);
+                    goto fail;
+                }
+                if (rc == API_V1_REF_BAD) {
+                    http_error(rq->http, 422, NULL, field,
+                               "'%s' entry %zu must be a data source id: a positive integer (at most %lld) or a UUID",
+                               field, i, (long long)STORE_NUM_MAX);
+                    goto fail;
+                }
+                if (rc != STORE_OK) {
+                    api_v1_store_error(rq, rc, "Data source");
+                    goto fail;
+                }
+                s = uuid;
+            } else if (!s || n == 0 || n > TAG_MAX_BYTES || strlen(s) != n) {
+                http_error(rq->http, 422, NULL, field, "'%s' entry %zu must be a string of 1 to %d bytes", field, i,
+                           TAG_MAX_BYTES);
+                goto fail;
             }
-            if (!array_has(uniq, s) && json_array_append(uniq, item))
+            if (!array_has(uniq, s) && json_array_append_new(uniq, json_string(s)))
                 goto oom;
         }
     }
@@ -79,8 +100,9 @@ static int string_array(api_req *rq, json_t *obj, const char *key, const char *f
         goto oom;
     return 0;
 oom:
-    json_decref(uniq);
     http_error(rq->http, 500, NULL, NULL, "Out of memory");
+fail:
+    json_decref(uniq);
     return -1;
 }
 
@@ -96,11 +118,9 @@ int api_prompt_links_parse(api_req *rq, json_t *obj, const char *prefix, api_pro
     if (ws && json_is_null(ws)) {
         out->workspace_id = "";
     } else if (ws) {
-        if (!json_is_string(ws) || !id_is_uuid(json_string_value(ws))) {
-            http_error(rq->http, 422, NULL, f_ws, "'%s' must be a workspace id or null", f_ws);
+        if (api_v1_body_ref(rq, ws, STORE_NUM_WORKSPACE, f_ws, out->workspace_buf))
             return -1;
-        }
-        out->workspace_id = json_string_value(ws);
+        out->workspace_id = out->workspace_buf;
     }
     if (string_array(rq, obj, "tags", f_tags, TAGS_MAX, 0, &out->tags) ||
         string_array(rq, obj, "data_source_ids", f_ds, PROMPT_DATA_SOURCES_MAX, 1, &out->data_source_ids))

@@ -41,7 +41,7 @@ static int resolve_raw_prompts(api_req *rq, batch_entry *entries, size_t n)
     if (!names || !texts || !hashes || !name_buf || !hash_buf || !found || !index)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        if (entries[i].pr.prompt_id)
+        if (entries[i].pr.prompt_id[0])
             continue;
         v1_raw_identity(entries[i].pr.text, name_buf[m], hash_buf[m]);
         names[m] = name_buf[m];

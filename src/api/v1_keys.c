@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "api/api_v1.h"
-#include "core/ids.h"
 
 static json_t *key_json(const store_key *k)
 {
@@ -25,12 +24,29 @@ static json_t *key_json(const store_key *k)
 static void keys_create(api_req *rq)
 {
     json_t *root = NULL;
-    const char *name = NULL, *user_id = NULL;
+    const char *name = NULL, *user_id = rq->who.user_id;
+    store_id user_buf;
     if (api_v1_require_admin(rq) || api_read_body(rq, &root))
         return;
-    if (api_string_field(rq, root, "name", "name", 0, 0, 120, &name) ||
-        api_string_field(rq, root, "user_id", "user_id", 0, 1, 64, &user_id))
+    if (api_string_field(rq, root, "name", "name", 0, 0, 120, &name))
         goto out;
+    json_t *u = json_object_get(root, "user_id");
+    if (u && !json_is_null(u)) { /* the user's number in the organization, or their UUID */
+        char digits[32];
+        const char *given = api_v1_ref_text(u, digits);
+        int rc = given ? api_v1_ref_lookup(rq, STORE_NUM_USER, given, user_buf, NULL) : API_V1_REF_BAD;
+        if (rc == API_V1_REF_BAD) {
+            http_error(rq->http, 422, NULL, "user_id",
+                       "'user_id' must be a user id: a positive integer (at most %lld) or a UUID",
+                       (long long)STORE_NUM_MAX);
+            goto out;
+        }
+        if (rc != STORE_OK) {
+            api_v1_store_error(rq, rc, "User");
+            goto out;
+        }
+        user_id = user_buf;
+    }
     long limit = -1;
     json_t *l = json_object_get(root, "rate_limit_per_minute");
     if (l && !json_is_null(l)) {
@@ -40,12 +56,6 @@ static void keys_create(api_req *rq)
             goto out;
         }
         limit = (long)json_integer_value(l);
-    }
-    if (!user_id)
-        user_id = rq->who.user_id;
-    if (!id_is_uuid(user_id)) {
-        http_error(rq->http, 404, NULL, "user_id", "User not found");
-        goto out;
     }
     char key[AUTH_KEY_LEN + 1], prefix[STORE_KEY_PREFIX_LEN + 1];
     unsigned char hash[STORE_KEY_HASH_LEN];

@@ -88,7 +88,7 @@ int v1_fill_record(api_req *rq, const v1_prompt_req *pr, store_execution *rec, s
     *metadata_text = *vars_text = NULL;
     int rc = STORE_OK;
     if (!prompt->id[0]) { /* not resolved by the caller */
-        if (pr->prompt_id) {
+        if (pr->prompt_id[0]) {
             rc = store_prompt_get(rq->app->store, rq->who.org_id, pr->prompt_id, rq->who.user_id, prompt);
         } else {
             char name[V1_RAW_NAME_MAX + 4], hash[65];

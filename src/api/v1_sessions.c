@@ -7,11 +7,12 @@
  *
  * Members see their own session; admins anyone's in their organization.
  * Another user's id asked by a member answers 404, like an unknown one.
+ * A user is named by their number in the organization or their UUID (as on
+ * /api/v1/users); /users/me answers both (id and user_id: the number, uuid).
  */
 #include <string.h>
 
 #include "api/api_v1.h"
-#include "core/ids.h"
 #include "core/timeutil.h"
 
 static void users_me(api_req *rq)
@@ -22,9 +23,17 @@ static void users_me(api_req *rq)
         if (store_org_find(rq->app->store, rq->who.org_id, id, rq->who.org_name, sizeof rq->who.org_name) != STORE_OK)
             rq->who.org_name[0] = '\0';
     }
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", rq->who.user_id, "user_id", rq->who.user_id,
-                             "email", rq->who.email, "role", rq->who.role, "organization_id", rq->who.org_id,
-                             "organization", rq->who.org_name, "api_key_prefix", rq->who.key_prefix);
+    store_user u;
+    int rc = store_user_get(rq->app->store, rq->who.org_id, rq->who.user_id, &u);
+    if (rc != STORE_OK) { /* authenticated a moment ago: gone only if deleted since */
+        api_v1_store_error(rq, rc, "User");
+        return;
+    }
+    json_t *data = json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:s, s:s}", "id", api_v1_num(u.num), "user_id",
+                             api_v1_num(u.num), "uuid", rq->who.user_id, "email", rq->who.email, "role", rq->who.role,
+                             "organization_id", rq->who.org_id, "organization", rq->who.org_name, "api_key_prefix",
+                             rq->who.key_prefix);
+    store_user_clear(&u);
     api_v1_reply(rq, 200, data, "Current user retrieved");
 }
 
@@ -42,20 +51,32 @@ static json_t *session_item(const store_execution *e)
 
 static void sessions_get(api_req *rq)
 {
-    const char *user_id = api_param(rq, "user_id");
-    if (!id_is_uuid(user_id) || (!rq->who.is_admin && strcmp(user_id, rq->who.user_id) != 0)) {
+    store_id user_id;
+    int64_t num;
+    int urc = api_v1_ref_lookup(rq, STORE_NUM_USER, api_param(rq, "user_id"), user_id, &num);
+    if (urc == API_V1_REF_BAD) {
+        http_error(rq->http, 400, NULL, "user_id",
+                   "'user_id' must be a user id: a positive integer (at most %lld) or a UUID",
+                   (long long)STORE_NUM_MAX);
+        return;
+    }
+    if (urc != STORE_OK && urc != STORE_NOTFOUND) {
+        api_v1_store_error(rq, urc, "User");
+        return;
+    }
+    if (urc == STORE_NOTFOUND || (!rq->who.is_admin && strcmp(user_id, rq->who.user_id) != 0)) {
         http_error(rq->http, 404, NULL, NULL, "User not found");
         return;
     }
-    if (strcmp(user_id, rq->who.user_id) != 0) { /* an admin asking about someone: they must be in the org */
-        store_user u;
-        int urc = store_user_get(rq->app->store, rq->who.org_id, user_id, &u);
-        if (urc != STORE_OK) {
-            api_v1_store_error(rq, urc, "User");
-            return;
-        }
-        store_user_clear(&u);
+    /* the user as the answer names them; an admin asking about someone: they must be in the org */
+    store_user u;
+    urc = store_user_get(rq->app->store, rq->who.org_id, user_id, &u);
+    if (urc != STORE_OK) {
+        api_v1_store_error(rq, urc, "User");
+        return;
     }
+    num = u.num;
+    store_user_clear(&u);
     long limit;
     if (api_query_long(rq, "limit", 100, 1, 1000, &limit))
         return;
@@ -77,8 +98,8 @@ static void sessions_get(api_req *rq)
     json_t *items = json_array();
     for (size_t i = 0; i < page.count; i++)
         json_array_append_new(items, session_item(&page.items[i]));
-    json_t *data = json_pack("{s:s, s:o, s:I, s:I}", "user_id", user_id, "items", items, "count",
-                             (json_int_t)page.count, "total", (json_int_t)page.total);
+    json_t *data = json_pack("{s:o, s:s, s:o, s:I, s:I}", "user_id", api_v1_num(num), "user_uuid", user_id, "items",
+                             items, "count", (json_int_t)page.count, "total", (json_int_t)page.total);
     api_v1_reply(rq, 200, data, "Session history retrieved");
     store_execution_page_free(&page);
 }

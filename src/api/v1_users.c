@@ -17,7 +17,9 @@
  * administrator. Deleting a user deletes their API keys, which stop working
  * at once; their prompts and executions stay with the organization. A key is
  * issued by an admin or by the user themselves. Another organization's user
- * is a 404.
+ * is a 404. A user's id is their number in the organization (spec 002's
+ * user_id); :id takes it, the UUID (answered as uuid; API keys and tokens
+ * name users by it) or "me".
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -33,20 +35,22 @@
 
 static json_t *user_json(const store_user *u)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "id", u->id, "email", u->email, "name", u->name,
-                     "role", u->role, "organization_id", u->org_id, "api_keys_count", (json_int_t)u->keys_count,
-                     "created_at", api_time(u->created_at), "updated_at", api_time(u->updated_at));
+    return json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "id", api_v1_num(u->num), "uuid", u->id, "email",
+                     u->email, "name", u->name, "role", u->role, "organization_id", u->org_id, "api_keys_count",
+                     (json_int_t)u->keys_count, "created_at", api_time(u->created_at), "updated_at",
+                     api_time(u->updated_at));
 }
 
-/* The :id parameter, with "me" meaning the caller. */
-static int user_id_param(api_req *rq, const char **id)
+/* The :id parameter as a UUID in buf, with "me" meaning the caller. */
+static int user_id_param(api_req *rq, store_id buf, const char **id)
 {
     const char *s = api_param(rq, "id");
     if (s && strcmp(s, "me") == 0) {
         *id = rq->who.user_id;
         return 0;
     }
-    return api_v1_path_id(rq, "id", "User", id);
+    *id = buf;
+    return api_v1_path_ref(rq, "id", STORE_NUM_USER, "User", buf);
 }
 
 static int is_self(api_req *rq, const char *id) { return strcmp(id, rq->who.user_id) == 0; }
@@ -113,7 +117,7 @@ static void users_create(api_req *rq)
         goto out;
     }
     char location[80];
-    snprintf(location, sizeof location, "/api/v1/users/%s", created.id);
+    snprintf(location, sizeof location, "/api/v1/users/%lld", (long long)created.num);
     http_add_header(rq->http, "Location", location);
     api_v1_reply(rq, 201, user_json(&created), "User created successfully");
     store_user_clear(&created);
@@ -143,7 +147,8 @@ static void users_list(api_req *rq)
 static void users_get(api_req *rq)
 {
     const char *id;
-    if (user_id_param(rq, &id))
+    store_id buf;
+    if (user_id_param(rq, buf, &id))
         return;
     store_user u;
     int rc = store_user_get(rq->app->store, rq->who.org_id, id, &u);
@@ -158,10 +163,11 @@ static void users_get(api_req *rq)
 static void users_update(api_req *rq)
 {
     const char *id;
+    store_id buf;
     json_t *root = NULL;
     char *email = NULL;
     store_user_patch patch = {0};
-    if (user_id_param(rq, &id))
+    if (user_id_param(rq, buf, &id))
         return;
     if (!rq->who.is_admin && !is_self(rq, id)) {
         /* a member may not touch others: same answer whether they exist or not */
@@ -205,9 +211,18 @@ out:
 static void users_delete(api_req *rq)
 {
     const char *id;
-    if (user_id_param(rq, &id) || api_v1_require_admin(rq))
+    store_id buf;
+    store_user u;
+    if (user_id_param(rq, buf, &id) || api_v1_require_admin(rq))
         return;
-    int rc = store_user_delete(rq->app->store, rq->who.org_id, id);
+    /* read first: the answer names them by number, which a UUID path does not give */
+    int64_t num = 0;
+    int rc = store_user_get(rq->app->store, rq->who.org_id, id, &u);
+    if (rc == STORE_OK) {
+        num = u.num;
+        store_user_clear(&u);
+        rc = store_user_delete(rq->app->store, rq->who.org_id, id);
+    }
     if (rc == STORE_CONFLICT) {
         http_error(rq->http, 409, NULL, NULL, "The organization's last admin cannot be deleted");
         return;
@@ -216,14 +231,16 @@ static void users_delete(api_req *rq)
         api_v1_store_error(rq, rc, "User");
         return;
     }
-    api_v1_reply(rq, 200, json_pack("{s:s, s:b}", "id", id, "deleted", 1), "User deleted successfully");
+    api_v1_reply(rq, 200, json_pack("{s:o, s:s, s:b}", "id", api_v1_num(num), "uuid", id, "deleted", 1),
+                 "User deleted successfully");
 }
 
 static void users_key_create(api_req *rq)
 {
     const char *id, *name;
+    store_id buf;
     json_t *root = NULL;
-    if (user_id_param(rq, &id))
+    if (user_id_param(rq, buf, &id))
         return;
     if (!rq->who.is_admin && !is_self(rq, id)) {
         http_error(rq->http, 403, NULL, NULL, "Only an administrator may issue keys for other users");

@@ -19,7 +19,6 @@
 
 #include "api/api_v1.h"
 #include "api/api_v1_prompt.h"
-#include "core/ids.h"
 #include "core/template.h"
 #include "engine/engine.h"
 
@@ -75,11 +74,18 @@ int v1_prompt_check(api_req *rq, json_t *obj, json_t *defaults, const char *pref
 
     json_t *v = json_object_get(obj, "prompt_id");
     int has_prompt_id = v && !json_is_null(v);
-    if (has_prompt_id) {
-        if (!json_is_string(v) || !id_is_uuid(json_string_value(v)))
-            add_issue(errors, prefix, "prompt_id", "INVALID_TYPE", "prompt_id must be a prompt's UUID");
-        else
-            out->prompt_id = json_string_value(v);
+    if (has_prompt_id) { /* the prompt's number in the organization, or its UUID */
+        char digits[32];
+        const char *given = api_v1_ref_text(v, digits);
+        int rc = given ? api_v1_ref_lookup(rq, STORE_NUM_PROMPT, given, out->prompt_id, NULL) : API_V1_REF_BAD;
+        if (rc == API_V1_REF_BAD) {
+            add_issue(errors, prefix, "prompt_id", "INVALID_TYPE",
+                      "prompt_id must be a prompt's id: a positive integer (at most %lld) or a UUID",
+                      (long long)STORE_NUM_MAX);
+        } else if (rc != STORE_OK) {
+            add_issue(errors, prefix, "prompt_id", "NOT_FOUND", "no prompt with id %s", given);
+            out->prompt_id[0] = '\0';
+        }
     }
     v = json_object_get(obj, "prompt");
     if (v && !json_is_null(v) && !json_is_string(v)) {
@@ -87,9 +93,9 @@ int v1_prompt_check(api_req *rq, json_t *obj, json_t *defaults, const char *pref
     } else if (v && !json_is_null(v)) {
         out->text = json_string_value(v);
     }
-    if (out->text && out->prompt_id) {
+    if (out->text && out->prompt_id[0]) {
         add_issue(errors, prefix, "prompt", "CONFLICTING_FIELDS", "give either prompt or prompt_id, not both");
-    } else if (out->prompt_id) {
+    } else if (out->prompt_id[0]) {
         store_prompt p;
         int rc = store_prompt_get(rq->app->store, rq->who.org_id, out->prompt_id, rq->who.user_id, &p);
         if (rc == STORE_OK) {
@@ -103,7 +109,7 @@ int v1_prompt_check(api_req *rq, json_t *obj, json_t *defaults, const char *pref
     } else if ((!v || json_is_null(v)) && !has_prompt_id) {
         add_issue(errors, prefix, "prompt", "MISSING_FIELD", "prompt is required");
     }
-    if (out->text && !out->prompt_id) {
+    if (out->text && !out->prompt_id[0]) {
         const char *p = out->text;
         while (*p && isspace((unsigned char)*p))
             p++;

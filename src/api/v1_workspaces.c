@@ -10,6 +10,8 @@
  *
  * Names are unique in an organization (409). Every member may read; only
  * admins change (403 for members). Another organization's id is a 404.
+ * A workspace's id is its number in the organization (spec 002's
+ * workspace_id); :id takes it or the UUID, which answers carry as uuid.
  */
 #include <stdio.h>
 #include <string.h>
@@ -21,10 +23,10 @@
 
 static json_t *workspace_json(const store_workspace *w)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "id", w->id, "name", w->name, "description", w->description,
-                     "prompts_count", (json_int_t)w->prompts_count, "data_sources_count",
-                     (json_int_t)w->data_sources_count, "created_at", api_time(w->created_at), "updated_at",
-                     api_time(w->updated_at));
+    return json_pack("{s:o, s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "id", api_v1_num(w->num), "uuid", w->id, "name",
+                     w->name, "description", w->description, "prompts_count", (json_int_t)w->prompts_count,
+                     "data_sources_count", (json_int_t)w->data_sources_count, "created_at", api_time(w->created_at),
+                     "updated_at", api_time(w->updated_at));
 }
 
 static void conflict(api_req *rq, const char *name)
@@ -59,7 +61,7 @@ static void workspaces_create(api_req *rq)
         goto out;
     }
     char location[80];
-    snprintf(location, sizeof location, "/api/v1/workspaces/%s", created.id);
+    snprintf(location, sizeof location, "/api/v1/workspaces/%lld", (long long)created.num);
     http_add_header(rq->http, "Location", location);
     api_v1_reply(rq, 201, workspace_json(&created), "Workspace created successfully");
     store_workspace_clear(&created);
@@ -87,8 +89,8 @@ static void workspaces_list(api_req *rq)
 
 static void workspaces_get(api_req *rq)
 {
-    const char *id;
-    if (api_v1_path_id(rq, "id", "Workspace", &id))
+    store_id id;
+    if (api_v1_path_ref(rq, "id", STORE_NUM_WORKSPACE, "Workspace", id))
         return;
     store_workspace w;
     int rc = store_workspace_get(rq->app->store, rq->who.org_id, id, &w);
@@ -102,10 +104,11 @@ static void workspaces_get(api_req *rq)
 
 static void workspaces_update(api_req *rq)
 {
-    const char *id;
+    store_id id;
     json_t *root = NULL;
     store_workspace_patch patch = {0};
-    if (api_v1_path_id(rq, "id", "Workspace", &id) || api_v1_require_admin(rq) || api_read_body(rq, &root))
+    if (api_v1_path_ref(rq, "id", STORE_NUM_WORKSPACE, "Workspace", id) || api_v1_require_admin(rq) ||
+        api_read_body(rq, &root))
         return;
     if (api_string_field(rq, root, "name", "name", 0, 1, WS_NAME_MAX, &patch.name) ||
         api_string_field(rq, root, "description", "description", 0, 0, WS_DESCRIPTION_MAX, &patch.description))
@@ -128,15 +131,24 @@ out:
 
 static void workspaces_delete(api_req *rq)
 {
-    const char *id;
-    if (api_v1_path_id(rq, "id", "Workspace", &id) || api_v1_require_admin(rq))
+    store_id id;
+    store_workspace w;
+    if (api_v1_path_ref(rq, "id", STORE_NUM_WORKSPACE, "Workspace", id) || api_v1_require_admin(rq))
         return;
-    int rc = store_workspace_delete(rq->app->store, rq->who.org_id, id);
+    /* read first: the answer names it by number, which a UUID path does not give */
+    int64_t num = 0;
+    int rc = store_workspace_get(rq->app->store, rq->who.org_id, id, &w);
+    if (rc == STORE_OK) {
+        num = w.num;
+        store_workspace_clear(&w);
+        rc = store_workspace_delete(rq->app->store, rq->who.org_id, id);
+    }
     if (rc != STORE_OK) {
         api_v1_store_error(rq, rc, "Workspace");
         return;
     }
-    api_v1_reply(rq, 200, json_pack("{s:s, s:b}", "id", id, "deleted", 1), "Workspace deleted successfully");
+    api_v1_reply(rq, 200, json_pack("{s:o, s:s, s:b}", "id", api_v1_num(num), "uuid", id, "deleted", 1),
+                 "Workspace deleted successfully");
 }
 
 int api_routes_v1_workspaces(app *a)

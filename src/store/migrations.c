@@ -24,7 +24,8 @@ EMBED(sqlite_0004_queue, "src/store/migrations/sqlite/0004_queue.sql");
 EMBED(sqlite_0006_auth, "src/store/migrations/sqlite/0006_auth.sql");
 EMBED(sqlite_0005_history, "src/store/migrations/sqlite/0005_history.sql");
 EMBED(sqlite_0007_tool_calls, "src/store/migrations/sqlite/0007_tool_calls.sql");
-EMBED(sqlite_0008_idem_caller, "src/store/migrations/sqlite/0008_idem_caller.sql");
+EMBED(sqlite_0008_numbers, "src/store/migrations/sqlite/0008_numbers.sql");
+EMBED(sqlite_0009_idem_caller, "src/store/migrations/sqlite/0009_idem_caller.sql");
 
 const store_migration store_sqlite_migrations[] = {
     {1, "0001_init", sqlite_0001_init},
@@ -34,6 +35,7 @@ const store_migration store_sqlite_migrations[] = {
     {5, "0005_history", sqlite_0005_history},
     {6, "0006_auth", sqlite_0006_auth},
     {7, "0007_tool_calls", sqlite_0007_tool_calls},
-    {8, "0008_idem_caller", sqlite_0008_idem_caller},
+    {8, "0008_numbers", sqlite_0008_numbers},
+    {9, "0009_idem_caller", sqlite_0009_idem_caller},
 };
 const size_t store_sqlite_migrations_count = sizeof store_sqlite_migrations / sizeof store_sqlite_migrations[0];

@@ -932,6 +932,7 @@ static const struct store_ops sqlite_ops = {
     .user_key_create = sq_user_key_create,
     .history_list = sq_history_list,
     .history_clear = sq_history_clear,
+    .num_resolve = sq_num_resolve,
     .bench_execution_insert_bulk = sq_bench_execution_insert_bulk,
     /* ---- end prompt history ---- */
     .setting_get = sq_setting_get,

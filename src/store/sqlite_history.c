@@ -135,14 +135,14 @@ out:
 #define WS_COLS                                                                                                        \
     "w.id, w.org_id, w.name, w.description, w.created_at, w.updated_at, "                                              \
     "(SELECT count(*) FROM prompts p WHERE p.workspace_id = w.id), "                                                   \
-    "(SELECT count(*) FROM data_sources d WHERE d.workspace_id = w.id) "
+    "(SELECT count(*) FROM data_sources d WHERE d.workspace_id = w.id), w.num "
 
 static const char SQL_WS_INSERT[] = "INSERT INTO workspaces (id, org_id, name, description, created_at, updated_at) "
                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?5)";
 static const char SQL_WS_GET[] = "SELECT " WS_COLS "FROM workspaces w WHERE w.org_id = ?1 AND w.id = ?2";
 static const char SQL_WS_COUNT[] = "SELECT count(*) FROM workspaces WHERE org_id = ?1";
 static const char SQL_WS_LIST[] = "SELECT " WS_COLS "FROM workspaces w WHERE w.org_id = ?1 "
-                                  "ORDER BY w.created_at, w.id LIMIT ?2 OFFSET ?3";
+                                  "ORDER BY w.num LIMIT ?2 OFFSET ?3";
 static const char SQL_WS_UPDATE[] = "UPDATE workspaces SET name = coalesce(?3, name), "
                                     "description = coalesce(?4, description), updated_at = ?5 "
                                     "WHERE org_id = ?1 AND id = ?2";
@@ -159,6 +159,7 @@ static int ws_from_row(sqlite3_stmt *st, store_workspace *w)
     w->updated_at = sqlite3_column_int64(st, 5);
     w->prompts_count = (long)sqlite3_column_int64(st, 6);
     w->data_sources_count = (long)sqlite3_column_int64(st, 7);
+    w->num = sqlite3_column_int64(st, 8);
     if (!w->name || !w->description) {
         store_workspace_clear(w);
         return STORE_ERR;
@@ -266,7 +267,8 @@ int sq_workspace_delete(store_t *base, const char *org_id, const char *id)
 
 #define DS_COLS                                                                                                        \
     "d.id, d.org_id, coalesce(d.workspace_id, ''), d.name, d.type, d.description, d.created_at, d.updated_at, "        \
-    "(SELECT count(*) FROM prompt_data_sources pd WHERE pd.data_source_id = d.id) "
+    "(SELECT count(*) FROM prompt_data_sources pd WHERE pd.data_source_id = d.id), d.num, "                            \
+    "coalesce((SELECT w.num FROM workspaces w WHERE w.id = d.workspace_id), 0) "
 
 static const char SQL_DS_INSERT[] =
     "INSERT INTO data_sources (id, org_id, workspace_id, name, type, description, created_at, updated_at) "
@@ -275,7 +277,7 @@ static const char SQL_DS_GET[] = "SELECT " DS_COLS "FROM data_sources d WHERE d.
 static const char SQL_DS_COUNT[] =
     "SELECT count(*) FROM data_sources d WHERE d.org_id = ?1 AND (?2 IS NULL OR d.workspace_id = ?2)";
 static const char SQL_DS_LIST[] = "SELECT " DS_COLS "FROM data_sources d WHERE d.org_id = ?1 AND "
-                                  "(?2 IS NULL OR d.workspace_id = ?2) ORDER BY d.created_at, d.id LIMIT ?3 OFFSET ?4";
+                                  "(?2 IS NULL OR d.workspace_id = ?2) ORDER BY d.num LIMIT ?3 OFFSET ?4";
 static const char SQL_DS_UPDATE[] =
     "UPDATE data_sources SET name = coalesce(?3, name), type = coalesce(?4, type), "
     "description = coalesce(?5, description), "
@@ -295,6 +297,8 @@ static int ds_from_row(sqlite3_stmt *st, store_data_source *d)
     d->created_at = sqlite3_column_int64(st, 6);
     d->updated_at = sqlite3_column_int64(st, 7);
     d->prompts_count = (long)sqlite3_column_int64(st, 8);
+    d->num = sqlite3_column_int64(st, 9);
+    d->workspace_num = sqlite3_column_int64(st, 10);
     if (!d->name || !d->type || !d->description) {
         store_data_source_clear(d);
         return STORE_ERR;
@@ -418,14 +422,15 @@ int sq_data_source_delete(store_t *base, const char *org_id, const char *id)
 
 #define USER_COLS                                                                                                      \
     "u.id, u.org_id, u.email, u.name, u.role, u.created_at, coalesce(u.updated_at, u.created_at), "                    \
-    "(SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL) "
+    "(SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL), u.num, "                       \
+    "coalesce(u.history_cleared_at, 0) "
 
 static const char SQL_USER_INSERT[] =
     "INSERT INTO users (id, org_id, email, name, role, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
 static const char SQL_USER_GET[] = "SELECT " USER_COLS "FROM users u WHERE u.org_id = ?1 AND u.id = ?2";
 static const char SQL_USER_COUNT[] = "SELECT count(*) FROM users WHERE org_id = ?1";
 static const char SQL_USER_LIST[] =
-    "SELECT " USER_COLS "FROM users u WHERE u.org_id = ?1 ORDER BY u.created_at, u.id LIMIT ?2 OFFSET ?3";
+    "SELECT " USER_COLS "FROM users u WHERE u.org_id = ?1 ORDER BY u.num LIMIT ?2 OFFSET ?3";
 static const char SQL_USER_ROLE[] = "SELECT role FROM users WHERE org_id = ?1 AND id = ?2";
 static const char SQL_USER_ADMINS[] = "SELECT count(*) FROM users WHERE org_id = ?1 AND role = 'admin'";
 static const char SQL_USER_UPDATE[] =
@@ -450,6 +455,8 @@ static int user_from_row(sqlite3_stmt *st, store_user *u)
     u->created_at = sqlite3_column_int64(st, 5);
     u->updated_at = sqlite3_column_int64(st, 6);
     u->keys_count = (long)sqlite3_column_int64(st, 7);
+    u->num = sqlite3_column_int64(st, 8);
+    u->history_cleared_at = sqlite3_column_int64(st, 9);
     if (!u->email || !u->name) {
         store_user_clear(u);
         return STORE_ERR;
@@ -710,7 +717,11 @@ static int hist_fts_query(const char *text, char **out)
     "p.id, p.user_id, coalesce(p.workspace_id, ''), coalesce(p.last_execution_id, ''), p.name, p.description, "        \
     "p.content, p.tags, (SELECT json_group_array(pd.data_source_id) FROM prompt_data_sources pd "                      \
     "WHERE pd.prompt_id = p.id), p.last_status, p.status, p.last_duration_ms, " HIST_TIME ", "                         \
-    "coalesce(p.last_executed_at, 0), p.created_at, p.updated_at "
+    "coalesce(p.last_executed_at, 0), p.created_at, p.updated_at, p.num, "                                             \
+    "coalesce((SELECT u.num FROM users u WHERE u.id = p.user_id), 0), "                                                \
+    "coalesce((SELECT w.num FROM workspaces w WHERE w.id = p.workspace_id), 0), "                                      \
+    "(SELECT json_group_array(n) FROM (SELECT d.num AS n FROM prompt_data_sources pd "                                 \
+    "JOIN data_sources d ON d.id = pd.data_source_id WHERE pd.prompt_id = p.id ORDER BY d.num)) "
 
 static int hist_from_row(sqlite3_stmt *st, store_history_item *h)
 {
@@ -731,11 +742,34 @@ static int hist_from_row(sqlite3_stmt *st, store_history_item *h)
     h->last_executed_at = sqlite3_column_int64(st, 13);
     h->created_at = sqlite3_column_int64(st, 14);
     h->updated_at = sqlite3_column_int64(st, 15);
-    if (!h->name || !h->description || !h->prompt_text || !h->tags || !h->data_source_ids) {
+    h->num = sqlite3_column_int64(st, 16);
+    h->user_num = sqlite3_column_int64(st, 17);
+    h->workspace_num = sqlite3_column_int64(st, 18);
+    h->data_source_nums = sq_col_strdup(st, 19);
+    if (!h->name || !h->description || !h->prompt_text || !h->tags || !h->data_source_ids || !h->data_source_nums) {
         store_history_item_clear(h);
         return STORE_ERR;
     }
     return STORE_OK;
+}
+
+static const char SQL_HIST_CLEARED_AT[] =
+    "SELECT coalesce(history_cleared_at, 0) FROM users WHERE org_id = ?1 AND id = ?2";
+
+/* One user's last history clear (0 = never, or no such user). */
+static int hist_cleared_at(sq_conn *c, const char *org_id, const char *user_id, int64_t *out)
+{
+    sqlite3_stmt *st = sq_stmt(c, SQL_HIST_CLEARED_AT);
+    *out = 0;
+    if (!st)
+        return STORE_ERR;
+    sq_bind_text(st, 1, org_id);
+    sq_bind_text(st, 2, user_id);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    sq_stmt_done(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? STORE_OK : sq_fail(c, "history cleared at");
 }
 
 int sq_history_list(store_t *base, const char *org_id, const store_history_query *q, store_history_page *out)
@@ -758,7 +792,23 @@ int sq_history_list(store_t *base, const char *org_id, const store_history_query
         free(match);
         return STORE_OK;
     }
-    char where[768], order[160], sql[2048];
+    char where[1024], order[160], sql[2560];
+    int rc = STORE_ERR, step;
+    sqlite3_stmt *cnt = NULL, *st = NULL;
+    sq_conn *c = sq_reader_get(s);
+    if (!c)
+        goto out;
+    /* One user's history starts at their last clear: that is one more lower bound on the row's time, the
+     * same as time_period's (so the same index serves it). Every user's: each row against its owner's. */
+    int64_t since = q->since;
+    if (q->after_clear && q->user_id) {
+        int64_t cleared;
+        if (hist_cleared_at(c, org_id, q->user_id, &cleared) != STORE_OK)
+            goto out;
+        if (cleared > since)
+            since = cleared;
+    }
+    int owner_clear = q->after_clear && !q->user_id;
     /* Sorted by status or duration, the page is read in the order of the (org, user, status|duration, time)
      * index, the time_period checked in its entries; the unary + keeps the planner from taking the time
      * range instead and sorting every row of it (most rows are recent, so that range is rarely selective). */
@@ -766,26 +816,24 @@ int sq_history_list(store_t *base, const char *org_id, const store_history_query
     /* An organization-wide search is driven by the FTS matches (rowid lookups, bounded by how many match)
      * rather than by walking every prompt of the organization in the org index: the unary + keeps the
      * planner off that index. With a user, the user's index range is small and drives. */
-    snprintf(where, sizeof where, "FROM prompts p WHERE %sp.org_id = ?1%s%s%s%s%s%s", match && !q->user_id ? "+" : "",
+    snprintf(where, sizeof where, "FROM prompts p WHERE %sp.org_id = ?1%s%s%s%s%s%s%s", match && !q->user_id ? "+" : "",
              q->user_id ? " AND p.user_id = ?2" : "", q->workspace_id ? " AND p.workspace_id = ?3" : "",
              q->data_source_id
                  ? " AND p.id IN (SELECT pd.prompt_id FROM prompt_data_sources pd WHERE pd.data_source_id = ?4)"
                  : "",
              q->status ? " AND p.last_status = ?5" : "",
-             !q->since     ? ""
+             !since        ? ""
              : index_order ? " AND +" HIST_TIME " >= ?6"
                            : " AND " HIST_TIME " >= ?6",
-             match ? " AND p.rowid IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?7)" : "");
+             match ? " AND p.rowid IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?7)" : "",
+             owner_clear ? " AND +" HIST_TIME " >= coalesce((SELECT u.history_cleared_at FROM users u "
+                           "WHERE u.id = p.user_id), 0)"
+                         : "");
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
     snprintf(order, sizeof order, order_cols[q->sort], q->sort_desc ? "DESC" : "ASC");
 #pragma GCC diagnostic pop
 
-    int rc = STORE_ERR, step;
-    sqlite3_stmt *cnt = NULL, *st = NULL;
-    sq_conn *c = sq_reader_get(s);
-    if (!c)
-        goto out;
     snprintf(sql, sizeof sql, "SELECT count(*) %s", where);
     if (sqlite3_prepare_v2(c->db, sql, -1, &cnt, NULL) != SQLITE_OK) {
         sq_fail(c, "history count prepare");
@@ -807,8 +855,8 @@ int sq_history_list(store_t *base, const char *org_id, const store_history_query
             sq_bind_text(both[i], 4, q->data_source_id);
         if (q->status)
             sq_bind_text(both[i], 5, q->status);
-        if (q->since)
-            sqlite3_bind_int64(both[i], 6, q->since);
+        if (since)
+            sqlite3_bind_int64(both[i], 6, since);
         if (match)
             sq_bind_text(both[i], 7, match);
     }
@@ -853,34 +901,91 @@ static const char SQL_HIST_CLEAR_REACTIONS[] =
     "WHERE org_id = ?1 AND user_id = ?2 AND status IN ('completed', 'failed', 'cancelled'))";
 static const char SQL_HIST_CLEAR[] = "DELETE FROM executions WHERE org_id = ?1 AND user_id = ?2 AND "
                                      "status IN ('completed', 'failed', 'cancelled')";
+/* The prompts the user's v1 raw-text submissions created (raw_hash set) that nothing holds on to any more:
+ * no execution of anyone's, never edited (updated_at moves on any change through the Jarvis API) or
+ * published, no links, no cluster, no reaction (store.h). */
+static const char SQL_HIST_CLEAR_PROMPTS[] =
+    "DELETE FROM prompts WHERE org_id = ?1 AND user_id = ?2 AND raw_hash IS NOT NULL AND versions_count = 1 "
+    "AND updated_at = created_at "
+    "AND status = 'draft' AND published_version_id IS NULL AND workspace_id IS NULL AND tags = '[]' "
+    "AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.prompt_id = prompts.id) "
+    "AND NOT EXISTS (SELECT 1 FROM prompt_data_sources pd WHERE pd.prompt_id = prompts.id) "
+    "AND NOT EXISTS (SELECT 1 FROM cluster_prompts cp WHERE cp.prompt_id = prompts.id) "
+    "AND NOT EXISTS (SELECT 1 FROM reactions r WHERE r.target_type = 'prompt' AND r.target_id = prompts.id)";
+static const char SQL_HIST_CLEARED[] = "UPDATE users SET history_cleared_at = ?3 WHERE org_id = ?1 AND id = ?2";
 
-int sq_history_clear(store_t *base, const char *org_id, const char *user_id, long *deleted)
+int sq_history_clear(store_t *base, const char *org_id, const char *user_id, long *deleted, long *prompts_deleted)
 {
+    static const char *const steps[] = {SQL_HIST_CLEAR_REACTIONS, SQL_HIST_CLEAR, SQL_HIST_CLEAR_PROMPTS,
+                                        SQL_HIST_CLEARED};
     sq_store *s = (sq_store *)base;
-    *deleted = 0;
+    *deleted = *prompts_deleted = 0;
+    int64_t now = time_now_ms();
     sq_conn *c = sq_w_begin(s);
     if (!c)
         return STORE_ERR;
+    int rc = STORE_OK;
+    for (size_t i = 0; rc == STORE_OK && i < sizeof steps / sizeof steps[0]; i++) {
+        sqlite3_stmt *st = sq_stmt(c, steps[i]);
+        if (!st) {
+            rc = STORE_ERR;
+            break;
+        }
+        sq_bind_text(st, 1, org_id);
+        sq_bind_text(st, 2, user_id);
+        if (steps[i] == SQL_HIST_CLEARED)
+            sqlite3_bind_int64(st, 3, now);
+        /* executions: comments and earlier attempts go with them (ON DELETE CASCADE), and the triggers of
+         * 0005 move each prompt's latest execution back; prompts: their versions and FTS rows go with them */
+        if ((rc = sq_step_done(c, st)) != STORE_OK)
+            break;
+        if (steps[i] == SQL_HIST_CLEAR)
+            *deleted = (long)sqlite3_changes(c->db);
+        else if (steps[i] == SQL_HIST_CLEAR_PROMPTS)
+            *prompts_deleted = (long)sqlite3_changes(c->db);
+    }
+    if (rc != STORE_OK)
+        *deleted = *prompts_deleted = 0;
+    return sq_w_end(s, rc);
+}
+
+/* ---------------------------------------------------------------- integer ids */
+
+static const char SQL_NUM_USER[] = "SELECT id FROM users WHERE org_id = ?1 AND num = ?2";
+static const char SQL_NUM_WORKSPACE[] = "SELECT id FROM workspaces WHERE org_id = ?1 AND num = ?2";
+static const char SQL_NUM_DATA_SOURCE[] = "SELECT id FROM data_sources WHERE org_id = ?1 AND num = ?2";
+static const char SQL_NUM_PROMPT[] = "SELECT id FROM prompts WHERE org_id = ?1 AND num = ?2";
+
+int sq_num_resolve(store_t *base, const char *org_id, enum store_num_kind kind, int64_t num, store_id out)
+{
+    static const char *const sql[] = {[STORE_NUM_USER] = SQL_NUM_USER,
+                                      [STORE_NUM_WORKSPACE] = SQL_NUM_WORKSPACE,
+                                      [STORE_NUM_DATA_SOURCE] = SQL_NUM_DATA_SOURCE,
+                                      [STORE_NUM_PROMPT] = SQL_NUM_PROMPT};
+    sq_store *s = (sq_store *)base;
+    out[0] = '\0';
+    if ((unsigned)kind >= sizeof sql / sizeof sql[0])
+        return STORE_ERR;
+    sq_conn *c = sq_reader_get(s);
+    if (!c)
+        return STORE_ERR;
     int rc = STORE_ERR;
-    sqlite3_stmt *st = sq_stmt(c, SQL_HIST_CLEAR_REACTIONS);
+    sqlite3_stmt *st = sq_stmt(c, sql[kind]);
     if (!st)
         goto out;
     sq_bind_text(st, 1, org_id);
-    sq_bind_text(st, 2, user_id);
-    if ((rc = sq_step_done(c, st)) != STORE_OK)
-        goto out;
-    if (!(st = sq_stmt(c, SQL_HIST_CLEAR))) {
-        rc = STORE_ERR;
-        goto out;
+    sqlite3_bind_int64(st, 2, num);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        sq_col_copy(st, 0, out, sizeof(store_id));
+        rc = STORE_OK;
+    } else {
+        rc = step == SQLITE_DONE ? STORE_NOTFOUND : sq_fail(c, "number resolve");
     }
-    sq_bind_text(st, 1, org_id);
-    sq_bind_text(st, 2, user_id);
-    /* comments and earlier attempts go with them (ON DELETE CASCADE); the
-     * triggers of 0005 move each prompt's latest execution back */
-    if ((rc = sq_step_done(c, st)) == STORE_OK)
-        *deleted = (long)sqlite3_changes(c->db);
+    sq_stmt_done(st);
 out:
-    return sq_w_end(s, rc);
+    sq_reader_put(s, c);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- benchmarks */

@@ -215,7 +215,8 @@ int sq_user_update(store_t *base, const char *org_id, const char *id, const stor
 int sq_user_delete(store_t *base, const char *org_id, const char *id);
 int sq_user_key_create(store_t *base, const char *org_id, const char *user_id, const char *key_name, const char *key_prefix, const unsigned char *hash, store_key *out);
 int sq_history_list(store_t *base, const char *org_id, const store_history_query *q, store_history_page *out);
-int sq_history_clear(store_t *base, const char *org_id, const char *user_id, long *deleted);
+int sq_history_clear(store_t *base, const char *org_id, const char *user_id, long *deleted, long *prompts_deleted);
+int sq_num_resolve(store_t *base, const char *org_id, enum store_num_kind kind, int64_t num, store_id out);
 int sq_bench_execution_insert_bulk(store_t *base, const store_execution *e, size_t n);
 /* ---- end sqlite_history.c ---- */
 

@@ -733,9 +733,15 @@ int store_history_list(store_t *s, const char *org_id, const store_history_query
     return s->ops->history_list(s, org_id, q, out);
 }
 
-int store_history_clear(store_t *s, const char *org_id, const char *user_id, long *deleted)
+int store_history_clear(store_t *s, const char *org_id, const char *user_id, long *deleted, long *prompts_deleted)
 {
-    return s->ops->history_clear(s, org_id, user_id, deleted);
+    long d, p;
+    return s->ops->history_clear(s, org_id, user_id, deleted ? deleted : &d, prompts_deleted ? prompts_deleted : &p);
+}
+
+int store_num_resolve(store_t *s, const char *org_id, enum store_num_kind kind, int64_t num, store_id out)
+{
+    return s->ops->num_resolve(s, org_id, kind, num, out);
 }
 
 int store_bench_execution_insert_bulk(store_t *s, const store_execution *e, size_t n)
@@ -750,6 +756,7 @@ void store_history_item_clear(store_history_item *h)
     free(h->prompt_text);
     free(h->tags);
     free(h->data_source_ids);
+    free(h->data_source_nums);
     memset(h, 0, sizeof *h);
 }
 

@@ -641,6 +641,7 @@ int store_prompt_ensure_raw(store_t *s, const char *org_id, const char *user_id,
 
 typedef struct store_workspace {
     store_id id, org_id;
+    int64_t num; /* the organization's number for it (migration 0008: see "integer ids" below) */
     char *name, *description;
     long prompts_count, data_sources_count;
     int64_t created_at, updated_at;
@@ -657,7 +658,7 @@ void store_workspace_page_free(store_workspace_page *l);
 /* In: org_id, name, description (may be NULL). Fills id and times. */
 int store_workspace_create(store_t *s, store_workspace *w);
 int store_workspace_get(store_t *s, const char *org_id, const char *id, store_workspace *out);
-/* Oldest first. */
+/* In number order: the order they were created in (numbers are given in commit order). */
 int store_workspace_list(store_t *s, const char *org_id, long offset, long limit, store_workspace_page *out);
 typedef struct store_workspace_patch {
     const char *name, *description; /* NULL = unchanged */
@@ -668,6 +669,7 @@ int store_workspace_delete(store_t *s, const char *org_id, const char *id);
 
 typedef struct store_data_source {
     store_id id, org_id, workspace_id; /* workspace_id "" when none */
+    int64_t num, workspace_num;        /* workspace_num 0 when none */
     char *name, *type, *description;
     long prompts_count;
     int64_t created_at, updated_at;
@@ -685,7 +687,7 @@ void store_data_source_page_free(store_data_source_page *l);
  * when the workspace is not in org_id. */
 int store_data_source_create(store_t *s, store_data_source *d);
 int store_data_source_get(store_t *s, const char *org_id, const char *id, store_data_source *out);
-/* Oldest first; workspace_id NULL = every data source of the organization. */
+/* In number order (creation order); workspace_id NULL = every data source of the organization. */
 int store_data_source_list(store_t *s, const char *org_id, const char *workspace_id, long offset, long limit,
                            store_data_source_page *out);
 typedef struct store_data_source_patch {
@@ -707,6 +709,8 @@ int store_prompt_refs_check(store_t *s, const char *org_id, const char *workspac
 /* Users of an organization. Email is unique per organization. */
 typedef struct store_user {
     store_id id, org_id;
+    int64_t num;
+    int64_t history_cleared_at; /* the user's last history clear; 0 = never */
     char *email, *name;
     char role[16]; /* "admin" | "member" */
     long keys_count; /* active API keys */
@@ -724,7 +728,7 @@ void store_user_page_free(store_user_page *l);
 /* In: org_id, email, name (may be NULL), role. STORE_CONFLICT on a taken email. */
 int store_user_create(store_t *s, store_user *u);
 int store_user_get(store_t *s, const char *org_id, const char *id, store_user *out);
-/* Oldest first. */
+/* In number order (creation order). */
 int store_user_list(store_t *s, const char *org_id, long offset, long limit, store_user_page *out);
 typedef struct store_user_patch {
     const char *email, *name, *role; /* NULL = unchanged */
@@ -744,9 +748,13 @@ int store_user_key_create(store_t *s, const char *org_id, const char *user_id, c
 /* History: one row per prompt with its latest execution. */
 typedef struct store_history_item {
     store_id id, user_id, workspace_id, last_execution_id; /* "" when none */
+    int64_t num;           /* the prompt's number */
+    int64_t user_num;      /* 0 when the owner was deleted (the prompt stays with the organization) */
+    int64_t workspace_num; /* 0 when none */
     char *name, *description, *prompt_text;
     char *tags;            /* JSON array text of strings */
     char *data_source_ids; /* JSON array text of ids */
+    char *data_source_nums; /* JSON array text of the same data sources' numbers, ascending */
     char status[16];        /* the latest execution's status, or "draft" (never executed) */
     char prompt_status[16]; /* the prompt's own: draft | published | archived */
     long execution_time_ms; /* the latest execution's duration (0 for a draft) */
@@ -779,6 +787,8 @@ typedef struct store_history_query {
     const char *status;         /* latest execution status or "draft"; NULL = any */
     const char *search;         /* words matched (prefix) in name or text through FTS5; NULL = none */
     int64_t since;              /* rows whose timestamp >= since; 0 = all time */
+    int after_clear;            /* 1: only rows whose timestamp is at or after their owner's last
+                                   history clear (the history); 0: every row (the prompt list) */
     enum store_history_sort sort;
     int sort_desc;
     long offset, limit;
@@ -786,11 +796,23 @@ typedef struct store_history_query {
 
 /* The filters are taken as given (the caller checks that the ids it passes are in org_id). */
 int store_history_list(store_t *s, const char *org_id, const store_history_query *q, store_history_page *out);
-/* Clear a user's history: delete their finished executions (completed,
- * failed, cancelled; queued and running ones stay) with their comments and
- * reactions. Prompts stay and show their latest remaining execution, or
- * "draft". *deleted = executions removed. */
-int store_history_clear(store_t *s, const char *org_id, const char *user_id, long *deleted);
+/* Clear a user's history, in one transaction:
+ *  - delete their finished executions (completed, failed, cancelled) with
+ *    their comments, attempts and reactions; queued and running ones stay
+ *    (the queue or a waiting client still owns them);
+ *  - delete the prompts that their v1 raw-text submissions created (raw_hash
+ *    set, owned by them) that nothing else holds on to: no execution left
+ *    (anyone's), never changed since created (one version, updated_at =
+ *    created_at), still a draft, no workspace, tags or data sources, in no
+ *    cluster, with no reaction. A prompt made a stored prompt since (e.g.
+ *    renamed, edited or linked through the Jarvis API) stays;
+ *  - record the time of the clear: from now on their history shows only rows
+ *    whose timestamp is at or after it (store_history_query.after_clear), so
+ *    the prompts that stay (stored Jarvis prompts, which are not history) are
+ *    no longer listed until they run again.
+ * Other users' executions and prompts are untouched. *deleted = executions
+ * removed, *prompts_deleted = prompts removed (either may be NULL). */
+int store_history_clear(store_t *s, const char *org_id, const char *user_id, long *deleted, long *prompts_deleted);
 
 /* FOR BENCHMARKS (bench/bench_history.c): insert n executions in one
  * transaction, each finished with the given status/duration; the history
@@ -798,6 +820,21 @@ int store_history_clear(store_t *s, const char *org_id, const char *user_id, lon
 int store_bench_execution_insert_bulk(store_t *s, const store_execution *e, size_t n);
 
 /* ---- end prompt history ---- */
+
+/* ---- integer ids (spec 002) ----
+ *
+ * Users, workspaces, data sources and prompts carry a number besides their
+ * UUID: per organization, from 1, in creation order, never reused (migration
+ * 0008). The v1 surface answers it as `id` and takes either form. */
+
+enum store_num_kind { STORE_NUM_USER, STORE_NUM_WORKSPACE, STORE_NUM_DATA_SOURCE, STORE_NUM_PROMPT };
+/* The largest number accepted as input: 2^53 - 1, the largest integer every
+ * JSON client (JavaScript's included) holds exactly. */
+#define STORE_NUM_MAX 9007199254740991LL
+
+/* The UUID of the row of kind numbered num in org_id; STORE_NOTFOUND when
+ * there is none (another organization's number included). */
+int store_num_resolve(store_t *s, const char *org_id, enum store_num_kind kind, int64_t num, store_id out);
 
 /* ---- authentication extras ---- */
 

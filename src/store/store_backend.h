@@ -140,7 +140,8 @@ struct store_ops {
     int (*user_key_create)(store_t *s, const char *org_id, const char *user_id, const char *key_name,
                            const char *key_prefix, const unsigned char *hash, store_key *out);
     int (*history_list)(store_t *s, const char *org_id, const store_history_query *q, store_history_page *out);
-    int (*history_clear)(store_t *s, const char *org_id, const char *user_id, long *deleted);
+    int (*history_clear)(store_t *s, const char *org_id, const char *user_id, long *deleted, long *prompts_deleted);
+    int (*num_resolve)(store_t *s, const char *org_id, enum store_num_kind kind, int64_t num, store_id out);
     int (*bench_execution_insert_bulk)(store_t *s, const store_execution *e, size_t n);
     /* ---- end prompt history ---- */
     /* authentication extras (sqlite_auth.c) */

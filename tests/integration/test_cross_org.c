@@ -765,14 +765,16 @@ static void build_org_a(void)
     make(a, 202, "POST", "/api/v1/prompts/batch", "{\"prompts\": [\"" MARK " batch one\", \"" MARK " batch two\"]}",
          "batch_id", "BT");
     wait_batch(a, slot("BT")->value);
+    /* v1 objects by UUID here (data.uuid): their numbers are per organization, so B has numbers of its own
+     * that equal A's; numbers_are_per_organization checks those */
     make(a, 201, "POST", "/api/v1/workspaces", "{\"name\": \"" MARK " workspace\", \"description\": \"" MARK "\"}",
-         "data.id", "W");
+         "data.uuid", "W");
     snprintf(path, sizeof path, "{\"name\": \"" MARK " source\", \"type\": \"csv\", \"workspace_id\": \"%s\"}",
              slot("W")->value);
-    make(a, 201, "POST", "/api/v1/data-sources", path, "data.id", "D");
-    make(a, 201, "POST", "/api/v1/users", "{\"email\": \"member@a.example\", \"name\": \"" MARK " member\"}", "data.id",
-         "U");
-    make(a, 200, "GET", "/api/v1/users/me", NULL, "data.user_id", "UA");
+    make(a, 201, "POST", "/api/v1/data-sources", path, "data.uuid", "D");
+    make(a, 201, "POST", "/api/v1/users", "{\"email\": \"member@a.example\", \"name\": \"" MARK " member\"}",
+         "data.uuid", "U");
+    make(a, 200, "GET", "/api/v1/users/me", NULL, "data.uuid", "UA");
     r = expect(a, 201, "POST", "/api/v1/keys", "{\"name\": \"" MARK " second key\"}");
     set_id("KP", pd_str_at(r.json, "data.prefix"));
     set_id("KI", pd_str_at(r.json, "data.id"));
@@ -796,7 +798,7 @@ static void build_org_b(const char *b)
     p = expand("/clusters/{c}/conversations", 0);
     make(b, 201, "POST", p, "{\"conversation\": {\"title\": \"b conversation\"}}", "data.id", "cv");
     free(p);
-    make(b, 201, "POST", "/api/v1/data-sources", "{\"name\": \"b source\", \"type\": \"csv\"}", "data.id", "d");
+    make(b, 201, "POST", "/api/v1/data-sources", "{\"name\": \"b source\", \"type\": \"csv\"}", "data.uuid", "d");
 }
 
 /* ---------------------------------------------------------------- coverage */
@@ -979,4 +981,111 @@ Test(cross_org, another_organizations_ids_are_404_everywhere_and_change_nothing)
             N_ROUTES, N_REFS, calls, nfailures);
     cr_assert_eq(nfailures, 0, "%d cross-organization failures:\n%s", nfailures, failures ? failures : "");
     free(failures);
+}
+
+/* ---------------------------------------------------------------- integer ids */
+
+/* Spec 002's integer ids are numbers per organization: A's number 3 names nothing in B, which has only 1
+ * of each, and B's 1 is B's own. Every call of B naming 3 answers as for a number nobody has. */
+Test(cross_org, numbers_are_per_organization)
+{
+    cr_assert_eq(pd_start(&S, NULL, NULL), 0, "promptd did not start");
+    const char *a = S.admin_key;
+    char b[128], body[256];
+    cr_assert_eq(pd_new_org_key(&S, "orgb", b, sizeof b), 0);
+    for (int i = 1; i <= 3; i++) {
+        snprintf(body, sizeof body, "{\"name\": \"" MARK " w%d\"}", i);
+        pd_resp r = expect(a, 201, "POST", "/api/v1/workspaces", body);
+        cr_assert_eq(pd_int_at(r.json, "data.id", -1), i, "%s", r.body);
+        pd_resp_free(&r);
+        snprintf(body, sizeof body, "{\"name\": \"" MARK " d%d\", \"type\": \"csv\"}", i);
+        r = expect(a, 201, "POST", "/api/v1/data-sources", body);
+        cr_assert_eq(pd_int_at(r.json, "data.id", -1), i, "%s", r.body);
+        pd_resp_free(&r);
+        snprintf(body, sizeof body, "{\"prompt\": {\"name\": \"" MARK " p%d\", \"content\": \"" MARK "\"}}", i);
+        r = expect(a, 201, "POST", "/prompts", body);
+        pd_resp_free(&r);
+        if (i > 1) { /* the admin is user 1 */
+            snprintf(body, sizeof body, "{\"email\": \"u%d@a.example\", \"name\": \"" MARK "\"}", i);
+            r = expect(a, 201, "POST", "/api/v1/users", body);
+            cr_assert_eq(pd_int_at(r.json, "data.id", -1), i, "%s", r.body);
+            pd_resp_free(&r);
+        }
+    }
+    pd_resp r = expect(b, 201, "POST", "/api/v1/workspaces", "{\"name\": \"b w\"}");
+    cr_assert_eq(pd_int_at(r.json, "data.id", -1), 1, "B's numbers start at 1: %s", r.body);
+    pd_resp_free(&r);
+    r = expect(b, 201, "POST", "/api/v1/data-sources", "{\"name\": \"b d\", \"type\": \"csv\"}");
+    cr_assert_eq(pd_int_at(r.json, "data.id", -1), 1, "%s", r.body);
+    pd_resp_free(&r);
+
+    const char *a_paths[] = {"/api/v1/workspaces/3",
+                             "/api/v1/data-sources/3",
+                             "/api/v1/users/3",
+                             "/api/v1/sessions/3",
+                             "/api/v1/prompts/history?user_id=all",
+                             "/api/v1/prompts"};
+    char *before[6];
+    for (size_t i = 0; i < 6; i++) {
+        r = expect(a, 200, "GET", a_paths[i], NULL);
+        before[i] = strdup(r.body);
+        pd_resp_free(&r);
+    }
+
+    const struct {
+        const char *method, *path, *body;
+        long status;
+    } calls[] = {
+        {"GET", "/api/v1/workspaces/3", NULL, 404},
+        {"PUT", "/api/v1/workspaces/3", "{\"name\": \"taken\"}", 404},
+        {"PATCH", "/api/v1/workspaces/3", "{\"name\": \"taken\"}", 404},
+        {"DELETE", "/api/v1/workspaces/3", NULL, 404},
+        {"GET", "/api/v1/data-sources/3", NULL, 404},
+        {"PUT", "/api/v1/data-sources/3", "{\"name\": \"taken\"}", 404},
+        {"PATCH", "/api/v1/data-sources/3", "{\"workspace_id\": null}", 404},
+        {"DELETE", "/api/v1/data-sources/3", NULL, 404},
+        {"GET", "/api/v1/users/3", NULL, 404},
+        {"PUT", "/api/v1/users/3", "{\"name\": \"taken\"}", 404},
+        {"PATCH", "/api/v1/users/3", "{\"name\": \"taken\"}", 404},
+        {"DELETE", "/api/v1/users/3", NULL, 404},
+        {"POST", "/api/v1/users/3/api-keys", "{\"name\": \"backdoor\"}", 404},
+        {"GET", "/api/v1/sessions/3", NULL, 404},
+        {"GET", "/api/v1/prompts/history?workspace_id=3", NULL, 404},
+        {"GET", "/api/v1/prompts/history?data_source_id=3", NULL, 404},
+        {"GET", "/api/v1/prompts/history?user_id=3", NULL, 404},
+        {"DELETE", "/api/v1/prompts/history?user_id=3", NULL, 404},
+        {"GET", "/api/v1/prompts?user_id=3", NULL, 404},
+        {"GET", "/api/v1/prompts?workspace_id=3", NULL, 404},
+        {"GET", "/api/v1/data-sources?workspace_id=3", NULL, 404},
+        {"POST", "/api/v1/keys", "{\"name\": \"backdoor\", \"user_id\": 3}", 404},
+        {"POST", "/api/v1/data-sources", "{\"name\": \"x\", \"type\": \"csv\", \"workspace_id\": 3}", 422},
+        {"PUT", "/api/v1/data-sources/1", "{\"workspace_id\": 3}", 422},
+        {"POST", "/prompts", "{\"prompt\": {\"name\": \"b\", \"content\": \"b\", \"workspace_id\": 3}}", 422},
+        {"POST", "/prompts", "{\"prompt\": {\"name\": \"b\", \"content\": \"b\", \"data_source_ids\": [1, 3]}}", 422},
+        {"POST", "/api/v1/prompt", "{\"prompt_id\": 3}", 400},
+        {"POST", "/api/v1/prompt", "{\"prompt_id\": \"3\", \"async\": true}", 400},
+        {"POST", "/api/v1/prompts/batch", "{\"prompts\": [{\"prompt_id\": 3}]}", 400},
+    };
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        r = call(b, calls[i].method, calls[i].path, calls[i].body);
+        cr_assert_eq(r.status, calls[i].status, "B %s %s %s: want %ld, got %ld: %s", calls[i].method, calls[i].path,
+                     calls[i].body ? calls[i].body : "", calls[i].status, r.status, r.body);
+        cr_assert_null(strstr(r.body, MARK), "B %s %s shows A's data: %s", calls[i].method, calls[i].path, r.body);
+        pd_resp_free(&r);
+    }
+    /* B's number 1 is B's own */
+    r = expect(b, 200, "GET", "/api/v1/workspaces/1", NULL);
+    cr_assert_str_eq(pd_str_at(r.json, "data.name"), "b w", "%s", r.body);
+    pd_resp_free(&r);
+    r = expect(b, 200, "GET", "/api/v1/users/1", NULL);
+    cr_assert_null(strstr(r.body, "admin@localhost"), "B's user 1 is A's admin: %s", r.body);
+    pd_resp_free(&r);
+
+    /* and A is exactly as before */
+    for (size_t i = 0; i < 6; i++) {
+        r = expect(a, 200, "GET", a_paths[i], NULL);
+        cr_assert_str_eq(r.body, before[i], "A's GET %s changed after B's calls", a_paths[i]);
+        pd_resp_free(&r);
+        free(before[i]);
+    }
 }

@@ -381,11 +381,11 @@ Test(ratelimit_http, day_limit_is_per_user_and_shared_by_the_users_keys)
     assert_triple(&r, 5, 4, "key 1, request 1");
     assert_header_eq(&r, "RateLimit-Policy", "\"day\";q=5;w=86400", "day only");
     char user[64];
-    snprintf(user, sizeof user, "%s", pd_str_at(r.json, "data.user_id") ? pd_str_at(r.json, "data.user_id") : "");
+    snprintf(user, sizeof user, "%s", pd_str_at(r.json, "data.uuid") ? pd_str_at(r.json, "data.uuid") : "");
     pd_resp_free(&r);
 
     r = get_ok(k2, "/api/v1/users/me");
-    cr_assert_str_eq(pd_str_at(r.json, "data.user_id"), user, "the second key must belong to the same user");
+    cr_assert_str_eq(pd_str_at(r.json, "data.uuid"), user, "the second key must belong to the same user");
     assert_triple(&r, 5, 3, "key 2, request 2 (the user's day window is shared)");
     pd_resp_free(&r);
 

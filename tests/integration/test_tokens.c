@@ -123,7 +123,7 @@ static void expect_me(const char *key, const char *bearer, const char *email, co
     cr_assert(e && strcmp(e, email) == 0, "/users/me email %s, want %s: %s", e ? e : "(none)", email, r.body);
     cr_assert(ro && strcmp(ro, role) == 0, "/users/me role %s, want %s: %s", ro ? ro : "(none)", role, r.body);
     if (user_id)
-        snprintf(user_id, idlen, "%s", pd_str_at(r.json, "data.user_id") ? pd_str_at(r.json, "data.user_id") : "");
+        snprintf(user_id, idlen, "%s", pd_str_at(r.json, "data.uuid") ? pd_str_at(r.json, "data.uuid") : "");
     pd_resp_free(&r);
 }
 
@@ -162,7 +162,8 @@ static void create_user(const char *email, const char *role, char *id, size_t id
     char *body = pd_pack("{s:s, s:s, s:s}", "email", email, "name", "Test User", "role", role);
     pd_resp r = expect_as(201, S.admin_key, NULL, "POST", "/api/v1/users", body);
     free(body);
-    snprintf(id, idlen, "%s", pd_str_at(r.json, "data.id") ? pd_str_at(r.json, "data.id") : "");
+    /* the UUID: it is what a token's sub names (data.id is the user's number in the organization) */
+    snprintf(id, idlen, "%s", pd_str_at(r.json, "data.uuid") ? pd_str_at(r.json, "data.uuid") : "");
     cr_assert_eq(strlen(id), 36, "%s", r.body);
     pd_resp_free(&r);
 }
@@ -370,7 +371,7 @@ Test(tokens, a_secret_kept_in_the_database_by_an_older_version_moves_to_the_file
     cr_assert_eq(pd_start(&S, NULL, NULL), 0, "promptd did not start");
     pd_resp r = expect_as(200, S.admin_key, NULL, "GET", "/api/v1/users/me", NULL);
     char sub[64], org[64];
-    snprintf(sub, sizeof sub, "%s", pd_str_at(r.json, "data.user_id"));
+    snprintf(sub, sizeof sub, "%s", pd_str_at(r.json, "data.uuid"));
     snprintf(org, sizeof org, "%s", pd_str_at(r.json, "data.organization_id"));
     pd_resp_free(&r);
     cr_assert_eq(pd_kill_wait(&S, SIGTERM, 15000), 0, "promptd did not stop cleanly");
@@ -543,7 +544,7 @@ Test(tokens, expired_not_yet_valid_and_misissued_hs256_tokens_are_refused)
     cr_assert_eq(pd_start(&S, NULL, env), 0, "promptd did not start");
     pd_resp r = expect_as(200, S.admin_key, NULL, "GET", "/api/v1/users/me", NULL);
     char sub[64], org[64];
-    snprintf(sub, sizeof sub, "%s", pd_str_at(r.json, "data.user_id"));
+    snprintf(sub, sizeof sub, "%s", pd_str_at(r.json, "data.uuid"));
     snprintf(org, sizeof org, "%s", pd_str_at(r.json, "data.organization_id"));
     pd_resp_free(&r);
 

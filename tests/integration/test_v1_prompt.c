@@ -246,10 +246,20 @@ Test(v1, unknown_ids_and_other_orgs_answer_404)
         pd_resp_free(&o);
     }
     pd_resp me = call_key(S.admin_key, "GET", "/api/v1/users/me", NULL, NULL);
-    snprintf(path, sizeof path, "/api/v1/sessions/%s", pd_str_at(me.json, "data.user_id"));
+    snprintf(path, sizeof path, "/api/v1/sessions/%s", pd_str_at(me.json, "data.uuid"));
     pd_resp o = call_key(other, "GET", path, NULL, NULL);
     expect_v1_error(&o, 404, "NOT_FOUND", NULL);
     pd_resp_free(&o);
+    o = call_key(S.admin_key, "GET", "/api/v1/sessions/999", NULL, NULL); /* a number no user has */
+    expect_v1_error(&o, 404, "NOT_FOUND", NULL);
+    pd_resp_free(&o);
+    const char *bad[] = {"nope", "0", "-1", "1.5", "9007199254740992"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(path, sizeof path, "/api/v1/sessions/%s", bad[i]);
+        o = call_key(S.admin_key, "GET", path, NULL, NULL);
+        expect_v1_error(&o, 400, "BAD_REQUEST", "user_id");
+        pd_resp_free(&o);
+    }
     pd_resp_free(&me);
     pd_resp_free(&r);
 }
@@ -392,7 +402,7 @@ static void make_member(const char *email, char key[128])
     char body[256], path[160];
     snprintf(body, sizeof body, "{\"email\": \"%s\"}", email);
     pd_resp u = expect(201, "POST", "/api/v1/users", body);
-    snprintf(path, sizeof path, "/api/v1/users/%s/api-keys", pd_str_at(u.json, "data.id"));
+    snprintf(path, sizeof path, "/api/v1/users/%s/api-keys", pd_str_at(u.json, "data.uuid"));
     pd_resp k = expect(201, "POST", path, NULL);
     snprintf(key, 128, "%s", pd_str_at(k.json, "data.key"));
     cr_assert(key[0], "%s", k.body);
@@ -479,8 +489,10 @@ Test(v1, members_read_only_their_own_requests_and_batches)
 Test(v1, sessions_list_a_users_requests_newest_first)
 {
     pd_resp me = expect(200, "GET", "/api/v1/users/me", NULL);
-    const char *uid = pd_str_at(me.json, "data.user_id");
+    const char *uid = pd_str_at(me.json, "data.uuid");
     cr_assert_not_null(uid);
+    long long unum = pd_int_at(me.json, "data.user_id", -1);
+    cr_assert_gt(unum, 0, "%s", me.body);
     cr_assert_str_eq(pd_str_at(me.json, "data.role"), "admin");
     pd_resp p1 = expect(200, "POST", "/api/v1/prompt", "{\"prompt\": \"first\"}");
     pd_resp p2 = expect(200, "POST", "/api/v1/prompt", "{\"prompt\": \"second\"}");
@@ -493,6 +505,13 @@ Test(v1, sessions_list_a_users_requests_newest_first)
     cr_assert_str_eq(pd_str_at(s.json, "data.items.0.prompt"), "second");
     cr_assert_str_eq(pd_str_at(s.json, "data.items.0.response"), "second");
     cr_assert_str_eq(pd_str_at(s.json, "data.items.1.prompt"), "first");
+    cr_assert_eq(pd_int_at(s.json, "data.user_id", -1), unum, "%s", s.body);
+    cr_assert_str_eq(pd_str_at(s.json, "data.user_uuid"), uid, "%s", s.body);
+    pd_resp_free(&s);
+    /* the user's number names them too (spec 002's integer user_id) */
+    snprintf(path, sizeof path, "/api/v1/sessions/%lld", unum);
+    s = expect(200, "GET", path, NULL);
+    cr_assert_eq(pd_int_at(s.json, "data.count", -1), 2, "%s", s.body);
     pd_resp_free(&s);
     snprintf(path, sizeof path, "/api/v1/sessions/%s?limit=1", uid);
     s = expect(200, "GET", path, NULL);

@@ -7,6 +7,7 @@
  * 422 naming the field) and other organizations' ids (404).
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,14 +67,35 @@ static void expect_error(long status, const char *code, const char *field, const
     expect_error_key(S.admin_key, status, code, field, method, path, body);
 }
 
-static void make(const char *key, const char *path, const char *body, char id[64])
+/* An integer member as text (a thread-local buffer), NULL when it is not an integer. */
+static const char *num_at(const json_t *root, const char *path)
+{
+    static _Thread_local char buf[8][32];
+    static _Thread_local int next;
+    json_t *v = pd_json_at(root, path);
+    if (!json_is_integer(v))
+        return NULL;
+    char *b = buf[next++ % 8];
+    snprintf(b, 32, "%lld", (long long)json_integer_value(v));
+    return b;
+}
+
+/* Create; the number (data.id, as text) into id and the UUID (data.uuid) into uuid (may be NULL). */
+static void make2(const char *key, const char *path, const char *body, char id[64], char uuid[64])
 {
     pd_resp r = expect_key(key, 201, "POST", path, body);
-    snprintf(id, 64, "%s", pd_str_at(r.json, "data.id"));
-    const char *loc = pd_header(&r, "Location");
-    cr_assert(loc && strstr(loc, id), "Location: %s", loc ? loc : "(none)");
+    cr_assert_not_null(num_at(r.json, "data.id"), "the id is a number: %s", r.body);
+    snprintf(id, 64, "%s", num_at(r.json, "data.id"));
+    const char *u = pd_str_at(r.json, "data.uuid");
+    cr_assert(u && strlen(u) == 36 && u[8] == '-', "uuid: %s", r.body);
+    if (uuid)
+        snprintf(uuid, 64, "%s", u);
+    const char *loc = pd_header(&r, "Location"), *slash = loc ? strrchr(loc, '/') : NULL;
+    cr_assert(slash && strcmp(slash + 1, id) == 0, "Location: %s", loc ? loc : "(none)");
     pd_resp_free(&r);
 }
+
+static void make(const char *key, const char *path, const char *body, char id[64]) { make2(key, path, body, id, NULL); }
 
 static void make_member(const char *email, char user_id[64], char key[128])
 {
@@ -125,7 +147,7 @@ Test(resources, workspace_crud)
 
     r = expect(200, "GET", "/api/v1/workspaces?page=1&page_size=1", NULL);
     cr_assert_eq(json_array_size(pd_json_at(r.json, "data.items")), 1, "%s", r.body);
-    cr_assert_str_eq(pd_str_at(r.json, "data.items.0.id"), w, "oldest first");
+    cr_assert_str_eq(num_at(r.json, "data.items.0.id"), w, "oldest first");
     check_pagination(&r, 1, 1, 2, 2);
     pd_resp_free(&r);
     r = expect(200, "GET", "/api/v1/workspaces", NULL);
@@ -224,14 +246,14 @@ Test(resources, data_source_crud_and_workspaces)
     pd_resp r = expect(200, "GET", path, NULL);
     cr_assert_str_eq(pd_str_at(r.json, "data.name"), "crm");
     cr_assert_str_eq(pd_str_at(r.json, "data.type"), "postgresql");
-    cr_assert_str_eq(pd_str_at(r.json, "data.workspace_id"), w);
+    cr_assert_str_eq(num_at(r.json, "data.workspace_id"), w);
     pd_resp_free(&r);
 
     char wpath[160];
     snprintf(wpath, sizeof wpath, "/api/v1/data-sources?workspace_id=%s", w);
     r = expect(200, "GET", wpath, NULL);
     check_pagination(&r, 1, 20, 1, 1);
-    cr_assert_str_eq(pd_str_at(r.json, "data.items.0.id"), d);
+    cr_assert_str_eq(num_at(r.json, "data.items.0.id"), d);
     pd_resp_free(&r);
     snprintf(wpath, sizeof wpath, "/api/v1/workspaces/%s", w);
     r = expect(200, "GET", wpath, NULL);
@@ -245,7 +267,7 @@ Test(resources, data_source_crud_and_workspaces)
     pd_resp_free(&r);
     snprintf(body, sizeof body, "{\"workspace_id\": \"%s\"}", w);
     r = expect(200, "PUT", path, body);
-    cr_assert_str_eq(pd_str_at(r.json, "data.workspace_id"), w);
+    cr_assert_str_eq(num_at(r.json, "data.workspace_id"), w);
     pd_resp_free(&r);
 
     /* deleting the workspace detaches the data source */
@@ -357,7 +379,7 @@ Test(resources, the_last_admin_stays)
 {
     pd_resp r = expect(200, "GET", "/api/v1/users/me", NULL);
     char me[64], path[128];
-    snprintf(me, sizeof me, "%s", pd_str_at(r.json, "data.id"));
+    snprintf(me, sizeof me, "%s", num_at(r.json, "data.id"));
     pd_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/users/%s", me);
     expect_error(409, "CONFLICT", "role", "PATCH", path, "{\"role\": \"member\"}");
@@ -374,8 +396,12 @@ Test(resources, the_last_admin_stays)
 
 Test(resources, members_manage_only_themselves)
 {
-    char mid[64], mkey[128], oid[64], okey[128], path[128];
+    char mid[64], mkey[128], oid[64], okey[128], path[128], muuid[64];
     make_member("self@example.com", mid, mkey);
+    snprintf(path, sizeof path, "/api/v1/users/%s", mid);
+    pd_resp u = expect(200, "GET", path, NULL);
+    snprintf(muuid, sizeof muuid, "%s", pd_str_at(u.json, "data.uuid"));
+    pd_resp_free(&u);
     make_member("peer@example.com", oid, okey);
     pd_resp r = expect_key(mkey, 200, "PATCH", "/api/v1/users/me", "{\"name\": \"Me Myself\"}");
     cr_assert_str_eq(pd_str_at(r.json, "data.name"), "Me Myself");
@@ -392,12 +418,13 @@ Test(resources, members_manage_only_themselves)
     r = expect_key(mkey, 201, "POST", "/api/v1/users/me/api-keys", "{\"name\": \"laptop\"}");
     const char *k2 = pd_str_at(r.json, "data.key");
     cr_assert(k2 && strncmp(k2, "pk_live_", 8) == 0, "%s", r.body);
-    cr_assert_str_eq(pd_str_at(r.json, "data.user_id"), mid);
+    cr_assert_str_eq(pd_str_at(r.json, "data.user_id"), muuid, "an API key names its user by UUID");
     char key2[128];
     snprintf(key2, sizeof key2, "%s", k2);
     pd_resp_free(&r);
     r = expect_key(key2, 200, "GET", "/api/v1/users/me", NULL);
-    cr_assert_str_eq(pd_str_at(r.json, "data.id"), mid);
+    cr_assert_str_eq(num_at(r.json, "data.id"), mid);
+    cr_assert_str_eq(pd_str_at(r.json, "data.uuid"), muuid);
     pd_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/users/%s", mid);
     r = expect(200, "GET", path, NULL);
@@ -416,16 +443,24 @@ Test(resources, deleting_a_user_stops_their_keys_and_keeps_their_prompts)
     expect_error_key(mkey, 401, "UNAUTHORIZED", NULL, "GET", "/api/v1/workspaces", NULL);
     r = expect(200, "GET", "/api/v1/prompts", NULL);
     cr_assert_eq(pd_int_at(r.json, "data.pagination.total_items", -1), 1, "%s", r.body);
-    cr_assert_str_eq(pd_str_at(r.json, "data.items.0.id"), pid);
+    cr_assert_str_eq(pd_str_at(r.json, "data.items.0.uuid"), pid);
+    cr_assert(json_is_null(pd_json_at(r.json, "data.items.0.user_id")), "the owner is gone: %s", r.body);
+    cr_assert_not_null(num_at(r.json, "data.items.0.id"), "%s", r.body);
     pd_resp_free(&r);
+    /* the deleted user's number is not given again */
+    char next[64];
+    make(S.admin_key, "/api/v1/users", "{\"email\": \"next@example.com\"}", next);
+    cr_assert_gt(atoll(next), atoll(mid), "number %s after deleted %s", next, mid);
+    snprintf(path, sizeof path, "/api/v1/users/%s", mid);
+    expect_error(404, "NOT_FOUND", NULL, "GET", path, NULL);
     /* keys for a user who is gone, or of another organization: 404 */
     snprintf(path, sizeof path, "/api/v1/users/%s/api-keys", mid);
     expect_error(404, "NOT_FOUND", NULL, "POST", path, NULL);
     char other[128];
     cr_assert_eq(pd_new_org_key(&S, "other", other, sizeof other), 0);
     r = expect_key(other, 200, "GET", "/api/v1/users/me", NULL);
-    char oid[64];
-    snprintf(oid, sizeof oid, "%s", pd_str_at(r.json, "data.id"));
+    char oid[64]; /* their UUID: their number is one of ours too (numbers are per organization) */
+    snprintf(oid, sizeof oid, "%s", pd_str_at(r.json, "data.uuid"));
     pd_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/users/%s", oid);
     expect_error(404, "NOT_FOUND", NULL, "GET", path, NULL);
@@ -433,4 +468,69 @@ Test(resources, deleting_a_user_stops_their_keys_and_keeps_their_prompts)
     expect_error(404, "NOT_FOUND", NULL, "DELETE", path, NULL);
     snprintf(path, sizeof path, "/api/v1/users/%s/api-keys", oid);
     expect_error(404, "NOT_FOUND", NULL, "POST", path, NULL);
+}
+
+/* ---------------------------------------------------------------- numbers under concurrency */
+
+#define RACE_THREADS 8
+#define RACE_EACH 6
+
+typedef struct race_arg {
+    int t;
+    long long nums[RACE_EACH];
+    long status[RACE_EACH];
+} race_arg;
+
+/* No Criterion assertion off the test's thread: results go back in the argument. */
+static void *race_create(void *p)
+{
+    race_arg *a = p;
+    char bearer[160], body[96];
+    snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", S.admin_key);
+    const char *hdr[] = {bearer, NULL};
+    for (int i = 0; i < RACE_EACH; i++) {
+        pd_resp r;
+        snprintf(body, sizeof body, "{\"name\": \"race-%d-%d\", \"type\": \"csv\"}", a->t, i);
+        a->status[i] = pd_req(&S, "POST", "/api/v1/data-sources", NULL, body, hdr, &r) == 0 ? r.status : -1;
+        a->nums[i] = pd_int_at(r.json, "data.id", -1);
+        pd_resp_free(&r);
+    }
+    return NULL;
+}
+
+Test(resources, concurrent_creations_get_distinct_numbers_in_order)
+{
+    pthread_t th[RACE_THREADS];
+    race_arg args[RACE_THREADS];
+    for (int t = 0; t < RACE_THREADS; t++) {
+        memset(&args[t], 0, sizeof args[t]);
+        args[t].t = t;
+        cr_assert_eq(pthread_create(&th[t], NULL, race_create, &args[t]), 0);
+    }
+    for (int t = 0; t < RACE_THREADS; t++)
+        pthread_join(th[t], NULL);
+    int seen[RACE_THREADS * RACE_EACH + 1] = {0};
+    for (int t = 0; t < RACE_THREADS; t++)
+        for (int i = 0; i < RACE_EACH; i++) {
+            cr_assert_eq(args[t].status[i], 201, "thread %d create %d: %ld", t, i, args[t].status[i]);
+            long long n = args[t].nums[i];
+            cr_assert(n >= 1 && n <= RACE_THREADS * RACE_EACH, "number %lld out of 1..%d", n, RACE_THREADS * RACE_EACH);
+            cr_assert_eq(seen[n], 0, "number %lld given twice", n);
+            seen[n] = 1;
+            /* one thread's own creations are sequential: its numbers grow */
+            if (i > 0)
+                cr_assert_gt(n, args[t].nums[i - 1], "thread %d got %lld after %lld", t, n, args[t].nums[i - 1]);
+        }
+    /* the list (oldest first) shows them in number order */
+    pd_resp r = expect(200, "GET", "/api/v1/data-sources?page_size=100", NULL);
+    check_pagination(&r, 1, 100, RACE_THREADS * RACE_EACH, 1);
+    long long prev = 0;
+    for (int i = 0; i < RACE_THREADS * RACE_EACH; i++) {
+        char at[48];
+        snprintf(at, sizeof at, "data.items.%d.id", i);
+        long long n = pd_int_at(r.json, at, -1);
+        cr_assert_gt(n, prev, "%s", r.body);
+        prev = n;
+    }
+    pd_resp_free(&r);
 }

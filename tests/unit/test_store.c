@@ -2,7 +2,9 @@
  * test_store.c — store/ on a temp SQLite file: migrations and reopening,
  * bootstrap, API keys, prompts (create, get, list with filters / search /
  * sort / paging, update with versions, publish, delete), reactions with
- * idempotent counters, and isolation between organizations.
+ * idempotent counters, isolation between organizations, the integer ids of
+ * migration 0008 (per organization, never reused) and what a history clear
+ * deletes and hides.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -614,4 +616,105 @@ Test(store, concurrent_writers)
     cr_assert_eq(store_prompt_list(ST, ORG1.org_id, NULL, &q, &page), STORE_OK);
     cr_assert_eq(page.total, THREADS * 25);
     store_prompt_page_free(&page);
+}
+
+/* ---------------------------------------------------------------- integer ids (migration 0008) */
+
+Test(store, numbers_are_per_organization_and_never_reused)
+{
+    store_id a, b, c, other, got;
+    make_prompt("one", "1", a);
+    make_prompt("two", "2", b);
+    make_prompt_in(&ORG2, "theirs", "", "x", other);
+    cr_assert_eq(store_num_resolve(ST, ORG1.org_id, STORE_NUM_PROMPT, 1, got), STORE_OK);
+    cr_assert_str_eq(got, a);
+    cr_assert_eq(store_num_resolve(ST, ORG1.org_id, STORE_NUM_PROMPT, 2, got), STORE_OK);
+    cr_assert_str_eq(got, b);
+    cr_assert_eq(store_num_resolve(ST, ORG2.org_id, STORE_NUM_PROMPT, 1, got), STORE_OK, "ORG2 counts from 1 too");
+    cr_assert_str_eq(got, other);
+    cr_assert_eq(store_num_resolve(ST, ORG2.org_id, STORE_NUM_PROMPT, 2, got), STORE_NOTFOUND);
+    cr_assert_eq(got[0], '\0');
+    /* the highest goes; the next prompt does not take its number */
+    cr_assert_eq(store_prompt_delete(ST, ORG1.org_id, b), STORE_OK);
+    cr_assert_eq(store_num_resolve(ST, ORG1.org_id, STORE_NUM_PROMPT, 2, got), STORE_NOTFOUND);
+    make_prompt("three", "3", c);
+    cr_assert_eq(store_num_resolve(ST, ORG1.org_id, STORE_NUM_PROMPT, 3, got), STORE_OK);
+    cr_assert_str_eq(got, c);
+    /* users: each organization's admin is its user 1 */
+    cr_assert_eq(store_num_resolve(ST, ORG1.org_id, STORE_NUM_USER, 1, got), STORE_OK);
+    cr_assert_str_eq(got, ORG1.user_id);
+    cr_assert_eq(store_num_resolve(ST, ORG2.org_id, STORE_NUM_USER, 1, got), STORE_OK);
+    cr_assert_str_eq(got, ORG2.user_id);
+    store_user u;
+    cr_assert_eq(store_user_get(ST, ORG1.org_id, ORG1.user_id, &u), STORE_OK);
+    cr_assert_eq(u.num, 1);
+    cr_assert_eq(u.history_cleared_at, 0);
+    store_user_clear(&u);
+    /* workspaces and data sources */
+    store_workspace w = {0};
+    memcpy(w.org_id, ORG2.org_id, sizeof w.org_id);
+    w.name = (char *)"w";
+    cr_assert_eq(store_workspace_create(ST, &w), STORE_OK);
+    store_data_source d = {0};
+    memcpy(d.org_id, ORG2.org_id, sizeof d.org_id);
+    memcpy(d.workspace_id, w.id, sizeof d.workspace_id);
+    d.name = (char *)"d";
+    d.type = (char *)"csv";
+    cr_assert_eq(store_data_source_create(ST, &d), STORE_OK);
+    store_data_source dg;
+    cr_assert_eq(store_data_source_get(ST, ORG2.org_id, d.id, &dg), STORE_OK);
+    cr_assert_eq(dg.num, 1);
+    cr_assert_eq(dg.workspace_num, 1);
+    store_data_source_clear(&dg);
+    cr_assert_eq(store_num_resolve(ST, ORG1.org_id, STORE_NUM_WORKSPACE, 1, got), STORE_NOTFOUND);
+    cr_assert_eq(store_num_resolve(ST, ORG1.org_id, STORE_NUM_DATA_SOURCE, 1, got), STORE_NOTFOUND);
+    cr_assert_eq(store_num_resolve(ST, ORG2.org_id, STORE_NUM_DATA_SOURCE, 1, got), STORE_OK);
+    cr_assert_str_eq(got, d.id);
+}
+
+Test(store, history_clear_deletes_raw_prompts_and_hides_the_rest)
+{
+    store_id stored;
+    make_prompt("stored", "kept", stored);
+    store_prompt raw = {0}, theirs = {0};
+    cr_assert_eq(store_prompt_ensure_raw(ST, ORG1.org_id, ORG1.user_id, "raw", "raw text", "hash-1", &raw), STORE_OK);
+    cr_assert_eq(store_prompt_ensure_raw(ST, ORG2.org_id, ORG2.user_id, "raw", "raw text", "hash-1", &theirs),
+                 STORE_OK);
+    store_history_query q = {.user_id = ORG1.user_id, .after_clear = 1, .limit = 20};
+    store_history_page page;
+    cr_assert_eq(store_history_list(ST, ORG1.org_id, &q, &page), STORE_OK);
+    cr_assert_eq(page.total, 2);
+    store_history_page_free(&page);
+    usleep(2000);
+
+    long deleted = -1, prompts_deleted = -1;
+    cr_assert_eq(store_history_clear(ST, ORG1.org_id, ORG1.user_id, &deleted, &prompts_deleted), STORE_OK);
+    cr_assert_eq(deleted, 0);
+    cr_assert_eq(prompts_deleted, 1);
+    store_prompt p;
+    cr_assert_eq(store_prompt_get(ST, ORG1.org_id, raw.id, ORG1.user_id, &p), STORE_NOTFOUND);
+    cr_assert_eq(store_prompt_get(ST, ORG1.org_id, stored, ORG1.user_id, &p), STORE_OK);
+    store_prompt_clear(&p);
+    cr_assert_eq(store_prompt_get(ST, ORG2.org_id, theirs.id, ORG2.user_id, &p), STORE_OK, "another org's went");
+    store_prompt_clear(&p);
+    /* the history is empty; the list (after_clear 0) still shows the stored prompt */
+    cr_assert_eq(store_history_list(ST, ORG1.org_id, &q, &page), STORE_OK);
+    cr_assert_eq(page.total, 0);
+    store_history_page_free(&page);
+    q.after_clear = 0;
+    cr_assert_eq(store_history_list(ST, ORG1.org_id, &q, &page), STORE_OK);
+    cr_assert_eq(page.total, 1);
+    cr_assert_str_eq(page.items[0].id, stored);
+    store_history_page_free(&page);
+    /* every user's view: ORG1's admin row hidden by their clear */
+    store_history_query all = {.after_clear = 1, .limit = 20};
+    cr_assert_eq(store_history_list(ST, ORG1.org_id, &all, &page), STORE_OK);
+    cr_assert_eq(page.total, 0);
+    store_history_page_free(&page);
+    store_user u;
+    cr_assert_eq(store_user_get(ST, ORG1.org_id, ORG1.user_id, &u), STORE_OK);
+    cr_assert_gt(u.history_cleared_at, 0);
+    store_user_clear(&u);
+    store_prompt_clear(&raw);
+    store_prompt_clear(&theirs);
 }
