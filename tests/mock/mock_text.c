@@ -70,6 +70,19 @@ static int apply_directive(char *spec, mock_directives *d)
             return -1;
         free(d->fail_model);
         d->fail_model = copy;
+    } else if (strncmp(spec, "error_", 6) == 0 && value != NULL && *value != '\0') {
+        char **field = strcmp(spec, "error_message") == 0 ? &d->error_message
+                       : strcmp(spec, "error_type") == 0  ? &d->error_type
+                       : strcmp(spec, "error_code") == 0  ? &d->error_code
+                       : strcmp(spec, "error_param") == 0 ? &d->error_param
+                                                          : NULL;
+        char *copy = field != NULL ? strdup(value) : NULL;
+        if (field != NULL && copy == NULL)
+            return -1;
+        if (field != NULL) {
+            free(*field);
+            *field = copy;
+        }
     } else if (strcmp(spec, "malformed") == 0)
         d->malformed = true;
     else if (strcmp(spec, "no_usage") == 0)
@@ -157,6 +170,11 @@ void mock_directives_free(mock_directives *d)
 {
     free(d->fail_model);
     d->fail_model = NULL;
+    free(d->error_message);
+    free(d->error_type);
+    free(d->error_code);
+    free(d->error_param);
+    d->error_message = d->error_type = d->error_code = d->error_param = NULL;
 }
 
 size_t mock_count_words(const char *s)
