@@ -35,9 +35,11 @@
  * request) is a plain error answer the SDKs raise on, exactly as the complete
  * answer would be. Once any choice has sent a piece, the 200 and the role
  * chunks are out: a choice failing later gets an error chunk, and the stream
- * still ends with [DONE] when every choice has finished. With n > 1, the
- * first choice to fail before the stream opened answers for the whole request
- * (its status, the other choices run on, recorded, unsent).
+ * still ends with [DONE] when every choice has finished. With n > 1 the
+ * stream opens with the first piece of any choice; a choice that failed
+ * before that gets its error chunk right after the role chunks, and only
+ * when every choice fails before a piece is the answer an error status (the
+ * first failure's, as the complete answer would be).
  *
  * A provider's refusal (its 4xx: a context too long, a bad parameter, a model
  * it does not have) reaches the client as that status with the provider's
@@ -71,6 +73,9 @@ typedef struct gateway_choice {
     /* sync: the answer, kept until every choice has one */
     json_t *message, *choice_logprobs;
     char finish_reason[32];
+    /* stream: failed before the stream opened (lock): its error chunk, sent at the opening */
+    char *early_error;
+    int early_timeout;
 } gateway_choice;
 
 /* One request. With n > 1 the choices finish in any order, on the engine and
@@ -103,6 +108,7 @@ static void gateway_free(gateway_ctx *cx)
         json_decref(cx->choices[i].logprobs);
         json_decref(cx->choices[i].message);
         json_decref(cx->choices[i].choice_logprobs);
+        free(cx->choices[i].early_error);
     }
     pthread_mutex_destroy(&cx->lock);
     free(cx->failed_error);
@@ -218,6 +224,10 @@ static http_stream *stream_open(gateway_ctx *cx)
                                        "object", "chat.completion.chunk", "created", (json_int_t)cx->created, "model",
                                        cx->model, "choices", "index", i, "delta", "role", "assistant", "content", "",
                                        "logprobs", "finish_reason"));
+    for (int i = 0; i < cx->n; i++) /* the choices that failed before the first piece */
+        if (cx->choices[i].early_error)
+            sse_error(cx->stream, cx->choices[i].early_timeout ? "upstream_timeout" : "upstream_error",
+                      cx->choices[i].early_error);
     http_resume(cx->http);
     return cx->stream;
 }
@@ -246,11 +256,33 @@ static void on_tool_chunk(void *ud, const json_t *delta)
         sse_data(st, chunk(ch, json_pack("{s:[O]}", "tool_calls", delta), NULL));
 }
 
-/* The stream's end, once every choice has finished (and the request was
- * answered: the starter's count keeps it from ending before). */
+/* The request's error answer: the first failure (or out of memory), in
+ * OpenAI's envelope; a provider's refusal keeps its status and words. */
+static void answer_error(gateway_ctx *cx)
+{
+    if (cx->failed_type && cx->failed_code && cx->failed_param && cx->failed_status < 500) {
+        http_upstream_error up = {.type = cx->failed_type, .code = cx->failed_code, .param = cx->failed_param};
+        http_error_upstream(cx->http, cx->failed_status, NULL, &up, "%s",
+                            cx->failed_error ? cx->failed_error : "The model call failed");
+    } else {
+        http_error(cx->http, cx->failed_status ? cx->failed_status : 500, NULL, NULL, "%s",
+                   cx->failed_error    ? cx->failed_error
+                   : cx->failed_status ? "The model call failed"
+                                       : "Out of memory");
+    }
+}
+
+/* The stream's end, once every choice has finished (the starter's count keeps
+ * it from coming before every choice started). Never opened: every choice
+ * failed before a piece, and the request answers the first failure. */
 static void stream_end(gateway_ctx *cx)
 {
-    if (cx->stream) {
+    if (!cx->answered) {
+        add_ids_header(cx);
+        http_set_upstream_us(cx->http, cx->upstream_us);
+        answer_error(cx);
+        http_resume(cx->http);
+    } else if (cx->stream) {
         if (cx->include_usage && !cx->failed_status)
             sse_data(cx->stream,
                      json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", cx->id, "object", "chat.completion.chunk",
@@ -262,21 +294,29 @@ static void stream_end(gateway_ctx *cx)
     gateway_free(cx);
 }
 
-/* A failure before the stream opened answers the request (cx->lock held):
- * the complete answer's error, in OpenAI's envelope. */
-static void answer_failure(gateway_ctx *cx, const exec_outcome *out)
+/* What a failed choice says: the provider's own message for a refusal (its
+ * words are the point), else the error naming the execution. */
+static void failure_text(const exec_outcome *out, char *buf, size_t len)
 {
-    cx->answered = 1;
-    add_ids_header(cx);
-    http_set_upstream_us(cx->http, out->res->upstream_us);
     if (out->res->status == ENGINE_ERR_REJECTED)
-        api_run_fail(cx->http, out, NULL, api_run_error_text(out->res));
-    else {
-        char msg[600];
-        snprintf(msg, sizeof msg, "%s (execution %s)", api_run_error_text(out->res), out->execution_id);
-        api_run_fail(cx->http, out, NULL, msg);
+        snprintf(buf, len, "%s", api_run_error_text(out->res));
+    else
+        snprintf(buf, len, "%s (execution %s)", api_run_error_text(out->res), out->execution_id);
+}
+
+/* A choice failed (stream): an error chunk now if the stream is open, else
+ * kept for its opening (or for the error answer, should all fail). */
+static void stream_choice_failed(gateway_choice *ch, int timeout, const char *error)
+{
+    gateway_ctx *cx = ch->cx;
+    pthread_mutex_lock(&cx->lock);
+    if (cx->stream)
+        sse_error(cx->stream, timeout ? "upstream_timeout" : "upstream_error", error);
+    else if (!cx->answered) {
+        ch->early_error = strdup(error); /* out of memory: that choice's error chunk is lost, [DONE] still comes */
+        ch->early_timeout = timeout;
     }
-    http_resume(cx->http);
+    pthread_mutex_unlock(&cx->lock);
 }
 
 static void on_finish_stream(void *ud, const exec_outcome *out)
@@ -284,21 +324,17 @@ static void on_finish_stream(void *ud, const exec_outcome *out)
     gateway_choice *ch = ud;
     gateway_ctx *cx = ch->cx;
     const engine_result *res = out->res;
-    const char *error = api_run_error_text(res);
-    http_stream *st;
-    pthread_mutex_lock(&cx->lock);
-    if (out->http_status == 200)
-        st = stream_open(cx); /* an answer without a piece (empty text) opens it too */
-    else if (!cx->answered) {
-        answer_failure(cx, out);
-        st = NULL;
-    } else
-        st = cx->stream;
-    pthread_mutex_unlock(&cx->lock);
-    if (st && out->http_status == 200)
-        sse_data(st, chunk(ch, json_object(), res->finish_reason ? res->finish_reason : "stop"));
-    else if (st)
-        sse_error(st, out->http_status == 504 ? "upstream_timeout" : "upstream_error", error);
+    char error[700];
+    failure_text(out, error, sizeof error);
+    if (out->http_status == 200) {
+        pthread_mutex_lock(&cx->lock);
+        http_stream *st = stream_open(cx); /* an answer without a piece (empty text) opens it too */
+        pthread_mutex_unlock(&cx->lock);
+        if (st)
+            sse_data(st, chunk(ch, json_object(), res->finish_reason ? res->finish_reason : "stop"));
+    } else {
+        stream_choice_failed(ch, out->http_status == 504, error);
+    }
     if (gateway_done_one(cx, res, out->http_status, error))
         stream_end(cx);
 }
@@ -321,18 +357,9 @@ static void sync_answer(gateway_ctx *cx)
                                   "created", (json_int_t)cx->created, "model", cx->model, "choices", choices, "usage",
                                   usage_json(cx->prompt_tokens, cx->completion_tokens, cx->total_tokens),
                                   "system_fingerprint"));
-    else if (cx->failed_type && cx->failed_code && cx->failed_param && cx->failed_status < 500) {
-        /* the provider refused the request: its status and its own words */
-        http_upstream_error up = {.type = cx->failed_type, .code = cx->failed_code, .param = cx->failed_param};
+    else {
         json_decref(choices);
-        http_error_upstream(cx->http, cx->failed_status, NULL, &up, "%s",
-                            cx->failed_error ? cx->failed_error : "The model call failed");
-    } else {
-        json_decref(choices);
-        http_error(cx->http, cx->failed_status ? cx->failed_status : 500, NULL, NULL, "%s",
-                   cx->failed_error    ? cx->failed_error
-                   : cx->failed_status ? "The model call failed"
-                                       : "Out of memory");
+        answer_error(cx);
     }
     http_resume(cx->http);
     gateway_free(cx);
@@ -343,7 +370,7 @@ static void on_finish_sync(void *ud, const exec_outcome *out)
     gateway_choice *ch = ud;
     gateway_ctx *cx = ch->cx;
     const engine_result *res = out->res;
-    char error[512] = "";
+    char error[700] = "";
     snprintf(ch->exec_id, sizeof ch->exec_id, "%s", out->execution_id);
     if (out->http_status == 200) {
         /* like OpenAI: content null when the model only asked for tools */
@@ -357,10 +384,8 @@ static void on_finish_sync(void *ud, const exec_outcome *out)
         snprintf(ch->finish_reason, sizeof ch->finish_reason, "%s", res->finish_reason ? res->finish_reason : "stop");
         if (cx->n == 1 && res->model) /* the model that answered, after aliases and fallbacks */
             snprintf(cx->model, sizeof cx->model, "%s", res->model);
-    } else if (res->status == ENGINE_ERR_REJECTED) {
-        snprintf(error, sizeof error, "%s", api_run_error_text(res)); /* the provider's own words */
     } else {
-        snprintf(error, sizeof error, "%s (execution %s)", api_run_error_text(res), out->execution_id);
+        failure_text(out, error, sizeof error);
     }
     int status = out->http_status == 200 && !ch->message ? 500 : out->http_status;
     if (gateway_done_one(cx, res, status, status == 500 && !error[0] ? "Out of memory" : error))
@@ -739,16 +764,8 @@ static void chat_completions(api_req *rq)
     }
     /* the choices that did not start count as failed; then the starter's own count */
     for (int i = started; i < n_choices; i++) {
-        if (streaming) {
-            pthread_mutex_lock(&cx->lock);
-            if (!cx->answered) { /* nothing was sent yet: the request answers this */
-                cx->answered = 1;
-                http_error(cx->http, 503, NULL, NULL, "A choice's execution could not start");
-                http_resume(cx->http);
-            } else if (cx->stream)
-                sse_error(cx->stream, "internal_error", "the execution could not start");
-            pthread_mutex_unlock(&cx->lock);
-        }
+        if (streaming)
+            stream_choice_failed(&cx->choices[i], 0, "A choice's execution could not start");
         gateway_done_one(cx, NULL, 503, "A choice's execution could not start");
     }
     /* from here on the request may be answered: do not touch rq->http */
