@@ -320,17 +320,20 @@ Test(stream_start, gateway_two_choices_when_one_or_both_fail_first)
     }
 
     /* one fails at once (the first request with this text gets a 500), the other
-     * answers a moment later: 200, the failure's error chunk, the other's text, [DONE] */
-    r = chat("mock/m", 1, 2, "[mock:fail_times=1] [mock:latency=300] second one answers");
+     * answers 500 ms later: 200, the failure's error chunk, the other's text, [DONE] */
+    r = chat("mock/m", 1, 2, "[mock:fail_times=1] [mock:latency=500] [mock:error_latency=0] second one answers");
     cr_assert_eq(r.status, 200, "%s", r.body);
     int done;
     json_t *chunks = oai_chunks(r.body, &done);
     cr_assert(done, "%s", r.body);
     int roles = 0, errors = 0, finishes = 0;
-    size_t k, first_error = 0, last_role = 0;
+    size_t k, first_error = 0, last_role = 0, first_text = 0;
     json_t *c;
     json_array_foreach(chunks, k, c)
     {
+        const char *text = pd_str_at(c, "choices.0.delta.content");
+        if (text && *text && !first_text)
+            first_text = k;
         if (pd_str_at(c, "choices.0.delta.role")) {
             roles++;
             last_role = k;
@@ -343,6 +346,8 @@ Test(stream_start, gateway_two_choices_when_one_or_both_fail_first)
     cr_assert_eq(errors, 1, "%s", r.body);
     cr_assert_eq(finishes, 1, "%s", r.body);
     cr_assert_gt(first_error, last_role, "the early failure comes after the role chunks: %s", r.body);
+    cr_assert_lt(first_error, first_text, "and before the other choice's first piece, which opened the stream: %s",
+                 r.body);
     json_decref(chunks);
     pd_resp_free(&r);
 }

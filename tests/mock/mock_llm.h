@@ -30,6 +30,7 @@
  * status) when the directive was absent or its value invalid. */
 typedef struct mock_directives {
     long latency_ms;
+    long error_latency_ms; /* [mock:error_latency=MS]: the delay of an error answer instead */
     int status;
     long retry_after;
     long fail_times;

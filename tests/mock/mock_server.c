@@ -80,6 +80,8 @@
  *   [mock:status=CODE]    answer CODE (400..599) with an error body in the
  *                         provider's format; codes below 400 are ignored
  *   [mock:retry_after=S]  with an error answer: also send Retry-After: S
+ *   [mock:error_latency=MS] an error answer (status, fail_times, fail_model)
+ *                         is delayed MS instead of the latency
  *   [mock:error_message=TEXT], [mock:error_type=T], [mock:error_code=C],
  *   [mock:error_param=P]  with [mock:status=CODE]: the error body says these
  *                         (OpenAI error.message/type/code/param; Anthropic
@@ -735,6 +737,8 @@ static plan *completion_plan(const mock_config *cfg, const request *req, struct 
     }
     else
         p = completion_answer(p, conn, &c);
+    if (p != NULL && p->status >= 400 && c.d.error_latency_ms >= 0)
+        p->delay_ms = (uint64_t)c.d.error_latency_ms;
 out:
     completion_free(&c);
     return p;

@@ -54,6 +54,8 @@ static int apply_directive(char *spec, mock_directives *d)
         *value++ = '\0';
     if (strcmp(spec, "latency") == 0 && parse_long(value, 0, 600000, &v))
         d->latency_ms = v;
+    else if (strcmp(spec, "error_latency") == 0 && parse_long(value, 0, 600000, &v))
+        d->error_latency_ms = v;
     else if (strcmp(spec, "status") == 0 && parse_long(value, 100, 599, &v))
         d->status = (int)v;
     else if (strcmp(spec, "retry_after") == 0 && parse_long(value, 0, 86400, &v))
@@ -138,7 +140,7 @@ int mock_directives_parse(const char *text, mock_directives *d, char **cleaned)
     char *out;
 
     memset(d, 0, sizeof(*d));
-    d->latency_ms = d->retry_after = d->fail_times = d->drip_ms = d->tool_calls = -1;
+    d->latency_ms = d->error_latency_ms = d->retry_after = d->fail_times = d->drip_ms = d->tool_calls = -1;
     *cleaned = NULL;
     out = malloc(strlen(text) + 1);
     if (out == NULL)

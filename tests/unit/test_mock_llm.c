@@ -711,6 +711,27 @@ Test(mock_llm, error_fields)
     resp_free(&r);
 }
 
+Test(mock_llm, error_latency)
+{
+    /* an error answer takes error_latency instead of latency */
+    http_resp r = openai("x [mock:status=500] [mock:latency=3000] [mock:error_latency=0]", NULL);
+    cr_assert_eq(r.status, 500);
+    cr_assert(r.secs < 1.5, "answered after %.3f s", r.secs);
+    resp_free(&r);
+    r = openai("x [mock:fail_times=1] [mock:latency=0] [mock:error_latency=300]", NULL);
+    cr_assert_eq(r.status, 500);
+    cr_assert(r.secs >= 0.29, "answered after %.3f s", r.secs);
+    resp_free(&r);
+    /* a good answer keeps latency */
+    r = openai("y [mock:latency=300] [mock:error_latency=0]", NULL);
+    json_t *j = parse(&r);
+    cr_assert_eq(r.status, 200);
+    cr_assert(r.secs >= 0.29, "answered after %.3f s", r.secs);
+    cr_assert_str_eq(str_at(j, "choices.0.message.content"), "mock reply: y");
+    json_decref(j);
+    resp_free(&r);
+}
+
 Test(mock_llm, fail_times)
 {
     long want[] = {500, 500, 200, 200};
