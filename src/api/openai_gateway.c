@@ -753,9 +753,12 @@ static void chat_completions(api_req *rq)
         if ((erc = exec_start(rq->app->store, rq->app->engine, rq->app->recorder, &req, exec_id)) != EXEC_OK)
             break;
     }
-    /* the choices that did not start have no execution to name */
+    /* the choices that did not start have no execution to name (under the
+     * lock: a first piece may be writing the header from the engine thread) */
+    pthread_mutex_lock(&cx->lock);
     for (int i = started; i < n_choices; i++)
         cx->choices[i].exec_id[0] = '\0';
+    pthread_mutex_unlock(&cx->lock);
     if (started == 0) { /* nothing runs: answer here (no callback can come) */
         api_run_start_error(rq, erc, prm.model);
         http_resume(rq->http);
