@@ -153,8 +153,6 @@ static json_t *join_document(reply_join *j, size_t failed)
                      (json_int_t)(j->count - failed), "failed_count", (json_int_t)failed);
 }
 
-/* Every reply is in: answer (sync) or end the stream, keep the answer for
- * Idempotency-Key repeats (the JSON form, also for a stream), free everything. */
 /* Every reply failed: answer the first failure (in the members' order) as the
  * request's error; the Idempotency-Key is released, so a retry runs again. */
 static void join_fail(reply_join *j)
@@ -182,6 +180,9 @@ static void join_fail(reply_join *j)
     join_free(j);
 }
 
+/* Every reply is in: answer (sync) or end the stream, keep the answer for
+ * Idempotency-Key repeats (the JSON form, also for a stream), free everything;
+ * or, when every reply failed before anything was sent, join_fail. */
 static void join_complete(reply_join *j)
 {
     size_t failed = 0;

@@ -32,7 +32,6 @@
 typedef struct execute_ctx {
     http_req *http;       /* suspended until answered; not touched after */
     http_stream *stream;  /* a stream's body once its status line went out */
-    int streaming;
     store_id exec_id;     /* made before the run starts: the stream's header names it */
 } execute_ctx;
 
@@ -181,7 +180,6 @@ static void execute(api_req *rq, int streaming)
         goto out;
     }
     cx->http = rq->http;
-    cx->streaming = streaming;
     id_new(cx->exec_id);
     exec_request req = {.messages = messages, .ud = cx};
     api_run_fill_record(rq, &prm, &req.rec);
