@@ -501,6 +501,16 @@ static void engine_http_done(engine_t *eng, engine_req *req, CURLcode cc)
                                      : 0;
         enum engine_status st = ENGINE_ERR_UPSTREAM;
         p->ops->error_message(code, req->resp.data, req->resp.len, msg, sizeof(msg));
+        char cred[sizeof(msg) + 128];
+        const char *why = msg;
+        if (code == 401 || code == 403) {
+            /* said plainly: a caller reading "Incorrect API key" would blame its own key */
+            snprintf(cred, sizeof(cred),
+                     "the provider refused promptd's own credentials (the API key in the server's "
+                     "configuration, not the caller's): %s",
+                     msg);
+            why = cred;
+        }
         if (engine_http_rejects(code)) {
             provider_error *pe = malloc(sizeof(*pe));
             if (pe) { /* without it the call still fails, as a plain upstream failure */
@@ -511,7 +521,7 @@ static void engine_http_done(engine_t *eng, engine_req *req, CURLcode cc)
             }
         }
         engine_http_release(eng, req);
-        engine_attempt_failed(eng, req, st, retryable, ra_ms, msg);
+        engine_attempt_failed(eng, req, st, retryable, ra_ms, why);
         return;
     }
     engine_http_release(eng, req);

@@ -588,6 +588,8 @@ Test(upstream_4xx, credentials_and_rate_limits_stay_502)
             assert_oai(&r, 502, "api_error", "upstream_error", NULL);
             assert_not_a_stream(&r);
             assert_failed_execution(&r, mention[i]);
+            if (i < 2) /* promptd's credentials, said so: not the caller's key */
+                cr_assert(strstr(pd_str_at(r.json, "error.message"), "promptd's own credentials"), "%s", r.body);
             pd_resp_free(&r);
         }
     }
