@@ -238,6 +238,12 @@ static json_t *named_events(const char *body, char *names, size_t names_len)
     return last;
 }
 
+/* A prompt whose whole content is {{msg}}; its id into id (64 bytes). */
+static void create_prompt(char *id)
+{
+    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "msg", "{{msg}}", id, 64), 201);
+}
+
 /* ================================================================ the gateway */
 
 /* Each way a call can fail before its first byte: the stream answers what the
@@ -267,6 +273,30 @@ Test(stream_start, gateway_stream_that_cannot_start_is_a_real_status)
             assert_failed_execution(&r, cases[i].mention);
             pd_resp_free(&r);
         }
+    }
+}
+
+/* A model that routes nowhere never reaches a provider: refused before anything
+ * is recorded, streamed or not, as the complete call is. */
+Test(stream_start, unknown_model_streams_are_refused_like_complete_calls)
+{
+    for (int stream = 0; stream < 2; stream++) {
+        pd_resp r = chat("nowhere/x", stream, 1, "hi");
+        assert_not_a_stream(&r);
+        assert_oai(&r, 404, "invalid_request_error", "model_not_found", "model");
+        cr_assert_null(pd_header(&r, "X-Execution-Id"), "nothing was recorded: %s", r.headers);
+        pd_resp_free(&r);
+    }
+    char pid[64];
+    create_prompt(pid);
+    for (int stream = 0; stream < 2; stream++) {
+        char *body = pd_pack("{s:s, s:{s:s}}", "model", "nowhere/x", "variables", "msg", "hi");
+        pd_resp r = jarvis("POST", P("/prompts/%s/execute%s", pid, stream ? "/stream" : ""), body);
+        free(body);
+        assert_not_a_stream(&r);
+        assert_jarvis(&r, 422, "unprocessable_entity");
+        cr_assert_null(pd_header(&r, "X-Execution-Id"), "nothing was recorded: %s", r.headers);
+        pd_resp_free(&r);
     }
 }
 
@@ -353,11 +383,6 @@ Test(stream_start, gateway_two_choices_when_one_or_both_fail_first)
 }
 
 /* ================================================================ execute/stream */
-
-static void create_prompt(char *id)
-{
-    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "msg", "{{msg}}", id, 64), 201);
-}
 
 static pd_resp execute(const char *pid, int stream, const char *model, const char *msg)
 {
