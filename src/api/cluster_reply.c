@@ -65,7 +65,7 @@ typedef struct reply_slot {
     store_message msg; /* the "processing" row as added (owns entity_name and model) */
     json_t *resource;  /* the finished reply, set once by reply_done */
     int failed;
-    int finished;      /* join->lock: resource is final (a stream sends it once open) */
+    int finished; /* join->lock: resource is final (a stream sends it once open) */
     /* a failure's answer, should every reply fail: its HTTP status, message
      * and (a provider's refusal) its words; malloc'd, only for failures */
     int http_status;

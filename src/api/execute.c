@@ -30,9 +30,9 @@
 /* One run. Its callbacks come one after the other (the pieces on the engine
  * thread, then the finish), so the stream needs no lock of its own. */
 typedef struct execute_ctx {
-    http_req *http;       /* suspended until answered; not touched after */
-    http_stream *stream;  /* a stream's body once its status line went out */
-    store_id exec_id;     /* made before the run starts: the stream's header names it */
+    http_req *http;      /* suspended until answered; not touched after */
+    http_stream *stream; /* a stream's body once its status line went out */
+    store_id exec_id;    /* made before the run starts: the stream's header names it */
 } execute_ctx;
 
 static json_t *usage_json(const engine_result *res)

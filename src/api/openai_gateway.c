@@ -220,10 +220,10 @@ static http_stream *stream_open(gateway_ctx *cx)
     /* built here, not with chunk(): a choice's waiting log probabilities
      * belong to its next text chunk (and to the engine thread) */
     for (int i = 0; i < cx->n; i++)
-        sse_data(cx->stream, json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:n, s:n}]}", "id", cx->id,
-                                       "object", "chat.completion.chunk", "created", (json_int_t)cx->created, "model",
-                                       cx->model, "choices", "index", i, "delta", "role", "assistant", "content", "",
-                                       "logprobs", "finish_reason"));
+        sse_data(cx->stream,
+                 json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:n, s:n}]}", "id", cx->id, "object",
+                           "chat.completion.chunk", "created", (json_int_t)cx->created, "model", cx->model, "choices",
+                           "index", i, "delta", "role", "assistant", "content", "", "logprobs", "finish_reason"));
     for (int i = 0; i < cx->n; i++) /* the choices that failed before the first piece */
         if (cx->choices[i].early_error)
             sse_error(cx->stream, cx->choices[i].early_timeout ? "upstream_timeout" : "upstream_error",

@@ -113,8 +113,8 @@ void api_run_fail(http_req *h, const exec_outcome *out, const char *title, const
 {
     const engine_result *res = out->res;
     if (res->status == ENGINE_ERR_REJECTED && out->http_status >= 400 && out->http_status <= 499) {
-        http_upstream_error up = {.type = res->rejection.type, .code = res->rejection.code,
-                                  .param = res->rejection.param};
+        http_upstream_error up = {
+            .type = res->rejection.type, .code = res->rejection.code, .param = res->rejection.param};
         http_error_upstream(h, out->http_status, title, &up, "%s", detail);
         return;
     }

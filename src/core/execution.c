@@ -91,8 +91,8 @@ static void run_logprobs(void *ud, const json_t *logprobs)
 
 static void run_outcome(exec_run *run, const char *status, const engine_result *res)
 {
-    exec_outcome out = {.execution_id = run->id, .status = status, .http_status = exec_result_http_status(res),
-                        .res = res};
+    exec_outcome out = {
+        .execution_id = run->id, .status = status, .http_status = exec_result_http_status(res), .res = res};
     run->on_finish(run->ud, &out);
 }
 
@@ -122,7 +122,8 @@ static int run_keep(exec_run *run, const engine_result *res)
     if (res->status == ENGINE_ERR_REJECTED) {
         const engine_rejection *rj = &res->rejection;
         if (!(run->rej_message = strdup(rj->message ? rj->message : "")) ||
-            !(run->rej_type = strdup(rj->type ? rj->type : "")) || !(run->rej_code = strdup(rj->code ? rj->code : "")) ||
+            !(run->rej_type = strdup(rj->type ? rj->type : "")) ||
+            !(run->rej_code = strdup(rj->code ? rj->code : "")) ||
             !(run->rej_param = strdup(rj->param ? rj->param : "")))
             return -1;
         run->res.rejection.message = run->rej_message;

@@ -119,9 +119,9 @@ static void error_reply(http_req *r, int status, const char *title, const char *
     snprintf(status_s, sizeof status_s, "%d", status);
     json_t *body = NULL, *upstream = NULL;
     if (up) /* what the provider said of its refusal: {type, code, param}, null where it said nothing */
-        upstream = json_pack("{s:s?, s:s?, s:s?}", "type", up->type && *up->type ? up->type : NULL, "code",
-                             up->code && *up->code ? up->code : NULL, "param",
-                             up->param && *up->param ? up->param : NULL);
+        upstream =
+            json_pack("{s:s?, s:s?, s:s?}", "type", up->type && *up->type ? up->type : NULL, "code",
+                      up->code && *up->code ? up->code : NULL, "param", up->param && *up->param ? up->param : NULL);
 
     switch (r->style) {
     case HTTP_STYLE_V1: {

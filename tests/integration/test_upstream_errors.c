@@ -37,8 +37,8 @@ static char OTHER[128]; /* a key of another organization */
 
 #define CTX_MSG "This model's maximum context length is 8 tokens. However, you requested 9 tokens."
 /* a message whose model call the mock refuses with OpenAI's context_length_exceeded 400 */
-#define CTX_400                                                                                                       \
-    "[mock:status=400] [mock:error_message=" CTX_MSG "] [mock:error_code=context_length_exceeded] "                  \
+#define CTX_400                                                                                                        \
+    "[mock:status=400] [mock:error_message=" CTX_MSG "] [mock:error_code=context_length_exceeded] "                    \
     "[mock:error_param=messages] too long"
 
 static void setup(void)
@@ -107,8 +107,8 @@ static pd_resp bearer(const char *key, const char *method, const char *path, con
 static pd_resp jarvis(const char *method, const char *path, const char *body)
 {
     pd_resp r;
-    cr_assert_eq(pd_req(&S, method, path, S.admin_key, body, NULL, &r), 0, "%s %s: transfer failed: %s", method,
-                 path, r.error);
+    cr_assert_eq(pd_req(&S, method, path, S.admin_key, body, NULL, &r), 0, "%s %s: transfer failed: %s", method, path,
+                 r.error);
     return r;
 }
 
@@ -155,8 +155,8 @@ static void assert_jarvis(const pd_resp *r, long status, const char *code)
 {
     cr_assert_eq(r->status, status, "want %ld, got %ld: %s", status, r->status, r->body);
     cr_assert_str_eq(pd_str_at(r->json, "errors.0.status"), P("%ld", status), "%s", r->body);
-    cr_assert_str_eq(pd_str_at(r->json, "errors.0.code") ? pd_str_at(r->json, "errors.0.code") : "(none)", code,
-                     "%s", r->body);
+    cr_assert_str_eq(pd_str_at(r->json, "errors.0.code") ? pd_str_at(r->json, "errors.0.code") : "(none)", code, "%s",
+                     r->body);
     const char *d = pd_str_at(r->json, "errors.0.detail");
     cr_assert(d && *d, "%s", r->body);
 }
@@ -239,10 +239,7 @@ static json_t *named_events(const char *body, char *names, size_t names_len)
 }
 
 /* A prompt whose whole content is {{msg}}; its id into id (64 bytes). */
-static void create_prompt(char *id)
-{
-    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "msg", "{{msg}}", id, 64), 201);
-}
+static void create_prompt(char *id) { cr_assert_eq(pd_create_prompt(&S, S.admin_key, "msg", "{{msg}}", id, 64), 201); }
 
 /* ================================================================ the gateway */
 
@@ -464,8 +461,8 @@ static void cluster_with(const char *const *models, size_t n, char *cluster, cha
 static pd_resp say(const char *cluster, const char *conv, int stream, const char *content)
 {
     char *body = pd_pack("{s:{s:s, s:s}}", "message", "role", "user", "content", content);
-    pd_resp r = jarvis("POST", P("/clusters/%s/conversations/%s/messages%s", cluster, conv, stream ? "?stream=true" : ""),
-                       body);
+    pd_resp r = jarvis(
+        "POST", P("/clusters/%s/conversations/%s/messages%s", cluster, conv, stream ? "?stream=true" : ""), body);
     free(body);
     return r;
 }
@@ -476,9 +473,8 @@ static size_t conversation_messages(const char *cluster, const char *conv, char 
     pd_resp r = jarvis("GET", P("/clusters/%s/conversations/%s/messages", cluster, conv), NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     size_t n = json_array_size(pd_json_at(r.json, "data"));
-    snprintf(last_status, len, "%s", n ? pd_str_at(json_array_get(pd_json_at(r.json, "data"), n - 1),
-                                                   "attributes.status")
-                                       : "");
+    snprintf(last_status, len, "%s",
+             n ? pd_str_at(json_array_get(pd_json_at(r.json, "data"), n - 1), "attributes.status") : "");
     pd_resp_free(&r);
     return n;
 }
@@ -595,8 +591,7 @@ Test(upstream_4xx, gateway_passes_the_providers_refusal_on)
         r = chat("amock/c", stream, 1, "[mock:status=413] big");
         assert_oai(&r, 413, "request_too_large", NULL, NULL);
         cr_assert(json_is_null(pd_json_at(r.json, "error.code")), "%s", r.body);
-        cr_assert_str_eq(pd_str_at(r.json, "error.message"), "Request exceeds the maximum allowed size.", "%s",
-                         r.body);
+        cr_assert_str_eq(pd_str_at(r.json, "error.message"), "Request exceeds the maximum allowed size.", "%s", r.body);
         pd_resp_free(&r);
     }
 }

@@ -734,8 +734,7 @@ static plan *completion_plan(const mock_config *cfg, const request *req, struct 
                 p = NULL;
             }
         }
-    }
-    else
+    } else
         p = completion_answer(p, conn, &c);
     if (p != NULL && p->status >= 400 && c.d.error_latency_ms >= 0)
         p->delay_ms = (uint64_t)c.d.error_latency_ms;

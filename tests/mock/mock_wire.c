@@ -606,8 +606,8 @@ char *mock_error_body_with(mock_api api, unsigned status, const char *message, c
             type = type_given;
         if (code_given != NULL)
             code = code_given;
-        return dump_and_free(json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type", type, "param",
-                                       param, "code", code));
+        return dump_and_free(
+            json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type", type, "param", param, "code", code));
     }
     return dump_and_free(json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
                                    type_given != NULL ? type_given : anthropic_error_type(status), "message", msg));

@@ -603,8 +603,9 @@ Test(providers, error_messages)
 Test(providers, parse_error_takes_the_providers_words)
 {
     provider_error e;
-    const char *oai = "{\"error\":{\"message\":\"This model's maximum context length is 8192 tokens.\","
-                      "\"type\":\"invalid_request_error\",\"param\":\"messages\",\"code\":\"context_length_exceeded\"}}";
+    const char *oai =
+        "{\"error\":{\"message\":\"This model's maximum context length is 8192 tokens.\","
+        "\"type\":\"invalid_request_error\",\"param\":\"messages\",\"code\":\"context_length_exceeded\"}}";
 
     provider_openai_ops.parse_error(400, oai, strlen(oai), &e);
     cr_assert_eq(e.http_status, 400);
@@ -614,7 +615,8 @@ Test(providers, parse_error_takes_the_providers_words)
     cr_assert_str_eq(e.param, "messages");
 
     /* null param and code, a numeric code, a plain-string error, no body, not JSON */
-    const char *nulls = "{\"error\":{\"message\":\"bad\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}";
+    const char *nulls =
+        "{\"error\":{\"message\":\"bad\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}";
     provider_openai_ops.parse_error(422, nulls, strlen(nulls), &e);
     cr_assert_str_eq(e.message, "bad");
     cr_assert_str_eq(e.code, "");
@@ -631,7 +633,8 @@ Test(providers, parse_error_takes_the_providers_words)
     provider_openai_ops.parse_error(400, "<html>\x01no</html>", strlen("<html>\x01no</html>"), &e);
     cr_assert_str_eq(e.message, "<html> no</html>");
 
-    const char *ant = "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"prompt is too long\"}}";
+    const char *ant =
+        "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"prompt is too long\"}}";
     provider_anthropic_ops.parse_error(400, ant, strlen(ant), &e);
     cr_assert_str_eq(e.message, "prompt is too long");
     cr_assert_str_eq(e.type, "invalid_request_error");
