@@ -35,6 +35,15 @@ void api_run_fill_record(api_req *rq, const api_run_params *prm, store_execution
  * naming "model". */
 void api_run_unknown_model(api_req *rq, const char *model);
 
+/* What went wrong with a failed execution, for the client: the provider's
+ * own message when it refused the request, else the engine's error. */
+const char *api_run_error_text(const engine_result *res);
+
+/* Answer a failed execution (out->http_status != 200) on h, in its style:
+ * the status exec chose, and for a provider's refusal its 4xx with its type,
+ * code and param (http_error_upstream). detail is the message. */
+void api_run_fail(http_req *h, const exec_outcome *out, const char *title, const char *detail);
+
 /* Answer an exec_start() failure. */
 void api_run_start_error(api_req *rq, int exec_rc, const char *model);
 

@@ -32,6 +32,15 @@
  *   event: reply_chunk  data: {"message_id", "entity_id", "entity_name", "content": "<piece>"}
  *   event: reply        data: {"data": <a finished reply>}        one per member
  *   event: done         data: {"message_id", "replies_count", "completed_count", "failed_count"}
+ *
+ * When every reply fails, the answer is not 201 (nor a 200 stream) but the
+ * first failure's (in the members' order) error: 502 / 504 for an outage, the
+ * provider's own 4xx with its message for a refusal (its type, code and
+ * param in errors[0].meta.upstream); the user message and the failed replies
+ * stay in the conversation, as they do in a mixed outcome. So a stream holds
+ * its status line until a member's first piece (or a completed reply): a
+ * stream that cannot start is that error answer; the replies that failed
+ * before it started are sent as "reply" events right after "message".
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -41,6 +50,7 @@
 #include "api/api.h"
 #include "api/api_clusters.h"
 #include "api/api_idempotency.h"
+#include "api/api_run.h"
 #include "core/execution.h"
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -55,6 +65,12 @@ typedef struct reply_slot {
     store_message msg; /* the "processing" row as added (owns entity_name and model) */
     json_t *resource;  /* the finished reply, set once by reply_done */
     int failed;
+    int finished; /* join->lock: resource is final (a stream sends it once open) */
+    /* a failure's answer, should every reply fail: its HTTP status, message
+     * and (a provider's refusal) its words; malloc'd, only for failures */
+    int http_status;
+    char *error;
+    char *rej_type, *rej_code, *rej_param;
 } reply_slot;
 
 /* Everything the replies share; freed by whoever finishes last. */
@@ -65,6 +81,7 @@ struct reply_join {
     api_idem idem;       /* the Idempotency-Key reserved for this request, if any */
     pthread_mutex_t lock;
     size_t pending; /* replies running + 1 while the handler submits */
+    int streaming;  /* a stream was asked for; stream is set once its status line went out (lock) */
     json_t *user_message;
     size_t count;
     reply_slot slots[];
@@ -96,6 +113,10 @@ static void join_free(reply_join *j)
     for (size_t i = 0; i < j->count; i++) {
         json_decref(j->slots[i].resource);
         store_message_clear(&j->slots[i].msg);
+        free(j->slots[i].error);
+        free(j->slots[i].rej_type);
+        free(j->slots[i].rej_code);
+        free(j->slots[i].rej_param);
     }
     json_decref(j->user_message);
     pthread_mutex_destroy(&j->lock);
@@ -132,13 +153,54 @@ static json_t *join_document(reply_join *j, size_t failed)
                      (json_int_t)(j->count - failed), "failed_count", (json_int_t)failed);
 }
 
+/* Every reply failed: answer the first failure (in the members' order) as the
+ * request's error; the Idempotency-Key is released, so a retry runs again. */
+static void join_fail(reply_join *j)
+{
+    const reply_slot *f = &j->slots[0];
+    for (size_t i = 0; i < j->count; i++)
+        if (j->slots[i].error) {
+            f = &j->slots[i];
+            break;
+        }
+    api_idem_abort(j->store, &j->idem);
+    const char *uid = json_string_value(json_object_get(j->user_message, "id"));
+    int status = f->http_status ? f->http_status : 502;
+    if (f->rej_type && f->rej_code && f->rej_param && status < 500) {
+        http_upstream_error up = {.type = f->rej_type, .code = f->rej_code, .param = f->rej_param};
+        http_error_upstream(j->http, status, "Reply Failed", &up, "%s replied with an error: %s (message %s)",
+                            f->msg.entity_name ? f->msg.entity_name : "a member", f->error ? f->error : "?",
+                            uid ? uid : "?");
+    } else {
+        http_error(j->http, status, "Reply Failed", NULL, "No member could reply; %s: %s (message %s)",
+                   f->msg.entity_name ? f->msg.entity_name : "a member",
+                   f->error ? f->error : "the reply could not be started", uid ? uid : "?");
+    }
+    http_resume(j->http);
+    join_free(j);
+}
+
 /* Every reply is in: answer (sync) or end the stream, keep the answer for
- * Idempotency-Key repeats (the JSON form, also for a stream), free everything. */
+ * Idempotency-Key repeats (the JSON form, also for a stream), free everything;
+ * or, when every reply failed before anything was sent, join_fail. */
 static void join_complete(reply_join *j)
 {
     size_t failed = 0;
     for (size_t i = 0; i < j->count; i++)
         failed += j->slots[i].failed ? 1 : 0;
+    if (j->streaming && !j->stream) {
+        if (j->http) { /* never opened: no piece came and no reply completed */
+            join_fail(j);
+            return;
+        }
+        api_idem_abort(j->store, &j->idem); /* the stream could not be made: answered 500 */
+        join_free(j);
+        return;
+    }
+    if (!j->streaming && failed == j->count) {
+        join_fail(j);
+        return;
+    }
     json_t *doc = !j->stream || j->idem.active ? join_document(j, failed) : NULL;
     if (doc)
         api_idem_save(j->store, &j->idem, 201, doc);
@@ -162,6 +224,25 @@ static void join_complete(reply_join *j)
     join_free(j);
 }
 
+/* The first piece (or completed reply) is here: the status line, the user
+ * message, and the replies that failed before. Called with j->lock held;
+ * NULL when the stream could not be made (then answered 500). */
+static http_stream *stream_open(reply_join *j)
+{
+    if (j->stream || !j->http)
+        return j->stream;
+    j->stream = http_reply_stream(j->http, 200, "text/event-stream");
+    http_resume(j->http);
+    j->http = NULL; /* answered */
+    if (!j->stream)
+        return NULL;
+    sse_send(j->stream, "message", json_pack("{s:O}", "data", j->user_message));
+    for (size_t i = 0; i < j->count; i++)
+        if (j->slots[i].finished && j->slots[i].resource)
+            sse_send(j->stream, "reply", json_pack("{s:O}", "data", j->slots[i].resource));
+    return j->stream;
+}
+
 /* Drop one reference; the last one answers. */
 static void join_release(reply_join *j)
 {
@@ -173,7 +254,8 @@ static void join_release(reply_join *j)
 }
 
 /* Record a reply's outcome, tell a streaming client, release the slot. */
-static void slot_finish(reply_slot *slot, const store_message_result *r)
+static void slot_finish(reply_slot *slot, const store_message_result *r, int http_status,
+                        const engine_rejection *rejected)
 {
     reply_join *j = slot->join;
     store_message row;
@@ -204,8 +286,27 @@ static void slot_finish(reply_slot *slot, const store_message_result *r)
         slot->resource = api_cluster_message_json(&m);
         free(content);
     }
-    if (j->stream && slot->resource)
-        sse_send(j->stream, "reply", json_pack("{s:O}", "data", slot->resource));
+    if (slot->failed) { /* kept for join_fail, should every reply fail */
+        slot->http_status = http_status;
+        slot->error = strdup(r->error ? r->error : "the reply failed");
+        if (rejected) {
+            slot->rej_type = strdup(rejected->type ? rejected->type : "");
+            slot->rej_code = strdup(rejected->code ? rejected->code : "");
+            slot->rej_param = strdup(rejected->param ? rejected->param : "");
+        }
+    }
+    if (j->streaming) {
+        pthread_mutex_lock(&j->lock);
+        slot->finished = 1;
+        if (j->stream) { /* open: this reply goes out now */
+            if (slot->resource)
+                sse_send(j->stream, "reply", json_pack("{s:O}", "data", slot->resource));
+        } else if (!slot->failed) {
+            stream_open(j); /* sends every finished reply, this one included */
+        }
+        /* else failed before the stream opened: sent when it opens, or answered by join_fail */
+        pthread_mutex_unlock(&j->lock);
+    }
     join_release(j);
 }
 
@@ -214,10 +315,17 @@ static void slot_finish(reply_slot *slot, const store_message_result *r)
 static void reply_chunk(void *ud, const char *text, size_t len)
 {
     reply_slot *slot = ud;
-    if (slot->join->stream)
-        sse_send(slot->join->stream, "reply_chunk",
+    reply_join *j = slot->join;
+    if (!j->streaming)
+        return;
+    /* under the lock: the first piece opens the stream, and nothing may pass the "message" event */
+    pthread_mutex_lock(&j->lock);
+    http_stream *st = stream_open(j);
+    if (st)
+        sse_send(st, "reply_chunk",
                  json_pack("{s:s, s:s, s:s?, s:s%}", "message_id", slot->msg.id, "entity_id", slot->msg.entity_id,
                            "entity_name", slot->msg.entity_name, "content", text, len));
+    pthread_mutex_unlock(&j->lock);
 }
 
 static void reply_done(void *ud, const exec_outcome *out)
@@ -229,7 +337,7 @@ static void reply_done(void *ud, const exec_outcome *out)
         .status = ok ? "completed" : "failed",
         .content = ok && res->output ? res->output : "",
         .content_len = ok && res->output ? res->output_len : 0,
-        .error = ok ? NULL : (res->error ? res->error : "the model call failed"),
+        .error = ok ? NULL : api_run_error_text(res),
         .model = res->model,
         .execution_id = out->execution_id,
         .prompt_tokens = res->prompt_tokens,
@@ -237,7 +345,7 @@ static void reply_done(void *ud, const exec_outcome *out)
         .total_tokens = res->total_tokens,
         .duration_ms = res->duration_ms,
     };
-    slot_finish(slot, &r);
+    slot_finish(slot, &r, out->http_status, res->status == ENGINE_ERR_REJECTED ? &res->rejection : NULL);
 }
 
 /* ---------------------------------------------------------------- what a member is sent */
@@ -338,8 +446,8 @@ static void reply_start(api_req *rq, reply_join *j, size_t i, const store_entity
     req.rec.rendered_prompt = (char *)content;
     req.rec.metadata = metadata;
     req.rec.model = e->model;
-    req.rec.stream = j->stream != NULL;
-    req.on_chunk = j->stream ? reply_chunk : NULL;
+    req.rec.stream = j->streaming;
+    req.on_chunk = j->streaming ? reply_chunk : NULL;
     req.on_finish = reply_done;
 
     char exec_id[ID_LEN + 1];
@@ -355,7 +463,7 @@ static void reply_start(api_req *rq, reply_join *j, size_t i, const store_entity
     else
         snprintf(error, sizeof error, "the reply could not be started");
     store_message_result r = {.status = "failed", .content = "", .error = error};
-    slot_finish(slot, &r);
+    slot_finish(slot, &r, erc == EXEC_UNKNOWN_MODEL ? 422 : erc == EXEC_ENGINE_ERROR ? 503 : 500, NULL);
 }
 
 /* ---------------------------------------------------------------- the handler */
@@ -542,21 +650,10 @@ void api_cluster_message_send(api_req *rq)
         slot->msg.entity_name = strdup(members.items[i].name);
         slot->msg.model = members.items[i].model ? strdup(members.items[i].model) : NULL;
     }
-    /* the stream (or the suspension) must exist before the engine can call back */
-    if (streaming) {
-        if (!(j->stream = http_reply_stream(rq->http, 200, "text/event-stream"))) {
-            /* nothing will run: the replies must not stay "processing" */
-            store_message_result r = {.status = "failed", .content = "", .error = "the reply could not be started"};
-            for (size_t i = 0; i < replies; i++)
-                store_message_finish(rq->app->store, j->slots[i].msg.id, &r, NULL);
-            api_idem_abort(rq->app->store, &idem);
-            join_free(j);
-            goto out;
-        }
-        sse_send(j->stream, "message", json_pack("{s:O}", "data", user_json));
-    } else {
-        http_suspend(rq->http);
-    }
+    /* suspended before the engine can call back; a stream's status line
+     * waits for a member's first piece (stream_open) */
+    j->streaming = streaming;
+    http_suspend(rq->http);
     for (size_t i = 0; i < replies; i++) {
         json_t *call = reply_messages(&members.items[i], &contexts, &history, content);
         reply_start(rq, j, i, &members.items[i], call, content, id, conversation_id, msgs[0].id);

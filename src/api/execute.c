@@ -8,9 +8,15 @@
  *        event: done   data: {"prompt_execution_id", "status", "model", "usage", "duration_ms"}
  *        event: error  data: {"prompt_execution_id", "status": "failed", "error", "http_status"}
  *
- * The sync request is suspended while the engine works: no thread waits. The
- * execution record is complete either way, also when a streaming client
- * leaves early (the run goes on; its writes are dropped).
+ * The request is suspended while the engine works: no thread waits. A stream
+ * holds its status line until the model's first piece, so a stream that
+ * cannot start (connection refused, upstream 5xx, timeout, the provider
+ * refusing the request) is the same error answer as the sync call's; once a
+ * piece was sent, a failure ends the stream with "event: error". A provider's
+ * refusal (its 4xx) is answered with that status and its message, its own
+ * type, code and param in errors[0].meta.upstream. The execution record is
+ * complete either way, also when a streaming client leaves early (the run
+ * goes on; its writes are dropped).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +27,12 @@
 #include "core/ids.h"
 #include "core/template.h"
 
+/* One run. Its callbacks come one after the other (the pieces on the engine
+ * thread, then the finish), so the stream needs no lock of its own. */
 typedef struct execute_ctx {
-    http_req *http;
-    http_stream *stream;
+    http_req *http;      /* suspended until answered; not touched after */
+    http_stream *stream; /* a stream's body once its status line went out */
+    store_id exec_id;    /* made before the run starts: the stream's header names it */
 } execute_ctx;
 
 static json_t *usage_json(const engine_result *res)
@@ -48,8 +57,9 @@ static void sync_finish(void *ud, const exec_outcome *out)
         http_reply_json(cx->http, 200, json_pack("{s:o}", "data", api_resource(out->execution_id, "chat_response",
                                                                                   attrs)));
     } else {
-        http_error(cx->http, out->http_status, "Execution Failed", NULL, "%s (execution %s)",
-                   res->error ? res->error : "the model call failed", out->execution_id);
+        char msg[700];
+        snprintf(msg, sizeof msg, "%s (execution %s)", api_run_error_text(res), out->execution_id);
+        api_run_fail(cx->http, out, "Execution Failed", msg);
     }
     http_resume(cx->http);
     free(cx);
@@ -71,16 +81,39 @@ static void sse_event(http_stream *st, const char *event, json_t *data)
     free(s);
 }
 
+/* The model's first piece (or a complete answer without one): the status
+ * line and headers go out now. NULL when the stream could not be made (then
+ * answered 500). */
+static http_stream *stream_open(execute_ctx *cx)
+{
+    if (cx->stream)
+        return cx->stream;
+    http_add_header(cx->http, "X-Execution-Id", cx->exec_id);
+    cx->stream = http_reply_stream(cx->http, 200, "text/event-stream");
+    http_resume(cx->http);
+    cx->http = NULL; /* answered */
+    return cx->stream;
+}
+
 static void stream_chunk(void *ud, const char *text, size_t len)
 {
     execute_ctx *cx = ud;
-    sse_event(cx->stream, NULL, json_pack("{s:s%}", "content", text, len));
+    if ((cx->stream || cx->http) && stream_open(cx))
+        sse_event(cx->stream, NULL, json_pack("{s:s%}", "content", text, len));
 }
 
 static void stream_finish(void *ud, const exec_outcome *out)
 {
     execute_ctx *cx = ud;
     const engine_result *res = out->res;
+    if (!cx->stream && cx->http && out->http_status != 200) {
+        sync_finish(cx, out); /* nothing was sent: the same answer as without a stream */
+        return;
+    }
+    if (!cx->stream && (!cx->http || !stream_open(cx))) {
+        free(cx);
+        return;
+    }
     if (out->http_status == 200)
         sse_event(cx->stream, "done",
                   json_pack("{s:s, s:s, s:s?, s:o, s:I, s:s?}", "prompt_execution_id", out->execution_id, "status",
@@ -147,6 +180,7 @@ static void execute(api_req *rq, int streaming)
         goto out;
     }
     cx->http = rq->http;
+    id_new(cx->exec_id);
     exec_request req = {.messages = messages, .ud = cx};
     api_run_fill_record(rq, &prm, &req.rec);
     memcpy(req.rec.prompt_id, p.id, sizeof req.rec.prompt_id);
@@ -156,36 +190,21 @@ static void execute(api_req *rq, int streaming)
     req.rec.rendered_prompt = rendered;
     req.rec.variables = vars_text;
     req.rec.stream = streaming;
+    memcpy(req.rec.id, cx->exec_id, sizeof req.rec.id);
     req.on_chunk = streaming ? stream_chunk : NULL;
     req.on_finish = streaming ? stream_finish : sync_finish;
 
-    /* the stream (or suspension) must exist before the engine can call back */
-    if (streaming) {
-        if (!(cx->stream = http_reply_stream(rq->http, 200, "text/event-stream"))) {
-            free(cx);
-            goto out;
-        }
-    } else {
-        http_suspend(rq->http);
-    }
+    /* suspended before the engine can call back; a stream's status line
+     * waits for the model's first piece (stream_open) */
+    http_suspend(rq->http);
     char exec_id[ID_LEN + 1];
     int erc = exec_start(rq->app->store, rq->app->engine, rq->app->recorder, &req, exec_id);
     if (erc != EXEC_OK) {
-        if (streaming) {
-            sse_event(cx->stream, "error",
-                      json_pack("{s:s, s:i}", "error",
-                                erc == EXEC_UNKNOWN_MODEL ? "unknown model" : "the execution could not start",
-                                "http_status", erc == EXEC_UNKNOWN_MODEL ? 422 : 500));
-            http_stream_close(cx->stream);
-        } else {
-            api_run_start_error(rq, erc, prm.model);
-            http_resume(rq->http);
-        }
+        api_run_start_error(rq, erc, prm.model);
+        http_resume(rq->http);
         free(cx);
-    } else if (streaming) {
-        http_add_header(rq->http, "X-Execution-Id", exec_id); /* headers go out when the handler returns */
     }
-    /* from here on a sync request may already be answered: do not touch rq->http */
+    /* from here on the request may already be answered: do not touch rq->http */
 out:
     free(rendered);
     free(vars_text);

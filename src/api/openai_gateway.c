@@ -27,8 +27,23 @@
  * own, started together (so usage is the sum of what the calls reported, and
  * X-Execution-Id lists the n ids, comma-separated). Streamed, the choices'
  * chunks interleave, told apart by their index, as OpenAI's do. If a choice
- * fails, a complete answer is that failure (the other choices stay recorded);
- * a stream carries an error event for it and ends when all have finished.
+ * fails, a complete answer is that failure (the other choices stay recorded).
+ *
+ * A stream holds its status line until the model's first byte (the request
+ * stays suspended meanwhile: no thread waits), so a stream that cannot start
+ * (connection refused, upstream 5xx, timeout, the provider refusing the
+ * request) is a plain error answer the SDKs raise on, exactly as the complete
+ * answer would be. Once any choice has sent a piece, the 200 and the role
+ * chunks are out: a choice failing later gets an error chunk, and the stream
+ * still ends with [DONE] when every choice has finished. With n > 1 the
+ * stream opens with the first piece of any choice; a choice that failed
+ * before that gets its error chunk right after the role chunks, and only
+ * when every choice fails before a piece is the answer an error status (the
+ * first failure's, as the complete answer would be).
+ *
+ * A provider's refusal (its 4xx: a context too long, a bad parameter, a model
+ * it does not have) reaches the client as that status with the provider's
+ * message, type, code and param; its outages are 502 / 504.
  *
  * Authentication is the promptd key as `Authorization: Bearer <key>`.
  * Errors use OpenAI's envelope {"error": {"message", "type", "param", "code"}}.
@@ -58,14 +73,19 @@ typedef struct gateway_choice {
     /* sync: the answer, kept until every choice has one */
     json_t *message, *choice_logprobs;
     char finish_reason[32];
+    /* stream: failed before the stream opened (lock): its error chunk, sent at the opening */
+    char *early_error;
+    int early_timeout;
 } gateway_choice;
 
 /* One request. With n > 1 the choices finish in any order, on the engine and
  * recorder threads: lock guards the tallies, and whoever finishes last (the
  * starting thread holds one count until every choice is started) answers. */
 typedef struct gateway_ctx {
-    http_req *http;
-    http_stream *stream;
+    http_req *http;      /* until answered: then another thread may have freed it */
+    http_stream *stream; /* a stream's body, once its status line went out (lock) */
+    int streaming;
+    int answered; /* lock: the status line is decided (stream opened, or an error answered) */
     int include_usage;
     long created;
     char model[256];
@@ -77,6 +97,8 @@ typedef struct gateway_ctx {
     long long upstream_us; /* the longest choice's */
     int failed_status;     /* the first failure's HTTP status, 0 if none */
     char *failed_error;    /* its message (malloc'd: most requests never fail) */
+    /* its provider's words when it was a refusal (malloc'd), else NULL */
+    char *failed_type, *failed_code, *failed_param;
     gateway_choice choices[];
 } gateway_ctx;
 
@@ -86,9 +108,13 @@ static void gateway_free(gateway_ctx *cx)
         json_decref(cx->choices[i].logprobs);
         json_decref(cx->choices[i].message);
         json_decref(cx->choices[i].choice_logprobs);
+        free(cx->choices[i].early_error);
     }
     pthread_mutex_destroy(&cx->lock);
     free(cx->failed_error);
+    free(cx->failed_type);
+    free(cx->failed_code);
+    free(cx->failed_param);
     free(cx);
 }
 
@@ -106,6 +132,11 @@ static int gateway_done_one(gateway_ctx *cx, const engine_result *res, int http_
     if (http_status != 200 && !cx->failed_status) {
         cx->failed_status = http_status;
         cx->failed_error = strdup(error);
+        if (res && res->status == ENGINE_ERR_REJECTED) { /* lost to out of memory: a plain error then */
+            cx->failed_type = strdup(res->rejection.type ? res->rejection.type : "");
+            cx->failed_code = strdup(res->rejection.code ? res->rejection.code : "");
+            cx->failed_param = strdup(res->rejection.param ? res->rejection.param : "");
+        }
     }
     int last = --cx->pending == 0;
     pthread_mutex_unlock(&cx->lock);
@@ -160,47 +191,8 @@ static void on_logprobs(void *ud, const json_t *logprobs)
     ch->logprobs = json_deep_copy(logprobs);
 }
 
-static void on_chunk(void *ud, const char *text, size_t len)
-{
-    gateway_choice *ch = ud;
-    sse_data(ch->cx->stream, chunk(ch, json_pack("{s:s%}", "content", text, len), NULL));
-}
-
-static void on_tool_chunk(void *ud, const json_t *delta)
-{
-    gateway_choice *ch = ud;
-    sse_data(ch->cx->stream, chunk(ch, json_pack("{s:[O]}", "tool_calls", delta), NULL));
-}
-
-/* The stream's end, once every choice has finished. */
-static void stream_end(gateway_ctx *cx)
-{
-    if (cx->include_usage && !cx->failed_status)
-        sse_data(cx->stream,
-                 json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", cx->id, "object", "chat.completion.chunk",
-                           "created", (json_int_t)cx->created, "model", cx->model, "choices", "usage",
-                           usage_json(cx->prompt_tokens, cx->completion_tokens, cx->total_tokens)));
-    http_stream_write(cx->stream, "data: [DONE]\n\n", 14);
-    http_stream_close(cx->stream);
-    gateway_free(cx);
-}
-
-static void on_finish_stream(void *ud, const exec_outcome *out)
-{
-    gateway_choice *ch = ud;
-    gateway_ctx *cx = ch->cx;
-    const engine_result *res = out->res;
-    const char *error = res->error ? res->error : "the model call failed";
-    if (out->http_status == 200)
-        sse_data(cx->stream, chunk(ch, json_object(), res->finish_reason ? res->finish_reason : "stop"));
-    else
-        sse_error(cx->stream, out->http_status == 504 ? "upstream_timeout" : "upstream_error", error);
-    if (gateway_done_one(cx, res, out->http_status, error))
-        stream_end(cx);
-}
-
-/* The answer, once every choice has finished: all choices, or the first failure. */
-static void sync_answer(gateway_ctx *cx)
+/* The X-Execution-Id header: every choice's id (made before the calls start). */
+static void add_ids_header(gateway_ctx *cx)
 {
     char ids[GATEWAY_MAX_N * (ID_LEN + 2)];
     size_t off = 0;
@@ -209,6 +201,148 @@ static void sync_answer(gateway_ctx *cx)
             off += (size_t)snprintf(ids + off, sizeof ids - off, "%s%s", off ? "," : "", cx->choices[i].exec_id);
     if (off)
         http_add_header(cx->http, "X-Execution-Id", ids);
+}
+
+/* The model's first byte is here: send the status line, the headers and, like
+ * OpenAI, each choice's first chunk naming the role. Called with cx->lock
+ * held; returns the stream to write to, NULL when the request was already
+ * answered with an error (or the stream could not be made: then answered 500). */
+static http_stream *stream_open(gateway_ctx *cx)
+{
+    if (cx->answered)
+        return cx->stream;
+    cx->answered = 1;
+    add_ids_header(cx);
+    if (!(cx->stream = http_reply_stream(cx->http, 200, "text/event-stream"))) {
+        http_resume(cx->http); /* answered 500 */
+        return NULL;
+    }
+    /* built here, not with chunk(): a choice's waiting log probabilities
+     * belong to its next text chunk (and to the engine thread) */
+    for (int i = 0; i < cx->n; i++)
+        sse_data(cx->stream,
+                 json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s}, s:n, s:n}]}", "id", cx->id, "object",
+                           "chat.completion.chunk", "created", (json_int_t)cx->created, "model", cx->model, "choices",
+                           "index", i, "delta", "role", "assistant", "content", "", "logprobs", "finish_reason"));
+    for (int i = 0; i < cx->n; i++) /* the choices that failed before the first piece */
+        if (cx->choices[i].early_error)
+            sse_error(cx->stream, cx->choices[i].early_timeout ? "upstream_timeout" : "upstream_error",
+                      cx->choices[i].early_error);
+    http_resume(cx->http);
+    return cx->stream;
+}
+
+static http_stream *stream_for_piece(gateway_ctx *cx)
+{
+    pthread_mutex_lock(&cx->lock);
+    http_stream *st = stream_open(cx);
+    pthread_mutex_unlock(&cx->lock);
+    return st;
+}
+
+static void on_chunk(void *ud, const char *text, size_t len)
+{
+    gateway_choice *ch = ud;
+    http_stream *st = stream_for_piece(ch->cx);
+    if (st) /* NULL: another choice failed first and answered for the request */
+        sse_data(st, chunk(ch, json_pack("{s:s%}", "content", text, len), NULL));
+}
+
+static void on_tool_chunk(void *ud, const json_t *delta)
+{
+    gateway_choice *ch = ud;
+    http_stream *st = stream_for_piece(ch->cx);
+    if (st)
+        sse_data(st, chunk(ch, json_pack("{s:[O]}", "tool_calls", delta), NULL));
+}
+
+/* The request's error answer: the first failure (or out of memory), in
+ * OpenAI's envelope; a provider's refusal keeps its status and words. */
+static void answer_error(gateway_ctx *cx)
+{
+    if (cx->failed_type && cx->failed_code && cx->failed_param && cx->failed_status < 500) {
+        http_upstream_error up = {.type = cx->failed_type, .code = cx->failed_code, .param = cx->failed_param};
+        http_error_upstream(cx->http, cx->failed_status, NULL, &up, "%s",
+                            cx->failed_error ? cx->failed_error : "The model call failed");
+    } else {
+        http_error(cx->http, cx->failed_status ? cx->failed_status : 500, NULL, NULL, "%s",
+                   cx->failed_error    ? cx->failed_error
+                   : cx->failed_status ? "The model call failed"
+                                       : "Out of memory");
+    }
+}
+
+/* The stream's end, once every choice has finished (the starter's count keeps
+ * it from coming before every choice started). Never opened: every choice
+ * failed before a piece, and the request answers the first failure. */
+static void stream_end(gateway_ctx *cx)
+{
+    if (!cx->answered) {
+        add_ids_header(cx);
+        http_set_upstream_us(cx->http, cx->upstream_us);
+        answer_error(cx);
+        http_resume(cx->http);
+    } else if (cx->stream) {
+        if (cx->include_usage && !cx->failed_status)
+            sse_data(cx->stream,
+                     json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", cx->id, "object", "chat.completion.chunk",
+                               "created", (json_int_t)cx->created, "model", cx->model, "choices", "usage",
+                               usage_json(cx->prompt_tokens, cx->completion_tokens, cx->total_tokens)));
+        http_stream_write(cx->stream, "data: [DONE]\n\n", 14);
+        http_stream_close(cx->stream);
+    }
+    gateway_free(cx);
+}
+
+/* What a failed choice says: the provider's own message for a refusal (its
+ * words are the point), else the error naming the execution. */
+static void failure_text(const exec_outcome *out, char *buf, size_t len)
+{
+    if (out->res->status == ENGINE_ERR_REJECTED)
+        snprintf(buf, len, "%s", api_run_error_text(out->res));
+    else
+        snprintf(buf, len, "%s (execution %s)", api_run_error_text(out->res), out->execution_id);
+}
+
+/* A choice failed (stream): an error chunk now if the stream is open, else
+ * kept for its opening (or for the error answer, should all fail). */
+static void stream_choice_failed(gateway_choice *ch, int timeout, const char *error)
+{
+    gateway_ctx *cx = ch->cx;
+    pthread_mutex_lock(&cx->lock);
+    if (cx->stream)
+        sse_error(cx->stream, timeout ? "upstream_timeout" : "upstream_error", error);
+    else if (!cx->answered) {
+        ch->early_error = strdup(error); /* out of memory: that choice's error chunk is lost, [DONE] still comes */
+        ch->early_timeout = timeout;
+    }
+    pthread_mutex_unlock(&cx->lock);
+}
+
+static void on_finish_stream(void *ud, const exec_outcome *out)
+{
+    gateway_choice *ch = ud;
+    gateway_ctx *cx = ch->cx;
+    const engine_result *res = out->res;
+    char error[700];
+    failure_text(out, error, sizeof error);
+    if (out->http_status == 200) {
+        pthread_mutex_lock(&cx->lock);
+        http_stream *st = stream_open(cx); /* an answer without a piece (empty text) opens it too */
+        pthread_mutex_unlock(&cx->lock);
+        if (st)
+            sse_data(st, chunk(ch, json_object(), res->finish_reason ? res->finish_reason : "stop"));
+    } else {
+        stream_choice_failed(ch, out->http_status == 504, error);
+    }
+    if (gateway_done_one(cx, res, out->http_status, error))
+        stream_end(cx);
+}
+
+/* The answer, once every choice has finished: all choices, or the first failure. */
+static void sync_answer(gateway_ctx *cx)
+{
+    add_ids_header(cx);
     http_set_upstream_us(cx->http, cx->upstream_us);
     json_t *choices = cx->failed_status ? NULL : json_array();
     for (int i = 0; choices && i < cx->n; i++) {
@@ -225,10 +359,7 @@ static void sync_answer(gateway_ctx *cx)
                                   "system_fingerprint"));
     else {
         json_decref(choices);
-        http_error(cx->http, cx->failed_status ? cx->failed_status : 500, NULL, NULL, "%s",
-                   cx->failed_error    ? cx->failed_error
-                   : cx->failed_status ? "The model call failed"
-                                       : "Out of memory");
+        answer_error(cx);
     }
     http_resume(cx->http);
     gateway_free(cx);
@@ -239,7 +370,7 @@ static void on_finish_sync(void *ud, const exec_outcome *out)
     gateway_choice *ch = ud;
     gateway_ctx *cx = ch->cx;
     const engine_result *res = out->res;
-    char error[512] = "";
+    char error[700] = "";
     snprintf(ch->exec_id, sizeof ch->exec_id, "%s", out->execution_id);
     if (out->http_status == 200) {
         /* like OpenAI: content null when the model only asked for tools */
@@ -254,8 +385,7 @@ static void on_finish_sync(void *ud, const exec_outcome *out)
         if (cx->n == 1 && res->model) /* the model that answered, after aliases and fallbacks */
             snprintf(cx->model, sizeof cx->model, "%s", res->model);
     } else {
-        snprintf(error, sizeof error, "%s (execution %s)", res->error ? res->error : "the model call failed",
-                 out->execution_id);
+        failure_text(out, error, sizeof error);
     }
     int status = out->http_status == 200 && !ch->message ? 500 : out->http_status;
     if (gateway_done_one(cx, res, status, status == 500 && !error[0] ? "Out of memory" : error))
@@ -602,57 +732,46 @@ static void chat_completions(api_req *rq)
     req.on_logprobs = streaming ? on_logprobs : NULL;
     req.on_finish = streaming ? on_finish_stream : on_finish_sync;
 
-    if (streaming) {
-        if (!(cx->stream = http_reply_stream(rq->http, 200, "text/event-stream"))) {
-            gateway_free(cx);
-            goto out;
-        }
-    } else {
-        http_suspend(rq->http);
-    }
-    /* chunk ids must be known before the first chunk: use a fresh id, the execution's is in a header */
+    /* Suspended until the answer (or, streamed, the model's first byte) is
+     * here; every choice's execution id is made now, so the header the first
+     * byte sends names them all even while later choices are starting. */
+    http_suspend(rq->http);
+    cx->streaming = streaming;
     char chunk_id[ID_LEN + 1];
     id_new(chunk_id);
     snprintf(cx->id, sizeof cx->id, "chatcmpl-%s", chunk_id);
-    /* like OpenAI, each choice's first chunk names the role; written before
-     * the calls start, since their pieces arrive on the engine thread */
     for (int i = 0; i < n_choices; i++) {
         cx->choices[i].cx = cx;
         cx->choices[i].index = i;
-        if (streaming)
-            sse_data(cx->stream,
-                     chunk(&cx->choices[i], json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
+        id_new(cx->choices[i].exec_id);
     }
-    char ids[GATEWAY_MAX_N * (ID_LEN + 2)] = "";
-    size_t ids_len = 0;
     int started = 0, erc = EXEC_OK;
     for (; started < n_choices; started++) {
         char exec_id[ID_LEN + 1];
         req.ud = &cx->choices[started];
+        memcpy(req.rec.id, cx->choices[started].exec_id, sizeof req.rec.id);
         if ((erc = exec_start(rq->app->store, rq->app->engine, rq->app->recorder, &req, exec_id)) != EXEC_OK)
             break;
-        ids_len += (size_t)snprintf(ids + ids_len, sizeof ids - ids_len, "%s%s", ids_len ? "," : "", exec_id);
     }
-    if (started == 0) { /* nothing runs: answer here */
-        if (streaming) {
-            sse_error(cx->stream, "internal_error", "the execution could not start");
-            http_stream_write(cx->stream, "data: [DONE]\n\n", 14);
-            http_stream_close(cx->stream);
-        } else {
-            api_run_start_error(rq, erc, prm.model);
-            http_resume(rq->http);
-        }
+    /* the choices that did not start have no execution to name (under the
+     * lock: a first piece may be writing the header from the engine thread) */
+    pthread_mutex_lock(&cx->lock);
+    for (int i = started; i < n_choices; i++)
+        cx->choices[i].exec_id[0] = '\0';
+    pthread_mutex_unlock(&cx->lock);
+    if (started == 0) { /* nothing runs: answer here (no callback can come) */
+        api_run_start_error(rq, erc, prm.model);
+        http_resume(rq->http);
         gateway_free(cx);
         goto out;
     }
-    if (streaming)
-        http_add_header(rq->http, "X-Execution-Id", ids);
     /* the choices that did not start count as failed; then the starter's own count */
     for (int i = started; i < n_choices; i++) {
         if (streaming)
-            sse_error(cx->stream, "internal_error", "the execution could not start");
+            stream_choice_failed(&cx->choices[i], 0, "A choice's execution could not start");
         gateway_done_one(cx, NULL, 503, "A choice's execution could not start");
     }
+    /* from here on the request may be answered: do not touch rq->http */
     if (gateway_done_one(cx, NULL, 200, NULL)) {
         if (streaming)
             stream_end(cx);

@@ -101,3 +101,22 @@ void api_run_start_error(api_req *rq, int exec_rc, const char *model)
         break;
     }
 }
+
+const char *api_run_error_text(const engine_result *res)
+{
+    if (res->status == ENGINE_ERR_REJECTED && res->rejection.message && *res->rejection.message)
+        return res->rejection.message;
+    return res->error ? res->error : "the model call failed";
+}
+
+void api_run_fail(http_req *h, const exec_outcome *out, const char *title, const char *detail)
+{
+    const engine_result *res = out->res;
+    if (res->status == ENGINE_ERR_REJECTED && out->http_status >= 400 && out->http_status <= 499) {
+        http_upstream_error up = {
+            .type = res->rejection.type, .code = res->rejection.code, .param = res->rejection.param};
+        http_error_upstream(h, out->http_status, title, &up, "%s", detail);
+        return;
+    }
+    http_error(h, out->http_status, title, NULL, "%s", detail);
+}

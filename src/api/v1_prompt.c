@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "api/api_idempotency.h"
+#include "api/api_run.h"
 #include "api/api_v1.h"
 #include "api/api_v1_prompt.h"
 #include "core/dispatcher.h"
@@ -125,6 +126,8 @@ typedef struct sync_ctx {
     store_id prompt_id;
 } sync_ctx;
 
+static const char *nonempty(const char *s) { return s && *s ? s : NULL; }
+
 static void sync_finish(void *ud, const exec_outcome *out)
 {
     sync_ctx *cx = ud;
@@ -148,10 +151,18 @@ static void sync_finish(void *ud, const exec_outcome *out)
     if (status == 200) {
         body = v1_request_envelope("completed", out->execution_id, data, "Prompt processed successfully");
     } else {
-        const char *code = status == 504 ? "UPSTREAM_TIMEOUT" : status == 503 ? "SERVICE_UNAVAILABLE" : "UPSTREAM_ERROR";
-        const char *msg = res->error ? res->error : "the model call failed";
+        int rejected = res->status == ENGINE_ERR_REJECTED && status < 500;
+        const char *code = rejected        ? http_status_code(HTTP_STYLE_V1, status)
+                           : status == 504 ? "UPSTREAM_TIMEOUT"
+                           : status == 503 ? "SERVICE_UNAVAILABLE"
+                                           : "UPSTREAM_ERROR";
+        const char *msg = api_run_error_text(res);
         body = json_pack("{s:b, s:s, s:s, s:{s:s, s:s}, s:o, s:s}", "success", 0, "status", "failed", "request_id",
                          out->execution_id, "error", "code", code, "message", msg, "data", data, "message", msg);
+        if (body && rejected) /* the provider refused the request: its own words, as http_error_upstream gives them */
+            json_object_set_new(json_object_get(body, "error"), "upstream",
+                                json_pack("{s:s?, s:s?, s:s?}", "type", nonempty(res->rejection.type), "code",
+                                          nonempty(res->rejection.code), "param", nonempty(res->rejection.param)));
     }
     api_idem_save(cx->store, &cx->idem, status, body);
     http_add_header(cx->http, "X-Request-Id", out->execution_id);

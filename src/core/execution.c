@@ -27,6 +27,7 @@ typedef struct exec_run {
     /* the engine's answer, copied for a finish the recorder completes later */
     engine_result res;
     char *model, *output, *error, *finish_reason;
+    char *rej_message, *rej_type, *rej_code, *rej_param;
     json_t *tool_calls, *logprobs;
 } exec_run;
 
@@ -36,6 +37,10 @@ static void run_free(exec_run *run)
     free(run->output);
     free(run->error);
     free(run->finish_reason);
+    free(run->rej_message);
+    free(run->rej_type);
+    free(run->rej_code);
+    free(run->rej_param);
     json_decref(run->tool_calls);
     json_decref(run->logprobs);
     free(run);
@@ -49,9 +54,18 @@ int exec_http_status(enum engine_status st)
     case ENGINE_ERR_SHUTDOWN: return 503;
     case ENGINE_ERR_UNKNOWN_MODEL: return 422;
     case ENGINE_ERR_INTERNAL: return 500;
+    case ENGINE_ERR_REJECTED: return 400;
     case ENGINE_ERR_UPSTREAM:
     default: return 502;
     }
+}
+
+int exec_result_http_status(const engine_result *res)
+{
+    int st = res->rejection.http_status;
+    if (res->status == ENGINE_ERR_REJECTED && st >= 400 && st <= 499)
+        return st;
+    return exec_http_status(res->status);
 }
 
 static void run_chunk(void *ud, const char *text, size_t len)
@@ -77,8 +91,8 @@ static void run_logprobs(void *ud, const json_t *logprobs)
 
 static void run_outcome(exec_run *run, const char *status, const engine_result *res)
 {
-    exec_outcome out = {.execution_id = run->id, .status = status, .http_status = exec_http_status(res->status),
-                        .res = res};
+    exec_outcome out = {
+        .execution_id = run->id, .status = status, .http_status = exec_result_http_status(res), .res = res};
     run->on_finish(run->ud, &out);
 }
 
@@ -105,6 +119,18 @@ static int run_keep(exec_run *run, const engine_result *res)
     if ((res->model && !run->model) || (res->error && !run->error) || (res->finish_reason && !run->finish_reason) ||
         !run->output || (res->tool_calls && !run->tool_calls) || (res->logprobs && !run->logprobs))
         return -1;
+    if (res->status == ENGINE_ERR_REJECTED) {
+        const engine_rejection *rj = &res->rejection;
+        if (!(run->rej_message = strdup(rj->message ? rj->message : "")) ||
+            !(run->rej_type = strdup(rj->type ? rj->type : "")) ||
+            !(run->rej_code = strdup(rj->code ? rj->code : "")) ||
+            !(run->rej_param = strdup(rj->param ? rj->param : "")))
+            return -1;
+        run->res.rejection.message = run->rej_message;
+        run->res.rejection.type = run->rej_type;
+        run->res.rejection.code = run->rej_code;
+        run->res.rejection.param = run->rej_param;
+    }
     if (res->output_len)
         memcpy(run->output, res->output, res->output_len);
     run->output[res->output_len] = '\0';
@@ -165,14 +191,14 @@ int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_reques
     run->ud = req->ud;
 
     store_execution rec = req->rec; /* shallow: strings stay the caller's */
-    rec.id[0] = '\0';
     rec.model = model;
     snprintf(rec.status, sizeof rec.status, "processing");
     char *messages = json_dumps(req->messages, JSON_COMPACT);
     rec.messages = messages;
     int rc = STORE_ERR;
     if (messages) {
-        id_new(rec.id); /* the recorder needs the id now; the store would make the same kind */
+        if (!rec.id[0]) /* the recorder needs the id now; the store would make the same kind */
+            id_new(rec.id);
         /* A stream names its execution (X-Execution-Id) before it ends, and the
          * client may read the record at once: its row is written here, before
          * the answer starts. Every other caller answers only after the finish

@@ -21,14 +21,18 @@
 typedef struct exec_outcome {
     const char *execution_id;
     const char *status;       /* "completed" | "failed" */
-    int http_status;          /* 200, or 502 / 504 / 503 / 500 for the failure */
-    const engine_result *res; /* the engine's answer (output, usage, model, error) */
+    /* 200, or 502 / 504 / 503 / 500 for the failure, or the provider's own
+     * 4xx when it refused the request (res->rejection says what it said) */
+    int http_status;
+    const engine_result *res; /* the engine's answer (output, usage, model, error, rejection) */
 } exec_outcome;
 
 typedef struct exec_request {
     /* The record to create: org_id, user_id, api_key_id, prompt_id, version_id,
      * version_number, source, rendered_prompt, variables, metadata, model,
-     * temperature, max_tokens, stream. id and status are filled by exec_start. */
+     * temperature, max_tokens, stream. status is filled by exec_start, and id
+     * too unless the caller made one (id_new: a caller that names its
+     * executions before they start, as a held stream's header does). */
     store_execution rec;
     json_t *messages; /* borrowed: [{"role","content"}...] sent to the model */
     int rich_messages;     /* messages carry tool calls or non-text parts (engine_call) */
@@ -50,7 +54,11 @@ enum exec_rc { EXEC_OK = 0, EXEC_UNKNOWN_MODEL = 1, EXEC_STORE_ERROR = 2, EXEC_E
  * ownership of the strings in req->rec (exec_start copies what it needs). */
 int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_request *req, char id_out[ID_LEN + 1]);
 
-/* Map an engine status to the HTTP status promptd answers with. */
+/* Map an engine status to the HTTP status promptd answers with
+ * (ENGINE_ERR_REJECTED: 400, the refusal's own status is in exec_result_http_status). */
 int exec_http_status(enum engine_status st);
+/* The HTTP status for an engine result: exec_http_status, except that a
+ * refusal (ENGINE_ERR_REJECTED) answers with the provider's own 4xx. */
+int exec_result_http_status(const engine_result *res);
 
 #endif

@@ -72,6 +72,7 @@ static void engine_req_free(engine_req *req)
     free(req->msgs);
     free(req->hops);
     free(req->error);
+    free(req->rejected);
     free(req->write_error);
     free(req->body);
     if (req->headers)
@@ -298,6 +299,11 @@ void engine_set_error(engine_req *req, enum engine_status status, const char *ms
     free(req->error);
     req->error = e;
     req->err_status = status;
+    if (status != ENGINE_ERR_REJECTED) {
+        /* a later failure of another kind (a fallback's 5xx) is what the call ends with */
+        free(req->rejected);
+        req->rejected = NULL;
+    }
 }
 
 static void engine_all_unlink(engine_t *eng, engine_req *req)
@@ -345,6 +351,9 @@ void engine_finish(engine_t *eng, engine_req *req, enum engine_status status)
         case ENGINE_ERR_INTERNAL:
             msg = "internal error";
             break;
+        case ENGINE_ERR_REJECTED:
+            msg = "upstream refused the request";
+            break;
         default:
             msg = "upstream failed";
             break;
@@ -352,6 +361,15 @@ void engine_finish(engine_t *eng, engine_req *req, enum engine_status status)
         res.output = "";
         /* a shutdown says so even if an earlier attempt left another message */
         res.error = status != ENGINE_ERR_SHUTDOWN && req->error ? req->error : msg;
+        if (status == ENGINE_ERR_REJECTED && req->rejected) {
+            res.rejection.http_status = (int)req->rejected->http_status;
+            res.rejection.message = req->rejected->message[0] ? req->rejected->message : res.error;
+            res.rejection.type = req->rejected->type;
+            res.rejection.code = req->rejected->code;
+            res.rejection.param = req->rejected->param;
+        } else if (status == ENGINE_ERR_REJECTED) {
+            res.status = ENGINE_ERR_UPSTREAM; /* its details were lost to out of memory */
+        }
     }
     engine_all_unlink(eng, req);
     req->on_done(req->ud, &res);

@@ -27,12 +27,28 @@ typedef struct engine_config engine_config; /* defined in engine/engine_config.h
 
 enum engine_status {
     ENGINE_OK = 0,
-    ENGINE_ERR_UPSTREAM = 1,    /* provider failed (5xx, 4xx, malformed body, connection) -> HTTP 502 */
+    ENGINE_ERR_UPSTREAM = 1,    /* provider failed (5xx, 429, 401/403, malformed body, connection) -> HTTP 502 */
     ENGINE_ERR_TIMEOUT = 2,     /* upstream timed out -> HTTP 504 */
     ENGINE_ERR_UNKNOWN_MODEL = 3, /* model name routes nowhere -> HTTP 422 */
     ENGINE_ERR_SHUTDOWN = 4,    /* engine stopping; call abandoned -> HTTP 503 */
     ENGINE_ERR_INTERNAL = 5,    /* out of memory etc. -> HTTP 500 */
+    /* the provider refused the request itself (a 4xx other than 401, 402, 403,
+     * 407, 408 and 429: a bad parameter, a context too long, a model it does
+     * not have): the caller's mistake, told in engine_result.rejection ->
+     * that HTTP status. (401/403 are promptd's own credentials and 429 the
+     * provider's load: those stay ENGINE_ERR_UPSTREAM.) */
+    ENGINE_ERR_REJECTED = 6,
 };
+
+/* What a provider said when it refused a request (ENGINE_ERR_REJECTED), in
+ * provider-neutral terms; strings are "" when the provider gave none. */
+typedef struct engine_rejection {
+    int http_status;     /* the provider's 4xx */
+    const char *message; /* its own message */
+    const char *type;    /* e.g. "invalid_request_error" */
+    const char *code;    /* e.g. "context_length_exceeded" */
+    const char *param;   /* e.g. "messages" */
+} engine_rejection;
 
 typedef struct engine_result {
     enum engine_status status;
@@ -55,6 +71,7 @@ typedef struct engine_result {
                                   the answer came in one body, else NULL; a streamed answer's go to
                                   on_logprobs piece by piece */
     const char *error;      /* human readable, NULL when status == ENGINE_OK */
+    engine_rejection rejection; /* set when status == ENGINE_ERR_REJECTED, else all 0 */
 } engine_result;
 
 typedef struct engine_call {

@@ -6,6 +6,10 @@
  *
  *   2xx + parsable answer        -> ENGINE_OK
  *   429, 408, 5xx                -> retryable ENGINE_ERR_UPSTREAM (Retry-After honoured)
+ *   401, 402, 403, 407           -> ENGINE_ERR_UPSTREAM, not retried (next fallback):
+ *                                   promptd's credentials or account, not the caller's
+ *   other 4xx                    -> ENGINE_ERR_REJECTED with the provider's own
+ *                                   words (provider_error), not retried (next fallback)
  *   other HTTP status            -> ENGINE_ERR_UPSTREAM, not retried (next fallback)
  *   connection refused/reset/dropped, DNS, TLS handshake
  *                                -> retryable ENGINE_ERR_UPSTREAM
@@ -462,6 +466,13 @@ static void engine_http_success(engine_t *eng, engine_req *req, const engine_pro
     engine_finish(eng, req, ENGINE_OK);
 }
 
+/* A 4xx that is the caller's own mistake (see the top of this file). */
+static int engine_http_rejects(long code)
+{
+    return code >= 400 && code <= 499 && code != 401 && code != 402 && code != 403 && code != 407 &&
+           code != 408 && code != 429;
+}
+
 static void engine_http_done(engine_t *eng, engine_req *req, CURLcode cc)
 {
     engine_prov *p = &eng->prov[req->hops[req->hop].provider];
@@ -488,9 +499,29 @@ static void engine_http_done(engine_t *eng, engine_req *req, CURLcode cc)
         int retryable = code == 408 || code == 429 || code >= 500;
         long ra_ms = retry_after > 0 ? (long)(retry_after > 86400 ? 86400 : retry_after) * 1000
                                      : 0;
+        enum engine_status st = ENGINE_ERR_UPSTREAM;
         p->ops->error_message(code, req->resp.data, req->resp.len, msg, sizeof(msg));
+        char cred[sizeof(msg) + 128];
+        const char *why = msg;
+        if (code == 401 || code == 403) {
+            /* said plainly: a caller reading "Incorrect API key" would blame its own key */
+            snprintf(cred, sizeof(cred),
+                     "the provider refused promptd's own credentials (the API key in the server's "
+                     "configuration, not the caller's): %s",
+                     msg);
+            why = cred;
+        }
+        if (engine_http_rejects(code)) {
+            provider_error *pe = malloc(sizeof(*pe));
+            if (pe) { /* without it the call still fails, as a plain upstream failure */
+                p->ops->parse_error(code, req->resp.data, req->resp.len, pe);
+                free(req->rejected);
+                req->rejected = pe;
+                st = ENGINE_ERR_REJECTED;
+            }
+        }
         engine_http_release(eng, req);
-        engine_attempt_failed(eng, req, ENGINE_ERR_UPSTREAM, retryable, ra_ms, msg);
+        engine_attempt_failed(eng, req, st, retryable, ra_ms, why);
         return;
     }
     engine_http_release(eng, req);

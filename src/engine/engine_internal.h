@@ -104,6 +104,9 @@ typedef struct engine_req {
     long last_http_status;
     enum engine_status err_status; /* the last failure */
     char *error;                   /* the last failure's message, malloc'd */
+    /* the last failure's refusal when err_status is ENGINE_ERR_REJECTED,
+     * malloc'd (few calls fail: not carried by every request), else NULL */
+    provider_error *rejected;
     int watch_errno; /* RUNNING: errno of an epoll_ctl that failed for this attempt's socket */
 
     /* current attempt (RUNNING) */

@@ -99,8 +99,30 @@ void http_set_upstream_us(http_req *r, long long us);
 void http_error(http_req *r, int status, const char *title, const char *field, const char *detail_fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* The code word a style's error envelope uses for status (v1 "BAD_REQUEST",
+ * Jarvis "bad_request", OpenAI's type "invalid_request_error"): static. */
+const char *http_status_code(enum http_style style, int status);
+
+/* An upstream server's refusal passed on to the client (e.g. a model
+ * provider's 400 "context_length_exceeded"): its own words. Borrowed strings;
+ * NULL or "" when it gave none. */
+typedef struct http_upstream_error {
+    const char *type, *code, *param;
+} http_upstream_error;
+
+/* http_error for an upstream's refusal: the OpenAI envelope carries up's
+ * type (else the status's own), code and param as they are (null when
+ * absent); the Jarvis envelope adds errors[0].meta.upstream and the v1 one
+ * error.upstream, each {type, code, param}. */
+void http_error_upstream(http_req *r, int status, const char *title, const http_upstream_error *up,
+                         const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* ---- streamed answers (Server-Sent Events) ----
  * http_reply_stream() answers r with a body produced later, from any thread.
+ * To hold the status line until there is something to send (so a stream that
+ * cannot start is a plain error answer), http_suspend() first and call
+ * http_reply_stream() (then http_resume()) from the producer's thread once
+ * the first data is there, or answer with http_error() instead.
  * The caller owns one reference to the stream and must end it with
  * http_stream_close(). While no data is buffered the connection is suspended
  * (no thread waits, no busy loop). Writes after the client left return -1 and

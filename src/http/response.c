@@ -103,30 +103,46 @@ static const struct status_words *words_for(int status)
     return status >= 500 ? &words[11] : &words[0];
 }
 
-void http_error(http_req *r, int status, const char *title, const char *field, const char *detail_fmt, ...)
+const char *http_status_code(enum http_style style, int status)
 {
-    char detail[1024];
-    va_list ap;
-    va_start(ap, detail_fmt);
-    vsnprintf(detail, sizeof detail, detail_fmt, ap);
-    va_end(ap);
+    const struct status_words *w = words_for(status);
+    return style == HTTP_STYLE_V1 ? w->v1 : style == HTTP_STYLE_OPENAI ? w->openai_type : w->jarvis;
+}
+
+/* The error envelope of r's style. up: an upstream's own words to pass on
+ * (http_error_upstream), or NULL. */
+static void error_reply(http_req *r, int status, const char *title, const char *field, const http_upstream_error *up,
+                        char *detail)
+{
     utf8_scrub(detail); /* it may quote request bytes, or be cut inside a character */
     const struct status_words *w = words_for(status);
     char status_s[8];
     snprintf(status_s, sizeof status_s, "%d", status);
-    json_t *body = NULL;
+    json_t *body = NULL, *upstream = NULL;
+    if (up) /* what the provider said of its refusal: {type, code, param}, null where it said nothing */
+        upstream =
+            json_pack("{s:s?, s:s?, s:s?}", "type", up->type && *up->type ? up->type : NULL, "code",
+                      up->code && *up->code ? up->code : NULL, "param", up->param && *up->param ? up->param : NULL);
 
     switch (r->style) {
     case HTTP_STYLE_V1: {
         json_t *err = json_pack("{s:s, s:s}", "code", w->v1, "message", detail);
         if (err && field)
             json_object_set_new(err, "field", json_string(field));
+        if (err && upstream)
+            json_object_set(err, "upstream", upstream);
         body = json_pack("{s:b, s:o, s:s}", "success", 0, "error", err, "message", detail);
         break;
     }
     case HTTP_STYLE_OPENAI: {
-        body = json_pack("{s:{s:s, s:s, s:s?, s:s}}", "error", "message", detail, "type", w->openai_type, "param",
-                         field, "code", w->jarvis);
+        /* an upstream's refusal keeps its own type, code and param, as OpenAI's SDKs read them */
+        if (up)
+            body = json_pack("{s:{s:s, s:s, s:O, s:O}}", "error", "message", detail, "type",
+                             up->type && *up->type ? up->type : w->openai_type, "param",
+                             json_object_get(upstream, "param"), "code", json_object_get(upstream, "code"));
+        else
+            body = json_pack("{s:{s:s, s:s, s:s?, s:s}}", "error", "message", detail, "type", w->openai_type, "param",
+                             field, "code", w->jarvis);
         break;
     }
     case HTTP_STYLE_JARVIS:
@@ -141,9 +157,33 @@ void http_error(http_req *r, int status, const char *title, const char *field, c
                     *p = '/';
             json_object_set_new(e, "source", json_pack("{s:s}", "pointer", pointer));
         }
+        if (e && upstream)
+            json_object_set_new(e, "meta", json_pack("{s:O}", "upstream", upstream));
         body = json_pack("{s:[o]}", "errors", e);
         break;
     }
     }
+    json_decref(upstream);
     http_reply_json(r, status, body);
+}
+
+void http_error(http_req *r, int status, const char *title, const char *field, const char *detail_fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, detail_fmt);
+    vsnprintf(detail, sizeof detail, detail_fmt, ap);
+    va_end(ap);
+    error_reply(r, status, title, field, NULL, detail);
+}
+
+void http_error_upstream(http_req *r, int status, const char *title, const http_upstream_error *up,
+                         const char *detail_fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, detail_fmt);
+    vsnprintf(detail, sizeof detail, detail_fmt, ap);
+    va_end(ap);
+    error_reply(r, status, title, NULL, up, detail);
 }

@@ -665,10 +665,24 @@ static void anthropic_error_message(long http_status, const char *body, size_t l
     provider_generic_error(http_status, body, len, buf, buflen);
 }
 
+/* {"type": "error", "error": {"type", "message"}}: Anthropic names the kind
+ * (invalid_request_error, not_found_error, request_too_large, ...) and has
+ * no code or param. */
+static void anthropic_parse_error(long http_status, const char *body, size_t len, provider_error *out)
+{
+    json_t *root = provider_error_begin(http_status, body, len, out);
+    json_t *t = json_object_get(json_object_get(root, "error"), "type");
+
+    if (json_is_string(t))
+        provider_copy_text(out->type, sizeof(out->type), json_string_value(t), json_string_length(t));
+    json_decref(root);
+}
+
 const provider_ops provider_anthropic_ops = {
     .type = "anthropic",
     .build_request = anthropic_build_request,
     .parse_response = anthropic_parse_response,
     .parse_stream_event = anthropic_parse_stream_event,
     .error_message = anthropic_error_message,
+    .parse_error = anthropic_parse_error,
 };

@@ -406,10 +406,31 @@ static void openai_error_message(long http_status, const char *body, size_t len,
     provider_generic_error(http_status, body, len, buf, buflen);
 }
 
+/* {"error": {"message", "type", "param", "code"}}: code is a string, or a
+ * number from some compatible servers; null or absent fields stay "". */
+static void openai_parse_error(long http_status, const char *body, size_t len, provider_error *out)
+{
+    json_t *root = provider_error_begin(http_status, body, len, out);
+    json_t *e = json_object_get(root, "error"), *v;
+
+    if (json_is_object(e)) {
+        if (json_is_string(v = json_object_get(e, "type")))
+            provider_copy_text(out->type, sizeof(out->type), json_string_value(v), json_string_length(v));
+        if (json_is_string(v = json_object_get(e, "code")))
+            provider_copy_text(out->code, sizeof(out->code), json_string_value(v), json_string_length(v));
+        else if (json_is_integer(v))
+            snprintf(out->code, sizeof(out->code), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        if (json_is_string(v = json_object_get(e, "param")))
+            provider_copy_text(out->param, sizeof(out->param), json_string_value(v), json_string_length(v));
+    }
+    json_decref(root);
+}
+
 const provider_ops provider_openai_ops = {
     .type = "openai",
     .build_request = openai_build_request,
     .parse_response = openai_parse_response,
     .parse_stream_event = openai_parse_stream_event,
     .error_message = openai_error_message,
+    .parse_error = openai_parse_error,
 };

@@ -227,6 +227,24 @@ void provider_generic_error(long http_status, const char *body, size_t len, char
     json_decref(root);
 }
 
+json_t *provider_error_begin(long http_status, const char *body, size_t len, provider_error *out)
+{
+    json_t *root = NULL;
+    const char *msg = NULL;
+
+    memset(out, 0, sizeof(*out));
+    out->http_status = http_status;
+    if (!body || len == 0)
+        return NULL;
+    root = json_loadb(body, len, 0, NULL);
+    msg = provider_json_error_text(root);
+    if (msg)
+        provider_copy_text(out->message, sizeof(out->message), msg, strlen(msg));
+    else
+        provider_copy_text(out->message, sizeof(out->message), body, len < 200 ? len : 200);
+    return root;
+}
+
 int provider_json_count(const json_t *obj, const char *key, const char *ctx, long *out,
                         char *err, size_t errlen)
 {

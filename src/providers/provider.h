@@ -93,6 +93,18 @@ typedef struct provider_response {
     json_t *logprobs;
 } provider_response;
 
+/* A non-2xx answer in provider-neutral terms: what the provider said, in its
+ * own words, so a caller can pass a refusal on without knowing the wire
+ * format. Every string is "" when the provider gave none; all are copied
+ * with provider_copy_text (valid UTF-8, no control bytes, cut short). */
+typedef struct provider_error {
+    long http_status;
+    char message[512]; /* the provider's message, else the start of the body */
+    char type[64];     /* its kind, e.g. "invalid_request_error" */
+    char code[64];     /* e.g. "context_length_exceeded" (OpenAI's error.code) */
+    char param[64];    /* the request field at fault, e.g. "messages" */
+} provider_error;
+
 /* Receives a streamed text piece; returns 0, or -1 to abort the stream. */
 typedef int (*provider_text_fn)(void *ud, const char *text, size_t len);
 /* Receives a streamed piece of a tool call in OpenAI's delta form
@@ -138,6 +150,9 @@ typedef struct provider_ops {
     /* Describe a non-2xx answer for humans (never includes credentials). */
     void (*error_message)(long http_status, const char *body, size_t len, char *buf,
                           size_t buflen);
+    /* The same answer taken apart into out (never fails: what the body does
+     * not say stays ""). body may be NULL or anything at all. */
+    void (*parse_error)(long http_status, const char *body, size_t len, provider_error *out);
 } provider_ops;
 
 extern const provider_ops provider_openai_ops;
@@ -195,6 +210,12 @@ void provider_copy_text(char *dst, size_t dstlen, const char *src, size_t srclen
  * when present. */
 void provider_generic_error(long http_status, const char *body, size_t len, char *buf,
                             size_t buflen);
+
+/* Start out for http_status: message from a JSON body's own error text
+ * (provider_json_error_text) or, when the body is not such JSON, its first
+ * 200 bytes; type, code and param "". Returns the parsed body (new
+ * reference, to read the format's own fields from) or NULL. */
+json_t *provider_error_begin(long http_status, const char *body, size_t len, provider_error *out);
 
 /* obj[key] as a token count: 1 and *out set when it is a non-negative JSON
  * integer, 0 when absent or null, -1 with err ("<ctx>.<key> is not a

@@ -6,7 +6,8 @@
  *
  * The first byte picks the mode, the second the wire format (even: OpenAI,
  * odd: Anthropic); the rest is the input:
- *  mode 0  a complete answer body through parse_response;
+ *  mode 0  a complete answer body through parse_response, and the same bytes
+ *          as an error body through parse_error;
  *  mode 1  a byte stream through the SSE framing (provider_sse_feed in chunks
  *          whose sizes the input's own bytes pick, then provider_sse_finish)
  *          into parse_stream_event, its text and tool-call pieces joined as
@@ -90,8 +91,26 @@ static void check_err(int rc, const char *err)
         abort(); /* every refusal says why */
 }
 
+/* A provider_error field: terminated inside its array, no control bytes. */
+static void check_error_text(const char *s, size_t cap)
+{
+    size_t len = strnlen(s, cap);
+    if (len == cap)
+        abort();
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            abort();
+}
+
 static void answer(const provider_ops *ops, const uint8_t *p, size_t n)
 {
+    provider_error pe;
+    ops->parse_error(400 + (long)(n % 200), (const char *)p, n, &pe);
+    check_error_text(pe.message, sizeof pe.message);
+    check_error_text(pe.type, sizeof pe.type);
+    check_error_text(pe.code, sizeof pe.code);
+    check_error_text(pe.param, sizeof pe.param);
+
     provider_response r;
     char err[256] = "";
     int rc = ops->parse_response((const char *)p, n, &r, err, sizeof err);

@@ -527,11 +527,11 @@ Test(executions, list_paging_status_filter_and_sort)
     execute_id(other, "{}", oe);
     usleep(5000);
 
-    /* one failed execution, through the mock (400 is never retried) */
+    /* one failed execution, through the mock (400 is never retried, and is passed on as the provider's 400) */
     snprintf(path, sizeof path, "/prompts/%s/execute", pid);
     pd_resp r = call_k(S.admin_key, "POST", path,
                        "{\"variables\":{\"text\":\"[mock:status=400] fail please\"},\"model\":\"openai/m\"}");
-    assert_error(&r, 502, "upstream_error", NULL, NULL);
+    assert_error(&r, 400, "bad_request", NULL, NULL);
     pd_resp_free(&r);
 
     /* all four, newest first by default */

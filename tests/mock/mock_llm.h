@@ -30,10 +30,13 @@
  * status) when the directive was absent or its value invalid. */
 typedef struct mock_directives {
     long latency_ms;
+    long error_latency_ms; /* [mock:error_latency=MS]: the delay of an error answer instead */
     int status;
     long retry_after;
     long fail_times;
     char *fail_model; /* malloc'd, or NULL */
+    /* with [mock:status=CODE]: the error body's own words (malloc'd, or NULL) */
+    char *error_message, *error_type, *error_code, *error_param;
     long drip_ms;
     long tool_calls; /* 1..MOCK_MAX_TOOL_CALLS */
     bool malformed;
@@ -127,6 +130,12 @@ void mock_sse_free(mock_sse *sse);
 /* Error body in the provider's own format for HTTP status; message may be
  * NULL for a default one. malloc'd, NULL on allocation failure. */
 char *mock_error_body(mock_api api, unsigned status, const char *message);
+
+/* The same with the provider's own fields given: type (OpenAI error.type,
+ * Anthropic error.type), code and param (OpenAI only: error.code,
+ * error.param); NULL for each gives mock_error_body's. */
+char *mock_error_body_with(mock_api api, unsigned status, const char *message, const char *type, const char *code,
+                           const char *param);
 
 /* ---- mock_timer.c ------------------------------------------------------ */
 

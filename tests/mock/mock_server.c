@@ -80,6 +80,12 @@
  *   [mock:status=CODE]    answer CODE (400..599) with an error body in the
  *                         provider's format; codes below 400 are ignored
  *   [mock:retry_after=S]  with an error answer: also send Retry-After: S
+ *   [mock:error_latency=MS] an error answer (status, fail_times, fail_model)
+ *                         is delayed MS instead of the latency
+ *   [mock:error_message=TEXT], [mock:error_type=T], [mock:error_code=C],
+ *   [mock:error_param=P]  with [mock:status=CODE]: the error body says these
+ *                         (OpenAI error.message/type/code/param; Anthropic
+ *                         error.message/type, code and param ignored)
  *   [mock:fail_times=N]   the first N requests with this exact last-user text
  *                         (directives included) get 500, later ones succeed
  *   [mock:fail_model=M]   500 when the request's model is M
@@ -717,10 +723,21 @@ static plan *completion_plan(const mock_config *cfg, const request *req, struct 
         p = plan_error(p, 500, "mock: this model is configured to fail");
     else if (c.d.fail_times > 0 && mock_fail_times_hit(c.raw_user, c.d.fail_times))
         p = plan_error(p, 500, NULL);
-    else if (c.d.status >= 400)
+    else if (c.d.status >= 400) {
         p = plan_error(p, (unsigned)c.d.status, NULL);
-    else
+        if (p != NULL && (c.d.error_message || c.d.error_type || c.d.error_code || c.d.error_param)) {
+            free(p->body);
+            p->body = mock_error_body_with(p->api, p->status, c.d.error_message, c.d.error_type, c.d.error_code,
+                                           c.d.error_param);
+            if (p->body == NULL) {
+                plan_free(p);
+                p = NULL;
+            }
+        }
+    } else
         p = completion_answer(p, conn, &c);
+    if (p != NULL && p->status >= 400 && c.d.error_latency_ms >= 0)
+        p->delay_ms = (uint64_t)c.d.error_latency_ms;
 out:
     completion_free(&c);
     return p;

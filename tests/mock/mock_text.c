@@ -54,6 +54,8 @@ static int apply_directive(char *spec, mock_directives *d)
         *value++ = '\0';
     if (strcmp(spec, "latency") == 0 && parse_long(value, 0, 600000, &v))
         d->latency_ms = v;
+    else if (strcmp(spec, "error_latency") == 0 && parse_long(value, 0, 600000, &v))
+        d->error_latency_ms = v;
     else if (strcmp(spec, "status") == 0 && parse_long(value, 100, 599, &v))
         d->status = (int)v;
     else if (strcmp(spec, "retry_after") == 0 && parse_long(value, 0, 86400, &v))
@@ -70,6 +72,19 @@ static int apply_directive(char *spec, mock_directives *d)
             return -1;
         free(d->fail_model);
         d->fail_model = copy;
+    } else if (strncmp(spec, "error_", 6) == 0 && value != NULL && *value != '\0') {
+        char **field = strcmp(spec, "error_message") == 0 ? &d->error_message
+                       : strcmp(spec, "error_type") == 0  ? &d->error_type
+                       : strcmp(spec, "error_code") == 0  ? &d->error_code
+                       : strcmp(spec, "error_param") == 0 ? &d->error_param
+                                                          : NULL;
+        char *copy = field != NULL ? strdup(value) : NULL;
+        if (field != NULL && copy == NULL)
+            return -1;
+        if (field != NULL) {
+            free(*field);
+            *field = copy;
+        }
     } else if (strcmp(spec, "malformed") == 0)
         d->malformed = true;
     else if (strcmp(spec, "no_usage") == 0)
@@ -125,7 +140,7 @@ int mock_directives_parse(const char *text, mock_directives *d, char **cleaned)
     char *out;
 
     memset(d, 0, sizeof(*d));
-    d->latency_ms = d->retry_after = d->fail_times = d->drip_ms = d->tool_calls = -1;
+    d->latency_ms = d->error_latency_ms = d->retry_after = d->fail_times = d->drip_ms = d->tool_calls = -1;
     *cleaned = NULL;
     out = malloc(strlen(text) + 1);
     if (out == NULL)
@@ -157,6 +172,11 @@ void mock_directives_free(mock_directives *d)
 {
     free(d->fail_model);
     d->fail_model = NULL;
+    free(d->error_message);
+    free(d->error_type);
+    free(d->error_code);
+    free(d->error_param);
+    d->error_message = d->error_type = d->error_code = d->error_param = NULL;
 }
 
 size_t mock_count_words(const char *s)

@@ -589,6 +589,12 @@ static const char *default_message(unsigned status)
 
 char *mock_error_body(mock_api api, unsigned status, const char *message)
 {
+    return mock_error_body_with(api, status, message, NULL, NULL, NULL);
+}
+
+char *mock_error_body_with(mock_api api, unsigned status, const char *message, const char *type_given,
+                           const char *code_given, const char *param)
+{
     const char *msg = message != NULL ? message : default_message(status);
 
     if (api == MOCK_OPENAI) {
@@ -596,9 +602,13 @@ char *mock_error_body(mock_api api, unsigned status, const char *message)
         openai_error_kind(status, &type, &code);
         if (message != NULL && status != 401)
             code = NULL; /* a specific message is not, e.g., a missing model */
+        if (type_given != NULL)
+            type = type_given;
+        if (code_given != NULL)
+            code = code_given;
         return dump_and_free(
-            json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message", msg, "type", type, "param", "code", code));
+            json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type", type, "param", param, "code", code));
     }
-    return dump_and_free(
-        json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", anthropic_error_type(status), "message", msg));
+    return dump_and_free(json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
+                                   type_given != NULL ? type_given : anthropic_error_type(status), "message", msg));
 }

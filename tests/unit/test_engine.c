@@ -58,6 +58,8 @@ typedef struct tcall {
     char *finish;
     long pt, ct, tt, duration_ms;
     int attempts, http;
+    int rej_status; /* engine_result.rejection, kept when status is ENGINE_ERR_REJECTED */
+    char *rej_message, *rej_type, *rej_code, *rej_param;
 } tcall;
 
 static long long now_ms(void)
@@ -109,6 +111,15 @@ static void on_done(void *ud, const engine_result *r)
     c->duration_ms = r->duration_ms;
     c->attempts = r->attempts;
     c->http = r->upstream_http_status;
+    c->rej_status = r->rejection.http_status;
+    free(c->rej_message);
+    free(c->rej_type);
+    free(c->rej_code);
+    free(c->rej_param);
+    c->rej_message = r->rejection.message ? strdup(r->rejection.message) : NULL;
+    c->rej_type = r->rejection.type ? strdup(r->rejection.type) : NULL;
+    c->rej_code = r->rejection.code ? strdup(r->rejection.code) : NULL;
+    c->rej_param = r->rejection.param ? strdup(r->rejection.param) : NULL;
     c->g->done++;
     pthread_cond_broadcast(&c->g->cv);
     pthread_mutex_unlock(&c->g->mu);
@@ -155,6 +166,10 @@ static void tcall_clear(tcall *c)
     free(c->output);
     free(c->error);
     free(c->finish);
+    free(c->rej_message);
+    free(c->rej_type);
+    free(c->rej_code);
+    free(c->rej_param);
     memset(c, 0, sizeof(*c));
 }
 
@@ -840,12 +855,31 @@ Test(engine_mock, exhausted_retries_and_client_errors)
     cr_assert_not_null(c.error);
     cr_assert_str_eq(c.output, "");
     tcall_clear(&c);
-    /* 400 is the caller's fault: not retried */
-    run_text(eng, "claude/m", "[mock:status=400] bad", 0, &c);
-    cr_assert_eq(c.status, ENGINE_ERR_UPSTREAM);
+    /* 400 is the caller's fault: not retried, and reported as the provider's refusal in its own words */
+    run_text(eng, "claude/m", "[mock:status=400] [mock:error_message=prompt is too long] bad", 0, &c);
+    cr_assert_eq(c.status, ENGINE_ERR_REJECTED);
     cr_assert_eq(c.attempts, 1);
     cr_assert_eq(c.http, 400);
+    cr_assert_eq(c.rej_status, 400);
+    cr_assert_str_eq(c.rej_message, "prompt is too long");
+    cr_assert_str_eq(c.rej_type, "invalid_request_error");
+    cr_assert_str_eq(c.rej_code, "");
+    cr_assert(strstr(c.error, "prompt is too long"), "%s", c.error);
     tcall_clear(&c);
+    run_text(eng, "mock/m",
+             "[mock:status=400] [mock:error_code=context_length_exceeded] [mock:error_param=messages] long", 0, &c);
+    cr_assert_eq(c.status, ENGINE_ERR_REJECTED);
+    cr_assert_str_eq(c.rej_code, "context_length_exceeded");
+    cr_assert_str_eq(c.rej_param, "messages");
+    tcall_clear(&c);
+    /* 401 and 403 are promptd's own credentials, 429 the provider's load: failures, not refusals */
+    const char *outages[] = {"[mock:status=401] key", "[mock:status=403] no", "[mock:status=429] busy"};
+    for (size_t i = 0; i < 3; i++) {
+        run_text(eng, "mock/m", outages[i], 0, &c);
+        cr_assert_eq(c.status, ENGINE_ERR_UPSTREAM, "%s", outages[i]);
+        cr_assert_eq(c.rej_status, 0, "%s", outages[i]);
+        tcall_clear(&c);
+    }
     engine_free(eng);
     mock_proc_stop(&mock);
 }
@@ -874,6 +908,21 @@ Test(engine_mock, fallback_to_next_model)
     cr_assert_eq(c.status, ENGINE_ERR_UPSTREAM);
     cr_assert_str_eq(c.model, "claude/c");
     cr_assert_eq(c.attempts, 9);
+    tcall_clear(&c);
+    /* a refusal moves on to the fallbacks too; the call ends with the last model's outcome:
+     * refused by the last one (after another's 500) is a refusal ... */
+    run_text(eng, "mock/a", "[mock:fail_model=a] [mock:status=400] refused at the end", 0, &c);
+    cr_assert_eq(c.status, ENGINE_ERR_REJECTED, "%d %s", c.status, c.error ? c.error : "");
+    cr_assert_str_eq(c.model, "claude/c");
+    cr_assert_eq(c.attempts, 5, "3 attempts on mock/a, 1 on mock/b, 1 on claude/c");
+    cr_assert_eq(c.rej_status, 400);
+    tcall_clear(&c);
+    /* ... and refused first but failing last is a failure, with no refusal left over */
+    run_text(eng, "mock/a", "[mock:fail_model=c] [mock:status=400] down at the end", 0, &c);
+    cr_assert_eq(c.status, ENGINE_ERR_UPSTREAM, "%d %s", c.status, c.error ? c.error : "");
+    cr_assert_str_eq(c.model, "claude/c");
+    cr_assert_eq(c.rej_status, 0);
+    cr_assert_null(c.rej_message);
     tcall_clear(&c);
     engine_free(eng);
     mock_proc_stop(&mock);

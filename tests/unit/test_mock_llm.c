@@ -667,6 +667,71 @@ Test(mock_llm, status_and_retry_after)
     resp_free(&r);
 }
 
+Test(mock_llm, error_fields)
+{
+    http_resp r = openai("x [mock:status=400] [mock:error_message=This model's maximum context length is 8 tokens.] "
+                         "[mock:error_code=context_length_exceeded] [mock:error_param=messages]",
+                         NULL);
+    json_t *j = parse(&r);
+    cr_assert_eq(r.status, 400);
+    cr_assert_str_eq(str_at(j, "error.message"), "This model's maximum context length is 8 tokens.");
+    cr_assert_str_eq(str_at(j, "error.type"), "invalid_request_error");
+    cr_assert_str_eq(str_at(j, "error.code"), "context_length_exceeded");
+    cr_assert_str_eq(str_at(j, "error.param"), "messages");
+    json_decref(j);
+    resp_free(&r);
+
+    /* without them: the defaults as before (param and code null for a 400) */
+    r = openai("x [mock:status=400]", NULL);
+    j = parse(&r);
+    cr_assert_eq(r.status, 400);
+    cr_assert(json_is_null(at(j, "error.param")));
+    cr_assert(json_is_null(at(j, "error.code")));
+    json_decref(j);
+    resp_free(&r);
+
+    /* they need a status: alone they are only removed from the text */
+    r = openai("x [mock:error_code=nope]", NULL);
+    j = parse(&r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(str_at(j, "choices.0.message.content"), "mock reply: x");
+    json_decref(j);
+    resp_free(&r);
+
+    r = anthropic("x [mock:status=413] [mock:error_type=request_too_large] [mock:error_message=Too big.] "
+                  "[mock:error_code=ignored]",
+                  NULL);
+    j = parse(&r);
+    cr_assert_eq(r.status, 413);
+    cr_assert_str_eq(str_at(j, "type"), "error");
+    cr_assert_str_eq(str_at(j, "error.type"), "request_too_large");
+    cr_assert_str_eq(str_at(j, "error.message"), "Too big.");
+    cr_assert_null(at(j, "error.code"));
+    json_decref(j);
+    resp_free(&r);
+}
+
+Test(mock_llm, error_latency)
+{
+    /* an error answer takes error_latency instead of latency */
+    http_resp r = openai("x [mock:status=500] [mock:latency=3000] [mock:error_latency=0]", NULL);
+    cr_assert_eq(r.status, 500);
+    cr_assert(r.secs < 1.5, "answered after %.3f s", r.secs);
+    resp_free(&r);
+    r = openai("x [mock:fail_times=1] [mock:latency=0] [mock:error_latency=300]", NULL);
+    cr_assert_eq(r.status, 500);
+    cr_assert(r.secs >= 0.29, "answered after %.3f s", r.secs);
+    resp_free(&r);
+    /* a good answer keeps latency */
+    r = openai("y [mock:latency=300] [mock:error_latency=0]", NULL);
+    json_t *j = parse(&r);
+    cr_assert_eq(r.status, 200);
+    cr_assert(r.secs >= 0.29, "answered after %.3f s", r.secs);
+    cr_assert_str_eq(str_at(j, "choices.0.message.content"), "mock reply: y");
+    json_decref(j);
+    resp_free(&r);
+}
+
 Test(mock_llm, fail_times)
 {
     long want[] = {500, 500, 200, 200};

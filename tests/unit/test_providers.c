@@ -600,6 +600,48 @@ Test(providers, error_messages)
     cr_assert_str_eq(buf, "HTTP");
 }
 
+Test(providers, parse_error_takes_the_providers_words)
+{
+    provider_error e;
+    const char *oai =
+        "{\"error\":{\"message\":\"This model's maximum context length is 8192 tokens.\","
+        "\"type\":\"invalid_request_error\",\"param\":\"messages\",\"code\":\"context_length_exceeded\"}}";
+
+    provider_openai_ops.parse_error(400, oai, strlen(oai), &e);
+    cr_assert_eq(e.http_status, 400);
+    cr_assert_str_eq(e.message, "This model's maximum context length is 8192 tokens.");
+    cr_assert_str_eq(e.type, "invalid_request_error");
+    cr_assert_str_eq(e.code, "context_length_exceeded");
+    cr_assert_str_eq(e.param, "messages");
+
+    /* null param and code, a numeric code, a plain-string error, no body, not JSON */
+    const char *nulls =
+        "{\"error\":{\"message\":\"bad\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}";
+    provider_openai_ops.parse_error(422, nulls, strlen(nulls), &e);
+    cr_assert_str_eq(e.message, "bad");
+    cr_assert_str_eq(e.code, "");
+    cr_assert_str_eq(e.param, "");
+    const char *num = "{\"error\":{\"message\":\"m\",\"code\":400}}";
+    provider_openai_ops.parse_error(400, num, strlen(num), &e);
+    cr_assert_str_eq(e.code, "400");
+    cr_assert_str_eq(e.type, "");
+    provider_openai_ops.parse_error(404, "{\"error\":\"model 'x' not found\"}", 31, &e);
+    cr_assert_str_eq(e.message, "model 'x' not found");
+    provider_openai_ops.parse_error(413, NULL, 0, &e);
+    cr_assert_eq(e.http_status, 413);
+    cr_assert_str_eq(e.message, "");
+    provider_openai_ops.parse_error(400, "<html>\x01no</html>", strlen("<html>\x01no</html>"), &e);
+    cr_assert_str_eq(e.message, "<html> no</html>");
+
+    const char *ant =
+        "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"prompt is too long\"}}";
+    provider_anthropic_ops.parse_error(400, ant, strlen(ant), &e);
+    cr_assert_str_eq(e.message, "prompt is too long");
+    cr_assert_str_eq(e.type, "invalid_request_error");
+    cr_assert_str_eq(e.code, "");
+    cr_assert_str_eq(e.param, "");
+}
+
 Test(providers, copy_text_is_safe_utf8)
 {
     char out[8];
