@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/timeutil.h"
+#include "core/utf8.h"
 
 static enum log_level min_level = LOG_INFO; /* set once at start-up, before threads */
 static _Thread_local const char *cur_request;  /* borrowed: see log_set_request */
@@ -32,6 +33,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_scrub(msg); /* a message quoting request bytes (a path) must not lose the line */
 
     char ts[RFC3339_LEN + 1];
     time_format_rfc3339(time_now_ms(), ts);

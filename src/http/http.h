@@ -61,8 +61,9 @@ typedef struct http_server_config {
      * without calling handler (413 body too large, 431 too many header
      * fields, 400 URL not UTF-8), just before it is sent: the application
      * may add headers or replace the answer (e.g. a per-address limit).
-     * NULL = none. The raw answers written before a request exists (414,
-     * 431 for the request target, 408 header timeout) do not pass here. */
+     * NULL = none. The raw answers written on the socket before a request
+     * exists (414, 431 for the request target, 408 header timeout) do not
+     * pass here: they carry a new X-Request-Id and no other field. */
     void (*own_answer)(void *app, http_req *req);
     void *app;
 } http_server_config;

@@ -125,6 +125,7 @@ struct http_server {
     pthread_t watchdog;
     char timeout_msg[400]; /* the 408 sent to a connection that is cut */
     size_t timeout_msg_len;
+    size_t timeout_id_off; /* where in timeout_msg each cut writes a new X-Request-Id (ID_LEN bytes) */
 };
 
 /* A client's X-Request-Id is kept when it is 1..HTTP_REQUEST_ID_MAX token
@@ -406,7 +407,11 @@ static int header_scan(http_server *srv)
                 continue;
             }
         }
-        ssize_t w = send(c->fd, srv->timeout_msg, srv->timeout_msg_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        char msg[sizeof srv->timeout_msg], id[ID_LEN + 1];
+        memcpy(msg, srv->timeout_msg, srv->timeout_msg_len);
+        id_new(id);
+        memcpy(msg + srv->timeout_id_off, id, ID_LEN); /* an answer like any other names a request */
+        ssize_t w = send(c->fd, msg, srv->timeout_msg_len, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)w; /* best effort: the client may not be reading */
         shutdown(c->fd, SHUT_RDWR);
         c->phase = HDR_OFF; /* once; MHD closes it on its next read */
@@ -450,15 +455,17 @@ static int header_deadline_start(http_server *srv, char *err, size_t errlen)
         return 0;
     static const char body[] = "{\"errors\":[{\"status\":\"408\",\"code\":\"request_timeout\",\"title\":\"Request "
                                "Timeout\",\"detail\":\"The request headers took too long to arrive\"}]}";
+    static const char head[] = "HTTP/1.1 408 Request Timeout\r\nX-Request-Id: ";
     int n = snprintf(srv->timeout_msg, sizeof srv->timeout_msg,
-                     "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "%s%*s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n%s",
-                     sizeof body - 1, body);
+                     head, ID_LEN, "", sizeof body - 1, body);
     if (n < 0 || (size_t)n >= sizeof srv->timeout_msg) {
         snprintf(err, errlen, "internal error: the 408 answer does not fit");
         return -1;
     }
     srv->timeout_msg_len = (size_t)n;
+    srv->timeout_id_off = sizeof head - 1;
     pthread_condattr_t ca;
     int rc = pthread_condattr_init(&ca);
     if (rc == 0) {
@@ -658,16 +665,18 @@ static void *uri_check(void *cls, const char *uri, struct MHD_Connection *conn)
         return NULL;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci) {
-        char body[160], msg[400];
+        char body[160], msg[512];
         int blen = snprintf(body, sizeof body,
                             "{\"errors\":[{\"status\":\"%d\",\"code\":\"%s\",\"title\":\"%s\",\"detail\":\"%s\"}]}",
                             status, status == 414 ? "uri_too_long" : "too_many_parameters",
                             status == 414 ? "URI Too Long" : "Request Header Fields Too Large",
                             status == 414 ? "The request target is over 4096 bytes" : "More than 128 query parameters");
+        char id[ID_LEN + 1];
+        id_new(id); /* the request's headers are not parsed yet: a client's id cannot be read */
         int mlen = snprintf(msg, sizeof msg,
-                            "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                            "Connection: close\r\n\r\n%s",
-                            status, status == 414 ? "URI Too Long" : "Request Header Fields Too Large", blen, body);
+                            "HTTP/1.1 %d %s\r\nX-Request-Id: %s\r\nContent-Type: application/json\r\n"
+                            "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                            status, status == 414 ? "URI Too Long" : "Request Header Fields Too Large", id, blen, body);
         ssize_t w = send(ci->connect_fd, msg, (size_t)mlen, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)w;
         shutdown(ci->connect_fd, SHUT_WR); /* whatever MHD tries next fails and it closes */
