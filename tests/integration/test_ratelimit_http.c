@@ -983,3 +983,39 @@ Test(ratelimit_http, a_request_target_too_long_still_gets_a_request_id)
     cr_assert(looks_like_uuid(val), "X-Request-Id '%s'", val);
     stop_clean();
 }
+
+/* ---------------------------------------------------------------- settings */
+
+Test(ratelimit_http, bad_rate_limit_settings_stop_the_start_with_a_message)
+{
+    char dir[256], db[300], cfg[300];
+    cr_assert_eq(pd_mkdtemp(dir, sizeof dir), 0);
+    snprintf(db, sizeof db, "%s/p.db", dir);
+    snprintf(cfg, sizeof cfg, "%s/c.json", dir);
+    const char *args[] = {"serve", "--listen", "127.0.0.1:0", "--db", db, NULL};
+    const char *bad[][2] = {
+        {"PROMPTD_RATE_LIMIT_PER_ADDRESS=-1", "PROMPTD_RATE_LIMIT_PER_ADDRESS"},
+        {"PROMPTD_RATE_LIMIT_PER_ADDRESS=lots", "PROMPTD_RATE_LIMIT_PER_ADDRESS"},
+        {"PROMPTD_RATE_LIMIT_KEY_WINDOW=0", "PROMPTD_RATE_LIMIT_KEY_WINDOW"},
+        {"PROMPTD_RATE_LIMIT_USER_WINDOW=31622401", "PROMPTD_RATE_LIMIT_USER_WINDOW"},
+        {"PROMPTD_RATE_LIMIT_ADDRESS_WINDOW=-5", "PROMPTD_RATE_LIMIT_ADDRESS_WINDOW"},
+    };
+    char err[2048];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *env[] = {bad[i][0], NULL};
+        int rc = pd_run(args, env, 20000, NULL, 0, err, sizeof err);
+        cr_assert_neq(rc, 0, "%s: promptd started", bad[i][0]);
+        cr_assert_not_null(strstr(err, bad[i][1]), "%s: the message does not name the setting:\n%s", bad[i][0], err);
+    }
+    /* the config file's keys are checked too */
+    FILE *f = fopen(cfg, "w");
+    cr_assert_not_null(f);
+    fputs("{\"rate_limit_address_window_s\": 0}", f);
+    fclose(f);
+    char with_cfg[320];
+    snprintf(with_cfg, sizeof with_cfg, "PROMPTD_CONFIG=%s", cfg);
+    const char *env[] = {with_cfg, NULL};
+    cr_assert_neq(pd_run(args, env, 20000, NULL, 0, err, sizeof err), 0, "promptd started");
+    cr_assert_not_null(strstr(err, "rate_limit_address_window_s"), "%s", err);
+    pd_rmrf(dir);
+}
