@@ -5,19 +5,26 @@
  *
  * The journal: the memory backend hands each admission (key, time) to
  * journal_add() inside the key's atomic step; it is appended to a pending
- * list under this limiter's own mutex and the writer thread is signalled.
- * The writer takes everything pending, merges equal (key, ms) pairs and
- * writes them in ONE transaction (store_rate_hits_write), deleting in the
- * same transaction the rows that left the window (at most once a minute).
- * While one batch commits, the next one queues up. No caller ever waits on
- * the database: a request pays one uncontended mutex and an append.
+ * list under this limiter's own mutex (the writer is woken when the list
+ * stops being empty). The writer takes everything pending, at most once per
+ * RL_COMMIT_EVERY_MS, merges equal (key, time) pairs and writes them in ONE
+ * transaction (store_rate_hits_write), deleting in the same transaction the
+ * rows that left the window (at most once a minute). While one batch
+ * commits, the next one queues up. No caller ever waits on the database: a
+ * request pays one uncontended mutex and an append.
+ *
+ * Journaled times are rounded UP to RL_QUANTUM_MS (1 s): a busy key writes
+ * at most one row a second, not one per request. The logs in memory stay
+ * exact to the millisecond; only what a restart loads is rounded, and
+ * always later, so after a restart a slot may come back up to 1 s late,
+ * never early: the limit still holds in every window.
  *
  * On start the rows of the last window are read back into the logs, so a
  * restarted server goes on counting where the previous one stopped.
  *
  * What a crash (kill -9, power loss with the OS) can lose: the admissions
  * still pending or in the batch being committed when the process died —
- * those of the last few milliseconds (one commit's time). After a restart a
+ * those of the last few milliseconds (RL_COMMIT_EVERY_MS plus one commit). After a restart a
  * key may thus be admitted that many more times within the window than its
  * limit; nothing else is lost. A clean stop (ratelimit_free) writes
  * everything before it returns. A write that fails (disk full) is logged
@@ -47,6 +54,9 @@
 
 #define RL_PENDING_MAX (1u << 20)   /* admissions waiting to be written, at most */
 #define RL_PRUNE_EVERY_MS 60000     /* delete expired rows at most this often */
+#define RL_QUANTUM_MS 1000          /* journaled times are rounded up to this (see the top) */
+#define RL_COMMIT_EVERY_MS 5        /* at most one commit per this long: a busy server's admissions
+                                       go in batches, not one small transaction each */
 #define RL_SCOPE_MAX 32
 
 typedef struct pending_hit {
@@ -69,6 +79,7 @@ typedef struct durable {
     pthread_cond_t wake;
     pending q;
     int stop;
+    int idle; /* the writer waits for work (under mu) */
     size_t dropped;
     pthread_t thread;
     int running;
@@ -122,10 +133,12 @@ static int pending_add(pending *p, const char *key, size_t keylen, int64_t at_ms
 static void journal_add(void *ud, const char *key, size_t keylen, int64_t at_ms)
 {
     durable *d = ud;
+    at_ms = (at_ms + RL_QUANTUM_MS - 1) / RL_QUANTUM_MS * RL_QUANTUM_MS;
     pthread_mutex_lock(&d->mu);
+    int was_empty = d->q.n == 0 && d->dropped == 0;
     if (d->q.n >= RL_PENDING_MAX || pending_add(&d->q, key, keylen, at_ms) != 0)
         d->dropped++;
-    else
+    if (was_empty && d->idle) /* the writer sleeps only on nothing to do: wake it once per batch */
         pthread_cond_signal(&d->wake);
     pthread_mutex_unlock(&d->mu);
 }
@@ -161,14 +174,38 @@ static void write_batch(durable *d, pending *b, size_t dropped)
     free(hits);
 }
 
+/* Sleep until RL_COMMIT_EVERY_MS after the last commit began (a stop ends it early). */
+static void writer_pace(durable *d, int64_t last_commit_ms)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    int64_t wait_ms = last_commit_ms + RL_COMMIT_EVERY_MS - now_ms;
+    if (wait_ms <= 0)
+        return;
+    struct timespec until = now;
+    until.tv_nsec += (long)wait_ms * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&d->mu);
+    while (!d->stop && pthread_cond_timedwait(&d->wake, &d->mu, &until) == 0)
+        ; /* woken by a caller: keep gathering until the time is up */
+    pthread_mutex_unlock(&d->mu);
+}
+
 static void *writer_main(void *arg)
 {
     durable *d = arg;
     pending batch = {0};
+    int64_t last_commit_ms = 0;
     for (;;) {
+        writer_pace(d, last_commit_ms);
         pthread_mutex_lock(&d->mu);
-        while (!d->stop && d->q.n == 0 && d->dropped == 0)
+        while (!d->stop && d->q.n == 0 && d->dropped == 0) {
+            d->idle = 1;
             pthread_cond_wait(&d->wake, &d->mu);
+            d->idle = 0;
+        }
         if (d->stop && d->q.n == 0 && d->dropped == 0) {
             pthread_mutex_unlock(&d->mu);
             break;
@@ -182,6 +219,9 @@ static void *writer_main(void *arg)
         size_t dropped = d->dropped;
         d->dropped = 0;
         pthread_mutex_unlock(&d->mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        last_commit_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         write_batch(d, &batch, dropped);
         batch.n = 0;
         batch.keys_len = 0;
@@ -252,7 +292,15 @@ ratelimit *ratelimit_new_durable(long limit, long window_s, struct store *store,
         snprintf(err, errlen, "rate limit %s: cannot create a mutex", scope);
         return NULL;
     }
-    if (pthread_cond_init(&d->wake, NULL) != 0) {
+    pthread_condattr_t ca;
+    int crc = pthread_condattr_init(&ca);
+    if (crc == 0) {
+        crc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* writer_pace's waits ignore wall-clock steps */
+        if (crc == 0)
+            crc = pthread_cond_init(&d->wake, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    if (crc != 0) {
         pthread_mutex_destroy(&d->mu);
         free(d);
         snprintf(err, errlen, "rate limit %s: cannot create a condition variable", scope);
