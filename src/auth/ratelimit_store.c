@@ -189,7 +189,7 @@ static void writer_pace(durable *d, int64_t last_commit_ms)
     until.tv_nsec %= 1000000000L;
     pthread_mutex_lock(&d->mu);
     while (!d->stop && pthread_cond_timedwait(&d->wake, &d->mu, &until) == 0)
-        ; /* woken by a caller: keep gathering until the time is up */
+        ; /* woken early (a spurious wake-up; callers do not signal a busy writer): wait on */
     pthread_mutex_unlock(&d->mu);
 }
 
