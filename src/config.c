@@ -66,15 +66,21 @@ static int apply_env(config *c, char *err, size_t errlen)
     const struct {
         const char *env;
         long *dst;
-    } limits[] = {{"PROMPTD_RATE_LIMIT_PER_MINUTE", &c->rate_limit_per_minute},
-                  {"PROMPTD_RATE_LIMIT_PER_DAY", &c->rate_limit_per_day}};
-    for (size_t i = 0; i < 2; i++) {
+        long min, max;
+    } limits[] = {{"PROMPTD_RATE_LIMIT_PER_MINUTE", &c->rate_limit_per_minute, 0, 1000000},
+                  {"PROMPTD_RATE_LIMIT_PER_DAY", &c->rate_limit_per_day, 0, 1000000},
+                  {"PROMPTD_RATE_LIMIT_PER_ADDRESS", &c->rate_limit_per_address, 0, 1000000},
+                  {"PROMPTD_RATE_LIMIT_KEY_WINDOW", &c->rate_limit_key_window_s, 1, 31622400},
+                  {"PROMPTD_RATE_LIMIT_USER_WINDOW", &c->rate_limit_user_window_s, 1, 31622400},
+                  {"PROMPTD_RATE_LIMIT_ADDRESS_WINDOW", &c->rate_limit_address_window_s, 1, 31622400}};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
         if ((v = getenv(limits[i].env)) && *v) {
             char *end;
             errno = 0;
             long n = strtol(v, &end, 10);
-            if (errno || *end || n < 0 || n > 1000000) {
-                snprintf(err, errlen, "%s must be a number from 0 (off) to 1000000", limits[i].env);
+            if (errno || *end || n < limits[i].min || n > limits[i].max) {
+                snprintf(err, errlen, "%s must be a number from %ld%s to %ld", limits[i].env, limits[i].min,
+                         limits[i].min == 0 ? " (off)" : "", limits[i].max);
                 return -1;
             }
             *limits[i].dst = n;
@@ -124,6 +130,10 @@ int config_init(config *c, char *err, size_t errlen)
     c->threads = 2;
     c->rate_limit_per_minute = 60;
     c->rate_limit_per_day = 500;
+    c->rate_limit_per_address = 60;
+    c->rate_limit_key_window_s = 60;
+    c->rate_limit_user_window_s = 86400;
+    c->rate_limit_address_window_s = 60;
     snprintf(c->jwt_default_org, sizeof c->jwt_default_org, "default");
     const char *file = getenv("PROMPTD_CONFIG");
     if (file && *file)
@@ -168,6 +178,26 @@ int config_load_file(config *c, const char *path, char *err, size_t errlen)
         c->rate_limit_per_minute = (long)json_integer_value(v);
     if ((v = json_object_get(root, "rate_limit_per_day")) && json_is_integer(v) && json_integer_value(v) >= 0)
         c->rate_limit_per_day = (long)json_integer_value(v);
+    const struct {
+        const char *name;
+        long *dst;
+        long min;
+    } rl[] = {{"rate_limit_per_address", &c->rate_limit_per_address, 0},
+              {"rate_limit_key_window_s", &c->rate_limit_key_window_s, 1},
+              {"rate_limit_user_window_s", &c->rate_limit_user_window_s, 1},
+              {"rate_limit_address_window_s", &c->rate_limit_address_window_s, 1}};
+    for (size_t i = 0; i < sizeof rl / sizeof rl[0]; i++) {
+        if (!(v = json_object_get(root, rl[i].name)))
+            continue;
+        if (!json_is_integer(v) || json_integer_value(v) < rl[i].min ||
+            json_integer_value(v) > (rl[i].min ? 31622400 : 1000000)) {
+            snprintf(err, errlen, "config file %s: %s must be an integer from %ld to %ld", path, rl[i].name,
+                     rl[i].min, rl[i].min ? 31622400L : 1000000L);
+            json_decref(root);
+            return -1;
+        }
+        *rl[i].dst = (long)json_integer_value(v);
+    }
     json_decref(c->file_root);
     c->file_root = root;
     snprintf(c->config_file, sizeof c->config_file, "%s", path);

@@ -11,6 +11,13 @@
  * PROMPTD_LOG_LEVEL,
  * PROMPTD_RATE_LIMIT_PER_MINUTE (per API key, default 60; 0 = off),
  * PROMPTD_RATE_LIMIT_PER_DAY (per user, default 500; 0 = off),
+ * PROMPTD_RATE_LIMIT_PER_ADDRESS (requests that do not authenticate, per
+ * client address, default 60 a minute; 0 = off), and the three windows'
+ * lengths in seconds: PROMPTD_RATE_LIMIT_KEY_WINDOW (default 60),
+ * PROMPTD_RATE_LIMIT_USER_WINDOW (default 86400),
+ * PROMPTD_RATE_LIMIT_ADDRESS_WINDOW (default 60), 1..31622400 (config file:
+ * rate_limit_per_address, rate_limit_key_window_s, rate_limit_user_window_s,
+ * rate_limit_address_window_s),
  * PROMPTD_JWT_SECRET (HS256 secret for promptd's own tokens) and
  * PROMPTD_JWT_PREVIOUS_SECRET (the one before a rotation, still accepted);
  * without them the secret file PROMPTD_JWT_SECRET_FILE (default
@@ -35,7 +42,9 @@ typedef struct config {
     unsigned threads;
     long rate_limit_per_minute; /* per API key; 0 = off */
     long rate_limit_per_day;    /* per user; 0 = off */
-    char jwt_secret[256];       /* "" = the secret file's */
+    long rate_limit_per_address; /* unauthenticated requests per client address; 0 = off */
+    long rate_limit_key_window_s, rate_limit_user_window_s, rate_limit_address_window_s;
+    char jwt_secret[256];          /* "" = the secret file's */
     char jwt_previous_secret[256]; /* "" = none; only with jwt_secret */
     char jwt_secret_file[1024];    /* "" = "<db>.jwt-secret" */
     char jwt_public_key_file[1024];

@@ -289,13 +289,28 @@ static int setup_auth(const config *cfg, store_t *store, app *a, secret_pair *se
         return -1;
     }
     snprintf(a->jwt_default_org, sizeof a->jwt_default_org, "%s", cfg->jwt_default_org);
-    /* always present: with the default off (0), keys with their own limit are still held to it */
-    if (!(a->per_minute = ratelimit_new_memory(cfg->rate_limit_per_minute, 60)))
+    /* the key and user windows are kept in the database: a restart goes on
+     * counting. The key window is always present: with the default off (0),
+     * keys with their own limit are still held to it. */
+    if (!(a->per_minute =
+              ratelimit_new_durable(cfg->rate_limit_per_minute, cfg->rate_limit_key_window_s, store, "key", err,
+                                    sizeof err)) ||
+        (cfg->rate_limit_per_day > 0 &&
+         !(a->per_day = ratelimit_new_durable(cfg->rate_limit_per_day, cfg->rate_limit_user_window_s, store, "user",
+                                              err, sizeof err)))) {
+        fprintf(stderr, "promptd: %s\n", err);
         return -1;
-    if (cfg->rate_limit_per_day > 0 && !(a->per_day = ratelimit_new_memory(cfg->rate_limit_per_day, 86400)))
+    }
+    /* a brake, not a quota: kept in memory */
+    if (cfg->rate_limit_per_address > 0 &&
+        !(a->per_address = ratelimit_new_memory(cfg->rate_limit_per_address, cfg->rate_limit_address_window_s))) {
+        fprintf(stderr, "promptd: out of memory for the per-address rate limit\n");
         return -1;
-    log_info("rate limits: %ld per minute per key, %ld per day per user (0 = off)", cfg->rate_limit_per_minute,
-             cfg->rate_limit_per_day);
+    }
+    log_info("rate limits (0 = off): %ld per %ld s per key, %ld per %ld s per user, %ld per %ld s per client "
+             "address without valid credentials",
+             cfg->rate_limit_per_minute, cfg->rate_limit_key_window_s, cfg->rate_limit_per_day,
+             cfg->rate_limit_user_window_s, cfg->rate_limit_per_address, cfg->rate_limit_address_window_s);
     return 0;
 }
 
@@ -380,6 +395,7 @@ static int cmd_serve(int argc, char **argv)
                              .header_timeout_s = c.cfg.header_timeout_s,
                              .threads = c.cfg.threads,
                              .handler = api_dispatch,
+                             .own_answer = api_own_answer,
                              .app = &a};
     if (http_server_start(&hc, &srv, err, sizeof err)) {
         fprintf(stderr, "promptd: %s\n", err);
@@ -416,8 +432,10 @@ out:
     http_server_stop(srv);
     engine_free(engine);
     api_free(&a);
+    /* before the store closes: they write what is still queued */
     ratelimit_free(a.per_minute);
     ratelimit_free(a.per_day);
+    ratelimit_free(a.per_address);
     free(jwt_pem);
     secret_pair_clear(&jwt_keys);
     store_close(store);

@@ -62,17 +62,31 @@ void api_dispatch(void *ctx, http_req *req)
 
     const char *method = http_method(req);
     int rc = router_match_path(a->routes, strcmp(method, "HEAD") == 0 ? "GET" : method, http_path(req), &rq->match);
+    /* answers that authenticate no one are charged to the client's address (auth.c) */
     if (rc == ROUTER_NOT_FOUND) {
         http_error(req, 404, NULL, NULL, "No route for %s %s", method, http_path(req));
+        (void)api_address_limit(a, req, API_ADDR_CHARGE);
         return;
     }
     if (rc == ROUTER_BAD_METHOD) {
         http_add_header(req, "Allow", rq->match.allow);
         http_error(req, 405, NULL, NULL, "%s is not allowed here; allowed: %s", method, rq->match.allow);
+        (void)api_address_limit(a, req, API_ADDR_CHARGE);
         return;
     }
-    if (!(rq->match.flags & API_PUBLIC) && (api_authenticate(rq) != 0 || api_rate_limit(rq) != 0))
-        return;
+    if (rq->match.flags & API_PUBLIC) {
+        (void)api_address_limit(a, req, API_ADDR_SHOW);
+    } else {
+        if (api_address_limit(a, req, API_ADDR_REFUSE) != 0)
+            return;
+        if (api_authenticate(rq) != 0) {
+            if (http_reply_status(req) == 401) /* not a 500: the caller did nothing wrong */
+                (void)api_address_limit(a, req, API_ADDR_CHARGE);
+            return;
+        }
+        if (api_rate_limit(rq) != 0)
+            return;
+    }
     api_handler fn;
     *(void **)&fn = rq->match.handler;
     fn(rq);

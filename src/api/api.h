@@ -33,6 +33,7 @@ typedef struct app {
     size_t body_limit;
     ratelimit *per_minute;  /* per API key (or per token user); NULL = off */
     ratelimit *per_day;     /* per user; NULL = off */
+    ratelimit *per_address; /* requests that do not authenticate, per client address; NULL = off */
     promptd_jwt_config jwt; /* bearer tokens; both kinds off when unset */
     char jwt_default_org[128];
 } app;
@@ -57,6 +58,17 @@ int api_authenticate(api_req *rq);
 /* Count the request against the caller's windows and add the rate-limit
  * headers; answers 429 with Retry-After and returns -1 when over a limit. */
 int api_rate_limit(api_req *rq);
+/* The per-address window of requests that do not authenticate (auth.c).
+ * charge: count this answer (a 401, 404, 405, 413 ... already given): add
+ * the window's headers, and when the address is over its limit replace the
+ * answer with 429 + Retry-After (-1). Without charge: add the headers only
+ * (a public route), or with refuse, answer 429 when the address is over its
+ * limit (before any credential is checked) and return -1. 0 otherwise, and
+ * always 0 when the window is off. */
+enum api_addr_mode { API_ADDR_CHARGE, API_ADDR_SHOW, API_ADDR_REFUSE };
+int api_address_limit(app *a, http_req *req, enum api_addr_mode mode);
+/* The http server's own_answer hook (http.h): app is the struct app. */
+void api_own_answer(void *app, http_req *req);
 
 /* Build the route table into a->routes. Returns 0 or -1. */
 int api_init(app *a);

@@ -13,13 +13,26 @@
  * on first sight). A token for a user of another organization than the key's
  * is refused.
  *
- * Rate limits (spec 003 §5): PROMPTD_RATE_LIMIT_PER_MINUTE per API key (a
- * key may carry its own limit) and PROMPTD_RATE_LIMIT_PER_DAY per user.
- * Requests that fail authentication (401) are NOT counted: no key is known
- * to charge, and charging by a claimed key would let anyone exhaust another
- * client's window. Every authenticated response carries X-RateLimit-Limit,
- * X-RateLimit-Remaining, X-RateLimit-Reset (of the tightest window) and the
- * IETF draft's RateLimit-Policy and RateLimit fields for both windows.
+ * Rate limits (spec 003 §5), exact windows (auth/ratelimit.h):
+ * PROMPTD_RATE_LIMIT_PER_MINUTE per API key (a key may carry its own limit)
+ * and PROMPTD_RATE_LIMIT_PER_DAY per user, both kept in the database so a
+ * restart does not reset them. Every authenticated response carries
+ * X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset (of the
+ * tightest window) and the IETF draft's RateLimit-Policy and RateLimit
+ * fields for both windows.
+ *
+ * Requests that do not authenticate are never charged to a key or user (no
+ * key is known, and charging a claimed key would let anyone exhaust another
+ * client's window). They are charged to their client address instead
+ * (PROMPTD_RATE_LIMIT_PER_ADDRESS, window "address"): a 401, and every answer
+ * given before authentication (unknown path 404, 405, 413, 431, 400 for a
+ * URL that is not UTF-8). That brakes guessing keys: once an address is over
+ * its limit, every request from it that needs credentials is answered 429
+ * BEFORE its credentials are checked, so a guess can no longer be told right
+ * from wrong, and a valid key from that address waits too. Those answers
+ * carry the address window's fields. Public routes (the health check) are
+ * neither charged nor refused; they show the address window's state.
+ * Windows of 0 are off and described by no field.
  */
 #include <stdio.h>
 #include <string.h>
@@ -130,11 +143,75 @@ int api_authenticate(api_req *rq)
     return -1;
 }
 
+/* A window's policy name: its length in words, when it has one. */
+static const char *window_name(long window_s, char *buf, size_t cap)
+{
+    switch (window_s) {
+    case 1: return "second";
+    case 60: return "minute";
+    case 3600: return "hour";
+    case 86400: return "day";
+    default: snprintf(buf, cap, "%lds", window_s); return buf;
+    }
+}
+
+/* The rate-limit fields of n windows (limit > 0 each, n >= 1) on req.
+ * Returns the largest Retry-After of a refused window (then also sent), 0
+ * when every window admitted. */
+static long limit_headers(http_req *req, const ratelimit_result *res, ratelimit_window *win, size_t n)
+{
+    char policy[256], state[256], num[32];
+    if (ratelimit_format_headers(win, n, policy, sizeof policy, state, sizeof state) == 0) {
+        http_add_header(req, "RateLimit-Policy", policy);
+        http_add_header(req, "RateLimit", state);
+    }
+    const ratelimit_result *tight = ratelimit_tightest(res, n);
+    snprintf(num, sizeof num, "%ld", tight->limit);
+    http_add_header(req, "X-RateLimit-Limit", num);
+    snprintf(num, sizeof num, "%ld", tight->remaining);
+    http_add_header(req, "X-RateLimit-Remaining", num);
+    snprintf(num, sizeof num, "%ld", tight->reset_s);
+    http_add_header(req, "X-RateLimit-Reset", num);
+    long retry = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!res[i].allowed && res[i].retry_after_s > retry)
+            retry = res[i].retry_after_s;
+    if (retry) {
+        snprintf(num, sizeof num, "%ld", retry);
+        http_add_header(req, "Retry-After", num);
+    }
+    return retry;
+}
+
+int api_address_limit(app *a, http_req *req, enum api_addr_mode mode)
+{
+    char bucket[80];
+    ratelimit_result res;
+    if (!a->per_address || http_client_address(req, bucket, sizeof bucket) != 0)
+        return 0;
+    int rc = mode == API_ADDR_CHARGE ? ratelimit_take(a->per_address, bucket, 0, -1, &res)
+                                     : ratelimit_peek(a->per_address, bucket, 0, -1, &res);
+    if (rc != RATELIMIT_OK || res.limit == 0 || (mode == API_ADDR_REFUSE && res.allowed))
+        return 0; /* REFUSE lets through: the answer will carry the windows that then apply */
+    if (mode == API_ADDR_SHOW)
+        res.allowed = 1, res.retry_after_s = 0; /* a public route is never refused */
+    ratelimit_window win = {.name = "address", .result = &res};
+    long retry = limit_headers(req, &res, &win, 1);
+    if (!retry)
+        return 0;
+    http_error(req, 429, NULL, NULL,
+               "Too many requests without valid credentials from this address: try again in %ld s", retry);
+    return -1;
+}
+
+void api_own_answer(void *ctx, http_req *req) { (void)api_address_limit(ctx, req, API_ADDR_CHARGE); }
+
 int api_rate_limit(api_req *rq)
 {
     app *a = rq->app;
     ratelimit_result res[2];
     ratelimit_window win[2];
+    char names[2][24];
     size_t n = 0;
     char bucket[80];
     if (a->per_minute) {
@@ -145,7 +222,9 @@ int api_rate_limit(api_req *rq)
         else
             snprintf(bucket, sizeof bucket, "token:%s", rq->who.user_id);
         if (ratelimit_take(a->per_minute, bucket, override, -1, &res[n]) == RATELIMIT_OK && res[n].limit > 0)
-            win[n] = (ratelimit_window){.name = "minute", .result = &res[n]}, n++;
+            win[n] = (ratelimit_window){.name = window_name(res[n].window_s, names[n], sizeof names[n]),
+                                        .result = &res[n]},
+            n++;
     }
     if (a->per_day) {
         /* a request the minute window refused is not charged to the day */
@@ -154,30 +233,17 @@ int api_rate_limit(api_req *rq)
         int rc = refused ? ratelimit_peek(a->per_day, bucket, 0, -1, &res[n])
                          : ratelimit_take(a->per_day, bucket, 0, -1, &res[n]);
         if (rc == RATELIMIT_OK && res[n].limit > 0)
-            win[n] = (ratelimit_window){.name = "day", .result = &res[n]}, n++;
+            win[n] = (ratelimit_window){.name = window_name(res[n].window_s, names[n], sizeof names[n]),
+                                        .result = &res[n]},
+            n++;
     }
     if (n == 0)
         return 0;
-    char policy[256], state[256], num[32];
-    if (ratelimit_format_headers(win, n, policy, sizeof policy, state, sizeof state) == 0) {
-        http_add_header(rq->http, "RateLimit-Policy", policy);
-        http_add_header(rq->http, "RateLimit", state);
-    }
-    const ratelimit_result *tight = ratelimit_tightest(res, n);
-    snprintf(num, sizeof num, "%ld", tight->limit);
-    http_add_header(rq->http, "X-RateLimit-Limit", num);
-    snprintf(num, sizeof num, "%ld", tight->remaining);
-    http_add_header(rq->http, "X-RateLimit-Remaining", num);
-    snprintf(num, sizeof num, "%ld", tight->reset_s);
-    http_add_header(rq->http, "X-RateLimit-Reset", num);
-    long retry = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!res[i].allowed && res[i].retry_after_s > retry)
-            retry = res[i].retry_after_s;
+    if (n == 2 && strcmp(win[0].name, win[1].name) == 0) /* two windows of one length: keep them apart */
+        win[0].name = "key", win[1].name = "user";
+    long retry = limit_headers(rq->http, res, win, n);
     if (retry == 0)
         return 0;
-    snprintf(num, sizeof num, "%ld", retry);
-    http_add_header(rq->http, "Retry-After", num);
     http_error(rq->http, 429, NULL, NULL, "Rate limit exceeded: try again in %ld s", retry);
     return -1;
 }

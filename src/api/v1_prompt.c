@@ -165,7 +165,7 @@ static void sync_finish(void *ud, const exec_outcome *out)
                                           nonempty(res->rejection.code), "param", nonempty(res->rejection.param)));
     }
     api_idem_save(cx->store, &cx->idem, status, body);
-    http_add_header(cx->http, "X-Request-Id", out->execution_id);
+    http_add_header(cx->http, "X-Execution-Id", out->execution_id);
     http_set_upstream_us(cx->http, res->upstream_us);
     http_reply_json(cx->http, status, body);
     http_resume(cx->http);
@@ -217,7 +217,7 @@ static void prompt_submit(api_req *rq)
         api_idem_save(rq->app->store, &idem, 202, env);
         char location[80];
         snprintf(location, sizeof location, "/api/v1/prompt/%s", rec.id);
-        http_add_header(rq->http, "X-Request-Id", rec.id);
+        http_add_header(rq->http, "X-Execution-Id", rec.id);
         http_add_header(rq->http, "Location", location);
         http_reply_json(rq->http, 202, env);
         goto out;

@@ -1,36 +1,35 @@
 /*
- * ratelimit.c — GCRA rate limiting and the in-memory backend (see ratelimit.h).
+ * ratelimit.c — exact rate limiting (a sliding log) and the in-memory
+ * backend (see ratelimit.h for the contract).
  *
- * GCRA in exact integers. Let L be the limit and W the window in ms. Time is
- * counted in units of 1/L ms, so the emission interval (W/L ms) is exactly W
- * units and the window is W*L units. A key's state is its theoretical
- * arrival time TAT, in those units. Its "fill" at time t is
- *     fill = max(0, TAT - t*L)          (outstanding requests * W, 0..W*L)
- * and a request is admitted iff fill + W <= W*L; admitting sets
- * TAT = t*L + fill + W. From fill:
- *     remaining   = L - ceil(fill / W)
- *     reset       = ceil(fill / L) ms                 (until fill is 0)
- *     retry_after = ceil((fill + W - W*L) / L) ms     (when rejected)
- * fill counts outstanding requests whatever L is, so when a key's limit
- * changes (per-call override) its debt carries over: TAT is re-based on the
- * new L, the debt capped at the new window.
- * Bounds: L <= 1e6 and W <= 366 days keep W*L below 2^55, and now_ms is
- * checked so that t*L + W*L cannot overflow.
+ * A key's log is a ring of runs (t, n): n admissions at millisecond t,
+ * oldest first, t strictly increasing. With W the window in ms and L the
+ * limit, a request at t:
+ *   1. drops the runs with t_run <= t - W (they left the window);
+ *   2. is admitted iff count < L (count = admissions still logged), and
+ *      then appends t (merged into the last run when equal);
+ *   3. reports remaining = max(0, L - count) and, when count >= L, the time
+ *      the next request will be admitted: the run holding the
+ *      (count - L + 1)-th oldest admission, plus W (when it leaves, count
+ *      drops below L).
+ * Why exact: after any admission at t, the log holds <= L admissions in
+ * (t - W, t]. Any window [s, s + W) containing admissions ends at its last
+ * admission t, and lies inside (t - W, t]: it holds <= L.
+ * A key's runs count admissions whatever the limit of the call, so a per-key
+ * limit that changes applies to what the key really did in the window.
  *
  * The generic layer (ratelimit_take/peek) validates arguments, resolves the
- * limit and answers "window off" itself; a backend
- * (struct ratelimit_ops) only stores fills and runs gcra_eval() atomically
- * per key. A Redis backend would do the same in one Lua script (EVALSHA)
- * keyed by the same strings; its ops would live in their own file, with
- * struct ratelimit_ops moved into an internal header then.
+ * limit and answers "window off" itself; a backend (struct ratelimit_ops)
+ * keeps the logs and runs log_eval() atomically per key.
  *
  * The memory backend: 64 stripes, each a mutex and a chained hash table
  * (power-of-two buckets, SipHash-2-4 with a per-limiter random key, so keys
- * cannot be chosen to collide). Entries whose fill has drained to 0 carry no
- * information and are evicted: a stripe is swept when an insert finds its
- * table full (before growing it) or a window has passed since its last
- * sweep; a swept table shrinks when mostly empty. Memory therefore follows
- * the keys active within about one window.
+ * cannot be chosen to collide). An entry whose last admission is a window
+ * old has an empty log, carries no information and is evicted: a stripe is
+ * swept when an insert finds its table full (before growing it) or a window
+ * has passed since its last sweep; a swept table shrinks when mostly empty.
+ * A ring grows by doubling and shrinks when a quarter full. Memory therefore
+ * follows the admissions within about one window.
  */
 #include "auth/ratelimit.h"
 
@@ -43,11 +42,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/ratelimit_internal.h"
+
 /* ---- the backend interface ---- */
 
 struct ratelimit_ops {
-    /* Atomically evaluate (and with consume, charge) one request at now_ms
-     * for a limit already resolved (1..RATELIMIT_MAX_LIMIT). now_ms -1: the
+    /* Atomically evaluate (and with consume, log) one request at now_ms for
+     * a limit already resolved (1..RATELIMIT_MAX_LIMIT). now_ms -1: the
      * backend's clock, read inside the atomic step, so that concurrent
      * callers' times are in the order their checks run. Fills *out except
      * window_s. */
@@ -65,41 +66,10 @@ struct ratelimit {
     int64_t window_ms;
 };
 
-/* ---- GCRA ---- */
-
-/* t*L + W*L must fit in int64 for every L a key may have been scaled by:
- * W*L < 2^55, so t*L <= 2^62 leaves room (t up to ~146 years of ms). */
 static int now_ok(int64_t now_ms) { return now_ms >= 0 && now_ms <= RATELIMIT_MAX_NOW_MS; }
-_Static_assert(RATELIMIT_MAX_NOW_MS <= (INT64_MAX / 2) / RATELIMIT_MAX_LIMIT, "now_ms * limit may overflow");
-_Static_assert((int64_t)RATELIMIT_MAX_WINDOW_S * 1000 * RATELIMIT_MAX_LIMIT < ((int64_t)1 << 55), "W*L too big");
+_Static_assert(RATELIMIT_MAX_NOW_MS + (int64_t)RATELIMIT_MAX_WINDOW_S * 1000 < INT64_MAX / 2, "times may overflow");
 
 static int64_t ceil_div(int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
-
-/*
- * One GCRA step. fill: the key's debt now (0..W*L units). With consume, an
- * admitted request adds W to it. Writes the resulting fill to *fill_out and
- * the answer to *out (all fields but window_s).
- */
-static void gcra_eval(int64_t fill, long limit, int64_t window_ms, int consume, int64_t *fill_out,
-                      ratelimit_result *out)
-{
-    int64_t cap = window_ms * limit;
-    int64_t next = fill + window_ms;
-
-    out->limit = limit;
-    if (next <= cap) {
-        out->allowed = 1;
-        out->retry_after_s = 0;
-        if (consume)
-            fill = next;
-    } else {
-        out->allowed = 0;
-        out->retry_after_s = (long)ceil_div(next - cap, (int64_t)limit * 1000);
-    }
-    out->remaining = limit - (long)ceil_div(fill, window_ms);
-    out->reset_s = (long)ceil_div(fill, (int64_t)limit * 1000);
-    *fill_out = fill;
-}
 
 /* ---- the generic layer ---- */
 
@@ -179,13 +149,20 @@ const char *ratelimit_strerror(int rc)
 #define MEM_STRIPES 64 /* a power of two; the stripe is the hash's top bits */
 #define MEM_STRIPE_BITS 6
 #define MEM_MIN_BUCKETS 16
+#define MEM_MIN_RUNS 4
+
+typedef struct mem_run {
+    int64_t t; /* ms */
+    long n;    /* admissions at t (>= 1) */
+} mem_run;
 
 typedef struct mem_entry {
     struct mem_entry *next;
     uint64_t hash;
-    int64_t tat;     /* theoretical arrival time, units of 1/limit ms */
-    long limit;      /* the limit tat is scaled by */
-    int64_t free_ms; /* when the fill drains to 0: evictable from then on */
+    mem_run *runs;  /* ring: runs[(head + i) % cap], i < len, oldest first */
+    size_t head, len, cap;
+    long count;     /* admissions in the runs */
+    int64_t free_ms; /* last admission + W: the log is empty from then on (evictable) */
     size_t keylen;
     char key[]; /* keylen bytes + NUL */
 } mem_entry;
@@ -200,9 +177,91 @@ typedef struct mem_stripe {
 
 typedef struct mem_limiter {
     ratelimit base; /* first: a ratelimit * is a mem_limiter * */
+    ratelimit_mem_hooks hooks;
     unsigned char hash_key[crypto_shorthash_KEYBYTES];
     mem_stripe stripes[MEM_STRIPES];
 } mem_limiter;
+
+static mem_run *run_at(const mem_entry *e, size_t i) { return &e->runs[(e->head + i) % e->cap]; }
+
+/* Copy the ring into a new array of cap runs (>= len), oldest first at 0.
+ * -1 when memory is short (the ring is left as it was). */
+static int ring_resize(mem_entry *e, size_t cap)
+{
+    mem_run *nr = malloc(cap * sizeof *nr);
+    if (!nr)
+        return -1;
+    for (size_t i = 0; i < e->len; i++)
+        nr[i] = *run_at(e, i);
+    free(e->runs);
+    e->runs = nr;
+    e->cap = cap;
+    e->head = 0;
+    return 0;
+}
+
+/* Drop the runs that left the window at now_ms; shrink a ring gone sparse. */
+static void log_expire(mem_entry *e, int64_t now_ms, int64_t window_ms)
+{
+    while (e->len && run_at(e, 0)->t <= now_ms - window_ms) {
+        e->count -= run_at(e, 0)->n;
+        e->head = (e->head + 1) % e->cap;
+        e->len--;
+    }
+    if (e->len == 0)
+        e->head = 0;
+    if (e->cap > MEM_MIN_RUNS && e->len * 4 < e->cap)
+        (void)ring_resize(e, e->cap / 2 > MEM_MIN_RUNS ? e->cap / 2 : MEM_MIN_RUNS); /* failure: stays larger */
+}
+
+/* Log n admissions at t (not before the last run: the log stays ordered).
+ * RATELIMIT_ERR_NOMEM when the ring cannot grow (nothing logged). */
+static int log_append(mem_entry *e, int64_t t, long n, int64_t window_ms)
+{
+    if (e->len) {
+        mem_run *last = run_at(e, e->len - 1);
+        if (t <= last->t) {
+            last->n += n;
+            e->count += n;
+            return RATELIMIT_OK;
+        }
+    }
+    if (e->len == e->cap && ring_resize(e, e->cap ? e->cap * 2 : MEM_MIN_RUNS) != 0)
+        return RATELIMIT_ERR_NOMEM;
+    *run_at(e, e->len) = (mem_run){.t = t, .n = n};
+    e->len++;
+    e->count += n;
+    e->free_ms = t + window_ms;
+    return RATELIMIT_OK;
+}
+
+/*
+ * What the key's log (already expired to now_ms; NULL = empty) means against
+ * limit at now_ms. Fills every field but window_s, allowed and retry_after_s.
+ */
+static void log_report(const mem_entry *e, long limit, int64_t now_ms, int64_t window_ms, ratelimit_result *out)
+{
+    long count = e ? e->count : 0;
+    out->limit = limit;
+    out->remaining = count < limit ? limit - count : 0;
+    if (count == 0) {
+        out->reset_s = 0;
+        return;
+    }
+    /* when the window frees its next slot: the oldest admission leaves, or
+     * with the window full, enough of them for count to drop below limit */
+    long need = count >= limit ? count - limit + 1 : 1, seen = 0;
+    int64_t at = now_ms + window_ms; /* not reached: need <= count */
+    for (size_t i = 0; i < e->len; i++) {
+        const mem_run *r = run_at(e, i);
+        seen += r->n;
+        if (seen >= need) {
+            at = r->t + window_ms;
+            break;
+        }
+    }
+    out->reset_s = (long)ceil_div(at - now_ms, 1000);
+}
 
 static uint64_t mem_hash(const mem_limiter *m, const char *key, size_t keylen)
 {
@@ -238,8 +297,16 @@ static void mem_resize(mem_stripe *s, size_t n)
     s->nbuckets = n;
 }
 
-/* Evict the stripe's drained entries, then fit the table to what is left.
- * Caller holds the lock. Returns the number evicted. */
+static void mem_entry_free(mem_entry *e)
+{
+    if (e) {
+        free(e->runs);
+        free(e);
+    }
+}
+
+/* Evict the stripe's entries whose log is empty, then fit the table to what
+ * is left. Caller holds the lock. Returns the number evicted. */
 static size_t mem_sweep_stripe(mem_stripe *s, int64_t now_ms)
 {
     size_t evicted = 0, n;
@@ -250,7 +317,7 @@ static size_t mem_sweep_stripe(mem_stripe *s, int64_t now_ms)
             mem_entry *e = *pp;
             if (e->free_ms <= now_ms) {
                 *pp = e->next;
-                free(e);
+                mem_entry_free(e);
                 evicted++;
             } else {
                 pp = &e->next;
@@ -267,11 +334,12 @@ static size_t mem_sweep_stripe(mem_stripe *s, int64_t now_ms)
     return evicted;
 }
 
-/* The memory backend's clock: monotonic, immune to wall-clock steps. */
-static int64_t mem_clock_ms(void)
+/* The memory backend's clock: monotonic (immune to wall-clock steps), or the
+ * wall clock for logs that outlive the process. */
+static int64_t mem_clock_ms(const mem_limiter *m)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(m->hooks.wall_clock ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -288,7 +356,7 @@ static mem_entry *mem_find(mem_stripe *s, uint64_t hash, const char *key, size_t
  * 3/4 full or a window has passed since its last sweep; it grows only if
  * the sweep left it more than half full. So a sweep is followed by at least
  * a quarter table of inserts before the next full-table sweep (amortised
- * O(1)), and a table never grows because of drained entries.
+ * O(1)), and a table never grows because of empty logs.
  */
 static void mem_prepare_insert(mem_stripe *s, int64_t now_ms, int64_t window_ms)
 {
@@ -300,54 +368,84 @@ static void mem_prepare_insert(mem_stripe *s, int64_t now_ms, int64_t window_ms)
     }
 }
 
+/* A new, empty entry for key, linked into its stripe. Caller holds the lock. */
+static mem_entry *mem_insert(mem_stripe *s, uint64_t hash, const char *key, size_t keylen, int64_t now_ms,
+                             int64_t window_ms)
+{
+    mem_prepare_insert(s, now_ms, window_ms);
+    mem_entry *e = calloc(1, sizeof *e + keylen + 1);
+    if (!e)
+        return NULL;
+    e->hash = hash;
+    e->keylen = keylen;
+    memcpy(e->key, key, keylen);
+    e->key[keylen] = '\0';
+    e->next = s->buckets[hash & (s->nbuckets - 1)];
+    s->buckets[hash & (s->nbuckets - 1)] = e;
+    s->count++;
+    return e;
+}
+
 static int mem_check(ratelimit *rl, const char *key, size_t keylen, long limit, int64_t now_ms, int consume,
                      ratelimit_result *out)
 {
     mem_limiter *m = (mem_limiter *)rl;
     uint64_t hash = mem_hash(m, key, keylen);
     mem_stripe *s = mem_stripe_of(m, hash);
-    int64_t fill = 0, fill_after, cap = rl->window_ms * limit;
+    int64_t w = rl->window_ms;
     int rc = RATELIMIT_OK;
     mem_entry *e;
 
     pthread_mutex_lock(&s->mu);
     if (now_ms == -1) {
-        now_ms = mem_clock_ms();
+        now_ms = mem_clock_ms(m);
         if (!now_ok(now_ms)) {
             rc = RATELIMIT_ERR_ARG;
             goto out;
         }
     }
     e = mem_find(s, hash, key, keylen);
-    if (e) {
-        int64_t now_scaled = now_ms * e->limit;
-        fill = e->tat > now_scaled ? e->tat - now_scaled : 0;
-        if (fill > cap) /* the limit went down: at most a full window of debt */
-            fill = cap;
+    if (e)
+        log_expire(e, now_ms, w);
+    out->allowed = (e ? e->count : 0) < limit;
+    if (!consume || !out->allowed) {
+        log_report(e, limit, now_ms, w, out);
+        if (!out->allowed)
+            out->retry_after_s = out->reset_s > 0 ? out->reset_s : 1;
+        goto out;
     }
-
-    gcra_eval(fill, limit, rl->window_ms, consume, &fill_after, out);
-    if (!consume || fill_after == fill)
-        goto out; /* peek, or rejected: nothing to store */
-
-    if (!e) {
-        mem_prepare_insert(s, now_ms, rl->window_ms);
-        e = malloc(sizeof *e + keylen + 1);
-        if (!e) {
-            rc = RATELIMIT_ERR_NOMEM;
-            goto out;
-        }
-        e->hash = hash;
-        e->keylen = keylen;
-        memcpy(e->key, key, keylen);
-        e->key[keylen] = '\0';
-        e->next = s->buckets[hash & (s->nbuckets - 1)];
-        s->buckets[hash & (s->nbuckets - 1)] = e;
-        s->count++;
+    if (!e && !(e = mem_insert(s, hash, key, keylen, now_ms, w))) {
+        rc = RATELIMIT_ERR_NOMEM;
+        goto out;
     }
-    e->limit = limit;
-    e->tat = now_ms * limit + fill_after;
-    e->free_ms = (int64_t)ceil_div(e->tat, limit);
+    /* a time before the key's last admission counts as that admission's time */
+    int64_t at = e->len && run_at(e, e->len - 1)->t > now_ms ? run_at(e, e->len - 1)->t : now_ms;
+    if ((rc = log_append(e, at, 1, w)) != RATELIMIT_OK)
+        goto out; /* an entry left empty is evicted by the next sweep */
+    if (m->hooks.journal)
+        m->hooks.journal(m->hooks.ud, e->key, keylen, at);
+    log_report(e, limit, now_ms, w, out);
+out:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ratelimit_mem_seed(ratelimit *rl, const char *key, int64_t at_ms, long n)
+{
+    mem_limiter *m = (mem_limiter *)rl;
+    size_t keylen = key ? strnlen(key, RATELIMIT_KEY_MAX + 1) : 0;
+    int rc = RATELIMIT_ERR_ARG;
+    if (!rl || keylen == 0 || keylen > RATELIMIT_KEY_MAX || !now_ok(at_ms) || n < 1 || n > RATELIMIT_MAX_LIMIT)
+        return RATELIMIT_ERR_ARG;
+    uint64_t hash = mem_hash(m, key, keylen);
+    mem_stripe *s = mem_stripe_of(m, hash);
+    pthread_mutex_lock(&s->mu);
+    mem_entry *e = mem_find(s, hash, key, keylen);
+    if (!e && !(e = mem_insert(s, hash, key, keylen, at_ms, rl->window_ms))) {
+        rc = RATELIMIT_ERR_NOMEM;
+        goto out;
+    }
+    rc = log_append(e, at_ms, n, rl->window_ms);
 out:
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -360,7 +458,7 @@ static size_t mem_sweep(ratelimit *rl, int64_t now_ms)
     for (int i = 0; i < MEM_STRIPES; i++) {
         mem_stripe *s = &m->stripes[i];
         pthread_mutex_lock(&s->mu);
-        int64_t t = now_ms == -1 ? mem_clock_ms() : now_ms;
+        int64_t t = now_ms == -1 ? mem_clock_ms(m) : now_ms;
         evicted += mem_sweep_stripe(s, t);
         s->next_sweep_ms = t + rl->window_ms;
         pthread_mutex_unlock(&s->mu);
@@ -383,13 +481,15 @@ static size_t mem_size(ratelimit *rl)
 static void mem_destroy(ratelimit *rl)
 {
     mem_limiter *m = (mem_limiter *)rl;
+    if (m->hooks.on_free)
+        m->hooks.on_free(m->hooks.ud);
     for (int i = 0; i < MEM_STRIPES; i++) {
         mem_stripe *s = &m->stripes[i];
         for (size_t b = 0; s->buckets && b < s->nbuckets; b++) {
             mem_entry *e = s->buckets[b];
             while (e) {
                 mem_entry *next = e->next;
-                free(e);
+                mem_entry_free(e);
                 e = next;
             }
         }
@@ -406,7 +506,7 @@ static const struct ratelimit_ops mem_ops = {
     .destroy = mem_destroy,
 };
 
-ratelimit *ratelimit_new_memory(long limit, long window_s)
+ratelimit *ratelimit_mem_new(long limit, long window_s, const ratelimit_mem_hooks *hooks)
 {
     mem_limiter *m = NULL;
     int i, inited = 0;
@@ -424,6 +524,8 @@ ratelimit *ratelimit_new_memory(long limit, long window_s)
     m->base.limit = limit;
     m->base.window_s = window_s;
     m->base.window_ms = (int64_t)window_s * 1000;
+    if (hooks)
+        m->hooks = *hooks;
     randombytes_buf(m->hash_key, sizeof m->hash_key);
     for (i = 0; i < MEM_STRIPES; i++) {
         mem_stripe *s = &m->stripes[i];
@@ -448,6 +550,8 @@ fail:
     }
     return NULL;
 }
+
+ratelimit *ratelimit_new_memory(long limit, long window_s) { return ratelimit_mem_new(limit, window_s, NULL); }
 
 /* ---- header fields ---- */
 

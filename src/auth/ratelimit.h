@@ -1,23 +1,48 @@
 /*
- * ratelimit.h — request rate limits: GCRA behind a small backend interface.
+ * ratelimit.h — exact request rate limits (a sliding log) behind a small
+ * backend interface.
  *
- * A limiter admits `limit` requests per `window_s` seconds per key, using
- * the generic cell rate algorithm (GCRA): each key keeps one number, its
- * theoretical arrival time (TAT). The burst equals the limit, so a fresh key
- * may spend its whole window at once; after that one request is replenished
- * every window_s/limit seconds. Check-and-consume is atomic per key, so
- * exactly `limit` requests are admitted per window however many threads
- * call at once. Arithmetic is exact (integers scaled by the limit): 7 per
- * minute admits 7, not 6 or 8, whatever the rounding of 60/7.
+ * The contract: a limiter of `limit` per `window_s` seconds admits, per key,
+ * at most `limit` requests in ANY window of window_s seconds (any half-open
+ * interval [s, s + window_s*1000) of millisecond times), however many
+ * threads call at once. Nothing is replenished gradually: a key that spent
+ * its limit at t0 is refused until t0 + window_s exactly.
+ *
+ * How: each key keeps the log of its admissions still inside the window
+ * (times in ms, runs of equal times merged). A request at t is admitted iff
+ * fewer than `limit` logged admissions lie in (t - window, t]; admissions
+ * at or before t - window have left the window and are dropped. The check
+ * and the append are one atomic step per key. Memory per key is at most one
+ * entry per distinct admission time in the window (a burst in one
+ * millisecond is one entry), and a key whose log is empty is freed.
+ *
+ * What the results say (all in whole seconds, rounded up, so a client that
+ * waits that long is admitted):
+ *   remaining      limit - admissions in the window (after this one, for a take);
+ *   retry_after_s  when refused: until the next request will be admitted;
+ *   reset_s        until the window next frees a slot: when remaining is 0,
+ *                  until the next request will be admitted (= retry_after_s
+ *                  of a refused one); else until the oldest logged admission
+ *                  leaves the window; 0 when the window holds none.
  *
  * Spec 003 uses two limiters: 60 per minute per API key ("key:<id>") and
- * 500 per day per user ("user:<id>"). A limit of 0 turns a window off.
+ * 500 per day per user ("user:<id>"); promptd adds a brake per client
+ * address for requests that do not authenticate. A limit of 0 turns a
+ * window off.
  *
- * Backends: ratelimit_new_memory() keeps the TATs in this process (a hash
- * table under 64 striped mutexes; entries whose TAT has passed are evicted
- * lazily on insert, so memory follows the keys active in the last window).
- * A shared backend for several nodes (Redis) is another constructor behind
- * the same functions; callers never see which one they hold.
+ * Backends:
+ *  - ratelimit_new_memory(): the logs live in this process (a hash table
+ *    under 64 striped mutexes), timed by CLOCK_MONOTONIC, so a wall-clock
+ *    step can neither open nor close a window. Gone on exit.
+ *  - ratelimit_new_durable() (ratelimit_store.c): the same logs, timed by the
+ *    wall clock, and every admission is also written to the store (store.h,
+ *    table rate_hits) by a background thread in group commits; on start the
+ *    admissions still inside the window are loaded back, so a restart (or
+ *    a crash) does not give a key a fresh window. No caller waits on the
+ *    database. What a crash can lose is stated there.
+ * A shared backend for several nodes (Redis: a sorted set per key, trimmed
+ * and counted in one Lua script) is another constructor behind the same
+ * functions; callers never see which one they hold.
  *
  * Errors: every function that can fail returns a RATELIMIT_* code; a
  * rejected request is not an error (RATELIMIT_OK with out->allowed == 0).
@@ -41,7 +66,7 @@ enum ratelimit_rc {
 #define RATELIMIT_MAX_LIMIT 1000000L         /* largest limit (per window) accepted */
 #define RATELIMIT_MAX_WINDOW_S 31622400L     /* longest window: 366 days */
 #define RATELIMIT_KEY_MAX 512                /* longest key, bytes */
-#define RATELIMIT_MAX_NOW_MS 4611686018427LL /* (2^63 / 2) / RATELIMIT_MAX_LIMIT: Unix ms up to 2116 */
+#define RATELIMIT_MAX_NOW_MS 4611686018427LL /* Unix ms up to 2116: far from any overflow */
 #define RATELIMIT_UNLIMITED (-1L)            /* limit_override: no limit for this call */
 
 typedef struct ratelimit_result {
@@ -50,9 +75,10 @@ typedef struct ratelimit_result {
                            except allowed = 1 and window_s: send no headers for it) */
     long window_s;      /* the window, seconds */
     long remaining;     /* requests left in the window after this one (take), now (peek); >= 0 */
-    long reset_s;       /* seconds until the window is fully replenished (X-RateLimit-Reset
-                           semantics: a delta, rounded up); 0 when nothing is spent */
-    long retry_after_s; /* when not allowed: seconds until one request would be admitted
+    long reset_s;       /* seconds until the window next frees a slot (see the top: a delta,
+                           rounded up; with remaining 0, until the next admission); 0 when
+                           the window holds no admission */
+    long retry_after_s; /* when not allowed: seconds until the next request will be admitted
                            (>= 1, rounded up); 0 when allowed */
 } ratelimit_result;
 
@@ -65,18 +91,34 @@ typedef struct ratelimit_result {
 ratelimit *ratelimit_new_memory(long limit, long window_s);
 
 /*
+ * As ratelimit_new_memory, and durable: admissions are also written to
+ * `store` under `scope` (1..32 characters naming this limiter's table rows,
+ * e.g. "day"), and the admissions of the last window_s seconds found there
+ * are loaded first (a blocking read: call it at start-up, not on a request).
+ * Times are wall-clock milliseconds (they must mean the same after a
+ * restart). The store must outlive the limiter; ratelimit_free() writes what
+ * is still queued before it returns. NULL with a message in err on failure.
+ */
+struct store;
+ratelimit *ratelimit_new_durable(long limit, long window_s, struct store *store, const char *scope, char *err,
+                                 size_t errlen);
+
+/*
  * Check-and-consume one request for `key` (any string up to RATELIMIT_KEY_MAX
  * bytes, e.g. "key:<id>" or "user:<id>"). limit_override > 0 replaces the
  * limiter's limit for this call (a per-key setting; it applies even when the
  * limiter's own limit is 0), RATELIMIT_UNLIMITED lifts it, 0 uses the
- * limiter's. A key keeps its debt when its limit changes.
+ * limiter's. A key keeps its logged admissions when its limit changes: a
+ * lower limit refuses it until enough of them have left the window.
  * now_ms is the time in milliseconds (tests control the clock with it); -1
  * uses the limiter's own clock, read inside the atomic check so concurrent
  * callers see time in the order they are served (the memory backend:
  * CLOCK_MONOTONIC, so a wall-clock step can neither open nor close a
- * window). Use one kind of clock per limiter; given times should not go
- * backwards and must lie in 0..RATELIMIT_MAX_NOW_MS (RATELIMIT_ERR_ARG
- * otherwise). Fills *out on RATELIMIT_OK; zeroes it on error.
+ * window; the durable backend: the wall clock). Use one kind of clock per
+ * limiter; given times must lie in 0..RATELIMIT_MAX_NOW_MS (RATELIMIT_ERR_ARG
+ * otherwise), and one earlier than the key's latest admission counts as
+ * that admission's time (the log stays ordered; a clock that steps back
+ * only makes the window last longer). Fills *out on RATELIMIT_OK; zeroes it on error.
  */
 int ratelimit_take(ratelimit *rl, const char *key, long limit_override, int64_t now_ms, ratelimit_result *out);
 
@@ -84,8 +126,7 @@ int ratelimit_take(ratelimit *rl, const char *key, long limit_override, int64_t 
 int ratelimit_peek(ratelimit *rl, const char *key, long limit_override, int64_t now_ms, ratelimit_result *out);
 
 /*
- * Evict every key whose window is fully replenished at now_ms (-1 = the
- * limiter's clock). Never needed for correctness: inserts already sweep
+ * Evict every key whose log is empty at now_ms (-1 = the limiter's clock). Never needed for correctness: inserts already sweep
  * lazily. Returns the number of keys evicted (0 for backends that expire
  * keys themselves).
  */
@@ -105,10 +146,10 @@ const char *ratelimit_strerror(int rc);
  * the structured-field form, one list member per window:
  *
  *   RateLimit-Policy: "minute";q=60;w=60, "day";q=500;w=86400
- *   RateLimit: "minute";r=59;t=1, "day";r=499;t=173
+ *   RateLimit: "minute";r=59;t=60, "day";r=499;t=86400
  *
- * q = limit, w = window (s), r = remaining, t = reset (s, until the window is
- * fully replenished, as ratelimit_result.reset_s). Windows whose result has
+ * q = limit, w = window (s), r = remaining, t = reset (s, as
+ * ratelimit_result.reset_s). Windows whose result has
  * limit 0 (off) are left out. Names must be 1..32 characters of
  * [A-Za-z0-9_.-] (they are written as sf-strings). Writes NUL-terminated
  * values into policy and state (either may be NULL to skip it); a value is

@@ -9,6 +9,7 @@
  */
 #include "core/execution.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,8 @@ typedef struct exec_run {
     store_t *store;
     recorder *rec;
     store_id id;
+    char request_id[129]; /* the HTTP request that started the run (log.h), "" for none: the engine
+                             and recorder threads name it in the lines they log for this run */
     void (*on_chunk)(void *ud, const char *text, size_t len);
     void (*on_tool_chunk)(void *ud, const json_t *delta);
     void (*on_logprobs)(void *ud, const json_t *logprobs);
@@ -100,10 +103,12 @@ static void run_outcome(exec_run *run, const char *status, const engine_result *
 static void run_recorded(void *ud, int store_rc)
 {
     exec_run *run = ud;
+    log_set_request(run->request_id[0] ? run->request_id : NULL);
     if (store_rc != STORE_OK)
         log_error("execution %s: could not record the outcome (store error %d)", run->id, store_rc);
     run_outcome(run, run->res.status == ENGINE_OK ? "completed" : "failed", &run->res);
     run_free(run);
+    log_set_request(NULL);
 }
 
 /* Keep what the engine reported past run_done. -1 when out of memory. */
@@ -148,6 +153,7 @@ static void run_done(void *ud, const engine_result *res)
 {
     exec_run *run = ud;
     int ok = res->status == ENGINE_OK;
+    log_set_request(run->request_id[0] ? run->request_id : NULL);
     char *tool_calls = res->tool_calls ? json_dumps(res->tool_calls, JSON_COMPACT) : NULL;
     store_execution_result r = {
         .status = ok ? "completed" : "failed",
@@ -164,6 +170,7 @@ static void run_done(void *ud, const engine_result *res)
     };
     if (run->rec && run_keep(run, res) == 0 && recorder_finish(run->rec, run->id, &r, run_recorded, run) == 0) {
         free(tool_calls);
+        log_set_request(NULL);
         return; /* run_recorded answers */
     }
     int rc = store_execution_finish(run->store, run->id, &r);
@@ -172,6 +179,7 @@ static void run_done(void *ud, const engine_result *res)
     free(tool_calls);
     run_outcome(run, r.status, res);
     run_free(run);
+    log_set_request(NULL);
 }
 
 int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_request *req, char id_out[ID_LEN + 1])
@@ -189,6 +197,7 @@ int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_reques
     run->on_logprobs = req->on_logprobs;
     run->on_finish = req->on_finish;
     run->ud = req->ud;
+    snprintf(run->request_id, sizeof run->request_id, "%s", log_request() ? log_request() : "");
 
     store_execution rec = req->rec; /* shallow: strings stay the caller's */
     rec.model = model;

@@ -17,6 +17,13 @@
  * Request accessors return strings owned by the request, valid until the
  * answer is sent; code answering from another thread must copy what it needs
  * before suspending.
+ *
+ * Request ids: every request has one (http_request_id): the client's
+ * X-Request-Id when it sent a sane one (1..HTTP_REQUEST_ID_MAX characters,
+ * each a letter, digit or one of !#$%&'*+-.^_`|~:/=@), else a new UUID.
+ * Every answer carries it as X-Request-Id (a handler cannot set another), and
+ * every log line written on a server thread while the request is handled
+ * names it (log.h, log_set_request).
  */
 #ifndef PROMPTD_HTTP_H
 #define PROMPTD_HTTP_H
@@ -36,6 +43,8 @@ enum http_style {
 
 typedef void (*http_handler_fn)(void *app, http_req *req);
 
+#define HTTP_REQUEST_ID_MAX 128
+
 typedef struct http_server_config {
     const char *listen;      /* "HOST:PORT", "[v6]:PORT"; port 0 = any free port */
     size_t body_limit;       /* bytes; larger bodies get 413 */
@@ -48,6 +57,14 @@ typedef struct http_server_config {
     unsigned header_timeout_s;
     unsigned threads;        /* server threads, each with its own daemon, epoll set and listening socket; 0 = 2 */
     http_handler_fn handler; /* called once per complete request */
+    /* Called on a server thread for each answer the server makes itself,
+     * without calling handler (413 body too large, 431 too many header
+     * fields, 400 URL not UTF-8), just before it is sent: the application
+     * may add headers or replace the answer (e.g. a per-address limit).
+     * NULL = none. The raw answers written on the socket before a request
+     * exists (414, 431 for the request target, 408 header timeout) do not
+     * pass here: they carry a new X-Request-Id and no other field. */
+    void (*own_answer)(void *app, http_req *req);
     void *app;
 } http_server_config;
 
@@ -72,6 +89,14 @@ const char *http_query(http_req *r, const char *name);
 /* Body bytes (NUL-terminated for convenience) and length; "" when none. */
 const char *http_body(const http_req *r, size_t *len);
 enum http_style http_style_of(const http_req *r);
+/* The request id (see the top), NUL-terminated, valid as long as the request. */
+const char *http_request_id(const http_req *r);
+/* The client's address as a rate-limit key into out: "ip4:a.b.c.d", or for
+ * IPv6 its /64 network "ip6:xxxx:xxxx:xxxx:xxxx::/64" (one host usually has
+ * a whole /64); IPv4-mapped addresses count as IPv4. -1 when unknown. */
+int http_client_address(http_req *r, char *out, size_t outlen);
+/* The status of the answer given so far; 0 when none. */
+int http_reply_status(const http_req *r);
 void http_set_style(http_req *r, enum http_style style);
 
 /* Application data attached to the request (freed with free_fn when the request ends). */

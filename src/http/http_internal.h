@@ -24,6 +24,7 @@ struct http_req {
     char *method, *path;
     enum http_style style;
     enum req_state state;
+    char request_id[HTTP_REQUEST_ID_MAX + 1];
 
     int64_t started_ms; /* monotonic: slow uploads are cut off */
     int64_t handled_us; /* monotonic: when the handler was called (0: never); Server-Timing's start */

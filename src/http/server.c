@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/ids.h"
 #include "core/log.h"
 #include "core/thread.h"
 #include "core/timeutil.h"
@@ -124,7 +125,33 @@ struct http_server {
     pthread_t watchdog;
     char timeout_msg[400]; /* the 408 sent to a connection that is cut */
     size_t timeout_msg_len;
+    size_t timeout_id_off; /* where in timeout_msg each cut writes a new X-Request-Id (ID_LEN bytes) */
 };
+
+/* A client's X-Request-Id is kept when it is 1..HTTP_REQUEST_ID_MAX token
+ * characters (RFC 9110 tchar, plus ':', '/', '=', '@' that ids in base64 or
+ * URN form use): safe to echo in a header and to write in a log line. */
+static int request_id_ok(const char *v)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~:/=@";
+    size_t n = 0;
+    for (; v && v[n]; n++) {
+        char c = v[n];
+        if (n >= HTTP_REQUEST_ID_MAX ||
+            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr(extra, c)))
+            return 0;
+    }
+    return n > 0;
+}
+
+static void request_id_set(http_req *r)
+{
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (request_id_ok(v))
+        snprintf(r->request_id, sizeof r->request_id, "%s", v);
+    else
+        id_new(r->request_id);
+}
 
 static http_req *req_new(http_server *srv, struct MHD_Connection *conn, const char *url, const char *method)
 {
@@ -144,6 +171,7 @@ static http_req *req_new(http_server *srv, struct MHD_Connection *conn, const ch
     }
     pthread_mutex_init(&r->lock, NULL);
     r->started_ms = time_mono_ms();
+    request_id_set(r);
     if (strncmp(url, "/api/v1/", 8) == 0 || strcmp(url, "/api/v1") == 0)
         r->style = HTTP_STYLE_V1;
     else if (strncmp(url, "/v1/", 4) == 0)
@@ -213,10 +241,14 @@ static enum MHD_Result queue_reply(http_req *r)
     }
     if (r->out_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->out_type);
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     for (size_t i = 0; i < r->nheaders; i++)
-        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+        if (strcasecmp(r->headers[i].name, "X-Request-Id") != 0) /* the request's own id, always */
+            MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->out_status, resp);
     MHD_destroy_response(resp);
+    /* the access log, at debug level; the line names the request (log.h) */
+    log_debug("http: %s %s -> %d%s", r->method, r->path, r->out_status, r->stream_reader ? " (stream)" : "");
     return ret;
 }
 
@@ -375,7 +407,11 @@ static int header_scan(http_server *srv)
                 continue;
             }
         }
-        ssize_t w = send(c->fd, srv->timeout_msg, srv->timeout_msg_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        char msg[sizeof srv->timeout_msg], id[ID_LEN + 1];
+        memcpy(msg, srv->timeout_msg, srv->timeout_msg_len);
+        id_new(id);
+        memcpy(msg + srv->timeout_id_off, id, ID_LEN); /* an answer like any other names a request */
+        ssize_t w = send(c->fd, msg, srv->timeout_msg_len, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)w; /* best effort: the client may not be reading */
         shutdown(c->fd, SHUT_RDWR);
         c->phase = HDR_OFF; /* once; MHD closes it on its next read */
@@ -419,15 +455,17 @@ static int header_deadline_start(http_server *srv, char *err, size_t errlen)
         return 0;
     static const char body[] = "{\"errors\":[{\"status\":\"408\",\"code\":\"request_timeout\",\"title\":\"Request "
                                "Timeout\",\"detail\":\"The request headers took too long to arrive\"}]}";
+    static const char head[] = "HTTP/1.1 408 Request Timeout\r\nX-Request-Id: ";
     int n = snprintf(srv->timeout_msg, sizeof srv->timeout_msg,
-                     "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "%s%*s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n%s",
-                     sizeof body - 1, body);
+                     head, ID_LEN, "", sizeof body - 1, body);
     if (n < 0 || (size_t)n >= sizeof srv->timeout_msg) {
         snprintf(err, errlen, "internal error: the 408 answer does not fit");
         return -1;
     }
     srv->timeout_msg_len = (size_t)n;
+    srv->timeout_id_off = sizeof head - 1;
     pthread_condattr_t ca;
     int rc = pthread_condattr_init(&ca);
     if (rc == 0) {
@@ -471,12 +509,19 @@ static void watchdog_stop(http_server *srv)
     srv->watchdog_running = 0;
 }
 
-static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                 const char *version, const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
+/* An answer the server made itself: the application's own_answer hook may
+ * add to it or replace it before it is sent. */
+static enum MHD_Result queue_own_answer(http_server *srv, http_req *r)
 {
-    (void)version;
-    http_server *srv = cls;
+    if (srv->cfg.own_answer)
+        srv->cfg.own_answer(srv->cfg.app, r);
+    return queue_reply(r);
+}
+
+static enum MHD_Result access_step(http_server *srv, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls)
+{
     http_req *r = *con_cls;
     if (r == (void *)&rejected_early) /* answered by uri_check() */
         return MHD_NO;
@@ -486,9 +531,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!(r = req_new(srv, conn, url, method)))
             return MHD_NO;
         *con_cls = r;
+        log_set_request(r->request_id);
         if (MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL) > HTTP_MAX_HEADERS) {
             http_error(r, 431, NULL, NULL, "Too many header fields (at most %d)", HTTP_MAX_HEADERS);
-            return queue_reply(r);
+            return queue_own_answer(srv, r);
         }
         r->bad_utf8 = !utf8_valid(url, strlen(url));
         if (!r->bad_utf8)
@@ -501,13 +547,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             if (errno || *end || n > srv->cfg.body_limit) {
                 http_error(r, 413, NULL, NULL, "Request body exceeds the limit of %zu bytes",
                            srv->cfg.body_limit);
-                return queue_reply(r);
+                return queue_own_answer(srv, r);
             }
             r->body_hint = (size_t)n + 1; /* exact: a waiting request keeps its body */
         }
         return MHD_YES;
     }
 
+    log_set_request(r->request_id);
     if (r->state == REQ_SENT) /* 413 already queued: discard whatever arrives */
     {
         *upload_data_size = 0;
@@ -549,11 +596,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
     if (r->state == REQ_RECEIVING) { /* body complete: run the handler */
         r->state = REQ_HANDLING;
-        if (r->too_large)
-            http_error(r, 413, NULL, NULL, "Request body exceeds the limit of %zu bytes", srv->cfg.body_limit);
-        else if (r->bad_utf8)
-            http_error(r, 400, NULL, NULL, "The URL (path or query) is not valid UTF-8");
-        else {
+        if (r->too_large || r->bad_utf8) {
+            if (r->too_large)
+                http_error(r, 413, NULL, NULL, "Request body exceeds the limit of %zu bytes", srv->cfg.body_limit);
+            else
+                http_error(r, 400, NULL, NULL, "The URL (path or query) is not valid UTF-8");
+            if (srv->cfg.own_answer)
+                srv->cfg.own_answer(srv->cfg.app, r);
+        } else {
             r->handled_us = time_mono_us();
             srv->cfg.handler(srv->cfg.app, r);
         }
@@ -582,6 +632,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return MHD_YES;
 }
 
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                 const char *version, const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    (void)version;
+    enum MHD_Result ret = access_step(cls, conn, url, method, upload_data, upload_data_size, con_cls);
+    log_set_request(NULL); /* lines this thread logs next belong to no request */
+    return ret;
+}
+
 
 /*
  * MHD keeps every query argument in the connection's memory pool; when a
@@ -605,16 +665,18 @@ static void *uri_check(void *cls, const char *uri, struct MHD_Connection *conn)
         return NULL;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci) {
-        char body[160], msg[400];
+        char body[160], msg[512];
         int blen = snprintf(body, sizeof body,
                             "{\"errors\":[{\"status\":\"%d\",\"code\":\"%s\",\"title\":\"%s\",\"detail\":\"%s\"}]}",
                             status, status == 414 ? "uri_too_long" : "too_many_parameters",
                             status == 414 ? "URI Too Long" : "Request Header Fields Too Large",
                             status == 414 ? "The request target is over 4096 bytes" : "More than 128 query parameters");
+        char id[ID_LEN + 1];
+        id_new(id); /* the request's headers are not parsed yet: a client's id cannot be read */
         int mlen = snprintf(msg, sizeof msg,
-                            "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                            "Connection: close\r\n\r\n%s",
-                            status, status == 414 ? "URI Too Long" : "Request Header Fields Too Large", blen, body);
+                            "HTTP/1.1 %d %s\r\nX-Request-Id: %s\r\nContent-Type: application/json\r\n"
+                            "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                            status, status == 414 ? "URI Too Long" : "Request Header Fields Too Large", id, blen, body);
         ssize_t w = send(ci->connect_fd, msg, (size_t)mlen, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)w;
         shutdown(ci->connect_fd, SHUT_WR); /* whatever MHD tries next fails and it closes */
@@ -1036,6 +1098,33 @@ void http_set_app_data(http_req *r, void *data, void (*free_fn)(void *))
 }
 
 void *http_app_data(const http_req *r) { return r->app_data; }
+
+const char *http_request_id(const http_req *r) { return r->request_id; }
+
+int http_reply_status(const http_req *r) { return r->reply_ready ? r->out_status : 0; }
+
+int http_client_address(http_req *r, char *out, size_t outlen)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    char text[INET6_ADDRSTRLEN];
+    int n = -1;
+    if (!sa)
+        return -1;
+    if (sa->sa_family == AF_INET) {
+        if (inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text))
+            n = snprintf(out, outlen, "ip4:%s", text);
+    } else if (sa->sa_family == AF_INET6) {
+        const unsigned char *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(b, mapped, sizeof mapped) == 0)
+            n = snprintf(out, outlen, "ip4:%u.%u.%u.%u", b[12], b[13], b[14], b[15]);
+        else
+            n = snprintf(out, outlen, "ip6:%x:%x:%x:%x::/64", b[0] << 8 | b[1], b[2] << 8 | b[3], b[4] << 8 | b[5],
+                         b[6] << 8 | b[7]);
+    }
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
 
 void http_suspend(http_req *r)
 {

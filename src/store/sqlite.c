@@ -942,4 +942,6 @@ static const struct store_ops sqlite_ops = {
     .key_set_rate_limit = sq_key_set_rate_limit,
     .key_revoke_in_org = sq_key_revoke_in_org,
     .recover_interrupted = sq_recover_interrupted,
+    .rate_hits_write = sq_rate_hits_write,
+    .rate_hits_load = sq_rate_hits_load,
 };

@@ -805,8 +805,10 @@ int sq_history_list(store_t *base, const char *org_id, const store_history_query
         int64_t cleared;
         if (hist_cleared_at(c, org_id, q->user_id, &cleared) != STORE_OK)
             goto out;
-        if (cleared > since)
-            since = cleared;
+        /* strictly after the clear: a row of the clear's own millisecond was there before it
+         * (its time was read inside the clearing transaction) */
+        if (cleared && cleared + 1 > since)
+            since = cleared + 1;
     }
     int owner_clear = q->after_clear && !q->user_id;
     /* Sorted by status or duration, the page is read in the order of the (org, user, status|duration, time)
@@ -826,7 +828,7 @@ int sq_history_list(store_t *base, const char *org_id, const store_history_query
              : index_order ? " AND +" HIST_TIME " >= ?6"
                            : " AND " HIST_TIME " >= ?6",
              match ? " AND p.rowid IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?7)" : "",
-             owner_clear ? " AND +" HIST_TIME " >= coalesce((SELECT u.history_cleared_at FROM users u "
+             owner_clear ? " AND +" HIST_TIME " > coalesce((SELECT u.history_cleared_at FROM users u "
                            "WHERE u.id = p.user_id), 0)"
                          : "");
 #pragma GCC diagnostic push
@@ -920,10 +922,11 @@ int sq_history_clear(store_t *base, const char *org_id, const char *user_id, lon
                                         SQL_HIST_CLEARED};
     sq_store *s = (sq_store *)base;
     *deleted = *prompts_deleted = 0;
-    int64_t now = time_now_ms();
     sq_conn *c = sq_w_begin(s);
     if (!c)
         return STORE_ERR;
+    /* read under the write lock: every row written before this transaction has a time <= now */
+    int64_t now = time_now_ms();
     int rc = STORE_OK;
     for (size_t i = 0; rc == STORE_OK && i < sizeof steps / sizeof steps[0]; i++) {
         sqlite3_stmt *st = sq_stmt(c, steps[i]);

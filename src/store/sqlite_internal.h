@@ -230,4 +230,9 @@ int sq_key_revoke_in_org(store_t *base, const char *org_id, const char *prefix_o
 
 int sq_recover_interrupted(store_t *base, long *count);
 
+/* sqlite_rate.c */
+int sq_rate_hits_write(store_t *base, const char *scope, const store_rate_hit *hits, size_t n, int64_t prune_upto_ms);
+int sq_rate_hits_load(store_t *base, const char *scope, int64_t since_ms,
+                      int (*fn)(void *ud, const char *bucket, int64_t at_ms, long n), void *ud);
+
 #endif

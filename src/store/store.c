@@ -292,6 +292,17 @@ int store_key_revoke_in_org(store_t *s, const char *org_id, const char *prefix_o
 
 int store_recover_interrupted(store_t *s, long *count) { return s->ops->recover_interrupted(s, count); }
 
+int store_rate_hits_write(store_t *s, const char *scope, const store_rate_hit *hits, size_t n, int64_t prune_upto_ms)
+{
+    return s->ops->rate_hits_write(s, scope, hits, n, prune_upto_ms);
+}
+
+int store_rate_hits_load(store_t *s, const char *scope, int64_t since_ms,
+                         int (*fn)(void *ud, const char *bucket, int64_t at_ms, long n), void *ud)
+{
+    return s->ops->rate_hits_load(s, scope, since_ms, fn, ud);
+}
+
 /* ---- freeing what the store hands out ---- */
 
 void store_key_list_free(store_key_list *l)

@@ -854,6 +854,25 @@ int store_key_set_rate_limit(store_t *s, const char *org_id, const char *prefix,
 /* Revoke a key of org_id named by its prefix or id; STORE_NOTFOUND if none. */
 int store_key_revoke_in_org(store_t *s, const char *org_id, const char *prefix_or_id);
 
+/* ---- durable rate limits (auth/ratelimit_store.c) ---- */
+
+/* n admissions of bucket at at_ms, in the limiter named scope. */
+typedef struct store_rate_hit {
+    const char *bucket; /* borrowed */
+    int64_t at_ms;
+    long n;
+} store_rate_hit;
+
+/* In ONE transaction: add the n hits of scope (a hit at a time the bucket
+ * already has adds to it), then, when prune_upto_ms >= 0, delete the scope's
+ * rows at or before prune_upto_ms (they left the window). */
+int store_rate_hits_write(store_t *s, const char *scope, const store_rate_hit *hits, size_t n, int64_t prune_upto_ms);
+/* Every hit of scope after since_ms, ordered by bucket then time, handed to
+ * fn (bucket is valid during the call); fn returning non-zero stops the read
+ * with STORE_ERR. */
+int store_rate_hits_load(store_t *s, const char *scope, int64_t since_ms,
+                         int (*fn)(void *ud, const char *bucket, int64_t at_ms, long n), void *ud);
+
 /* ---- start-up ---- */
 
 /* Mark work that a previous run left half done as failed: synchronous

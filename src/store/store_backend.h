@@ -152,6 +152,10 @@ struct store_ops {
     int (*key_set_rate_limit)(store_t *s, const char *org_id, const char *prefix, long per_minute);
     int (*key_revoke_in_org)(store_t *s, const char *org_id, const char *prefix_or_id);
     int (*recover_interrupted)(store_t *s, long *count);
+    /* durable rate limits (sqlite_rate.c) */
+    int (*rate_hits_write)(store_t *s, const char *scope, const store_rate_hit *hits, size_t n, int64_t prune_upto_ms);
+    int (*rate_hits_load)(store_t *s, const char *scope, int64_t since_ms,
+                          int (*fn)(void *ud, const char *bucket, int64_t at_ms, long n), void *ud);
 };
 
 struct store {

@@ -1177,7 +1177,8 @@ Test(history, existing_rows_are_numbered_in_creation_order)
     }
     make_member("later@example.com", u, key);
     /* back to a database of schema 7, as an older promptd left it: no numbers, no counters; and made in
-     * another order than inserted (the third workspace and prompt first) */
+     * another order than inserted (the third workspace and prompt first). The migrations after 0008
+     * are undone too, since all of them run again (0009 rebuilds idempotency_keys whatever it holds). */
     cr_assert_eq(pd_kill_wait(&S, SIGTERM, 10000), 0);
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(S.db_path, &db), SQLITE_OK);
@@ -1186,7 +1187,7 @@ Test(history, existing_rows_are_numbered_in_creation_order)
                        "DROP INDEX data_sources_org_num; DROP INDEX prompts_org_num; DROP TABLE org_counters;"
                        "ALTER TABLE users DROP COLUMN num; ALTER TABLE users DROP COLUMN history_cleared_at;"
                        "ALTER TABLE workspaces DROP COLUMN num; ALTER TABLE data_sources DROP COLUMN num;"
-                       "ALTER TABLE prompts DROP COLUMN num;"
+                       "ALTER TABLE prompts DROP COLUMN num; DROP TABLE rate_hits;"
                        "UPDATE workspaces SET created_at = created_at - 100000 WHERE name = 'Third';"
                        "UPDATE prompts SET created_at = created_at - 100000 WHERE name = 'Third';"
                        "PRAGMA user_version = 7;";

@@ -628,6 +628,7 @@ static int launch(pd_server *s, const char *const *extra_args, const char *const
      * (extra_env comes after these, so it wins) */
     envs[ne++] = "PROMPTD_RATE_LIMIT_PER_MINUTE=0";
     envs[ne++] = "PROMPTD_RATE_LIMIT_PER_DAY=0";
+    envs[ne++] = "PROMPTD_RATE_LIMIT_PER_ADDRESS=0"; /* every test client is 127.0.0.1 */
     for (size_t i = 0; extra_env && extra_env[i] && ne < PD_MAX_ARGS; i++)
         envs[ne++] = extra_env[i];
     envs[ne] = NULL;

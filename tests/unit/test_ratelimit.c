@@ -1,5 +1,6 @@
 /*
- * test_ratelimit.c — the GCRA limiter (src/auth/ratelimit.h), memory backend.
+ * test_ratelimit.c — the exact sliding-log limiter (src/auth/ratelimit.h):
+ * the memory backend, and the durable backend over a real SQLite store.
  *
  * Time is controlled through now_ms except where a test says it uses the
  * real clock. T0 is an arbitrary start far from 0.
@@ -8,10 +9,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth/ratelimit.h"
-
+#include "store/store.h"
+#include "support/harness.h"
 /* One timeout for every suite (see test_engine.c on Criterion's runner). */
 TestSuite(ratelimit, .timeout = 60);
 
@@ -40,64 +44,97 @@ static ratelimit_result peek(ratelimit *rl, const char *key, int64_t now)
 
 /* ---- admission ---- */
 
-Test(ratelimit, exact_admission_at_boundary)
+Test(ratelimit, burst_of_70_admits_60_then_nothing_until_a_window_after_the_first)
 {
     ratelimit *rl = new_rl(60, 60);
-    for (int i = 0; i < 60; i++) {
-        ratelimit_result r = take(rl, "key:a", T0);
-        cr_assert_eq(r.allowed, 1, "request %d", i + 1);
-        cr_assert_eq(r.remaining, 59 - i);
+    int admitted = 0;
+    for (int i = 0; i < 70; i++) {
+        ratelimit_result r = take(rl, "key:a", T0 + i); /* 70 requests over 70 ms */
+        admitted += r.allowed;
+        cr_assert_eq(r.allowed, i < 60, "request %d", i + 1);
+        cr_assert_eq(r.remaining, i < 60 ? 59 - i : 0, "request %d: remaining %ld", i + 1, r.remaining);
         cr_assert_eq(r.limit, 60);
         cr_assert_eq(r.window_s, 60);
     }
-    for (int i = 0; i < 5; i++) {
-        ratelimit_result r = take(rl, "key:a", T0);
-        cr_assert_eq(r.allowed, 0);
-        cr_assert_eq(r.remaining, 0);
-    }
-    /* one emission interval (1000 ms) later, exactly one more */
-    cr_assert_eq(take(rl, "key:a", T0 + 999).allowed, 0);
-    cr_assert_eq(take(rl, "key:a", T0 + 1000).allowed, 1);
-    cr_assert_eq(take(rl, "key:a", T0 + 1000).allowed, 0);
-    ratelimit_free(rl);
-}
-
-Test(ratelimit, replenishment_one_per_interval)
-{
-    ratelimit *rl = new_rl(60, 60);
-    int admitted = 0;
-    /* ten minutes, a request every 100 ms: the burst of 60, then one per second */
-    for (int64_t t = 0; t <= 600000; t += 100)
-        admitted += take(rl, "key:a", T0 + t).allowed;
-    cr_assert_eq(admitted, 60 + 600);
-
-    /* after a full window of silence the whole burst is back */
-    int64_t t1 = T0 + 600000 + 60000;
+    cr_assert_eq(admitted, 60);
+    /* nothing at all until 60 s after the first admission (T0) */
+    for (int64_t t = T0 + 100; t < T0 + 60000; t += 250)
+        cr_assert_eq(take(rl, "key:a", t).allowed, 0, "admitted at T0 + %lld ms", (long long)(t - T0));
+    cr_assert_eq(take(rl, "key:a", T0 + 59999).allowed, 0);
+    /* then one slot per admission leaving the window: the first at T0, the next at T0 + 1 ms ... */
+    cr_assert_eq(take(rl, "key:a", T0 + 60000).allowed, 1);
+    cr_assert_eq(take(rl, "key:a", T0 + 60000).allowed, 0);
+    cr_assert_eq(take(rl, "key:a", T0 + 60001).allowed, 1);
+    cr_assert_eq(take(rl, "key:a", T0 + 60001).allowed, 0);
+    /* ... and all 60 once the whole burst has left (T0 + 59 + 60000) */
     admitted = 0;
     for (int i = 0; i < 100; i++)
-        admitted += take(rl, "key:a", t1).allowed;
-    cr_assert_eq(admitted, 60);
+        admitted += take(rl, "key:a", T0 + 60059).allowed;
+    cr_assert_eq(admitted, 60 - 2);
     ratelimit_free(rl);
 }
 
-Test(ratelimit, exact_with_uneven_interval)
+/* Admission times must hold at most limit in ANY window: check every window
+ * that starts at an admission (the fullest windows start at one). */
+static void assert_no_window_over(const int64_t *times, int n, long limit, int64_t window_ms)
 {
-    /* 7 per minute: interval 8571.43 ms, which no integer ms represents */
-    ratelimit *rl = new_rl(7, 60);
-    int admitted = 0;
-    for (int i = 0; i < 10; i++)
-        admitted += take(rl, "k", T0).allowed;
-    cr_assert_eq(admitted, 7);
-    cr_assert_eq(take(rl, "k", T0 + 8571).allowed, 0);
-    cr_assert_eq(take(rl, "k", T0 + 8572).allowed, 1);
+    for (int i = 0, j = 0; i < n; i++) {
+        while (j < n && times[j] < times[i] + window_ms)
+            j++;
+        cr_assert_leq(j - i, limit, "%d admissions in [%lld, %lld + %lld ms)", j - i, (long long)times[i],
+                      (long long)times[i], (long long)window_ms);
+    }
+}
 
-    /* an hour of attempts every 10 ms on a fresh key */
-    admitted = 0;
-    for (int64_t t = 0; t < 3600000; t += 10)
-        admitted += take(rl, "k2", T0 + t).allowed;
-    /* the burst of 7, then one at each k * 60000/7 ms for k = 1..419
-     * (419 * 8571.43 = 3591428.6 < 3600000 <= 420 * 8571.43) */
-    cr_assert_eq(admitted, 7 + 419);
+Test(ratelimit, no_window_ever_holds_more_than_the_limit)
+{
+    /* an hour of random arrivals, bursty and sparse in turn, on a 7 per 10 s key */
+    enum { MAXN = 100000 };
+    static int64_t times[MAXN], refused[MAXN];
+    ratelimit *rl = new_rl(7, 10);
+    unsigned seed = 12345;
+    int n = 0, nr = 0;
+    for (int64_t t = T0; t < T0 + 3600000 && n < MAXN && nr < MAXN;) {
+        seed = seed * 1103515245u + 12345u;
+        t += (seed >> 16) % ((seed >> 8) % 4 ? 50 : 5000); /* mostly dense, now and then a gap */
+        if (take(rl, "k", t).allowed)
+            times[n++] = t;
+        else
+            refused[nr++] = t;
+    }
+    cr_assert_gt(n, 100);
+    cr_assert_gt(nr, 100);
+    assert_no_window_over(times, n, 7, 10000);
+    /* and the other way: nothing was refused that could have been admitted
+     * (the 10 s ending at each refusal already held 7 admissions) */
+    for (int k = 0, i = 0; k < nr; k++) {
+        while (i < n && times[i] <= refused[k] - 10000)
+            i++;
+        int in = 0;
+        for (int j = i; j < n && times[j] <= refused[k]; j++)
+            in++;
+        cr_assert_eq(in, 7, "refused at %lld with only %d admissions in the window", (long long)refused[k], in);
+    }
+    ratelimit_free(rl);
+}
+
+Test(ratelimit, rolling_window_edges)
+{
+    /* one request a second for a minute, then the window rolls admission by admission */
+    ratelimit *rl = new_rl(60, 60);
+    for (int i = 0; i < 60; i++)
+        cr_assert_eq(take(rl, "k", T0 + 1000 * i).allowed, 1, "second %d", i);
+    ratelimit_result r = take(rl, "k", T0 + 59500);
+    cr_assert_eq(r.allowed, 0);
+    cr_assert_eq(r.retry_after_s, 1); /* the admission of T0 leaves at T0 + 60 s: 0.5 s, rounded up */
+    cr_assert_eq(take(rl, "k", T0 + 59999).allowed, 0);
+    cr_assert_eq(take(rl, "k", T0 + 60000).allowed, 1);
+    cr_assert_eq(take(rl, "k", T0 + 60999).allowed, 0);
+    cr_assert_eq(take(rl, "k", T0 + 61000).allowed, 1);
+    /* a gap of a full window empties the log */
+    r = peek(rl, "k", T0 + 61000 + 60000);
+    cr_assert_eq(r.remaining, 60);
+    cr_assert_eq(r.reset_s, 0);
     ratelimit_free(rl);
 }
 
@@ -109,33 +146,37 @@ Test(ratelimit, remaining_reset_retry_after)
     ratelimit_result r = take(rl, "key:a", T0);
     cr_assert_eq(r.allowed, 1);
     cr_assert_eq(r.remaining, 59);
-    cr_assert_eq(r.reset_s, 1);
+    cr_assert_eq(r.reset_s, 60); /* the admission of T0 leaves the window in 60 s */
     cr_assert_eq(r.retry_after_s, 0);
 
-    for (int i = 0; i < 59; i++)
-        r = take(rl, "key:a", T0);
+    r = take(rl, "key:a", T0 + 10000);
+    cr_assert_eq(r.remaining, 58);
+    cr_assert_eq(r.reset_s, 50); /* still the oldest one's */
+    for (int i = 0; i < 57; i++)
+        r = take(rl, "key:a", T0 + 20000);
+    cr_assert_eq(r.allowed, 1);
+    cr_assert_eq(r.remaining, 1);
+    r = take(rl, "key:a", T0 + 20000);
     cr_assert_eq(r.allowed, 1);
     cr_assert_eq(r.remaining, 0);
-    cr_assert_eq(r.reset_s, 60);
+    cr_assert_eq(r.reset_s, 40); /* full: the next admission, when T0's leaves */
 
-    r = take(rl, "key:a", T0);
+    r = take(rl, "key:a", T0 + 20000);
     cr_assert_eq(r.allowed, 0);
     cr_assert_eq(r.remaining, 0);
-    cr_assert_eq(r.reset_s, 60);
-    cr_assert_eq(r.retry_after_s, 1);
+    cr_assert_eq(r.retry_after_s, 40);
+    cr_assert_eq(r.reset_s, 40);
 
-    /* half an interval later: still rejected, retry rounds 0.5 s up to 1 */
-    r = take(rl, "key:a", T0 + 500);
+    /* 0.5 s before: retry rounds up to 1 */
+    r = take(rl, "key:a", T0 + 59500);
     cr_assert_eq(r.allowed, 0);
     cr_assert_eq(r.retry_after_s, 1);
-    cr_assert_eq(r.reset_s, 60); /* 59.5 s rounds up */
-
-    /* 2.5 s later: two requests replenished (the peek does not spend them) */
-    r = peek(rl, "key:a", T0 + 2500);
-    cr_assert_eq(r.allowed, 1);
-    cr_assert_eq(r.remaining, 2);
-    cr_assert_eq(r.reset_s, 58); /* 57.5 s rounds up */
-    cr_assert_eq(r.retry_after_s, 0);
+    /* the Retry-After given is honest: waiting it out is admitted */
+    cr_assert_eq(take(rl, "key:a", T0 + 59500 + 1000).allowed, 1);
+    /* now T0 + 10 s is the oldest that must leave: 9.5 s */
+    r = take(rl, "key:a", T0 + 60500);
+    cr_assert_eq(r.allowed, 0);
+    cr_assert_eq(r.retry_after_s, 10);
     ratelimit_free(rl);
 }
 
@@ -144,16 +185,18 @@ Test(ratelimit, daily_window_values)
     ratelimit *rl = new_rl(500, 86400);
     ratelimit_result r = take(rl, "user:u", T0);
     cr_assert_eq(r.remaining, 499);
-    cr_assert_eq(r.reset_s, 173); /* 172.8 s per request, rounded up */
-    for (int i = 0; i < 499; i++)
-        r = take(rl, "user:u", T0);
-    cr_assert_eq(r.remaining, 0);
     cr_assert_eq(r.reset_s, 86400);
-    r = take(rl, "user:u", T0);
+    for (int i = 0; i < 499; i++)
+        r = take(rl, "user:u", T0 + 1000);
+    cr_assert_eq(r.remaining, 0);
+    cr_assert_eq(r.reset_s, 86399);
+    r = take(rl, "user:u", T0 + 3600000);
     cr_assert_eq(r.allowed, 0);
-    cr_assert_eq(r.retry_after_s, 173);
-    cr_assert_eq(take(rl, "user:u", T0 + 172799).allowed, 0);
-    cr_assert_eq(take(rl, "user:u", T0 + 172800).allowed, 1);
+    cr_assert_eq(r.retry_after_s, 82800); /* 23 h: the first request leaves at T0 + 24 h */
+    cr_assert_eq(take(rl, "user:u", T0 + 86399999).allowed, 0);
+    cr_assert_eq(take(rl, "user:u", T0 + 86400000).allowed, 1);
+    cr_assert_eq(take(rl, "user:u", T0 + 86400999).allowed, 0); /* the other 499 leave at T0 + 1 s + 24 h */
+    cr_assert_eq(take(rl, "user:u", T0 + 86401000).allowed, 1);
     ratelimit_free(rl);
 }
 
@@ -169,11 +212,22 @@ Test(ratelimit, peek_does_not_consume)
         peek(rl, "k", T0);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(take(rl, "k", T0).allowed, 1);
-    r = peek(rl, "k", T0);
+    r = peek(rl, "k", T0 + 40000);
     cr_assert_eq(r.allowed, 0);
     cr_assert_eq(r.remaining, 0);
     cr_assert_eq(r.retry_after_s, 20);
-    cr_assert_eq(r.reset_s, 60);
+    cr_assert_eq(r.reset_s, 20);
+    ratelimit_free(rl);
+}
+
+Test(ratelimit, clock_going_back_counts_as_the_last_time)
+{
+    ratelimit *rl = new_rl(2, 60);
+    cr_assert_eq(take(rl, "k", T0 + 5000).allowed, 1);
+    cr_assert_eq(take(rl, "k", T0).allowed, 1); /* logged at T0 + 5 s */
+    cr_assert_eq(take(rl, "k", T0 + 60000).allowed, 0);
+    cr_assert_eq(take(rl, "k", T0 + 64999).allowed, 0);
+    cr_assert_eq(take(rl, "k", T0 + 65000).allowed, 1);
     ratelimit_free(rl);
 }
 
@@ -204,9 +258,9 @@ Test(ratelimit, per_call_override)
         cr_assert_eq(r.limit, 5);
     }
     cr_assert_eq(admitted, 5);
-    cr_assert_eq(r.retry_after_s, 12); /* 60 s / 5 */
+    cr_assert_eq(r.retry_after_s, 60); /* nothing until the burst leaves the window */
 
-    /* the key's debt (5 spent) carries over when its limit goes up to 8 */
+    /* the key's 5 admissions still count when its limit goes up to 8 */
     admitted = 0;
     for (int i = 0; i < 10; i++) {
         cr_assert_eq(ratelimit_take(rl, "key:small", 8, T0, &r), RATELIMIT_OK);
@@ -214,10 +268,13 @@ Test(ratelimit, per_call_override)
     }
     cr_assert_eq(admitted, 3);
 
-    /* ... and a lower limit leaves it full, not in debt beyond a window */
-    cr_assert_eq(ratelimit_take(rl, "key:small", 2, T0, &r), RATELIMIT_OK);
+    /* ... and under a lower limit it waits for enough of them to leave */
+    cr_assert_eq(ratelimit_take(rl, "key:small", 2, T0 + 1000, &r), RATELIMIT_OK);
     cr_assert_eq(r.allowed, 0);
-    cr_assert_eq(r.retry_after_s, 30);
+    cr_assert_eq(r.retry_after_s, 59);
+    cr_assert_eq(ratelimit_take(rl, "key:small", 2, T0 + 60000, &r), RATELIMIT_OK);
+    cr_assert_eq(r.allowed, 1);
+    cr_assert_eq(r.remaining, 1);
 
     /* a key with an override is unaffected by others using the default */
     admitted = 0;
@@ -411,13 +468,13 @@ Test(ratelimit, many_keys_then_eviction_bounds_the_table)
 
 Test(ratelimit, eviction_keeps_live_state)
 {
-    ratelimit *rl = new_rl(60, 60);
+    ratelimit *rl = new_rl(60, 10);
     char key[32];
-    /* 10,000 keys over 100 s, one request each (each drains in 1 s); halfway,
-     * key:busy spends its whole window, so it owes 60 s from T0 + 50 s */
+    /* 10,000 keys over 100 s, one request each (each log empties 10 s later);
+     * at 95 s, key:busy spends its whole window */
     for (int i = 0; i < 10000; i++) {
         int64_t t = T0 + 1000 * (i / 100);
-        if (i == 5000)
+        if (i == 9500)
             for (int j = 0; j < 60; j++)
                 cr_assert_eq(take(rl, "key:busy", t).allowed, 1);
         snprintf(key, sizeof key, "other:%d", i);
@@ -425,14 +482,16 @@ Test(ratelimit, eviction_keeps_live_state)
     }
     /* the lazy sweeps (one per window per stripe) dropped the early keys ... */
     size_t n = ratelimit_size(rl);
-    cr_assert_lt(n, 5000, "table holds %zu keys", n);
-    /* ... but not key:busy: 49 s of its debt replenished 49 requests */
+    cr_assert_lt(n, 4000, "table holds %zu keys", n);
+    /* ... but not key:busy, refused until its burst leaves at 105 s */
     ratelimit_result r = peek(rl, "key:busy", T0 + 99000);
-    cr_assert_eq(r.remaining, 49);
-    cr_assert_eq(r.reset_s, 11);
-    /* at T0 + 100 s every other key has drained */
+    cr_assert_eq(r.remaining, 0);
+    cr_assert_eq(r.reset_s, 6);
+    /* at 100 s the keys of 91..99 s and key:busy are left */
     ratelimit_sweep(rl, T0 + 100000);
-    cr_assert_eq(ratelimit_size(rl), 1);
+    cr_assert_eq(ratelimit_size(rl), 901);
+    ratelimit_sweep(rl, T0 + 109000);
+    cr_assert_eq(ratelimit_size(rl), 0);
     ratelimit_free(rl);
 }
 
@@ -449,21 +508,21 @@ Test(ratelimit, headers_draft10)
     ratelimit_window w[2] = {{"minute", &res[0]}, {"day", &res[1]}};
     cr_assert_eq(ratelimit_format_headers(w, 2, policy, sizeof policy, state, sizeof state), RATELIMIT_OK);
     cr_assert_str_eq(policy, "\"minute\";q=60;w=60, \"day\";q=500;w=86400");
-    cr_assert_str_eq(state, "\"minute\";r=59;t=1, \"day\";r=499;t=173");
+    cr_assert_str_eq(state, "\"minute\";r=59;t=60, \"day\";r=499;t=86400");
 
     /* a window that is off is left out; all off gives empty values */
     ratelimit *off = new_rl(0, 60);
     cr_assert_eq(ratelimit_take(off, "key:a", 0, T0, &res[0]), RATELIMIT_OK);
     cr_assert_eq(ratelimit_format_headers(w, 2, policy, sizeof policy, state, sizeof state), RATELIMIT_OK);
     cr_assert_str_eq(policy, "\"day\";q=500;w=86400");
-    cr_assert_str_eq(state, "\"day\";r=499;t=173");
+    cr_assert_str_eq(state, "\"day\";r=499;t=86400");
     cr_assert_eq(ratelimit_format_headers(w, 1, policy, sizeof policy, state, sizeof state), RATELIMIT_OK);
     cr_assert_str_eq(policy, "");
     cr_assert_str_eq(state, "");
 
     /* either buffer may be skipped; too small or a bad name is an error */
     cr_assert_eq(ratelimit_format_headers(w, 2, NULL, 0, state, sizeof state), RATELIMIT_OK);
-    cr_assert_str_eq(state, "\"day\";r=499;t=173");
+    cr_assert_str_eq(state, "\"day\";r=499;t=86400");
     cr_assert_eq(ratelimit_format_headers(w, 2, policy, 10, state, sizeof state), RATELIMIT_ERR_ARG);
     cr_assert_str_eq(policy, "");
     ratelimit_window bad[1] = {{"a\"b", &res[1]}};
@@ -492,4 +551,66 @@ Test(ratelimit, tightest_window)
     cr_assert_eq(ratelimit_tightest(r, 3), &r[1]); /* both rejected: the longer reset */
     cr_assert_null(ratelimit_tightest(&r[2], 1));
     cr_assert_null(ratelimit_tightest(NULL, 0));
+}
+
+/* ---- the durable backend ---- */
+
+static ratelimit *durable(store_t *st, long limit, long window_s, const char *scope)
+{
+    char err[256] = "";
+    ratelimit *rl = ratelimit_new_durable(limit, window_s, st, scope, err, sizeof err);
+    cr_assert_not_null(rl, "ratelimit_new_durable: %s", err);
+    return rl;
+}
+
+Test(ratelimit, durable_windows_survive_a_restart)
+{
+    char dir[256], path[300], err[256];
+    cr_assert_eq(pd_mkdtemp(dir, sizeof dir), 0);
+    snprintf(path, sizeof path, "%s/rl.db", dir);
+    store_t *st = NULL;
+    cr_assert_eq(store_open(path, &st, err, sizeof err), STORE_OK, "%s", err);
+
+    ratelimit *day = durable(st, 5, 86400, "day"), *sec = durable(st, 5, 1, "second");
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(take(day, "user:a", -1).remaining, 4 - i);
+    cr_assert_eq(take(day, "user:b", -1).remaining, 4);
+    cr_assert_eq(take(sec, "user:a", -1).remaining, 4);
+    ratelimit_free(day); /* writes what is queued */
+    ratelimit_free(sec);
+
+    /* a new limiter on the same store goes on where the old one stopped */
+    day = durable(st, 5, 86400, "day");
+    cr_assert_eq(ratelimit_size(day), 2);
+    cr_assert_eq(take(day, "user:a", -1).remaining, 1);
+    ratelimit_result r = take(day, "user:a", -1);
+    cr_assert_eq(r.allowed, 1);
+    cr_assert_eq(r.remaining, 0);
+    r = take(day, "user:a", -1);
+    cr_assert_eq(r.allowed, 0);
+    /* loaded times are rounded up to the second: a slot may come back up to 1 s late, never early */
+    cr_assert(r.retry_after_s > 86000 && r.retry_after_s <= 86401, "retry after %ld", r.retry_after_s);
+    cr_assert_eq(peek(day, "user:b", -1).remaining, 4);
+    /* scopes are separate, and a window that has passed is not loaded */
+    usleep(2100 * 1000); /* the 1 s window, plus the rounding up of journaled times */
+    sec = durable(st, 5, 1, "second");
+    cr_assert_eq(ratelimit_size(sec), 0);
+    cr_assert_eq(take(sec, "user:a", -1).remaining, 4);
+    ratelimit_free(sec);
+    ratelimit_free(day);
+
+    /* many admissions from many threads are all written */
+    day = durable(st, 1000, 86400, "day");
+    cr_assert_eq(hammer_one_key(day, -1), 1000); /* 100 threads x 20 tries */
+    ratelimit_free(day);
+    day = durable(st, 1000, 86400, "day");
+    cr_assert_eq(peek(day, "key:shared", -1).remaining, 0);
+    ratelimit_free(day);
+
+    /* bad arguments */
+    cr_assert_null(ratelimit_new_durable(5, 60, NULL, "day", err, sizeof err));
+    cr_assert_null(ratelimit_new_durable(5, 60, st, "", err, sizeof err));
+    cr_assert_null(ratelimit_new_durable(-1, 60, st, "day", err, sizeof err));
+    store_close(st);
+    pd_rmrf(dir);
 }

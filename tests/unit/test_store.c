@@ -718,3 +718,77 @@ Test(store, history_clear_deletes_raw_prompts_and_hides_the_rest)
     store_prompt_clear(&raw);
     store_prompt_clear(&theirs);
 }
+
+/* ---- durable rate limits: rate_hits ---- */
+
+typedef struct hit_row {
+    char bucket[32];
+    int64_t at;
+    long n;
+} hit_row;
+
+typedef struct hit_rows {
+    hit_row rows[16];
+    int count;
+    int stop_after; /* 0 = never */
+} hit_rows;
+
+static int collect_hit(void *ud, const char *bucket, int64_t at_ms, long n)
+{
+    hit_rows *h = ud;
+    if (h->count >= 16)
+        return -1;
+    snprintf(h->rows[h->count].bucket, sizeof h->rows[h->count].bucket, "%s", bucket);
+    h->rows[h->count].at = at_ms;
+    h->rows[h->count].n = n;
+    h->count++;
+    return h->stop_after && h->count >= h->stop_after;
+}
+
+Test(store, rate_hits_add_up_load_in_order_and_prune)
+{
+    store_rate_hit w1[] = {{"user:b", 1000, 1}, {"user:a", 2000, 2}, {"user:a", 1000, 1}, {"key:x", 1500, 1}};
+    cr_assert_eq(store_rate_hits_write(ST, "day", w1, 4, -1), STORE_OK);
+    /* the same bucket and time again adds up; another scope is apart */
+    store_rate_hit w2[] = {{"user:a", 2000, 3}};
+    cr_assert_eq(store_rate_hits_write(ST, "day", w2, 1, -1), STORE_OK);
+    cr_assert_eq(store_rate_hits_write(ST, "minute", w2, 1, -1), STORE_OK);
+
+    hit_rows h = {0};
+    cr_assert_eq(store_rate_hits_load(ST, "day", 0, collect_hit, &h), STORE_OK);
+    cr_assert_eq(h.count, 4);
+    const hit_row want[] = {{"key:x", 1500, 1}, {"user:a", 1000, 1}, {"user:a", 2000, 5}, {"user:b", 1000, 1}};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_str_eq(h.rows[i].bucket, want[i].bucket, "row %d", i);
+        cr_assert_eq(h.rows[i].at, want[i].at, "row %d", i);
+        cr_assert_eq(h.rows[i].n, want[i].n, "row %d", i);
+    }
+    /* since is exclusive: rows at or before it are left out */
+    memset(&h, 0, sizeof h);
+    cr_assert_eq(store_rate_hits_load(ST, "day", 1000, collect_hit, &h), STORE_OK);
+    cr_assert_eq(h.count, 2);
+    /* a callback that stops the read makes it an error */
+    memset(&h, 0, sizeof h);
+    h.stop_after = 1;
+    cr_assert_eq(store_rate_hits_load(ST, "day", 0, collect_hit, &h), STORE_ERR);
+
+    /* prune deletes what is at or before the time, in the same transaction as the write */
+    store_rate_hit w3[] = {{"user:c", 3000, 1}};
+    cr_assert_eq(store_rate_hits_write(ST, "day", w3, 1, 1500), STORE_OK);
+    memset(&h, 0, sizeof h);
+    cr_assert_eq(store_rate_hits_load(ST, "day", 0, collect_hit, &h), STORE_OK);
+    cr_assert_eq(h.count, 2);
+    cr_assert_str_eq(h.rows[0].bucket, "user:a");
+    cr_assert_eq(h.rows[0].at, 2000);
+    cr_assert_str_eq(h.rows[1].bucket, "user:c");
+    /* ... only in its scope */
+    memset(&h, 0, sizeof h);
+    cr_assert_eq(store_rate_hits_load(ST, "minute", 0, collect_hit, &h), STORE_OK);
+    cr_assert_eq(h.count, 1);
+    cr_assert_eq(h.rows[0].n, 3);
+    /* nothing to write, only a prune, is fine */
+    cr_assert_eq(store_rate_hits_write(ST, "minute", NULL, 0, 5000), STORE_OK);
+    memset(&h, 0, sizeof h);
+    cr_assert_eq(store_rate_hits_load(ST, "minute", 0, collect_hit, &h), STORE_OK);
+    cr_assert_eq(h.count, 0);
+}
