@@ -301,13 +301,7 @@ static void *dispatcher_main(void *arg)
             if (d->done && d->retry_at_ms - now < wait_ms)
                 wait_ms = d->retry_at_ms - now > 0 ? d->retry_at_ms - now : 1;
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += wait_ms / 1000;
-            ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            time_deadline(CLOCK_REALTIME, wait_ms, &ts);
             pthread_cond_timedwait(&d->wake, &d->lock, &ts);
         }
         d->notified = 0;

@@ -105,3 +105,14 @@ int time_parse_rfc3339(const char *s, int64_t *ms)
     *ms = ((int64_t)t - (int64_t)off_min * 60) * 1000 + frac_ms;
     return 0;
 }
+
+void time_deadline(clockid_t clock, int64_t ms, struct timespec *out)
+{
+    clock_gettime(clock, out);
+    out->tv_sec += (time_t)(ms / 1000);
+    out->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
+}

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define RFC3339_LEN 20 /* "2025-01-10T10:30:00Z" */
 
@@ -16,6 +17,10 @@ int64_t time_now_ms(void);
 int64_t time_mono_ms(void);
 /* Monotonic microseconds, for short durations (Server-Timing). */
 int64_t time_mono_us(void);
+/* The time on `clock` ms milliseconds from now (ms >= 0), as the absolute deadline that
+ * pthread_cond_timedwait (CLOCK_REALTIME unless the condition says otherwise) and
+ * pthread_mutex_timedlock (always CLOCK_REALTIME) take. */
+void time_deadline(clockid_t clock, int64_t ms, struct timespec *out);
 /* Format ms (UTC, seconds precision) into out (>= RFC3339_LEN + 1 bytes). */
 void time_format_rfc3339(int64_t ms, char out[RFC3339_LEN + 1]);
 /* Parse "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SSZ", with optional fraction and

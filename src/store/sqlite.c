@@ -211,13 +211,7 @@ sq_conn *sq_w_begin(sq_store *s)
     } else {
         int64_t start = time_mono_ms();
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += limit / 1000;
-        until.tv_nsec += (limit % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        time_deadline(CLOCK_REALTIME, limit, &until);
         if (pthread_mutex_timedlock(&s->wlock, &until) != 0) {
             log_warn("sqlite: the writer was busy for %ld ms; a write is refused", limit);
             store_note_failure(STORE_FAIL_BUSY);

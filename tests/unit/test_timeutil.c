@@ -160,3 +160,16 @@ Test(timeutil, clocks)
     cr_assert_geq(m2 - m1, 19, "monotonic clock moved %lld ms over 20 ms", (long long)(m2 - m1));
     cr_assert_lt(m2 - m1, 5000);
 }
+
+Test(timeutil, deadline_adds_milliseconds_and_carries_into_seconds)
+{
+    struct timespec now, d;
+    for (int64_t ms = 0; ms <= 2500; ms += 250) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        time_deadline(CLOCK_MONOTONIC, ms, &d);
+        cr_assert(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L, "tv_nsec %ld out of range", d.tv_nsec);
+        int64_t diff_ms = (int64_t)(d.tv_sec - now.tv_sec) * 1000 + (d.tv_nsec - now.tv_nsec) / 1000000;
+        cr_assert(diff_ms >= ms && diff_ms <= ms + 1000, "deadline %lld ms ahead, wanted %lld", (long long)diff_ms,
+                  (long long)ms);
+    }
+}
