@@ -538,7 +538,7 @@ static const char SQL_ORG_COUNT[] = "SELECT count(*) FROM organizations";
 static const char SQL_ORG_BY_NAME[] = "SELECT id FROM organizations WHERE name = ?1";
 static const char SQL_ORG_INSERT[] = "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?2, ?3)";
 static const char SQL_ADMIN_OF_ORG[] =
-    "SELECT id FROM users WHERE org_id = ?1 AND role = 'admin' ORDER BY created_at, id LIMIT 1";
+    "SELECT id FROM users WHERE org_id = ?1 AND role = 'admin' ORDER BY created_at, rowid LIMIT 1";
 static const char SQL_USER_INSERT[] =
     "INSERT INTO users (id, org_id, email, name, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 static const char SQL_KEY_INSERT[] = "INSERT INTO api_keys (id, org_id, user_id, prefix, hash, name, created_at) "
@@ -549,7 +549,7 @@ static const char SQL_KEY_INSERT[] = "INSERT INTO api_keys (id, org_id, user_id,
 #define KEY_FROM "FROM api_keys k JOIN users u ON u.id = k.user_id JOIN organizations o ON o.id = k.org_id "
 static const char SQL_KEY_BY_PREFIX[] = "SELECT " KEY_COLS KEY_FROM "WHERE k.prefix = ?1";
 static const char SQL_KEY_LIST[] =
-    "SELECT " KEY_COLS KEY_FROM "WHERE ?1 IS NULL OR o.name = ?1 OR o.id = ?1 ORDER BY k.created_at, k.id";
+    "SELECT " KEY_COLS KEY_FROM "WHERE ?1 IS NULL OR o.name = ?1 OR o.id = ?1 ORDER BY k.created_at, k.rowid";
 static const char SQL_KEY_REVOKE[] =
     "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE prefix = ?1";
 

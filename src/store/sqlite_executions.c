@@ -248,7 +248,7 @@ int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id,
         sq_fail(c, "execution count prepare");
         goto out;
     }
-    snprintf(sql, sizeof sql, "SELECT " EXEC_COLS "%s ORDER BY %s %s, e.id %s LIMIT ?5 OFFSET ?6", where,
+    snprintf(sql, sizeof sql, "SELECT " EXEC_COLS "%s ORDER BY %s %s, e.rowid %s LIMIT ?5 OFFSET ?6", where,
              order_cols[q->sort], dir, dir);
     if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
         sq_fail(c, "execution list prepare");
@@ -309,7 +309,7 @@ static const char SQL_COMMENT_GET[] =
     "SELECT " COMMENT_COLS "FROM comments c LEFT JOIN users u ON u.id = c.user_id WHERE c.id = ?1";
 static const char SQL_COMMENT_COUNT[] = "SELECT count(*) FROM comments WHERE execution_id = ?1";
 static const char SQL_COMMENT_LIST[] = "SELECT " COMMENT_COLS "FROM comments c LEFT JOIN users u ON u.id = "
-                                       "c.user_id WHERE c.execution_id = ?1 ORDER BY c.created_at, c.id "
+                                       "c.user_id WHERE c.execution_id = ?1 ORDER BY c.created_at, c.rowid "
                                        "LIMIT ?2 OFFSET ?3";
 static const char SQL_COMMENT_DELETE[] = "DELETE FROM comments WHERE id = ?1 AND execution_id = ?2 AND org_id = ?3 "
                                          "AND (?4 OR user_id = ?5)";

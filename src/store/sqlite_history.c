@@ -142,7 +142,7 @@ static const char SQL_WS_INSERT[] = "INSERT INTO workspaces (id, org_id, name, d
 static const char SQL_WS_GET[] = "SELECT " WS_COLS "FROM workspaces w WHERE w.org_id = ?1 AND w.id = ?2";
 static const char SQL_WS_COUNT[] = "SELECT count(*) FROM workspaces WHERE org_id = ?1";
 static const char SQL_WS_LIST[] = "SELECT " WS_COLS "FROM workspaces w WHERE w.org_id = ?1 "
-                                  "ORDER BY w.created_at, w.id LIMIT ?2 OFFSET ?3";
+                                  "ORDER BY w.created_at, w.rowid LIMIT ?2 OFFSET ?3";
 static const char SQL_WS_UPDATE[] = "UPDATE workspaces SET name = coalesce(?3, name), "
                                     "description = coalesce(?4, description), updated_at = ?5 "
                                     "WHERE org_id = ?1 AND id = ?2";
@@ -275,7 +275,7 @@ static const char SQL_DS_GET[] = "SELECT " DS_COLS "FROM data_sources d WHERE d.
 static const char SQL_DS_COUNT[] =
     "SELECT count(*) FROM data_sources d WHERE d.org_id = ?1 AND (?2 IS NULL OR d.workspace_id = ?2)";
 static const char SQL_DS_LIST[] = "SELECT " DS_COLS "FROM data_sources d WHERE d.org_id = ?1 AND "
-                                  "(?2 IS NULL OR d.workspace_id = ?2) ORDER BY d.created_at, d.id LIMIT ?3 OFFSET ?4";
+                                  "(?2 IS NULL OR d.workspace_id = ?2) ORDER BY d.created_at, d.rowid LIMIT ?3 OFFSET ?4";
 static const char SQL_DS_UPDATE[] =
     "UPDATE data_sources SET name = coalesce(?3, name), type = coalesce(?4, type), "
     "description = coalesce(?5, description), "
@@ -425,7 +425,7 @@ static const char SQL_USER_INSERT[] =
 static const char SQL_USER_GET[] = "SELECT " USER_COLS "FROM users u WHERE u.org_id = ?1 AND u.id = ?2";
 static const char SQL_USER_COUNT[] = "SELECT count(*) FROM users WHERE org_id = ?1";
 static const char SQL_USER_LIST[] =
-    "SELECT " USER_COLS "FROM users u WHERE u.org_id = ?1 ORDER BY u.created_at, u.id LIMIT ?2 OFFSET ?3";
+    "SELECT " USER_COLS "FROM users u WHERE u.org_id = ?1 ORDER BY u.created_at, u.rowid LIMIT ?2 OFFSET ?3";
 static const char SQL_USER_ROLE[] = "SELECT role FROM users WHERE org_id = ?1 AND id = ?2";
 static const char SQL_USER_ADMINS[] = "SELECT count(*) FROM users WHERE org_id = ?1 AND role = 'admin'";
 static const char SQL_USER_UPDATE[] =

@@ -218,7 +218,7 @@ int sq_prompt_list(store_t *base, const char *org_id, const char *viewer_id, con
         sq_fail(c, "prompt count prepare");
         goto out;
     }
-    snprintf(sql, sizeof sql, "SELECT " SQ_PROMPT_COLS "%s ORDER BY %s %s, p.id %s LIMIT ?5 OFFSET ?6", where,
+    snprintf(sql, sizeof sql, "SELECT " SQ_PROMPT_COLS "%s ORDER BY %s %s, p.rowid %s LIMIT ?5 OFFSET ?6", where,
              order_cols[q->sort], dir, dir);
     if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
         sq_fail(c, "prompt list prepare");

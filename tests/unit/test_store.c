@@ -312,6 +312,34 @@ Test(store, prompt_list_pages_and_filters)
     cr_assert_eq(list_names(&q, got, sizeof got), 0);
 }
 
+/* Ids are random (UUIDv4): rows made within one millisecond share created_at
+ * and must still list in creation order, both ways (the tiebreak is the
+ * insertion order, not the id). */
+Test(store, same_millisecond_keeps_creation_order)
+{
+    enum { N = 40 };
+    store_id id;
+    char name[16], want_asc[N * 4] = "", want_desc[N * 4] = "";
+    for (int i = 0; i < N; i++) { /* no sleep: many share a millisecond */
+        snprintf(name, sizeof name, "t%02d", i);
+        make_prompt(name, "c", id);
+        if (i)
+            strcat(want_asc, ",");
+        strcat(want_asc, name);
+    }
+    for (int i = N - 1; i >= 0; i--) {
+        snprintf(name, sizeof name, "%st%02d", i == N - 1 ? "" : ",", i);
+        strcat(want_desc, name);
+    }
+    char got[N * 4 + 8];
+    store_prompt_query q = {.sort = STORE_SORT_CREATED_AT, .limit = 100};
+    cr_assert_eq(list_names(&q, got, sizeof got), N);
+    cr_assert_str_eq(got, want_asc);
+    q.sort_desc = 1;
+    cr_assert_eq(list_names(&q, got, sizeof got), N);
+    cr_assert_str_eq(got, want_desc);
+}
+
 Test(store, prompt_list_sorts)
 {
     store_id a, b, c;
