@@ -3,17 +3,22 @@
  *
  *   GET    /prompts/:id/executions/:exec_id/comments               page, records
  *   POST   /prompts/:id/executions/:exec_id/comments               {"comment": {"body": "..."}} -> 201
+ *                                                                   ("content", the Jarvis SDK's word, when no body)
  *   DELETE /prompts/:id/executions/:exec_id/comments/:comment_id   204 (author or admin)
  */
 #include "api/api.h"
 
 #define COMMENT_BODY_MAX 10000
 
-static json_t *comment_json(const store_comment *c)
+/* The comment; body and content, user_id and user_unique_id, execution_id
+ * and execution_unique_id are the same values (the SDK reads the second). */
+static json_t *comment_json(const store_comment *c, const char *prompt_id)
 {
-    json_t *attrs = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "unique_id", c->id, "execution_id",
-                              c->execution_id, "body", c->body, "user_id", c->user_id, "author", c->user_email,
-                              "created_at", api_time(c->created_at), "updated_at", api_time(c->updated_at));
+    json_t *attrs = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "unique_id", c->id,
+                              "execution_id", c->execution_id, "execution_unique_id", c->execution_id,
+                              "prompt_unique_id", prompt_id, "body", c->body, "content", c->body, "user_id",
+                              c->user_id, "user_unique_id", c->user_id, "author", c->user_email, "created_at",
+                              api_time(c->created_at), "updated_at", api_time(c->updated_at));
     return api_resource(c->id, "comment", attrs);
 }
 
@@ -39,8 +44,8 @@ static void comments_list(api_req *rq)
     }
     json_t *data = json_array();
     for (size_t i = 0; i < list.count; i++)
-        json_array_append_new(data, comment_json(&list.items[i]));
-    http_reply_json(rq->http, 200, api_list_doc(data, list.total, records));
+        json_array_append_new(data, comment_json(&list.items[i], prompt_id));
+    http_reply_json(rq->http, 200, api_list_doc(data, list.total, page, records));
     store_comment_page_free(&list);
 }
 
@@ -51,15 +56,20 @@ static void comments_create(api_req *rq)
     if (!ids_ok(rq, &prompt_id, &exec_id) || api_read_body(rq, &root))
         return;
     if (!(obj = api_wrapped_object(rq, root, "comment")) ||
-        api_string_field(rq, obj, "body", "comment.body", 1, 1, COMMENT_BODY_MAX, &body))
+        api_string_field(rq, obj, "body", "comment.body", 0, 1, COMMENT_BODY_MAX, &body) ||
+        (!body && api_string_field(rq, obj, "content", "comment.content", 0, 1, COMMENT_BODY_MAX, &body)))
         goto out;
+    if (!body) {
+        http_error(rq->http, 422, NULL, "comment.body", "'comment.body' (or 'comment.content') is required");
+        goto out;
+    }
     store_comment c;
     int rc = store_comment_create(rq->app->store, rq->who.org_id, prompt_id, exec_id, rq->who.user_id, body, &c);
     if (rc != STORE_OK) {
         api_store_error(rq, rc, "Execution");
         goto out;
     }
-    http_reply_json(rq->http, 201, json_pack("{s:o}", "data", comment_json(&c)));
+    http_reply_json(rq->http, 201, json_pack("{s:o}", "data", comment_json(&c, prompt_id)));
     store_comment_clear(&c);
 out:
     json_decref(root);

@@ -43,8 +43,10 @@ static void sync_finish(void *ud, const exec_outcome *out)
                                  "model", res->model, "usage", usage_json(res), "duration_ms",
                                  (json_int_t)res->duration_ms, "finish_reason", res->finish_reason, "attempts",
                                  (json_int_t)res->attempts);
-        json_t *attrs = json_pack("{s:s%, s:o}", "content", res->output ? res->output : "",
-                                  res->output ? res->output_len : 0, "metadata", meta);
+        /* duration and execution_unique_id beside the metadata: where the Jarvis SDK's execute() looks */
+        json_t *attrs = json_pack("{s:s%, s:o, s:I, s:s}", "content", res->output ? res->output : "",
+                                  res->output ? res->output_len : 0, "metadata", meta, "duration",
+                                  (json_int_t)res->duration_ms, "execution_unique_id", out->execution_id);
         http_reply_json(cx->http, 200, json_pack("{s:o}", "data", api_resource(out->execution_id, "chat_response",
                                                                                   attrs)));
     } else {

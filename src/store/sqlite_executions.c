@@ -229,10 +229,11 @@ int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id,
                                        [STORE_ESORT_TOKENS] = "e.total_tokens",
                                        [STORE_ESORT_STATUS] = "e.status"};
     const char *dir = q->sort_desc ? "DESC" : "ASC";
-    char where[256], sql[2048];
-    snprintf(where, sizeof where, "FROM executions e WHERE e.org_id = ?1%s%s%s%s",
+    char where[320], sql[2048];
+    snprintf(where, sizeof where, "FROM executions e WHERE e.org_id = ?1%s%s%s%s%s",
              q->prompt_id ? " AND e.prompt_id = ?4" : "", q->status ? " AND e.status = ?2" : "",
-             q->user_id ? " AND e.user_id = ?7" : "", q->since ? " AND e.created_at >= ?8" : "");
+             q->user_id ? " AND e.user_id = ?7" : "", q->since ? " AND e.created_at >= ?8" : "",
+             q->version_id ? " AND e.version_id = ?9" : "");
     int rc = STORE_ERR, step;
     sqlite3_stmt *cnt = NULL, *st = NULL;
     sq_conn *c = sq_reader_get(s);
@@ -266,6 +267,8 @@ int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id,
             sq_bind_text(both[i], 7, q->user_id);
         if (q->since)
             sqlite3_bind_int64(both[i], 8, q->since);
+        if (q->version_id)
+            sq_bind_text(both[i], 9, q->version_id);
     }
     sqlite3_bind_int64(st, 5, q->limit);
     sqlite3_bind_int64(st, 6, q->offset);

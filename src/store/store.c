@@ -351,9 +351,10 @@ int store_cluster_get(store_t *s, const char *org_id, const char *id, store_clus
     return s->ops->cluster_get(s, org_id, id, out);
 }
 
-int store_cluster_list(store_t *s, const char *org_id, long offset, long limit, store_cluster_page *out)
+int store_cluster_list(store_t *s, const char *org_id, const char *user_id, long offset, long limit,
+                       store_cluster_page *out)
 {
-    return s->ops->cluster_list(s, org_id, offset, limit, out);
+    return s->ops->cluster_list(s, org_id, user_id, offset, limit, out);
 }
 
 int store_cluster_update(store_t *s, const char *org_id, const char *id, const store_cluster_patch *patch,
@@ -435,6 +436,29 @@ int store_conversation_list(store_t *s, const char *org_id, const char *cluster_
                             long offset, long limit, store_conversation_page *out)
 {
     return s->ops->conversation_list(s, org_id, cluster_id, status, offset, limit, out);
+}
+
+int store_entity_register(store_t *s, store_entity *e, const store_entity_patch *patch, store_entity *out,
+                          int *created)
+{
+    return s->ops->entity_register(s, e, patch, out, created);
+}
+
+int store_conversation_list_org(store_t *s, const char *org_id, const char *cluster_id, const char *user_id,
+                                const char *status, long offset, long limit, store_conversation_page *out)
+{
+    return s->ops->conversation_list_org(s, org_id, cluster_id, user_id, status, offset, limit, out);
+}
+
+int store_conversation_locate(store_t *s, const char *org_id, const char *id, store_id cluster_id)
+{
+    return s->ops->conversation_locate(s, org_id, id, cluster_id);
+}
+
+int store_conversation_empty(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                             store_conversation *out, enum store_cluster_part *missing)
+{
+    return s->ops->conversation_empty(s, org_id, cluster_id, id, out, missing);
 }
 
 int store_conversation_update(store_t *s, const char *org_id, const char *cluster_id, const char *id,

@@ -254,6 +254,7 @@ enum store_execution_sort { STORE_ESORT_CREATED_AT, STORE_ESORT_DURATION, STORE_
 
 typedef struct store_execution_query {
     const char *prompt_id; /* NULL = all prompts (and chat requests) */
+    const char *version_id; /* NULL = any version; else only runs of that version */
     const char *user_id;   /* NULL = every user */
     int64_t since;         /* 0 = no lower bound on created_at */
     const char *status;    /* NULL = any */
@@ -337,6 +338,13 @@ typedef struct store_entity_patch {
     const char *name, *description, *persona, *model;
     int clear_model;
 } store_entity_patch;
+/* Register an entity under a caller-chosen id (the Jarvis SDK's
+ * POST /entities/:id/register), in one transaction: a new id is inserted
+ * from e (name required, *created = 1); an id already in e->org_id is
+ * changed by patch as store_entity_update does (*created = 0). An id of
+ * another organization is STORE_NOTFOUND (no leak). Fills *out. */
+int store_entity_register(store_t *s, store_entity *e, const store_entity_patch *patch, store_entity *out,
+                          int *created);
 int store_entity_update(store_t *s, const char *org_id, const char *id, const store_entity_patch *patch,
                         store_entity *out);
 /* Also removes the entity from every cluster. */
@@ -362,7 +370,10 @@ void store_cluster_page_free(store_cluster_page *l);
 int store_cluster_create(store_t *s, store_cluster *c);
 int store_cluster_get(store_t *s, const char *org_id, const char *id, store_cluster *out);
 /* Oldest first; member_ids stay NULL. */
-int store_cluster_list(store_t *s, const char *org_id, long offset, long limit, store_cluster_page *out);
+/* Oldest first; user_id NULL = every cluster of the organization, else only
+ * the clusters that user created (the Jarvis SDK's /users/:uid/clusters). */
+int store_cluster_list(store_t *s, const char *org_id, const char *user_id, long offset, long limit,
+                       store_cluster_page *out);
 typedef struct store_cluster_patch {
     const char *name, *description;
 } store_cluster_patch;
@@ -438,6 +449,18 @@ int store_conversation_get(store_t *s, const char *org_id, const char *cluster_i
 /* Newest first; status NULL = any. */
 int store_conversation_list(store_t *s, const char *org_id, const char *cluster_id, const char *status,
                             long offset, long limit, store_conversation_page *out);
+/* The conversations of the organization's clusters, newest first; each filter
+ * NULL = any (a cluster_id of another organization simply matches nothing). */
+int store_conversation_list_org(store_t *s, const char *org_id, const char *cluster_id, const char *user_id,
+                                const char *status, long offset, long limit, store_conversation_page *out);
+/* The cluster a conversation of org_id belongs to (ids are unique across
+ * clusters), for paths that name the conversation alone. STORE_NOTFOUND when
+ * no cluster of org_id has it. */
+int store_conversation_locate(store_t *s, const char *org_id, const char *id, store_id cluster_id);
+/* Delete every message of the conversation (it stays, messages_count 0) and
+ * fill *out with it. Replies still running find their row gone and are dropped. */
+int store_conversation_empty(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                             store_conversation *out, enum store_cluster_part *missing);
 typedef struct store_conversation_patch {
     const char *title, *status;
 } store_conversation_patch;
