@@ -7,6 +7,8 @@
  *        (default)     data: {"content": "<piece>"}       one per piece, as it arrives
  *        event: done   data: {"prompt_execution_id", "status", "model", "usage", "duration_ms"}
  *        event: error  data: {"prompt_execution_id", "status": "failed", "error", "http_status"}
+ *   POST /prompts/:id/versions/:version_id/execute[/stream]   the same, on that version (the path's
+ *        version_id wins over the body's)
  *
  * The sync request is suspended while the engine works: no thread waits. The
  * execution record is complete either way, also when a streaming client
@@ -109,6 +111,12 @@ static void execute(api_req *rq, int streaming)
         return;
     if (api_run_params_parse(rq, root, &prm))
         goto out;
+    const char *path_version = api_param(rq, "version_id");
+    if (path_version) {
+        if (api_reject_bad_id(rq, path_version, "Version"))
+            goto out;
+        prm.version_id = path_version;
+    }
     int rc = store_prompt_get(rq->app->store, rq->who.org_id, id, rq->who.user_id, &p);
     if (rc != STORE_OK) {
         api_store_error(rq, rc, "Prompt");
@@ -205,5 +213,7 @@ static void prompt_execute_stream(api_req *rq) { execute(rq, 1); }
 int api_routes_execute(app *a)
 {
     return api_route(a, "POST", "/prompts/:id/execute", prompt_execute, 0) ||
-           api_route(a, "POST", "/prompts/:id/execute/stream", prompt_execute_stream, 0);
+           api_route(a, "POST", "/prompts/:id/execute/stream", prompt_execute_stream, 0) ||
+           api_route(a, "POST", "/prompts/:id/versions/:version_id/execute", prompt_execute, 0) ||
+           api_route(a, "POST", "/prompts/:id/versions/:version_id/execute/stream", prompt_execute_stream, 0);
 }

@@ -24,6 +24,7 @@ EMBED(sqlite_0004_queue, "src/store/migrations/sqlite/0004_queue.sql");
 EMBED(sqlite_0006_auth, "src/store/migrations/sqlite/0006_auth.sql");
 EMBED(sqlite_0005_history, "src/store/migrations/sqlite/0005_history.sql");
 EMBED(sqlite_0007_tool_calls, "src/store/migrations/sqlite/0007_tool_calls.sql");
+EMBED(sqlite_0010_comment_threads, "src/store/migrations/sqlite/0010_comment_threads.sql");
 
 const store_migration store_sqlite_migrations[] = {
     {1, "0001_init", sqlite_0001_init},
@@ -33,5 +34,6 @@ const store_migration store_sqlite_migrations[] = {
     {5, "0005_history", sqlite_0005_history},
     {6, "0006_auth", sqlite_0006_auth},
     {7, "0007_tool_calls", sqlite_0007_tool_calls},
+    {10, "0010_comment_threads", sqlite_0010_comment_threads},
 };
 const size_t store_sqlite_migrations_count = sizeof store_sqlite_migrations / sizeof store_sqlite_migrations[0];

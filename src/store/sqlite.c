@@ -801,7 +801,9 @@ static const struct store_ops sqlite_ops = {
     .execution_get = sq_execution_get,
     .execution_list = sq_execution_list,
     .comment_create = sq_comment_create,
+    .comment_get = sq_comment_get,
     .comment_list = sq_comment_list,
+    .comment_update = sq_comment_update,
     .comment_delete = sq_comment_delete,
     /* sqlite_clusters.c (spec 001) */
     .entity_create = sq_entity_create,

@@ -131,8 +131,15 @@ int sq_execution_finish(store_t *base, const char *id, const store_execution_res
 int sq_executions_write(store_t *base, store_exec_write *ops, size_t n);
 int sq_execution_get(store_t *base, const char *org_id, const char *prompt_id, const char *id, const char *viewer_id, store_execution *out);
 int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id, const store_execution_query *q, store_execution_page *out);
-int sq_comment_create(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id, const char *user_id, const char *body, store_comment *out);
-int sq_comment_list(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id, long offset, long limit, store_comment_page *out);
+int sq_comment_create(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                      const char *parent_id, const char *user_id, const char *body, store_comment *out,
+                      enum store_comment_part *missing);
+int sq_comment_get(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                   const char *comment_id, store_comment *out, enum store_comment_part *missing);
+int sq_comment_list(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                    const char *parent_id, long offset, long limit, store_comment_page *out);
+int sq_comment_update(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                      const char *comment_id, const char *user_id, int is_admin, const char *body, store_comment *out);
 int sq_comment_delete(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id, const char *comment_id, const char *user_id, int is_admin);
 
 /* ---- sqlite_clusters.c: entities, clusters, contexts, conversations, messages (spec 001) ---- */

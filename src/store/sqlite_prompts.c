@@ -492,8 +492,10 @@ out:
 int sq_reaction_set(store_t *base, const char *org_id, const char *user_id, enum store_target target,
                            const char *target_id, enum store_reaction kind, int on)
 {
-    static const char *tables[] = {[STORE_TARGET_PROMPT] = "prompts", [STORE_TARGET_EXECUTION] = "executions"};
-    static const char *types[] = {[STORE_TARGET_PROMPT] = "prompt", [STORE_TARGET_EXECUTION] = "execution"};
+    static const char *tables[] = {[STORE_TARGET_PROMPT] = "prompts", [STORE_TARGET_EXECUTION] = "executions",
+                                   [STORE_TARGET_COMMENT] = "comments"};
+    static const char *types[] = {[STORE_TARGET_PROMPT] = "prompt", [STORE_TARGET_EXECUTION] = "execution",
+                                  [STORE_TARGET_COMMENT] = "comment"};
     static const char *kinds[] = {[STORE_REACT_LIKE] = "like", [STORE_REACT_SAVE] = "save",
                                   [STORE_REACT_FOLLOW] = "follow"};
     static const char *counters[] = {[STORE_REACT_LIKE] = "likes_count", [STORE_REACT_SAVE] = "saves_count",

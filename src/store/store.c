@@ -128,15 +128,29 @@ int store_execution_list(store_t *s, const char *org_id, const char *viewer_id, 
 }
 
 int store_comment_create(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
-                         const char *user_id, const char *body, store_comment *out)
+                         const char *parent_id, const char *user_id, const char *body, store_comment *out,
+                         enum store_comment_part *missing)
 {
-    return s->ops->comment_create(s, org_id, prompt_id, execution_id, user_id, body, out);
+    return s->ops->comment_create(s, org_id, prompt_id, execution_id, parent_id, user_id, body, out, missing);
+}
+
+int store_comment_get(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
+                      const char *comment_id, store_comment *out, enum store_comment_part *missing)
+{
+    return s->ops->comment_get(s, org_id, prompt_id, execution_id, comment_id, out, missing);
 }
 
 int store_comment_list(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
-                       long offset, long limit, store_comment_page *out)
+                       const char *parent_id, long offset, long limit, store_comment_page *out)
 {
-    return s->ops->comment_list(s, org_id, prompt_id, execution_id, offset, limit, out);
+    return s->ops->comment_list(s, org_id, prompt_id, execution_id, parent_id, offset, limit, out);
+}
+
+int store_comment_update(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
+                         const char *comment_id, const char *user_id, int is_admin, const char *body,
+                         store_comment *out)
+{
+    return s->ops->comment_update(s, org_id, prompt_id, execution_id, comment_id, user_id, is_admin, body, out);
 }
 
 int store_comment_delete(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,

@@ -158,7 +158,7 @@ int store_version_publish(store_t *s, const char *org_id, const char *prompt_id,
 
 /* ---- reactions (like, save, follow) ---- */
 
-enum store_target { STORE_TARGET_PROMPT, STORE_TARGET_EXECUTION };
+enum store_target { STORE_TARGET_PROMPT, STORE_TARGET_EXECUTION, STORE_TARGET_COMMENT };
 enum store_reaction { STORE_REACT_LIKE, STORE_REACT_SAVE, STORE_REACT_FOLLOW };
 
 /* Set (on=1) or clear (on=0) the user's reaction; the target's counter moves
@@ -267,14 +267,23 @@ typedef struct store_execution_query {
 int store_execution_list(store_t *s, const char *org_id, const char *viewer_id, const store_execution_query *q,
                          store_execution_page *out);
 
-/* ---- comments on executions ---- */
+/* ---- comments on executions and on prompts ----
+ *
+ * A comment's target is an execution (execution_id given; it must be of
+ * prompt_id when that is given too) or, with execution_id NULL, the prompt
+ * prompt_id itself. parent_id makes it a reply to a comment on the same
+ * target; deleting a comment deletes its replies (and their reactions). */
 
 typedef struct store_comment {
-    store_id id, execution_id, user_id;
+    store_id id, execution_id, prompt_id, parent_id, user_id; /* execution_id or prompt_id is "" */
     char *body;
     char user_email[256];
+    long likes_count, saves_count, followers_count, replies_count;
     int64_t created_at, updated_at;
 } store_comment;
+
+/* Which part of a comment's path was not found. */
+enum store_comment_part { STORE_COMMENT_TARGET, STORE_COMMENT_ONE, STORE_COMMENT_PARENT };
 
 typedef struct store_comment_page {
     store_comment *items;
@@ -284,12 +293,22 @@ typedef struct store_comment_page {
 
 void store_comment_clear(store_comment *c);
 void store_comment_page_free(store_comment_page *l);
-/* The execution must be in org_id (and belong to prompt_id when given). Bumps comments_count. */
+/* The target must be in org_id; an execution's comments_count counts it.
+ * STORE_NOTFOUND with *missing naming the target or the parent. */
 int store_comment_create(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
-                         const char *user_id, const char *body, store_comment *out);
-/* Oldest first. */
+                         const char *parent_id, const char *user_id, const char *body, store_comment *out,
+                         enum store_comment_part *missing);
+/* STORE_NOTFOUND with *missing (when not NULL) naming the target or the comment. */
+int store_comment_get(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
+                      const char *comment_id, store_comment *out, enum store_comment_part *missing);
+/* Oldest first; parent_id NULL = every comment on the target (replies too),
+ * else the replies to that comment. */
 int store_comment_list(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
-                       long offset, long limit, store_comment_page *out);
+                       const char *parent_id, long offset, long limit, store_comment_page *out);
+/* A new body; only the author or an admin (STORE_NOTFOUND otherwise too). */
+int store_comment_update(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
+                         const char *comment_id, const char *user_id, int is_admin, const char *body,
+                         store_comment *out);
 /* Only the author or an admin may delete: STORE_NOTFOUND otherwise too (no leak). */
 int store_comment_delete(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
                          const char *comment_id, const char *user_id, int is_admin);

@@ -43,9 +43,15 @@ struct store_ops {
     int (*execution_list)(store_t *s, const char *org_id, const char *viewer_id, const store_execution_query *q,
                           store_execution_page *out);
     int (*comment_create)(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
-                          const char *user_id, const char *body, store_comment *out);
+                          const char *parent_id, const char *user_id, const char *body, store_comment *out,
+                          enum store_comment_part *missing);
+    int (*comment_get)(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
+                       const char *comment_id, store_comment *out, enum store_comment_part *missing);
     int (*comment_list)(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
-                        long offset, long limit, store_comment_page *out);
+                        const char *parent_id, long offset, long limit, store_comment_page *out);
+    int (*comment_update)(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
+                          const char *comment_id, const char *user_id, int is_admin, const char *body,
+                          store_comment *out);
     int (*comment_delete)(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
                           const char *comment_id, const char *user_id, int is_admin);
     /* ---- entities, clusters, contexts, conversations, messages (spec 001) ---- */
