@@ -119,6 +119,24 @@ static void entities_get(api_req *rq)
     store_entity_clear(&e);
 }
 
+/* The first of the keys given that obj has as a string (422 naming it when not a string). */
+static int first_string(api_req *rq, json_t *obj, const char *const keys[], size_t max, const char **out)
+{
+    char path[64];
+    *out = NULL;
+    for (size_t i = 0; keys[i] && !*out; i++) {
+        snprintf(path, sizeof path, "entity.%s", keys[i]);
+        if (api_string_field(rq, obj, keys[i], path, 0, 0, max, out))
+            return -1;
+    }
+    return 0;
+}
+
+/* The SDK's words for the same fields, after promptd's own. */
+static const char *const NAME_KEYS[] = {"name", "entity_alias", "code", NULL};
+static const char *const PERSONA_KEYS[] = {"persona", "instructions", NULL};
+static const char *const DESCRIPTION_KEYS[] = {"description", "content", NULL};
+
 static void entities_update(api_req *rq)
 {
     const char *id = api_param(rq, "id");
@@ -127,15 +145,14 @@ static void entities_update(api_req *rq)
     if (api_reject_bad_id(rq, id, "Entity") || api_read_body(rq, &root))
         return;
     if (!(obj = api_wrapped_object(rq, root, "entity")) ||
-        api_string_field(rq, obj, "name", "entity.name", 0, 1, ENTITY_NAME_MAX, &patch.name) ||
-        api_string_field(rq, obj, "description", "entity.description", 0, 0, ENTITY_DESCRIPTION_MAX,
-                         &patch.description) ||
-        api_string_field(rq, obj, "persona", "entity.persona", 0, 0, ENTITY_PERSONA_MAX, &patch.persona) ||
+        first_string(rq, obj, NAME_KEYS, ENTITY_NAME_MAX, &patch.name) ||
+        first_string(rq, obj, DESCRIPTION_KEYS, ENTITY_DESCRIPTION_MAX, &patch.description) ||
+        first_string(rq, obj, PERSONA_KEYS, ENTITY_PERSONA_MAX, &patch.persona) ||
         api_string_field(rq, obj, "model", "entity.model", 0, 0, ENTITY_MODEL_MAX, &patch.model))
         goto out;
     json_t *name = json_object_get(obj, "name");
-    if (name && json_is_null(name)) {
-        http_error(rq->http, 422, NULL, "entity.name", "'entity.name' must not be null");
+    if ((name && json_is_null(name)) || (patch.name && !*patch.name)) {
+        http_error(rq->http, 422, NULL, "entity.name", "'entity.name' must not be null or empty");
         goto out;
     }
     /* "model": null or "" goes back to the default model */
@@ -170,33 +187,17 @@ static void entities_delete(api_req *rq)
     http_reply_empty(rq->http, 204);
 }
 
-/* The first of the keys given that obj has as a string (422 naming it when not a string). */
-static int first_string(api_req *rq, json_t *obj, const char *const keys[], size_t max, const char **out)
-{
-    char path[64];
-    *out = NULL;
-    for (size_t i = 0; keys[i] && !*out; i++) {
-        snprintf(path, sizeof path, "entity.%s", keys[i]);
-        if (api_string_field(rq, obj, keys[i], path, 0, 0, max, out))
-            return -1;
-    }
-    return 0;
-}
-
 static void entities_register(api_req *rq)
 {
-    static const char *const name_keys[] = {"name", "entity_alias", "code", NULL};
-    static const char *const persona_keys[] = {"persona", "instructions", NULL};
-    static const char *const description_keys[] = {"description", "content", NULL};
     const char *id = api_param(rq, "id");
     json_t *root = NULL, *obj;
     store_entity_patch patch = {0};
     if (api_reject_bad_id(rq, id, "Entity") || api_read_body(rq, &root))
         return;
     if (!(obj = api_wrapped_object(rq, root, "entity")) ||
-        first_string(rq, obj, name_keys, ENTITY_NAME_MAX, &patch.name) ||
-        first_string(rq, obj, persona_keys, ENTITY_PERSONA_MAX, &patch.persona) ||
-        first_string(rq, obj, description_keys, ENTITY_DESCRIPTION_MAX, &patch.description) ||
+        first_string(rq, obj, NAME_KEYS, ENTITY_NAME_MAX, &patch.name) ||
+        first_string(rq, obj, PERSONA_KEYS, ENTITY_PERSONA_MAX, &patch.persona) ||
+        first_string(rq, obj, DESCRIPTION_KEYS, ENTITY_DESCRIPTION_MAX, &patch.description) ||
         api_string_field(rq, obj, "model", "entity.model", 0, 0, ENTITY_MODEL_MAX, &patch.model))
         goto out;
     if (patch.name && !*patch.name) {
