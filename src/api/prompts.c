@@ -4,6 +4,8 @@
  *
  *   GET    /prompts                      list (page, records, status, search, sort)
  *   POST   /prompts                      {"prompt": {name, description, content}} -> 201
+ *                                         ("abstract", the Jarvis SDK's word, when no description;
+ *                                         answered as abstract, with version, likes, user_unique_id)
  *                                         (optional: workspace_id, data_source_ids, tags; see prompt_links.c)
  *   GET    /prompts/:id
  *   PUT    /prompts/:id                  a content change makes a new version
@@ -53,6 +55,13 @@ static json_t *prompt_json(const store_prompt *p)
         p->published_version_id[0] ? p->published_version_id : NULL, "created_at", api_time(p->created_at),
         "updated_at", api_time(p->updated_at));
     api_prompt_links_json(attrs, p);
+    /* the Jarvis SDK's names for the same values (its promptMapper) */
+    if (attrs) {
+        json_object_set_new(attrs, "abstract", json_string(p->description));
+        json_object_set_new(attrs, "version", json_integer(p->versions_count));
+        json_object_set_new(attrs, "likes", json_integer(p->likes_count));
+        json_object_set_new(attrs, "user_unique_id", json_string(p->user_id));
+    }
     json_t *res = api_resource(p->id, "prompt", attrs);
     if (res)
         json_object_set_new(res, "relationships",
@@ -163,6 +172,8 @@ static void prompts_create(api_req *rq)
         api_string_field(rq, obj, "name", "prompt.name", 1, 1, PROMPT_NAME_MAX, &name) ||
         api_string_field(rq, obj, "description", "prompt.description", 0, 0, PROMPT_DESCRIPTION_MAX,
                          &description) ||
+        (!description && api_string_field(rq, obj, "abstract", "prompt.abstract", 0, 0, PROMPT_DESCRIPTION_MAX,
+                                          &description)) ||
         api_string_field(rq, obj, "content", "prompt.content", 1, 1, PROMPT_CONTENT_MAX, &content) ||
         check_template(rq, content) || api_prompt_links_parse(rq, obj, "prompt.", &links))
         goto out;
@@ -224,6 +235,8 @@ static void prompts_update(api_req *rq)
         api_string_field(rq, obj, "name", "prompt.name", 0, 1, PROMPT_NAME_MAX, &patch.name) ||
         api_string_field(rq, obj, "description", "prompt.description", 0, 0, PROMPT_DESCRIPTION_MAX,
                          &patch.description) ||
+        (!patch.description && api_string_field(rq, obj, "abstract", "prompt.abstract", 0, 0,
+                                                PROMPT_DESCRIPTION_MAX, &patch.description)) ||
         api_string_field(rq, obj, "content", "prompt.content", 0, 1, PROMPT_CONTENT_MAX, &patch.content) ||
         api_string_field(rq, obj, "status", "prompt.status", 0, 1, 16, &patch.status) ||
         (patch.content && check_template(rq, patch.content)) || api_prompt_links_parse(rq, obj, "prompt.", &links))

@@ -189,6 +189,29 @@ Test(sdk_names, list_meta_has_both_names)
     pd_resp_free(&r);
 }
 
+Test(sdk_names, prompts_take_abstract_and_answer_the_sdk_names)
+{
+    pd_resp r = expect(201, "POST", "/prompts", "{\"prompt\": {\"name\": \"n\", \"abstract\": \"a\", \"content\": \"c\"}}");
+    char id[ID_SIZE];
+    snprintf(id, sizeof id, "%s", pd_str_at(r.json, "data.id"));
+    cr_assert_str_eq(pd_str_at(r.json, "data.attributes.description"), "a", "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "data.attributes.abstract"), "a", "%s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "data.attributes.version", -1), 1, "%s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "data.attributes.likes", -1), 0, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "data.attributes.user_unique_id"), USER, "%s", r.body);
+    pd_resp_free(&r);
+    r = expect(200, "PUT", P("/prompts/%s", id), "{\"prompt\": {\"abstract\": \"b\", \"content\": \"c2\"}}");
+    cr_assert_str_eq(pd_str_at(r.json, "data.attributes.description"), "b", "%s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "data.attributes.version", -1), 2, "%s", r.body);
+    pd_resp_free(&r);
+    r = expect(200, "PUT", P("/prompts/%s/like", id), NULL);
+    pd_resp_free(&r);
+    r = expect(200, "GET", P("/prompts/%s", id), NULL);
+    cr_assert_eq(pd_int_at(r.json, "data.attributes.likes", -1), 1, "%s", r.body);
+    pd_resp_free(&r);
+    expect_error(422, NULL, "prompt.abstract", "POST", "/prompts", "{\"prompt\": {\"name\": \"n\", \"abstract\": 1, \"content\": \"c\"}}");
+}
+
 Test(sdk_names, render_takes_placeholders)
 {
     char prompt[ID_SIZE];

@@ -69,11 +69,19 @@ const LIMIT = { timeout: 120000 };
 
 test('prompts', LIMIT, async (t) => {
   await t.test('create', async () => {
-    const p = await jarvis.prompts.create({ name: 'Greeter', content: 'Hello {{who}}, from {{place}}' });
+    const p = await jarvis.prompts.create({
+      name: 'Greeter',
+      abstract: 'Says hello',
+      content: 'Hello {{who}}, from {{place}}',
+    });
     assertId(p.id, 'prompt id');
     assert.equal(p.uniqueId, p.id);
     assert.equal(p.name, 'Greeter');
+    assert.equal(p.abstract, 'Says hello');
     assert.equal(p.content, 'Hello {{who}}, from {{place}}');
+    assert.equal(p.version, 1);
+    assert.equal(p.likes, 0);
+    assert.equal(p.userUniqueId, userId);
     recent(p.createdAt);
     S.prompt = p;
   });
@@ -87,6 +95,8 @@ test('prompts', LIMIT, async (t) => {
     assert.equal(p.uniqueId, S.prompt.id);
     assert.equal(p.name, 'Greeter 2');
     assert.equal(p.content, 'Hi {{who}} at {{place}}');
+    assert.equal(p.version, 2);
+    assert.equal(p.abstract, 'Says hello');
   });
   await t.test('list (with the page meta the codec reads)', async () => {
     await jarvis.prompts.create({ name: 'Second', content: 'x' });
