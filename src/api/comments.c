@@ -36,10 +36,9 @@ static json_t *comment_json(const store_comment *c, const char *prompt_id)
         "{s:s, s:O, s:O, s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o}", "unique_id", c->id,
         "execution_id", exec, "execution_unique_id", exec, "prompt_unique_id", prompt_id, "parent_unique_id",
         c->parent_id[0] ? c->parent_id : NULL, "body", c->body, "content", c->body, "user_id", c->user_id,
-        "user_unique_id", c->user_id, "author", c->user_email, "likes_count", (json_int_t)c->likes_count,
-        "saves_count", (json_int_t)c->saves_count, "followers_count", (json_int_t)c->followers_count,
-        "replies_count", (json_int_t)c->replies_count, "created_at", api_time(c->created_at), "updated_at",
-        api_time(c->updated_at));
+        "user_unique_id", c->user_id, "author", c->user_email, "likes_count", (json_int_t)c->likes_count, "saves_count",
+        (json_int_t)c->saves_count, "followers_count", (json_int_t)c->followers_count, "replies_count",
+        (json_int_t)c->replies_count, "created_at", api_time(c->created_at), "updated_at", api_time(c->updated_at));
     json_decref(exec);
     return api_resource(c->id, "comment", attrs);
 }
@@ -109,8 +108,8 @@ static void comments_create(api_req *rq)
         goto out;
     store_comment c;
     enum store_comment_part missing = STORE_COMMENT_TARGET;
-    int rc = store_comment_create(rq->app->store, rq->who.org_id, prompt_id, exec_id, parent, rq->who.user_id, body,
-                                  &c, &missing);
+    int rc = store_comment_create(rq->app->store, rq->who.org_id, prompt_id, exec_id, parent, rq->who.user_id, body, &c,
+                                  &missing);
     if (rc != STORE_OK) {
         api_store_error(rq, rc, missing == STORE_COMMENT_PARENT ? "Comment" : target_name(exec_id));
         goto out;
@@ -198,7 +197,8 @@ static void comment_react(api_req *rq, enum store_reaction kind, int on, const c
         api_store_error(rq, rc, "Comment");
         return;
     }
-    http_reply_json(rq->http, 200, json_pack("{s:o, s:s}", "data", comment_json(&after, prompt_id), "message", message));
+    http_reply_json(rq->http, 200,
+                    json_pack("{s:o, s:s}", "data", comment_json(&after, prompt_id), "message", message));
     store_comment_clear(&after);
 }
 
@@ -230,8 +230,7 @@ int api_routes_comments(app *a)
            api_route(a, "DELETE", "/prompts/:id/executions/:exec_id/comments/:comment_id/unfollow", comment_unfollow,
                      0) ||
            api_route(a, "PUT", "/prompts/:id/executions/:exec_id/comments/:comment_id/save", comment_save, 0) ||
-           api_route(a, "DELETE", "/prompts/:id/executions/:exec_id/comments/:comment_id/unsave", comment_unsave,
-                     0) ||
+           api_route(a, "DELETE", "/prompts/:id/executions/:exec_id/comments/:comment_id/unsave", comment_unsave, 0) ||
            api_route(a, "GET", "/prompts/:id/comments", comments_list, 0) ||
            api_route(a, "POST", "/prompts/:id/comments", comments_create, 0) ||
            api_route(a, "GET", "/prompts/:id/comments/:comment_id", comments_get, 0) ||

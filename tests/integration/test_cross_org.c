@@ -404,16 +404,18 @@ static const matrix_row MATRIX[] = {
     {"PATCH /users/:uid/clusters/:id", "/users/{ub}/clusters/{C}", CLUSTER_BODY},
     {"DELETE /users/:uid/clusters/:id", "/users/{UA}/clusters/{C}", NULL},
     {"DELETE /users/:uid/clusters/:id", "/users/{ub}/clusters/{C}", NULL},
-    {"POST /users/:uid/clusters/:id/prompts", "/users/{UA}/clusters/{C}/prompts", "{\"prompt\": {\"unique_id\": \"{P}\"}}"},
-    {"POST /users/:uid/clusters/:id/prompts", "/users/{ub}/clusters/{C}/prompts", "{\"prompt\": {\"unique_id\": \"{p}\"}}"},
+    {"POST /users/:uid/clusters/:id/prompts", "/users/{UA}/clusters/{C}/prompts",
+     "{\"prompt\": {\"unique_id\": \"{P}\"}}"},
+    {"POST /users/:uid/clusters/:id/prompts", "/users/{ub}/clusters/{C}/prompts",
+     "{\"prompt\": {\"unique_id\": \"{p}\"}}"},
     {"POST /users/:uid/clusters/:id/contexts", "/users/{UA}/clusters/{C}/contexts", CONTEXT_BODY},
     {"POST /users/:uid/clusters/:id/contexts", "/users/{ub}/clusters/{C}/contexts", CONTEXT_BODY},
-    {"POST /users/:uid/clusters/:id/contexts/:conversation_id/messages", "/users/{UA}/clusters/{C}/contexts/{CV}/messages",
-     MESSAGE_BODY},
-    {"POST /users/:uid/clusters/:id/contexts/:conversation_id/messages", "/users/{ub}/clusters/{C}/contexts/{CV}/messages",
-     MESSAGE_BODY},
-    {"POST /users/:uid/clusters/:id/contexts/:conversation_id/messages", "/users/{ub}/clusters/{c}/contexts/{CV}/messages",
-     MESSAGE_BODY},
+    {"POST /users/:uid/clusters/:id/contexts/:conversation_id/messages",
+     "/users/{UA}/clusters/{C}/contexts/{CV}/messages", MESSAGE_BODY},
+    {"POST /users/:uid/clusters/:id/contexts/:conversation_id/messages",
+     "/users/{ub}/clusters/{C}/contexts/{CV}/messages", MESSAGE_BODY},
+    {"POST /users/:uid/clusters/:id/contexts/:conversation_id/messages",
+     "/users/{ub}/clusters/{c}/contexts/{CV}/messages", MESSAGE_BODY},
     /* conversations by id alone */
     {"GET /conversations/:conversation_id", "/conversations/{CV}", NULL},
     {"DELETE /conversations/:conversation_id", "/conversations/{CV}", NULL},
@@ -539,8 +541,16 @@ static const ref_row REFS[] = {
      "{\"prompt\": {\"unique_id\": \"{P}\"}}",
      {404},
      "assigning another organization's prompt"},
-    {"GET", "/conversations?agent_unique_id={C}", NULL, {200}, "filtering by another organization's cluster finds nothing"},
-    {"GET", "/conversations?user_unique_id={UA}", NULL, {200}, "filtering by another organization's user finds nothing"},
+    {"GET",
+     "/conversations?agent_unique_id={C}",
+     NULL,
+     {200},
+     "filtering by another organization's cluster finds nothing"},
+    {"GET",
+     "/conversations?user_unique_id={UA}",
+     NULL,
+     {200},
+     "filtering by another organization's user finds nothing"},
     {"GET", "/prompts/{p}/comments?parent_unique_id={PC}", NULL, {200}, "replies to A's comment: none on B's prompt"},
     {"GET", "/api/v1/prompts/history?workspace_id={W}", NULL, {404}, "v1_history.c: another organization's id is 404"},
     {"GET",
@@ -566,10 +576,10 @@ typedef struct id_slot {
     {                                                                                                                  \
         .name = n                                                                                                      \
     }
-static id_slot IDS[] = {SLOT("P"),  SLOT("V"), SLOT("E"),  SLOT("CM"), SLOT("X"), SLOT("C"), SLOT("CX"), SLOT("CV"),
-                        SLOT("MS"), SLOT("R"), SLOT("BT"), SLOT("W"),  SLOT("D"), SLOT("U"), SLOT("UA"), SLOT("KP"),
-                        SLOT("KI"), SLOT("p"), SLOT("v"),  SLOT("e"),  SLOT("x"), SLOT("c"), SLOT("cv"), SLOT("d"),
-                        SLOT("PC"), SLOT("ub")};
+static id_slot IDS[] = {SLOT("P"),  SLOT("V"),  SLOT("E"),  SLOT("CM"), SLOT("X"), SLOT("C"), SLOT("CX"),
+                        SLOT("CV"), SLOT("MS"), SLOT("R"),  SLOT("BT"), SLOT("W"), SLOT("D"), SLOT("U"),
+                        SLOT("UA"), SLOT("KP"), SLOT("KI"), SLOT("p"),  SLOT("v"), SLOT("e"), SLOT("x"),
+                        SLOT("c"),  SLOT("cv"), SLOT("d"),  SLOT("PC"), SLOT("ub")};
 #undef SLOT
 #define N_IDS (sizeof IDS / sizeof IDS[0])
 

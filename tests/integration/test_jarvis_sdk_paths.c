@@ -191,7 +191,8 @@ Test(sdk_names, list_meta_has_both_names)
 
 Test(sdk_names, prompts_take_abstract_and_answer_the_sdk_names)
 {
-    pd_resp r = expect(201, "POST", "/prompts", "{\"prompt\": {\"name\": \"n\", \"abstract\": \"a\", \"content\": \"c\"}}");
+    pd_resp r =
+        expect(201, "POST", "/prompts", "{\"prompt\": {\"name\": \"n\", \"abstract\": \"a\", \"content\": \"c\"}}");
     char id[ID_SIZE];
     snprintf(id, sizeof id, "%s", pd_str_at(r.json, "data.id"));
     cr_assert_str_eq(pd_str_at(r.json, "data.attributes.description"), "a", "%s", r.body);
@@ -209,7 +210,8 @@ Test(sdk_names, prompts_take_abstract_and_answer_the_sdk_names)
     r = expect(200, "GET", P("/prompts/%s", id), NULL);
     cr_assert_eq(pd_int_at(r.json, "data.attributes.likes", -1), 1, "%s", r.body);
     pd_resp_free(&r);
-    expect_error(422, NULL, "prompt.abstract", "POST", "/prompts", "{\"prompt\": {\"name\": \"n\", \"abstract\": 1, \"content\": \"c\"}}");
+    expect_error(422, NULL, "prompt.abstract", "POST", "/prompts",
+                 "{\"prompt\": {\"name\": \"n\", \"abstract\": 1, \"content\": \"c\"}}");
 }
 
 Test(sdk_names, render_takes_placeholders)
@@ -246,8 +248,8 @@ Test(sdk_names, executions_answer_input_tokens_duration)
     long long tokens = pd_int_at(r.json, "data.attributes.tokens", -1);
     cr_assert_gt(tokens, 0, "%s", r.body);
     cr_assert_eq(tokens, pd_int_at(r.json, "data.attributes.tokens_used", -2), "%s", r.body);
-    cr_assert_eq(pd_int_at(r.json, "data.attributes.duration", -1), pd_int_at(r.json, "data.attributes.duration_ms", -2),
-                 "%s", r.body);
+    cr_assert_eq(pd_int_at(r.json, "data.attributes.duration", -1),
+                 pd_int_at(r.json, "data.attributes.duration_ms", -2), "%s", r.body);
     cr_assert_str_eq(pd_str_at(r.json, "data.attributes.prompt_unique_id"), prompt, "%s", r.body);
     cr_assert_not_null(pd_str_at(r.json, "data.attributes.completed_at"), "%s", r.body);
     pd_resp_free(&r);
@@ -279,14 +281,16 @@ Test(sdk_names, conversations_take_name_and_answer_both)
 {
     char cluster[ID_SIZE], conv[ID_SIZE];
     create("/clusters", "{\"cluster\": {\"name\": \"c\"}}", cluster);
-    pd_resp r = expect(201, "POST", P("/clusters/%s/conversations", cluster), "{\"conversation\": {\"name\": \"Plan\"}}");
+    pd_resp r =
+        expect(201, "POST", P("/clusters/%s/conversations", cluster), "{\"conversation\": {\"name\": \"Plan\"}}");
     snprintf(conv, sizeof conv, "%s", pd_str_at(r.json, "data.id"));
     cr_assert_str_eq(pd_str_at(r.json, "data.attributes.name"), "Plan", "%s", r.body);
     cr_assert_str_eq(pd_str_at(r.json, "data.attributes.title"), "Plan", "%s", r.body);
     cr_assert_str_eq(pd_str_at(r.json, "data.attributes.agent_unique_id"), cluster, "%s", r.body);
     cr_assert_str_eq(pd_str_at(r.json, "data.attributes.user_unique_id"), USER, "%s", r.body);
     pd_resp_free(&r);
-    r = expect(200, "PUT", P("/clusters/%s/conversations/%s", cluster, conv), "{\"conversation\": {\"name\": \"Plan B\"}}");
+    r = expect(200, "PUT", P("/clusters/%s/conversations/%s", cluster, conv),
+               "{\"conversation\": {\"name\": \"Plan B\"}}");
     cr_assert_str_eq(pd_str_at(r.json, "data.attributes.title"), "Plan B", "%s", r.body);
     pd_resp_free(&r);
     expect_error(422, NULL, "conversation.title", "POST", P("/clusters/%s/conversations", cluster),
@@ -347,7 +351,8 @@ Test(sdk_clusters, bad_input)
 {
     expect_error(404, "User Not Found", NULL, "GET", "/users/not-a-uuid/clusters", NULL);
     expect_error(404, "User Not Found", NULL, "GET", "/users/" NO_SUCH_ID "/clusters", NULL);
-    expect_error(404, "User Not Found", NULL, "POST", "/users/" NO_SUCH_ID "/clusters", "{\"cluster\": {\"name\": \"x\"}}");
+    expect_error(404, "User Not Found", NULL, "POST", "/users/" NO_SUCH_ID "/clusters",
+                 "{\"cluster\": {\"name\": \"x\"}}");
     expect_error(422, NULL, "cluster", "POST", P("/users/%s/clusters", USER), "{\"name\": \"x\"}");
     expect_error(422, NULL, "cluster.name", "POST", P("/users/%s/clusters", USER), "{\"cluster\": {}}");
     expect_error(400, NULL, "records", "GET", P("/users/%s/clusters?records=0", USER), NULL);
@@ -406,9 +411,11 @@ Test(sdk_clusters, a_context_is_a_conversation_the_members_answer)
     r = expect(200, "GET", P("/clusters/%s/conversations/%s/messages", cluster, ctx), NULL);
     cr_assert_eq(pd_int_at(r.json, "meta.total_count", -1), 2, "%s", r.body);
     pd_resp_free(&r);
-    expect_error(422, NULL, "context.unique_id", "POST", contexts, "{\"context\": {\"unique_id\": \"" NO_SUCH_ID "\"}}");
+    expect_error(422, NULL, "context.unique_id", "POST", contexts,
+                 "{\"context\": {\"unique_id\": \"" NO_SUCH_ID "\"}}");
     expect_error(422, NULL, "context", "POST", contexts, "{\"context\": 5}");
-    expect_error(422, NULL, "message.content", "POST", P("/users/%s/clusters/%s/contexts/%s/messages", USER, cluster, ctx),
+    expect_error(422, NULL, "message.content", "POST",
+                 P("/users/%s/clusters/%s/contexts/%s/messages", USER, cluster, ctx),
                  "{\"message\": {\"role\": \"user\"}}");
     expect_error(404, "Conversation Not Found", NULL, "POST",
                  P("/users/%s/clusters/%s/contexts/%s/messages", USER, cluster, NO_SUCH_ID),
@@ -499,7 +506,8 @@ Test(sdk_conversations, bad_input)
 {
     char cluster[ID_SIZE], conv[ID_SIZE];
     create("/clusters", "{\"cluster\": {\"name\": \"A\"}}", cluster);
-    expect_error(422, NULL, "conversation.agent_unique_id", "POST", "/conversations", "{\"conversation\": {\"name\": \"x\"}}");
+    expect_error(422, NULL, "conversation.agent_unique_id", "POST", "/conversations",
+                 "{\"conversation\": {\"name\": \"x\"}}");
     expect_error(422, NULL, "conversation.agent_unique_id", "POST", "/conversations",
                  "{\"conversation\": {\"agent_unique_id\": \"nope\", \"name\": \"x\"}}");
     expect_error(404, "Cluster Not Found", NULL, "POST", "/conversations",
@@ -548,7 +556,8 @@ Test(sdk_entities, register_creates_then_updates)
 Test(sdk_entities, register_bad_input)
 {
     const char *path = "/entities/" NO_SUCH_ID "/register"; /* a literal: not one of P()'s buffers */
-    expect_error(404, "Entity Not Found", NULL, "POST", "/entities/not-a-uuid/register", "{\"entity\": {\"name\": \"x\"}}");
+    expect_error(404, "Entity Not Found", NULL, "POST", "/entities/not-a-uuid/register",
+                 "{\"entity\": {\"name\": \"x\"}}");
     expect_error(422, NULL, "entity", "POST", path, "{}");
     expect_error(422, NULL, "entity.name", "POST", path, "{\"entity\": {}}");
     expect_error(422, NULL, "entity.name", "POST", path, "{\"entity\": {\"name\": \"\"}}");
@@ -579,7 +588,8 @@ Test(sdk_executions, cancel_and_version_runs)
     r = expect(200, "GET", P("/prompts/%s/executions", prompt), NULL);
     cr_assert_eq(pd_int_at(r.json, "meta.total_count", -1), 3, "%s", r.body);
     pd_resp_free(&r);
-    expect_error(404, "Version Not Found", NULL, "GET", P("/prompts/%s/versions/%s/executions", prompt, NO_SUCH_ID), NULL);
+    expect_error(404, "Version Not Found", NULL, "GET", P("/prompts/%s/versions/%s/executions", prompt, NO_SUCH_ID),
+                 NULL);
     expect_error(404, "Version Not Found", NULL, "POST", P("/prompts/%s/versions/%s/execute", prompt, NO_SUCH_ID),
                  "{\"variables\": {\"who\": \"x\"}}");
     /* a synchronous run has ended: it cannot be cancelled */
@@ -685,7 +695,8 @@ Test(sdk_comments, bad_input_and_who_may_change)
     expect_error(422, NULL, "comment.body", "POST", base, "{\"comment\": {}}");
     expect_error(422, NULL, "comment", "POST", base, "{\"body\": \"x\"}");
     expect_error(400, NULL, "parent_unique_id", "GET", P("%s?parent_unique_id=nope", base), NULL);
-    expect_error(404, "Comment Not Found", NULL, "POST", P("%s/%s/reply", base, NO_SUCH_ID), "{\"comment\": {\"body\": \"x\"}}");
+    expect_error(404, "Comment Not Found", NULL, "POST", P("%s/%s/reply", base, NO_SUCH_ID),
+                 "{\"comment\": {\"body\": \"x\"}}");
     expect_error(404, "Comment Not Found", NULL, "GET", P("%s/%s", base, NO_SUCH_ID), NULL);
     expect_error(404, "Comment Not Found", NULL, "PUT", P("%s/%s/like", base, NO_SUCH_ID), NULL);
     expect_error(404, "Prompt Not Found", NULL, "GET", "/prompts/" NO_SUCH_ID "/comments", NULL);
