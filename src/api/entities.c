@@ -18,6 +18,7 @@
  * SDK's words are accepted and answered beside them: instructions = persona,
  * content = description, entity_alias = name.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -210,6 +211,10 @@ static void entities_register(api_req *rq)
         goto out;
     store_entity e = {0}, got;
     snprintf(e.id, sizeof e.id, "%s", id);
+    /* ids are stored lowercase, as promptd issues them: an uppercase spelling names the same entity */
+    for (char *c = e.id; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    id = e.id;
     memcpy(e.org_id, rq->who.org_id, sizeof e.org_id);
     memcpy(e.user_id, rq->who.user_id, sizeof e.user_id);
     e.name = (char *)patch.name;

@@ -544,6 +544,10 @@ Test(sdk_entities, register_creates_then_updates)
     cr_assert_str_eq(pd_str_at(r.json, "data.attributes.name"), "Ada", "%s", r.body);
     cr_assert_str_eq(pd_str_at(r.json, "data.attributes.description"), "mathematician", "%s", r.body);
     pd_resp_free(&r);
+    /* the same id spelled in capitals is the same entity */
+    r = expect(200, "POST", "/entities/3F1C2A3B-4D5E-4F60-8A7B-9C0D1E2F3A4B/register", "{\"entity\": {}}");
+    cr_assert_str_eq(pd_str_at(r.json, "data.id"), id, "%s", r.body);
+    pd_resp_free(&r);
     r = expect(200, "GET", "/entities", NULL);
     cr_assert_eq(pd_int_at(r.json, "meta.total_count", -1), 1, "%s", r.body);
     pd_resp_free(&r);
