@@ -31,6 +31,10 @@ static const char SQL_PROMPT_UPDATE[] =
 static const char SQL_PROMPT_DELETE[] = "DELETE FROM prompts WHERE org_id = ?1 AND id = ?2";
 static const char SQL_REACTIONS_DELETE_TARGET[] =
     "DELETE FROM reactions WHERE target_type = ?1 AND target_id = ?2";
+/* the reactions on the prompt's own comments (the comments cascade with the prompt, reactions do not) */
+static const char SQL_REACTIONS_DELETE_PROMPT_COMMENTS[] =
+    "DELETE FROM reactions WHERE target_type = 'comment' AND target_id IN "
+    "(SELECT id FROM comments WHERE prompt_id = ?2 AND org_id = ?1)";
 
 int sq_prompt_from_row(sqlite3_stmt *st, store_prompt *p)
 {
@@ -330,14 +334,21 @@ int sq_prompt_delete(store_t *base, const char *org_id, const char *id)
     if (!c)
         return STORE_ERR;
     int rc = STORE_ERR;
-    sqlite3_stmt *st = sq_stmt(c, SQL_PROMPT_DELETE);
+    sqlite3_stmt *st = sq_stmt(c, SQL_REACTIONS_DELETE_PROMPT_COMMENTS);
     if (!st)
         goto out;
     sq_bind_text(st, 1, org_id);
     sq_bind_text(st, 2, id);
     if ((rc = sq_step_done(c, st)) != STORE_OK)
         goto out;
-    if (sqlite3_changes(c->db) == 0) {
+    rc = STORE_ERR;
+    if (!(st = sq_stmt(c, SQL_PROMPT_DELETE)))
+        goto out;
+    sq_bind_text(st, 1, org_id);
+    sq_bind_text(st, 2, id);
+    if ((rc = sq_step_done(c, st)) != STORE_OK)
+        goto out;
+    if (sqlite3_changes(c->db) == 0) { /* the rollback keeps any reaction removed above */
         rc = STORE_NOTFOUND;
         goto out;
     }

@@ -199,6 +199,63 @@ Test(store, comments_survive_the_0010_rebuild)
     pd_rmrf(dir);
 }
 
+/* Rows in the reactions table naming target (read from the file itself). */
+static long reactions_on(const char *target_type, const char *target_id)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_open_v2(PATH, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM reactions WHERE target_type = ?1 AND target_id = ?2", -1,
+                                    &st, NULL),
+                 SQLITE_OK);
+    sqlite3_bind_text(st, 1, target_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, target_id, -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    long n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* A comment's reactions go with it: deleted with the comment (and its
+ * replies), and with the prompt it is on. */
+Test(store, comment_reactions_go_with_the_comment)
+{
+    store_id prompt;
+    make_prompt("p", "c", prompt);
+    store_comment top, reply, other;
+    enum store_comment_part missing;
+    cr_assert_eq(store_comment_create(ST, ORG1.org_id, prompt, NULL, NULL, ORG1.user_id, "top", &top, &missing),
+                 STORE_OK);
+    cr_assert_eq(store_comment_create(ST, ORG1.org_id, prompt, NULL, top.id, ORG1.user_id, "re", &reply, &missing),
+                 STORE_OK);
+    cr_assert_eq(store_comment_create(ST, ORG1.org_id, prompt, NULL, NULL, ORG1.user_id, "other", &other, &missing),
+                 STORE_OK);
+    const char *ids[] = {top.id, reply.id, other.id};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(store_reaction_set(ST, ORG1.org_id, ORG1.user_id, STORE_TARGET_COMMENT, ids[i], STORE_REACT_LIKE, 1),
+                     STORE_OK);
+        cr_assert_eq(reactions_on("comment", ids[i]), 1);
+    }
+    store_comment got;
+    cr_assert_eq(store_comment_get(ST, ORG1.org_id, prompt, NULL, top.id, &got, NULL), STORE_OK);
+    cr_assert_eq(got.likes_count, 1);
+    cr_assert_eq(got.replies_count, 1);
+    store_comment_clear(&got);
+    /* another organization cannot like it */
+    cr_assert_eq(store_reaction_set(ST, ORG2.org_id, ORG2.user_id, STORE_TARGET_COMMENT, top.id, STORE_REACT_LIKE, 1),
+                 STORE_NOTFOUND);
+    cr_assert_eq(store_comment_delete(ST, ORG1.org_id, prompt, NULL, top.id, ORG1.user_id, 0), STORE_OK);
+    cr_assert_eq(reactions_on("comment", top.id), 0);
+    cr_assert_eq(reactions_on("comment", reply.id), 0, "the reply's went with it");
+    cr_assert_eq(reactions_on("comment", other.id), 1);
+    cr_assert_eq(store_prompt_delete(ST, ORG1.org_id, prompt), STORE_OK);
+    cr_assert_eq(reactions_on("comment", other.id), 0, "and with the prompt");
+    store_comment_clear(&top);
+    store_comment_clear(&reply);
+    store_comment_clear(&other);
+}
+
 Test(store, bad_locations_fail_cleanly)
 {
     store_t *s = NULL;
