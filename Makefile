@@ -1,13 +1,17 @@
 # promptd — build, run, test.
 #   make deps     install missing Debian packages (idempotent; apt-get as root or via sudo)
 #   make run      deps + build + serve on 127.0.0.1:8080 with ./promptd.db
-#   make test     deps + build + the whole suite (unit + integration + the README examples)
+#   make test     deps + build + the whole suite (unit + integration + the README examples + the Jarvis SDK test)
 #   make test SAN=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer
 SHELL   := /bin/bash
 CC      ?= cc
 PKGS    := libmicrohttpd libcurl jansson sqlite3 libsodium libjwt
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
             libsqlite3-dev libsodium-dev libjwt-dev libcriterion-dev curl sqlite3 jq
+# node and npm for the Jarvis SDK test (tests/sdk): Debian's packages when the commands
+# are missing. Checked by command, not by package: a node from elsewhere (e.g. a
+# nodejs package that bundles npm) already serves, and Debian's npm would conflict with it.
+NODE_PKGS := nodejs npm
 BUILD   ?= build
 ifeq ($(SAN),1)
 BUILD   := build-san
@@ -34,7 +38,7 @@ MOCK_SRC := $(sort $(wildcard tests/mock/*.c))
 MOCK_BIN := $(if $(MOCK_SRC),$(BUILD)/tests/mock/mock_llm,)
 BIN      := $(BUILD)/promptd
 
-.PHONY: all deps run test unit integration readme clean valgrind format
+.PHONY: all deps run test unit integration readme sdk clean valgrind format
 all: $(BIN) promptd
 
 promptd: $(BIN)
@@ -42,6 +46,7 @@ promptd: $(BIN)
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing="$$missing $(NODE_PKGS)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
@@ -90,11 +95,19 @@ integration: $(BIN) $(INTEG_BIN) $(MOCK_BIN)
 readme: $(BIN) $(MOCK_BIN)
 	@echo "== tests/readme.sh"; PROMPTD_BIN=$(abspath $(BIN)) PROMPTD_MOCK_BIN=$(abspath $(MOCK_BIN)) tests/readme.sh README.md
 
+# The official Jarvis SDK (@23blocks/block-jarvis, pinned in tests/sdk/package-lock.json)
+# driven against a promptd the test starts itself (tests/sdk/README.md). Needs the npm
+# registry for `npm ci` (node_modules stays out of git); node's runner prints
+# "# pass N" / "# fail N" and exits non-zero on a failure.
+sdk: $(BIN)
+	cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/sdk && PROMPTD_BIN=$(abspath $(BIN)) node --test --test-reporter=tap jarvis.test.js
+
 test: deps
 	@$(MAKE) --no-print-directory $(BIN) $(UNIT_BIN) $(INTEG_BIN) $(MOCK_BIN)
 	@{ $(MAKE) --no-print-directory unit; u=$$?; $(MAKE) --no-print-directory integration; i=$$?; \
-	   $(MAKE) --no-print-directory readme; r=$$?; \
-	   [ $$u -eq 0 ] && [ $$i -eq 0 ] && [ $$r -eq 0 ]; } 2>&1 | tee $(BUILD)/test.log; st=$${PIPESTATUS[0]}; \
+	   $(MAKE) --no-print-directory readme; r=$$?; $(MAKE) --no-print-directory sdk; j=$$?; \
+	   [ $$u -eq 0 ] && [ $$i -eq 0 ] && [ $$r -eq 0 ] && [ $$j -eq 0 ]; } 2>&1 | tee $(BUILD)/test.log; st=$${PIPESTATUS[0]}; \
 	  tests/summarize.sh $(BUILD)/test.log; $(SAN_CHECK) exit $$st
 
 format:

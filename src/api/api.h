@@ -44,6 +44,10 @@ typedef struct api_req {
     app *app;
     auth_principal who; /* valid unless the route is API_PUBLIC */
     router_match match;
+    /* path parameters a route resolved itself (api_param_set), e.g. the
+     * cluster of a conversation named alone: match.values point here */
+    char resolved[2][40];
+    int nresolved;
 } api_req;
 
 typedef void (*api_handler)(api_req *rq);
@@ -100,6 +104,13 @@ int api_routes_v1_users(app *a);
 
 int api_route(app *a, const char *method, const char *pattern, api_handler fn, int flags);
 const char *api_param(api_req *rq, const char *name);
+/* Give the request a path parameter its route does not carry (name must be a
+ * string literal; value is copied, at most 39 bytes), so a shorter path can
+ * reuse the handler of the full one. A name already set is replaced. 0 or -1. */
+int api_param_set(api_req *rq, const char *name, const char *value);
+/* The path parameter `name` names a user of the caller's organization; else
+ * answers 404 "User Not Found" and returns -1. */
+int api_user_param(api_req *rq, const char *name);
 
 /* Parse the JSON body. Absent body gives an empty object. On 400/415/422 it
  * answers and returns -1; on success returns 0 with a new reference in *root
@@ -134,10 +145,12 @@ void api_store_failure(api_req *rq);
 int api_reject_bad_id(api_req *rq, const char *id, const char *what);
 
 /* JSON helpers: RFC 3339 string (null for 0), JSON:API resource object, list
- * document with meta.totalPages / meta.totalRecords. All return new references. */
+ * document with meta.totalPages / meta.totalRecords and the same figures as
+ * current_page / total_pages / total_count / per_page (what the Jarvis SDK
+ * reads). All return new references. */
 json_t *api_time(int64_t ms);
 json_t *api_resource(const char *id, const char *type, json_t *attributes);
-json_t *api_list_doc(json_t *data, long total, long records);
+json_t *api_list_doc(json_t *data, long total, long page, long records);
 json_t *api_message(const char *message);
 
 #endif

@@ -141,16 +141,44 @@ static json_t *user_message_with_replies(reply_join *j)
     return res;
 }
 
+/* {role, content, timestamp} of a message resource, as the Jarvis SDK's
+ * sendMessage reads it (new reference). */
+static json_t *plain_message(json_t *resource)
+{
+    json_t *a = json_object_get(resource, "attributes");
+    return json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?}", "role", json_object_get(a, "role"), "content",
+                     json_object_get(a, "content"), "timestamp", json_object_get(a, "created_at"), "entity_id",
+                     json_object_get(a, "entity_id"), "entity_name", json_object_get(a, "entity_name"));
+}
+
 /* The JSON answer: the user message with relationships.replies, the replies
- * in `included`, the counts in `meta` (new reference, NULL when out of memory). */
+ * in `included`, the counts in `meta` (new reference, NULL when out of memory).
+ * Beside them, the plain summary the Jarvis SDK reads: `message` (the user's),
+ * `response` and `execution_unique_id` (the first completed reply), `tokens`
+ * (all replies' total). */
 static json_t *join_document(reply_join *j, size_t failed)
 {
-    json_t *included = json_array();
-    for (size_t i = 0; i < j->count; i++)
-        json_array_append(included, j->slots[i].resource);
-    return json_pack("{s:o, s:o, s:{s:I, s:I, s:I}}", "data", user_message_with_replies(j), "included", included,
-                     "meta", "replies_count", (json_int_t)j->count, "completed_count",
-                     (json_int_t)(j->count - failed), "failed_count", (json_int_t)failed);
+    json_t *included = json_array(), *first = NULL;
+    json_int_t tokens = 0;
+    for (size_t i = 0; i < j->count; i++) {
+        json_t *r = j->slots[i].resource;
+        json_array_append(included, r);
+        json_t *a = json_object_get(r, "attributes");
+        tokens += json_integer_value(json_object_get(json_object_get(a, "usage"), "total_tokens"));
+        if (!first && !j->slots[i].failed)
+            first = r;
+    }
+    json_t *doc = json_pack("{s:o, s:o, s:{s:I, s:I, s:I}}", "data", user_message_with_replies(j), "included",
+                            included, "meta", "replies_count", (json_int_t)j->count, "completed_count",
+                            (json_int_t)(j->count - failed), "failed_count", (json_int_t)failed);
+    if (!doc)
+        return NULL;
+    json_object_set_new(doc, "message", plain_message(j->user_message));
+    json_object_set_new(doc, "response", first ? plain_message(first) : json_null());
+    json_t *exec = first ? json_object_get(json_object_get(first, "attributes"), "execution_id") : NULL;
+    json_object_set_new(doc, "execution_unique_id", exec ? json_incref(exec) : json_null());
+    json_object_set_new(doc, "tokens", json_integer(tokens));
+    return doc;
 }
 
 /* Every reply failed: answer the first failure (in the members' order) as the

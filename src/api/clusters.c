@@ -21,12 +21,25 @@
  *
  * The contexts are the system context every member answers with (see
  * cluster_reply.c). Ids of another organization answer 404, as missing ones.
+ *
+ * The same clusters as the official Jarvis SDK reaches them, per user (:uid a
+ * user of the caller's organization; a cluster that user did not create
+ * answers 404 there):
+ *   GET    /users/:uid/clusters               the user's clusters (page, records)
+ *   POST   /users/:uid/clusters               {"cluster": {...}} -> 201, created for that user
+ *   GET|PUT|DELETE /users/:uid/clusters/:id   as /clusters/:id
+ *   POST   /users/:uid/clusters/:id/prompts   {"prompt": {"unique_id"}} assigns it; answers the cluster
+ *   POST   /users/:uid/clusters/:id/contexts  {"context": {name}} -> 201: the SDK's "context" is
+ *                                             a conversation thread of the cluster (title = name)
+ *   POST   /users/:uid/clusters/:id/contexts/:conversation_id/messages
+ *                                             as /clusters/:id/conversations/:conversation_id/messages
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "api/api_clusters.h"
+#include "core/ids.h"
 
 #define CLUSTER_NAME_MAX 255
 #define CLUSTER_DESCRIPTION_MAX 10000
@@ -45,8 +58,9 @@ void api_cluster_store_error(api_req *rq, int rc, enum store_cluster_part missin
 /* The cluster resource; relationships.members when the member ids were loaded. */
 static json_t *cluster_json(const store_cluster *c, int with_members)
 {
-    json_t *attrs = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o}", "unique_id", c->id, "name", c->name,
-                              "description", c->description, "members_count", (json_int_t)c->members_count,
+    json_t *attrs = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o}", "unique_id", c->id, "name",
+                              c->name, "description", c->description, "user_unique_id", c->user_id,
+                              "members_count", (json_int_t)c->members_count,
                               "prompts_count", (json_int_t)c->prompts_count, "contexts_count",
                               (json_int_t)c->contexts_count, "conversations_count",
                               (json_int_t)c->conversations_count, "created_at", api_time(c->created_at),
@@ -81,13 +95,14 @@ static json_t *cluster_prompt_json(const store_prompt *p)
 
 /* ---------------------------------------------------------------- clusters */
 
-static void clusters_list(api_req *rq)
+/* The clusters of the organization (user_id NULL) or of one of its users. */
+static void list_clusters(api_req *rq, const char *user_id)
 {
     long page, records;
     if (api_page_params(rq, &page, &records))
         return;
     store_cluster_page list;
-    int rc = store_cluster_list(rq->app->store, rq->who.org_id, (page - 1) * records, records, &list);
+    int rc = store_cluster_list(rq->app->store, rq->who.org_id, user_id, (page - 1) * records, records, &list);
     if (rc != STORE_OK) {
         api_store_error(rq, rc, "Cluster");
         return;
@@ -95,11 +110,14 @@ static void clusters_list(api_req *rq)
     json_t *data = json_array();
     for (size_t i = 0; i < list.count; i++)
         json_array_append_new(data, cluster_json(&list.items[i], 0));
-    http_reply_json(rq->http, 200, api_list_doc(data, list.total, records));
+    http_reply_json(rq->http, 200, api_list_doc(data, list.total, page, records));
     store_cluster_page_free(&list);
 }
 
-static void clusters_create(api_req *rq)
+static void clusters_list(api_req *rq) { list_clusters(rq, NULL); }
+
+/* Create a cluster owned by owner_id. */
+static void create_cluster(api_req *rq, const char *owner_id)
 {
     json_t *root = NULL, *obj;
     const char *name, *description;
@@ -112,7 +130,7 @@ static void clusters_create(api_req *rq)
         goto out;
     store_cluster c = {0};
     memcpy(c.org_id, rq->who.org_id, sizeof c.org_id);
-    memcpy(c.user_id, rq->who.user_id, sizeof c.user_id);
+    snprintf(c.user_id, sizeof c.user_id, "%s", owner_id);
     c.name = (char *)name;
     c.description = (char *)(description ? description : "");
     int rc = store_cluster_create(rq->app->store, &c);
@@ -128,6 +146,8 @@ static void clusters_create(api_req *rq)
 out:
     json_decref(root);
 }
+
+static void clusters_create(api_req *rq) { create_cluster(rq, rq->who.user_id); }
 
 static void clusters_get(api_req *rq)
 {
@@ -203,7 +223,7 @@ static void members_list(api_req *rq)
     json_t *data = json_array();
     for (size_t i = 0; i < list.count; i++)
         json_array_append_new(data, api_entity_json(&list.items[i]));
-    http_reply_json(rq->http, 200, api_list_doc(data, list.total, records));
+    http_reply_json(rq->http, 200, api_list_doc(data, list.total, page, records));
     store_entity_page_free(&list);
 }
 
@@ -242,7 +262,7 @@ static void cluster_prompts_list(api_req *rq)
     json_t *data = json_array();
     for (size_t i = 0; i < list.count; i++)
         json_array_append_new(data, cluster_prompt_json(&list.items[i]));
-    http_reply_json(rq->http, 200, api_list_doc(data, list.total, records));
+    http_reply_json(rq->http, 200, api_list_doc(data, list.total, page, records));
     store_prompt_page_free(&list);
 }
 
@@ -281,7 +301,7 @@ static void contexts_list(api_req *rq)
     json_t *data = json_array();
     for (size_t i = 0; i < list.count; i++)
         json_array_append_new(data, context_json(&list.items[i]));
-    http_reply_json(rq->http, 200, api_list_doc(data, list.total, records));
+    http_reply_json(rq->http, 200, api_list_doc(data, list.total, page, records));
     store_context_page_free(&list);
 }
 
@@ -354,6 +374,131 @@ static void contexts_delete(api_req *rq)
     http_reply_empty(rq->http, 204);
 }
 
+/* ---------------------------------------------------------------- per user (the Jarvis SDK's paths) */
+
+/* :uid is a user of the organization and, when the path names a cluster, that
+ * user created it; else answers 404 and returns -1. */
+static int user_cluster_check(api_req *rq)
+{
+    if (api_user_param(rq, "uid"))
+        return -1;
+    const char *id = api_param(rq, "id");
+    if (!id)
+        return 0;
+    if (api_reject_bad_id(rq, id, "Cluster"))
+        return -1;
+    store_cluster c;
+    int rc = store_cluster_get(rq->app->store, rq->who.org_id, id, &c);
+    if (rc == STORE_OK) {
+        if (strcmp(c.user_id, api_param(rq, "uid")) != 0)
+            rc = STORE_NOTFOUND;
+        store_cluster_clear(&c);
+    }
+    if (rc != STORE_OK) {
+        api_store_error(rq, rc, "Cluster");
+        return -1;
+    }
+    return 0;
+}
+
+static void user_clusters_list(api_req *rq)
+{
+    if (!user_cluster_check(rq))
+        list_clusters(rq, api_param(rq, "uid"));
+}
+
+static void user_clusters_create(api_req *rq)
+{
+    if (!user_cluster_check(rq))
+        create_cluster(rq, api_param(rq, "uid"));
+}
+
+static void user_cluster_get(api_req *rq)
+{
+    if (!user_cluster_check(rq))
+        clusters_get(rq);
+}
+
+static void user_cluster_update(api_req *rq)
+{
+    if (!user_cluster_check(rq))
+        clusters_update(rq);
+}
+
+static void user_cluster_delete(api_req *rq)
+{
+    if (!user_cluster_check(rq))
+        clusters_delete(rq);
+}
+
+/* {"prompt": {"unique_id": "..."}}: assign the prompt; answers the cluster (what the SDK decodes). */
+static void user_cluster_prompt_add(api_req *rq)
+{
+    const char *id = api_param(rq, "id"), *prompt_id;
+    json_t *root = NULL, *obj;
+    if (user_cluster_check(rq) || api_read_body(rq, &root))
+        return;
+    if (!(obj = api_wrapped_object(rq, root, "prompt")) ||
+        api_string_field(rq, obj, "unique_id", "prompt.unique_id", 1, 1, 64, &prompt_id))
+        goto out;
+    if (!id_is_uuid(prompt_id)) {
+        http_error(rq->http, 422, NULL, "prompt.unique_id", "'prompt.unique_id' must be a UUID");
+        goto out;
+    }
+    enum store_cluster_part missing = STORE_PART_CLUSTER;
+    int rc = store_cluster_prompt_set(rq->app->store, rq->who.org_id, id, prompt_id, 1, &missing);
+    store_cluster c;
+    if (rc == STORE_OK)
+        rc = store_cluster_get(rq->app->store, rq->who.org_id, id, &c);
+    if (rc != STORE_OK) {
+        api_cluster_store_error(rq, rc, missing);
+        goto out;
+    }
+    http_reply_json(rq->http, 200, json_pack("{s:o}", "data", cluster_json(&c, 1)));
+    store_cluster_clear(&c);
+out:
+    json_decref(root);
+}
+
+/* The SDK's cluster "context" is a thread the members answer in: a
+ * conversation of the cluster, titled by context.name. The body may be {}
+ * (the SDK sends no wrapper without data). */
+static void user_cluster_context_create(api_req *rq)
+{
+    const char *id = api_param(rq, "id"), *name = NULL, *given_id = NULL;
+    json_t *root = NULL, *obj = NULL;
+    if (user_cluster_check(rq) || api_read_body(rq, &root))
+        return;
+    if (json_object_get(root, "context") && !(obj = api_wrapped_object(rq, root, "context")))
+        goto out;
+    if (obj && (api_string_field(rq, obj, "name", "context.name", 0, 1, 255, &name) ||
+                api_string_field(rq, obj, "unique_id", "context.unique_id", 0, 1, 64, &given_id)))
+        goto out;
+    if (given_id) {
+        http_error(rq->http, 422, NULL, "context.unique_id",
+                   "'context.unique_id' cannot be chosen: the server assigns the id it answers");
+        goto out;
+    }
+    store_conversation v = {0};
+    snprintf(v.user_id, sizeof v.user_id, "%s", api_param(rq, "uid"));
+    v.title = (char *)(name ? name : "New conversation");
+    int rc = store_conversation_create(rq->app->store, rq->who.org_id, id, &v);
+    if (rc != STORE_OK) {
+        api_store_error(rq, rc, "Cluster");
+        goto out;
+    }
+    /* v.title is borrowed from the body: render before it is released */
+    http_reply_json(rq->http, 201, json_pack("{s:o}", "data", api_conversation_json(&v)));
+out:
+    json_decref(root);
+}
+
+static void user_cluster_context_message(api_req *rq)
+{
+    if (!user_cluster_check(rq))
+        api_cluster_message_send(rq);
+}
+
 int api_routes_clusters(app *a)
 {
     return api_route(a, "GET", "/clusters", clusters_list, 0) ||
@@ -374,5 +519,15 @@ int api_routes_clusters(app *a)
            api_route(a, "POST", "/clusters/:id/contexts", contexts_create, 0) ||
            api_route(a, "PUT", "/clusters/:id/contexts/:context_id", contexts_update, 0) ||
            api_route(a, "PATCH", "/clusters/:id/contexts/:context_id", contexts_update, 0) ||
-           api_route(a, "DELETE", "/clusters/:id/contexts/:context_id", contexts_delete, 0);
+           api_route(a, "DELETE", "/clusters/:id/contexts/:context_id", contexts_delete, 0) ||
+           api_route(a, "GET", "/users/:uid/clusters", user_clusters_list, 0) ||
+           api_route(a, "POST", "/users/:uid/clusters", user_clusters_create, 0) ||
+           api_route(a, "GET", "/users/:uid/clusters/:id", user_cluster_get, 0) ||
+           api_route(a, "PUT", "/users/:uid/clusters/:id", user_cluster_update, 0) ||
+           api_route(a, "PATCH", "/users/:uid/clusters/:id", user_cluster_update, 0) ||
+           api_route(a, "DELETE", "/users/:uid/clusters/:id", user_cluster_delete, 0) ||
+           api_route(a, "POST", "/users/:uid/clusters/:id/prompts", user_cluster_prompt_add, 0) ||
+           api_route(a, "POST", "/users/:uid/clusters/:id/contexts", user_cluster_context_create, 0) ||
+           api_route(a, "POST", "/users/:uid/clusters/:id/contexts/:conversation_id/messages",
+                     user_cluster_context_message, 0);
 }

@@ -19,6 +19,44 @@
 
 const char *api_param(api_req *rq, const char *name) { return router_param(&rq->match, name); }
 
+int api_param_set(api_req *rq, const char *name, const char *value)
+{
+    router_match *m = &rq->match;
+    size_t n = strlen(value);
+    if (n >= sizeof rq->resolved[0])
+        return -1;
+    for (int i = 0; i < m->nparams; i++) {
+        if (strcmp(m->names[i], name) == 0) { /* replace: the resolved value wins */
+            if (rq->nresolved >= (int)(sizeof rq->resolved / sizeof rq->resolved[0]))
+                return -1;
+            char *slot = rq->resolved[rq->nresolved++];
+            memcpy(slot, value, n + 1);
+            m->values[i] = slot;
+            return 0;
+        }
+    }
+    if (m->nparams >= ROUTER_MAX_PARAMS || rq->nresolved >= (int)(sizeof rq->resolved / sizeof rq->resolved[0]))
+        return -1;
+    char *slot = rq->resolved[rq->nresolved++];
+    memcpy(slot, value, n + 1);
+    m->names[m->nparams] = name;
+    m->values[m->nparams++] = slot;
+    return 0;
+}
+
+int api_user_param(api_req *rq, const char *name)
+{
+    const char *uid = api_param(rq, name);
+    store_user u;
+    int rc = uid && id_is_uuid(uid) ? store_user_get(rq->app->store, rq->who.org_id, uid, &u) : STORE_NOTFOUND;
+    if (rc != STORE_OK) {
+        api_store_error(rq, rc, "User");
+        return -1;
+    }
+    store_user_clear(&u);
+    return 0;
+}
+
 static int is_json_type(const char *ct)
 {
     /* application/json, application/vnd.api+json, ...; parameters such as charset allowed */
@@ -213,11 +251,15 @@ json_t *api_resource(const char *id, const char *type, json_t *attributes)
     return json_pack("{s:s, s:s, s:o}", "id", id, "type", type, "attributes", attributes);
 }
 
-json_t *api_list_doc(json_t *data, long total, long records)
+json_t *api_list_doc(json_t *data, long total, long page, long records)
 {
     long pages = records > 0 ? (total + records - 1) / records : 0;
-    return json_pack("{s:o, s:{s:I, s:I}}", "data", data, "meta", "totalPages", (json_int_t)pages, "totalRecords",
-                     (json_int_t)total);
+    /* the documents' camelCase pair, and the snake_case keys the Jarvis SDK's
+     * codec reads (extractPageMeta): the same figures under both names */
+    return json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "data", data, "meta", "totalPages",
+                     (json_int_t)pages, "totalRecords", (json_int_t)total, "current_page", (json_int_t)page,
+                     "total_pages", (json_int_t)pages, "total_count", (json_int_t)total, "per_page",
+                     (json_int_t)records);
 }
 
 json_t *api_message(const char *message) { return json_pack("{s:s}", "message", message); }

@@ -7,6 +7,8 @@
  *        (default)     data: {"content": "<piece>"}       one per piece, as it arrives
  *        event: done   data: {"prompt_execution_id", "status", "model", "usage", "duration_ms"}
  *        event: error  data: {"prompt_execution_id", "status": "failed", "error", "http_status"}
+ *   POST /prompts/:id/versions/:version_id/execute[/stream]   the same, on that version (the path's
+ *        version_id wins over the body's)
  *
  * The request is suspended while the engine works: no thread waits. A stream
  * holds its status line until the model's first piece, so a stream that
@@ -52,8 +54,10 @@ static void sync_finish(void *ud, const exec_outcome *out)
                                  "model", res->model, "usage", usage_json(res), "duration_ms",
                                  (json_int_t)res->duration_ms, "finish_reason", res->finish_reason, "attempts",
                                  (json_int_t)res->attempts);
-        json_t *attrs = json_pack("{s:s%, s:o}", "content", res->output ? res->output : "",
-                                  res->output ? res->output_len : 0, "metadata", meta);
+        /* duration and execution_unique_id beside the metadata: where the Jarvis SDK's execute() looks */
+        json_t *attrs = json_pack("{s:s%, s:o, s:I, s:s}", "content", res->output ? res->output : "",
+                                  res->output ? res->output_len : 0, "metadata", meta, "duration",
+                                  (json_int_t)res->duration_ms, "execution_unique_id", out->execution_id);
         http_reply_json(cx->http, 200, json_pack("{s:o}", "data", api_resource(out->execution_id, "chat_response",
                                                                                   attrs)));
     } else {
@@ -140,6 +144,12 @@ static void execute(api_req *rq, int streaming)
         return;
     if (api_run_params_parse(rq, root, &prm))
         goto out;
+    const char *path_version = api_param(rq, "version_id");
+    if (path_version) {
+        if (api_reject_bad_id(rq, path_version, "Version"))
+            goto out;
+        prm.version_id = path_version;
+    }
     int rc = store_prompt_get(rq->app->store, rq->who.org_id, id, rq->who.user_id, &p);
     if (rc != STORE_OK) {
         api_store_error(rq, rc, "Prompt");
@@ -222,5 +232,7 @@ static void prompt_execute_stream(api_req *rq) { execute(rq, 1); }
 int api_routes_execute(app *a)
 {
     return api_route(a, "POST", "/prompts/:id/execute", prompt_execute, 0) ||
-           api_route(a, "POST", "/prompts/:id/execute/stream", prompt_execute_stream, 0);
+           api_route(a, "POST", "/prompts/:id/execute/stream", prompt_execute_stream, 0) ||
+           api_route(a, "POST", "/prompts/:id/versions/:version_id/execute", prompt_execute, 0) ||
+           api_route(a, "POST", "/prompts/:id/versions/:version_id/execute/stream", prompt_execute_stream, 0);
 }

@@ -7,6 +7,9 @@
  *   PUT    /prompts/:id/executions/:exec_id/save        DELETE .../unsave
  *   GET    /executions                                  every execution (prompt_id, status, sort filters)
  *   GET    /executions/:id
+ *   POST   /executions/:id/cancel                       a queued or running async execution -> cancelled
+ *                                                       (409 once it ended, or for a sync one)
+ *   GET    /prompts/:id/versions/:version_id/executions the runs of one version (as the prompt's list)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,18 @@ json_t *api_execution_json(const store_execution *e)
         (json_int_t)e->comments_count, "status", e->status, "error", e->error, "liked", e->liked, "saved", e->saved,
         "metadata", json_or_empty_object(e->metadata), "created_at", api_time(e->created_at), "finished_at",
         api_time(e->finished_at));
+    /* The names the Jarvis SDK reads (its executionMapper), beside the
+     * documents' own: the same values, never a second source of truth. */
+    if (attrs) {
+        json_object_set_new(attrs, "input", json_string(e->rendered_prompt ? e->rendered_prompt : ""));
+        json_object_set_new(attrs, "tokens", json_integer(e->total_tokens));
+        json_object_set_new(attrs, "duration", json_integer(e->duration_ms));
+        json_object_set_new(attrs, "prompt_unique_id", e->prompt_id[0] ? json_string(e->prompt_id) : json_null());
+        json_object_set_new(attrs, "version_unique_id", e->version_id[0] ? json_string(e->version_id) : json_null());
+        json_object_set_new(attrs, "started_at", api_time(e->started_at));
+        json_object_set_new(attrs, "completed_at", api_time(e->finished_at));
+        json_object_set_new(attrs, "updated_at", api_time(e->updated_at ? e->updated_at : e->created_at));
+    }
     /* only when the model answered with tool calls (chat completions through the gateway) */
     json_t *tool_calls = e->tool_calls ? json_loads(e->tool_calls, 0, NULL) : NULL;
     if (attrs && tool_calls)
@@ -76,12 +91,13 @@ static int parse_exec_sort(const char *s, enum store_execution_sort *sort, int *
     return -1;
 }
 
-static void list_executions(api_req *rq, const char *prompt_id)
+static void list_executions(api_req *rq, const char *prompt_id, const char *version_id)
 {
     long page, records;
     if (api_page_params(rq, &page, &records))
         return;
-    store_execution_query q = {.prompt_id = prompt_id, .sort = STORE_ESORT_CREATED_AT, .sort_desc = 1};
+    store_execution_query q = {
+        .prompt_id = prompt_id, .version_id = version_id, .sort = STORE_ESORT_CREATED_AT, .sort_desc = 1};
     q.status = http_query(rq->http, "status");
     if (q.status && !*q.status)
         q.status = NULL;
@@ -108,7 +124,7 @@ static void list_executions(api_req *rq, const char *prompt_id)
     json_t *data = json_array();
     for (size_t i = 0; i < list.count; i++)
         json_array_append_new(data, api_execution_json(&list.items[i]));
-    http_reply_json(rq->http, 200, api_list_doc(data, list.total, records));
+    http_reply_json(rq->http, 200, api_list_doc(data, list.total, page, records));
     store_execution_page_free(&list);
 }
 
@@ -117,7 +133,22 @@ static void prompt_executions_list(api_req *rq)
     const char *id = api_param(rq, "id");
     if (api_reject_bad_id(rq, id, "Prompt"))
         return;
-    list_executions(rq, id);
+    list_executions(rq, id, NULL);
+}
+
+static void version_executions_list(api_req *rq)
+{
+    const char *id = api_param(rq, "id"), *vid = api_param(rq, "version_id");
+    if (api_reject_bad_id(rq, id, "Prompt") || api_reject_bad_id(rq, vid, "Version"))
+        return;
+    store_version v;
+    int rc = store_version_get(rq->app->store, rq->who.org_id, id, vid, &v);
+    if (rc != STORE_OK) {
+        api_store_error(rq, rc, "Version");
+        return;
+    }
+    store_version_clear(&v);
+    list_executions(rq, id, vid);
 }
 
 static void executions_list(api_req *rq)
@@ -127,7 +158,7 @@ static void executions_list(api_req *rq)
         http_error(rq->http, 400, NULL, "prompt_id", "'prompt_id' must be a UUID");
         return;
     }
-    list_executions(rq, prompt_id && *prompt_id ? prompt_id : NULL);
+    list_executions(rq, prompt_id && *prompt_id ? prompt_id : NULL, NULL);
 }
 
 static void get_execution(api_req *rq, const char *prompt_id, const char *exec_id)
@@ -146,6 +177,29 @@ static void get_execution(api_req *rq, const char *prompt_id, const char *exec_i
 
 static void prompt_execution_get(api_req *rq) { get_execution(rq, api_param(rq, "id"), api_param(rq, "exec_id")); }
 static void execution_get(api_req *rq) { get_execution(rq, NULL, api_param(rq, "id")); }
+
+static void execution_cancel(api_req *rq)
+{
+    const char *id = api_param(rq, "id");
+    if (api_reject_bad_id(rq, id, "Execution"))
+        return;
+    int rc = store_execution_cancel(rq->app->store, rq->who.org_id, id, rq->who.is_admin ? NULL : rq->who.user_id);
+    if (rc == STORE_CONFLICT) {
+        http_error(rq->http, 409, "Execution Not Cancellable", NULL,
+                   "Only a queued or running async execution can be cancelled; this one has ended or runs "
+                   "synchronously");
+        return;
+    }
+    store_execution e;
+    if (rc == STORE_OK)
+        rc = store_execution_get(rq->app->store, rq->who.org_id, NULL, id, rq->who.user_id, &e);
+    if (rc != STORE_OK) {
+        api_store_error(rq, rc, "Execution");
+        return;
+    }
+    http_reply_json(rq->http, 200, json_pack("{s:o}", "data", api_execution_json(&e)));
+    store_execution_clear(&e);
+}
 
 /* like/dislike, save/unsave on an execution of a prompt. */
 static void execution_react(api_req *rq, enum store_reaction kind, int on, const char *message)
@@ -181,5 +235,7 @@ int api_routes_executions(app *a)
            api_route(a, "PUT", "/prompts/:id/executions/:exec_id/save", exec_save, 0) ||
            api_route(a, "DELETE", "/prompts/:id/executions/:exec_id/unsave", exec_unsave, 0) ||
            api_route(a, "GET", "/executions", executions_list, 0) ||
-           api_route(a, "GET", "/executions/:id", execution_get, 0);
+           api_route(a, "GET", "/executions/:id", execution_get, 0) ||
+           api_route(a, "POST", "/executions/:id/cancel", execution_cancel, 0) ||
+           api_route(a, "GET", "/prompts/:id/versions/:version_id/executions", version_executions_list, 0);
 }

@@ -4,11 +4,15 @@
  *
  *   GET    /prompts                      list (page, records, status, search, sort)
  *   POST   /prompts                      {"prompt": {name, description, content}} -> 201
+ *                                         ("abstract", the Jarvis SDK's word, when no description;
+ *                                         answered as abstract, with version, likes, user_unique_id)
  *                                         (optional: workspace_id, data_source_ids, tags; see prompt_links.c)
  *   GET    /prompts/:id
  *   PUT    /prompts/:id                  a content change makes a new version
  *   DELETE /prompts/:id                  204
- *   POST   /prompts/:id/render           {"variables": {...}}
+ *   POST   /prompts/:id/render           {"variables": {...}} (or "placeholders", the Jarvis SDK's
+ *                                         word); data.meta says placeholders_provided / _missing /
+ *                                         all_placeholders as the SDK reads them
  *   GET    /prompts/:id/versions
  *   POST   /prompts/:id/versions/:version_id/publish
  *   PUT    /prompts/:id/like    DELETE /prompts/:id/dislike
@@ -23,6 +27,7 @@
 #include "api/api_v1.h" /* api_prompt_links_*: workspace_id, tags, data_source_ids */
 #include "core/ids.h"
 #include "core/template.h"
+#include "core/timeutil.h"
 
 #define PROMPT_NAME_MAX 255
 #define PROMPT_DESCRIPTION_MAX 10000
@@ -50,6 +55,13 @@ static json_t *prompt_json(const store_prompt *p)
         p->published_version_id[0] ? p->published_version_id : NULL, "created_at", api_time(p->created_at),
         "updated_at", api_time(p->updated_at));
     api_prompt_links_json(attrs, p);
+    /* the Jarvis SDK's names for the same values (its promptMapper) */
+    if (attrs) {
+        json_object_set_new(attrs, "abstract", json_string(p->description));
+        json_object_set_new(attrs, "version", json_integer(p->versions_count));
+        json_object_set_new(attrs, "likes", json_integer(p->likes_count));
+        json_object_set_new(attrs, "user_unique_id", json_string(p->user_id));
+    }
     json_t *res = api_resource(p->id, "prompt", attrs);
     if (res)
         json_object_set_new(res, "relationships",
@@ -145,7 +157,7 @@ static void prompts_list(api_req *rq)
     json_t *data = json_array();
     for (size_t i = 0; i < list.count; i++)
         json_array_append_new(data, prompt_json(&list.items[i]));
-    http_reply_json(rq->http, 200, api_list_doc(data, list.total, records));
+    http_reply_json(rq->http, 200, api_list_doc(data, list.total, page, records));
     store_prompt_page_free(&list);
 }
 
@@ -160,6 +172,8 @@ static void prompts_create(api_req *rq)
         api_string_field(rq, obj, "name", "prompt.name", 1, 1, PROMPT_NAME_MAX, &name) ||
         api_string_field(rq, obj, "description", "prompt.description", 0, 0, PROMPT_DESCRIPTION_MAX,
                          &description) ||
+        (!description && api_string_field(rq, obj, "abstract", "prompt.abstract", 0, 0, PROMPT_DESCRIPTION_MAX,
+                                          &description)) ||
         api_string_field(rq, obj, "content", "prompt.content", 1, 1, PROMPT_CONTENT_MAX, &content) ||
         check_template(rq, content) || api_prompt_links_parse(rq, obj, "prompt.", &links))
         goto out;
@@ -221,6 +235,8 @@ static void prompts_update(api_req *rq)
         api_string_field(rq, obj, "name", "prompt.name", 0, 1, PROMPT_NAME_MAX, &patch.name) ||
         api_string_field(rq, obj, "description", "prompt.description", 0, 0, PROMPT_DESCRIPTION_MAX,
                          &patch.description) ||
+        (!patch.description && api_string_field(rq, obj, "abstract", "prompt.abstract", 0, 0,
+                                                PROMPT_DESCRIPTION_MAX, &patch.description)) ||
         api_string_field(rq, obj, "content", "prompt.content", 0, 1, PROMPT_CONTENT_MAX, &patch.content) ||
         api_string_field(rq, obj, "status", "prompt.status", 0, 1, 16, &patch.status) ||
         (patch.content && check_template(rq, patch.content)) || api_prompt_links_parse(rq, obj, "prompt.", &links))
@@ -267,9 +283,14 @@ static void prompts_render(api_req *rq)
     store_version v = {0};
     if (api_reject_bad_id(rq, id, "Prompt") || api_read_body(rq, &root))
         return;
+    const char *vars_field = "variables";
     json_t *vars = json_object_get(root, "variables");
+    if (!vars || json_is_null(vars)) {
+        vars_field = "placeholders";
+        vars = json_object_get(root, "placeholders");
+    }
     if (vars && !json_is_null(vars) && !json_is_object(vars)) {
-        http_error(rq->http, 422, NULL, "variables", "'variables' must be an object");
+        http_error(rq->http, 422, NULL, vars_field, "'%s' must be an object", vars_field);
         goto out;
     }
     if (api_string_field(rq, root, "version_id", "version_id", 0, 1, 64, &version_id))
@@ -297,10 +318,26 @@ static void prompts_render(api_req *rq)
         http_error(rq->http, 422, NULL, "prompt.content", "The stored template is malformed: %s", terr.message);
         goto out;
     }
-    json_t *attrs = json_pack("{s:s, s:o, s:o, s:s, s:s}", "rendered_content", rendered, "variables_used", used,
-                              "missing_variables", missing, "prompt_id", p.id, "version_id", used_version);
+    json_t *all = NULL, *provided = json_array();
+    if (template_variables(content, &all, NULL) != 0)
+        all = json_array();
+    const char *key;
+    json_t *value;
+    if (json_is_object(vars))
+        json_object_foreach(vars, key, value) json_array_append_new(provided, json_string(key));
+    json_t *meta = json_pack("{s:o, s:O, s:o, s:o}", "placeholders_provided", provided, "placeholders_missing",
+                             missing, "all_placeholders", all, "rendered_at", api_time(time_now_ms()));
+    json_t *attrs = json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:s}", "rendered_content", rendered,
+                              "variables_used", used, "missing_variables", missing, "prompt_id", p.id, "version_id",
+                              used_version, "prompt_unique_id", p.id, "version_unique_id", used_version, "name",
+                              p.name);
     free(rendered);
-    http_reply_json(rq->http, 200, json_pack("{s:o}", "data", api_resource(p.id, "rendered_prompt", attrs)));
+    json_t *res = api_resource(p.id, "rendered_prompt", attrs);
+    if (res && meta)
+        json_object_set_new(res, "meta", meta);
+    else
+        json_decref(meta);
+    http_reply_json(rq->http, 200, json_pack("{s:o}", "data", res));
 out:
     store_prompt_clear(&p);
     store_version_clear(&v);
@@ -322,7 +359,7 @@ static void versions_list(api_req *rq)
     json_t *data = json_array();
     for (size_t i = 0; i < list.count; i++)
         json_array_append_new(data, version_json(&list.items[i]));
-    http_reply_json(rq->http, 200, api_list_doc(data, list.total, records));
+    http_reply_json(rq->http, 200, api_list_doc(data, list.total, page, records));
     store_version_page_free(&list);
 }
 

@@ -1,5 +1,5 @@
 /*
- * ids.c — UUIDv7 generation and UUID syntax checks (see ids.h).
+ * ids.c — UUIDv4 generation and UUID syntax checks (see ids.h).
  */
 #include "core/ids.h"
 
@@ -8,19 +8,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 void id_new(char out[ID_LEN + 1])
 {
     unsigned char b[16];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)(ts.tv_nsec / 1000000);
 
     randombytes_buf(b, sizeof b);
-    for (int i = 0; i < 6; i++)
-        b[i] = (unsigned char)(ms >> (40 - 8 * i));
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x70); /* version 7 */
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* variant 10 */
 
     static const char hex[] = "0123456789abcdef";

@@ -599,7 +599,7 @@ static const char SQL_ORG_COUNT[] = "SELECT count(*) FROM organizations";
 static const char SQL_ORG_BY_NAME[] = "SELECT id FROM organizations WHERE name = ?1";
 static const char SQL_ORG_INSERT[] = "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?2, ?3)";
 static const char SQL_ADMIN_OF_ORG[] =
-    "SELECT id FROM users WHERE org_id = ?1 AND role = 'admin' ORDER BY created_at, id LIMIT 1";
+    "SELECT id FROM users WHERE org_id = ?1 AND role = 'admin' ORDER BY created_at, rowid LIMIT 1";
 static const char SQL_USER_INSERT[] =
     "INSERT INTO users (id, org_id, email, name, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 static const char SQL_KEY_INSERT[] = "INSERT INTO api_keys (id, org_id, user_id, prefix, hash, name, created_at) "
@@ -610,7 +610,7 @@ static const char SQL_KEY_INSERT[] = "INSERT INTO api_keys (id, org_id, user_id,
 #define KEY_FROM "FROM api_keys k JOIN users u ON u.id = k.user_id JOIN organizations o ON o.id = k.org_id "
 static const char SQL_KEY_BY_PREFIX[] = "SELECT " KEY_COLS KEY_FROM "WHERE k.prefix = ?1";
 static const char SQL_KEY_LIST[] =
-    "SELECT " KEY_COLS KEY_FROM "WHERE ?1 IS NULL OR o.name = ?1 OR o.id = ?1 ORDER BY k.created_at, k.id";
+    "SELECT " KEY_COLS KEY_FROM "WHERE ?1 IS NULL OR o.name = ?1 OR o.id = ?1 ORDER BY k.created_at, k.rowid";
 static const char SQL_KEY_REVOKE[] =
     "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE prefix = ?1";
 
@@ -862,7 +862,9 @@ static const struct store_ops sqlite_ops = {
     .execution_get = sq_execution_get,
     .execution_list = sq_execution_list,
     .comment_create = sq_comment_create,
+    .comment_get = sq_comment_get,
     .comment_list = sq_comment_list,
+    .comment_update = sq_comment_update,
     .comment_delete = sq_comment_delete,
     /* sqlite_clusters.c (spec 001) */
     .entity_create = sq_entity_create,
@@ -887,6 +889,10 @@ static const struct store_ops sqlite_ops = {
     .conversation_create = sq_conversation_create,
     .conversation_get = sq_conversation_get,
     .conversation_list = sq_conversation_list,
+    .conversation_list_org = sq_conversation_list_org,
+    .entity_register = sq_entity_register,
+    .conversation_locate = sq_conversation_locate,
+    .conversation_empty = sq_conversation_empty,
     .conversation_update = sq_conversation_update,
     .conversation_delete = sq_conversation_delete,
     .message_add = sq_message_add,

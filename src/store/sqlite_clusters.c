@@ -218,6 +218,68 @@ out:
     return sq_w_end(s, rc);
 }
 
+static const char SQL_ENTITY_ID_ORG[] = "SELECT org_id FROM entities WHERE id = ?1";
+
+int sq_entity_register(store_t *base, store_entity *e, const store_entity_patch *patch, store_entity *out,
+                       int *created)
+{
+    sq_store *s = (sq_store *)base;
+    int64_t now = time_now_ms();
+    *created = 0;
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = STORE_ERR, step;
+    store_id owner = "";
+    sqlite3_stmt *st = sq_stmt(c, SQL_ENTITY_ID_ORG);
+    if (!st)
+        goto out;
+    sq_bind_text(st, 1, e->id);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        sq_col_copy(st, 0, owner, sizeof owner);
+    sq_stmt_done(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = sq_fail(c, "entity register");
+        goto out;
+    }
+    if (owner[0] && strcmp(owner, e->org_id) != 0) {
+        rc = STORE_NOTFOUND; /* another organization's id: as if missing, never a conflict that leaks it */
+        goto out;
+    }
+    if (owner[0]) { /* registered before: the fields given change it */
+        if (!(st = sq_stmt(c, SQL_ENTITY_UPDATE)))
+            goto out;
+        sq_bind_text(st, 1, e->org_id);
+        sq_bind_text(st, 2, e->id);
+        sq_bind_text(st, 3, patch->name);
+        sq_bind_text(st, 4, patch->description);
+        sq_bind_text(st, 5, patch->persona);
+        sq_bind_text(st, 6, patch->model);
+        sqlite3_bind_int(st, 7, patch->clear_model ? 1 : 0);
+        sqlite3_bind_int64(st, 8, now);
+    } else {
+        if (!(st = sq_stmt(c, SQL_ENTITY_INSERT)))
+            goto out;
+        sq_bind_text(st, 1, e->id);
+        sq_bind_text(st, 2, e->org_id);
+        sq_bind_text(st, 3, e->user_id);
+        sq_bind_text(st, 4, e->name);
+        sq_bind_text(st, 5, e->description ? e->description : "");
+        sq_bind_text(st, 6, e->persona ? e->persona : "");
+        sq_bind_text(st, 7, e->model && *e->model ? e->model : NULL);
+        sqlite3_bind_int64(st, 8, now);
+        *created = 1;
+    }
+    if ((rc = sq_step_done(c, st)) != STORE_OK)
+        goto out;
+    rc = entity_get_on(c, e->org_id, e->id, out);
+out:
+    if (rc != STORE_OK)
+        *created = 0;
+    return sq_w_end(s, rc);
+}
+
 int sq_entity_delete(store_t *base, const char *org_id, const char *id)
 {
     /* memberships go with it (cluster_members.entity_id cascades) */
@@ -237,9 +299,11 @@ static const char SQL_CLUSTER_INSERT[] =
     "INSERT INTO clusters (id, org_id, user_id, name, description, created_at, updated_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
 static const char SQL_CLUSTER_GET[] = "SELECT " CLUSTER_COLS "FROM clusters c WHERE c.org_id = ?1 AND c.id = ?2";
-static const char SQL_CLUSTER_COUNT[] = "SELECT count(*) FROM clusters WHERE org_id = ?1";
+static const char SQL_CLUSTER_COUNT[] =
+    "SELECT count(*) FROM clusters WHERE org_id = ?1 AND (?2 IS NULL OR user_id = ?2)";
 static const char SQL_CLUSTER_LIST[] = "SELECT " CLUSTER_COLS "FROM clusters c WHERE c.org_id = ?1 "
-                                       "ORDER BY c.created_at, c.rowid LIMIT ?2 OFFSET ?3";
+                                       "AND (?2 IS NULL OR c.user_id = ?2) "
+                                       "ORDER BY c.created_at, c.rowid LIMIT ?3 OFFSET ?4";
 static const char SQL_CLUSTER_MEMBER_IDS[] =
     "SELECT entity_id FROM cluster_members WHERE cluster_id = ?1 ORDER BY created_at, rowid";
 static const char SQL_CLUSTER_UPDATE[] =
@@ -352,10 +416,11 @@ int sq_cluster_get(store_t *base, const char *org_id, const char *id, store_clus
 
 static int cluster_row(sqlite3_stmt *st, void *item) { return cluster_from_row(st, item); }
 
-int sq_cluster_list(store_t *base, const char *org_id, long offset, long limit, store_cluster_page *out)
+int sq_cluster_list(store_t *base, const char *org_id, const char *user_id, long offset, long limit,
+                    store_cluster_page *out)
 {
     memset(out, 0, sizeof *out);
-    sq_page_query q = {SQL_CLUSTER_COUNT, SQL_CLUSTER_LIST, {org_id}, 1, offset, limit, "cluster list"};
+    sq_page_query q = {SQL_CLUSTER_COUNT, SQL_CLUSTER_LIST, {org_id, user_id}, 2, offset, limit, "cluster list"};
     int rc = sq_page((sq_store *)base, &q, sizeof *out->items, cluster_row, &out->items, &out->count, &out->total);
     if (rc != STORE_OK)
         store_cluster_page_free(out);
@@ -729,6 +794,19 @@ static const char SQL_CONVERSATION_UPDATE[] =
     "UPDATE conversations SET title = coalesce(?3, title), status = coalesce(?4, status), updated_at = ?5 "
     "WHERE cluster_id = ?1 AND id = ?2";
 static const char SQL_CONVERSATION_DELETE[] = "DELETE FROM conversations WHERE cluster_id = ?1 AND id = ?2";
+/* Across the organization's clusters (the Jarvis SDK's /conversations): reached through the cluster's org_id. */
+static const char SQL_CONVERSATION_COUNT_ORG[] =
+    "SELECT count(*) FROM conversations v JOIN clusters c ON c.id = v.cluster_id WHERE c.org_id = ?1 "
+    "AND (?2 IS NULL OR v.user_id = ?2) AND (?3 IS NULL OR v.status = ?3) AND (?4 IS NULL OR v.cluster_id = ?4)";
+static const char SQL_CONVERSATION_LIST_ORG[] =
+    "SELECT " CONVERSATION_COLS "FROM conversations v JOIN clusters c ON c.id = v.cluster_id WHERE c.org_id = ?1 "
+    "AND (?2 IS NULL OR v.user_id = ?2) AND (?3 IS NULL OR v.status = ?3) AND (?4 IS NULL OR v.cluster_id = ?4) "
+    "ORDER BY v.created_at DESC, v.rowid DESC LIMIT ?5 OFFSET ?6";
+static const char SQL_CONVERSATION_LOCATE[] =
+    "SELECT v.cluster_id FROM conversations v JOIN clusters c ON c.id = v.cluster_id WHERE c.org_id = ?1 AND v.id = ?2";
+static const char SQL_CONVERSATION_CLEAR[] = "DELETE FROM messages WHERE conversation_id = ?1";
+static const char SQL_CONVERSATION_ZERO[] =
+    "UPDATE conversations SET messages_count = 0, updated_at = ?2 WHERE id = ?1";
 static const char SQL_CONVERSATION_BUMP[] =
     "UPDATE conversations SET messages_count = messages_count + ?2, updated_at = ?3 WHERE id = ?1";
 
@@ -900,6 +978,77 @@ int sq_conversation_delete(store_t *base, const char *org_id, const char *cluste
     /* its messages cascade */
     if ((rc = sq_step_done(c, st)) == STORE_OK && sqlite3_changes(c->db) == 0)
         rc = not_found(missing, STORE_PART_CONVERSATION);
+out:
+    return sq_w_end(s, rc);
+}
+
+static int conversation_row(sqlite3_stmt *st, void *item) { return conversation_from_row(st, item); }
+
+int sq_conversation_list_org(store_t *base, const char *org_id, const char *cluster_id, const char *user_id,
+                             const char *status, long offset, long limit, store_conversation_page *out)
+{
+    memset(out, 0, sizeof *out);
+    sq_page_query q = {SQL_CONVERSATION_COUNT_ORG, SQL_CONVERSATION_LIST_ORG, {org_id, user_id, status, cluster_id}, 4,
+                       offset, limit, "conversation list (organization)"};
+    int rc = sq_page((sq_store *)base, &q, sizeof *out->items, conversation_row, &out->items, &out->count,
+                     &out->total);
+    if (rc != STORE_OK)
+        store_conversation_page_free(out);
+    return rc;
+}
+
+int sq_conversation_locate(store_t *base, const char *org_id, const char *id, store_id cluster_id)
+{
+    sq_store *s = (sq_store *)base;
+    sq_conn *c = sq_reader_get(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = STORE_ERR;
+    sqlite3_stmt *st = sq_stmt(c, SQL_CONVERSATION_LOCATE);
+    if (st) {
+        sq_bind_text(st, 1, org_id);
+        sq_bind_text(st, 2, id);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            sq_col_copy(st, 0, cluster_id, sizeof(store_id));
+            rc = STORE_OK;
+        } else {
+            rc = step == SQLITE_DONE ? STORE_NOTFOUND : sq_fail(c, "conversation locate");
+        }
+        sq_stmt_done(st);
+    }
+    sq_reader_put(s, c);
+    return rc;
+}
+
+int sq_conversation_empty(store_t *base, const char *org_id, const char *cluster_id, const char *id,
+                          store_conversation *out, enum store_cluster_part *missing)
+{
+    sq_store *s = (sq_store *)base;
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    store_conversation cur = {0};
+    sqlite3_stmt *st;
+    /* the conversation must be in the cluster, and the cluster in org_id */
+    int rc = conversation_get_on(c, org_id, cluster_id, id, &cur, missing);
+    store_conversation_clear(&cur);
+    if (rc != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if (!(st = sq_stmt(c, SQL_CONVERSATION_CLEAR)))
+        goto out;
+    sq_bind_text(st, 1, id);
+    if ((rc = sq_step_done(c, st)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if (!(st = sq_stmt(c, SQL_CONVERSATION_ZERO)))
+        goto out;
+    sq_bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, time_now_ms());
+    if ((rc = sq_step_done(c, st)) != STORE_OK)
+        goto out;
+    rc = conversation_get_on(c, org_id, cluster_id, id, out, missing);
 out:
     return sq_w_end(s, rc);
 }

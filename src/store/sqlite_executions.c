@@ -229,10 +229,11 @@ int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id,
                                        [STORE_ESORT_TOKENS] = "e.total_tokens",
                                        [STORE_ESORT_STATUS] = "e.status"};
     const char *dir = q->sort_desc ? "DESC" : "ASC";
-    char where[256], sql[2048];
-    snprintf(where, sizeof where, "FROM executions e WHERE e.org_id = ?1%s%s%s%s",
+    char where[320], sql[2048];
+    snprintf(where, sizeof where, "FROM executions e WHERE e.org_id = ?1%s%s%s%s%s",
              q->prompt_id ? " AND e.prompt_id = ?4" : "", q->status ? " AND e.status = ?2" : "",
-             q->user_id ? " AND e.user_id = ?7" : "", q->since ? " AND e.created_at >= ?8" : "");
+             q->user_id ? " AND e.user_id = ?7" : "", q->since ? " AND e.created_at >= ?8" : "",
+             q->version_id ? " AND e.version_id = ?9" : "");
     int rc = STORE_ERR, step;
     sqlite3_stmt *cnt = NULL, *st = NULL;
     sq_conn *c = sq_reader_get(s);
@@ -248,7 +249,7 @@ int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id,
         sq_fail(c, "execution count prepare");
         goto out;
     }
-    snprintf(sql, sizeof sql, "SELECT " EXEC_COLS "%s ORDER BY %s %s, e.id %s LIMIT ?5 OFFSET ?6", where,
+    snprintf(sql, sizeof sql, "SELECT " EXEC_COLS "%s ORDER BY %s %s, e.rowid %s LIMIT ?5 OFFSET ?6", where,
              order_cols[q->sort], dir, dir);
     if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
         sq_fail(c, "execution list prepare");
@@ -266,6 +267,8 @@ int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id,
             sq_bind_text(both[i], 7, q->user_id);
         if (q->since)
             sqlite3_bind_int64(both[i], 8, q->since);
+        if (q->version_id)
+            sq_bind_text(both[i], 9, q->version_id);
     }
     sqlite3_bind_int64(st, 5, q->limit);
     sqlite3_bind_int64(st, 6, q->offset);
@@ -298,24 +301,58 @@ out:
 
 /* ---------------------------------------------------------------- comments */
 
+/* A comment is on one target: an execution (of prompt_id when given) or, with
+ * no execution, the prompt itself. The statements below come in pairs, [0] for
+ * an execution's comments and [1] for a prompt's own; ?1 is the target id. */
+
 static const char SQL_EXEC_EXISTS[] =
     "SELECT 1 FROM executions WHERE org_id = ?1 AND id = ?2 AND (?3 IS NULL OR prompt_id = ?3)";
-static const char SQL_COMMENT_INSERT[] = "INSERT INTO comments (id, org_id, execution_id, user_id, body, "
-                                         "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
-static const char SQL_COMMENT_BUMP[] =
-    "UPDATE executions SET comments_count = max(0, comments_count + ?2) WHERE id = ?1";
-#define COMMENT_COLS "c.id, c.execution_id, c.user_id, c.body, coalesce(u.email, ''), c.created_at, c.updated_at "
-static const char SQL_COMMENT_GET[] =
-    "SELECT " COMMENT_COLS "FROM comments c LEFT JOIN users u ON u.id = c.user_id WHERE c.id = ?1";
-static const char SQL_COMMENT_COUNT[] = "SELECT count(*) FROM comments WHERE execution_id = ?1";
-static const char SQL_COMMENT_LIST[] = "SELECT " COMMENT_COLS "FROM comments c LEFT JOIN users u ON u.id = "
-                                       "c.user_id WHERE c.execution_id = ?1 ORDER BY c.created_at, c.id "
-                                       "LIMIT ?2 OFFSET ?3";
-static const char SQL_COMMENT_DELETE[] = "DELETE FROM comments WHERE id = ?1 AND execution_id = ?2 AND org_id = ?3 "
-                                         "AND (?4 OR user_id = ?5)";
+static const char *const SQL_COMMENT_INSERT[2] = {
+    "INSERT INTO comments (id, org_id, execution_id, parent_id, user_id, body, created_at, updated_at) "
+    "VALUES (?2, ?3, ?1, ?4, ?5, ?6, ?7, ?7)",
+    "INSERT INTO comments (id, org_id, prompt_id, parent_id, user_id, body, created_at, updated_at) "
+    "VALUES (?2, ?3, ?1, ?4, ?5, ?6, ?7, ?7)"};
+#define COMMENT_COLS                                                                                               \
+    "c.id, coalesce(c.execution_id, ''), coalesce(c.prompt_id, ''), coalesce(c.parent_id, ''), c.user_id, c.body, " \
+    "coalesce(u.email, ''), c.likes_count, c.saves_count, c.followers_count, c.replies_count, c.created_at, "      \
+    "c.updated_at "
+#define COMMENT_FROM "FROM comments c LEFT JOIN users u ON u.id = c.user_id "
+static const char *const SQL_COMMENT_GET[2] = {
+    "SELECT " COMMENT_COLS COMMENT_FROM "WHERE c.execution_id = ?1 AND c.id = ?2 AND c.org_id = ?3",
+    "SELECT " COMMENT_COLS COMMENT_FROM "WHERE c.prompt_id = ?1 AND c.id = ?2 AND c.org_id = ?3"};
+static const char *const SQL_COMMENT_COUNT[2] = {
+    "SELECT count(*) FROM comments WHERE execution_id = ?1 AND (?2 IS NULL OR parent_id = ?2)",
+    "SELECT count(*) FROM comments WHERE prompt_id = ?1 AND (?2 IS NULL OR parent_id = ?2)"};
+static const char *const SQL_COMMENT_LIST[2] = {
+    "SELECT " COMMENT_COLS COMMENT_FROM "WHERE c.execution_id = ?1 AND (?2 IS NULL OR c.parent_id = ?2) "
+    "ORDER BY c.created_at, c.rowid LIMIT ?3 OFFSET ?4",
+    "SELECT " COMMENT_COLS COMMENT_FROM "WHERE c.prompt_id = ?1 AND (?2 IS NULL OR c.parent_id = ?2) "
+    "ORDER BY c.created_at, c.rowid LIMIT ?3 OFFSET ?4"};
+static const char *const SQL_COMMENT_UPDATE[2] = {
+    "UPDATE comments SET body = ?4, updated_at = ?5 WHERE execution_id = ?1 AND id = ?2 AND org_id = ?3 "
+    "AND (?6 OR user_id = ?7)",
+    "UPDATE comments SET body = ?4, updated_at = ?5 WHERE prompt_id = ?1 AND id = ?2 AND org_id = ?3 "
+    "AND (?6 OR user_id = ?7)"};
+static const char *const SQL_COMMENT_DELETE[2] = {
+    "DELETE FROM comments WHERE execution_id = ?1 AND id = ?2 AND org_id = ?3 AND (?4 OR user_id = ?5)",
+    "DELETE FROM comments WHERE prompt_id = ?1 AND id = ?2 AND org_id = ?3 AND (?4 OR user_id = ?5)"};
+/* the reactions on a comment and on every reply below it (they go with it) */
+static const char SQL_COMMENT_REACTIONS_DELETE[] =
+    "WITH RECURSIVE thread(id) AS (SELECT ?1 UNION ALL SELECT c.id FROM comments c JOIN thread t ON c.parent_id = t.id) "
+    "DELETE FROM reactions WHERE target_type = 'comment' AND target_id IN (SELECT id FROM thread)";
+static const char SQL_COMMENT_PARENT_OF[] = "SELECT coalesce(parent_id, '') FROM comments WHERE id = ?1";
+static const char SQL_COMMENT_REPLIES_BUMP[] =
+    "UPDATE comments SET replies_count = max(0, replies_count + ?2) WHERE id = ?1";
+/* an execution's comments_count counts every comment on it, replies included */
+static const char SQL_EXEC_COMMENTS_RECOUNT[] =
+    "UPDATE executions SET comments_count = (SELECT count(*) FROM comments WHERE execution_id = ?1) WHERE id = ?1";
 
-static int exec_exists_on(sq_conn *c, const char *org_id, const char *prompt_id, const char *execution_id)
+/* The target exists in org_id: an execution (of prompt_id when not NULL), or
+ * with execution_id NULL the prompt. */
+static int target_exists_on(sq_conn *c, const char *org_id, const char *prompt_id, const char *execution_id)
 {
+    if (!execution_id)
+        return sq_exists(c, SQL_PROMPT_EXISTS, org_id, prompt_id);
     sqlite3_stmt *st = sq_stmt(c, SQL_EXEC_EXISTS);
     if (!st)
         return STORE_ERR;
@@ -334,76 +371,151 @@ static int comment_from_row(sqlite3_stmt *st, store_comment *cm)
     memset(cm, 0, sizeof *cm);
     sq_col_copy(st, 0, cm->id, sizeof cm->id);
     sq_col_copy(st, 1, cm->execution_id, sizeof cm->execution_id);
-    sq_col_copy(st, 2, cm->user_id, sizeof cm->user_id);
-    cm->body = sq_col_strdup(st, 3);
-    sq_col_copy(st, 4, cm->user_email, sizeof cm->user_email);
-    cm->created_at = sqlite3_column_int64(st, 5);
-    cm->updated_at = sqlite3_column_int64(st, 6);
+    sq_col_copy(st, 2, cm->prompt_id, sizeof cm->prompt_id);
+    sq_col_copy(st, 3, cm->parent_id, sizeof cm->parent_id);
+    sq_col_copy(st, 4, cm->user_id, sizeof cm->user_id);
+    cm->body = sq_col_strdup(st, 5);
+    sq_col_copy(st, 6, cm->user_email, sizeof cm->user_email);
+    cm->likes_count = (long)sqlite3_column_int64(st, 7);
+    cm->saves_count = (long)sqlite3_column_int64(st, 8);
+    cm->followers_count = (long)sqlite3_column_int64(st, 9);
+    cm->replies_count = (long)sqlite3_column_int64(st, 10);
+    cm->created_at = sqlite3_column_int64(st, 11);
+    cm->updated_at = sqlite3_column_int64(st, 12);
     return cm->body ? STORE_OK : STORE_ERR;
 }
 
+/* The comment on the target (checked in org_id first); *missing (when not
+ * NULL) says which was not found. */
+static int comment_get_on(sq_conn *c, const char *org_id, const char *prompt_id, const char *execution_id,
+                          const char *comment_id, store_comment *out, enum store_comment_part *missing)
+{
+    if (missing)
+        *missing = STORE_COMMENT_TARGET;
+    int rc = target_exists_on(c, org_id, prompt_id, execution_id);
+    if (rc != STORE_OK)
+        return rc;
+    if (missing)
+        *missing = STORE_COMMENT_ONE;
+    sqlite3_stmt *st = sq_stmt(c, SQL_COMMENT_GET[execution_id ? 0 : 1]);
+    if (!st)
+        return STORE_ERR;
+    sq_bind_text(st, 1, execution_id ? execution_id : prompt_id);
+    sq_bind_text(st, 2, comment_id);
+    sq_bind_text(st, 3, org_id);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        rc = comment_from_row(st, out);
+    else
+        rc = step == SQLITE_DONE ? STORE_NOTFOUND : sq_fail(c, "comment get");
+    sq_stmt_done(st);
+    return rc;
+}
+
+/* Move a comment's replies_count by delta. */
+static int replies_bump(sq_conn *c, const char *parent_id, int delta)
+{
+    sqlite3_stmt *st = sq_stmt(c, SQL_COMMENT_REPLIES_BUMP);
+    if (!st)
+        return STORE_ERR;
+    sq_bind_text(st, 1, parent_id);
+    sqlite3_bind_int(st, 2, delta);
+    return sq_step_done(c, st);
+}
+
+static int exec_comments_recount(sq_conn *c, const char *execution_id)
+{
+    if (!execution_id)
+        return STORE_OK;
+    sqlite3_stmt *st = sq_stmt(c, SQL_EXEC_COMMENTS_RECOUNT);
+    if (!st)
+        return STORE_ERR;
+    sq_bind_text(st, 1, execution_id);
+    return sq_step_done(c, st);
+}
+
 int sq_comment_create(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
-                             const char *user_id, const char *body, store_comment *out)
+                      const char *parent_id, const char *user_id, const char *body, store_comment *out,
+                      enum store_comment_part *missing)
 {
     sq_store *s = (sq_store *)base;
     store_id id;
     int64_t now = time_now_ms();
+    *missing = STORE_COMMENT_TARGET;
     sq_conn *c = sq_w_begin(s);
     if (!c)
         return STORE_ERR;
     int rc;
     sqlite3_stmt *st;
-    if ((rc = exec_exists_on(c, org_id, prompt_id, execution_id)) != STORE_OK)
+    if ((rc = target_exists_on(c, org_id, prompt_id, execution_id)) != STORE_OK)
         goto out;
+    if (parent_id) { /* a reply: its parent is on the same target */
+        store_comment parent;
+        *missing = STORE_COMMENT_PARENT;
+        if ((rc = comment_get_on(c, org_id, prompt_id, execution_id, parent_id, &parent, NULL)) != STORE_OK)
+            goto out;
+        store_comment_clear(&parent);
+        if ((rc = replies_bump(c, parent_id, 1)) != STORE_OK)
+            goto out;
+    }
     rc = STORE_ERR;
-    if (!(st = sq_stmt(c, SQL_COMMENT_INSERT)))
+    if (!(st = sq_stmt(c, SQL_COMMENT_INSERT[execution_id ? 0 : 1])))
         goto out;
     id_new(id);
-    sq_bind_text(st, 1, id);
-    sq_bind_text(st, 2, org_id);
-    sq_bind_text(st, 3, execution_id);
-    sq_bind_text(st, 4, user_id);
-    sq_bind_text(st, 5, body);
-    sqlite3_bind_int64(st, 6, now);
-    if (sq_step_done(c, st) != STORE_OK || !(st = sq_stmt(c, SQL_COMMENT_BUMP)))
+    sq_bind_text(st, 1, execution_id ? execution_id : prompt_id);
+    sq_bind_text(st, 2, id);
+    sq_bind_text(st, 3, org_id);
+    sq_bind_text(st, 4, parent_id);
+    sq_bind_text(st, 5, user_id);
+    sq_bind_text(st, 6, body);
+    sqlite3_bind_int64(st, 7, now);
+    if (sq_step_done(c, st) != STORE_OK || exec_comments_recount(c, execution_id) != STORE_OK)
         goto out;
-    sq_bind_text(st, 1, execution_id);
-    sqlite3_bind_int(st, 2, 1);
-    if (sq_step_done(c, st) != STORE_OK || !(st = sq_stmt(c, SQL_COMMENT_GET)))
-        goto out;
-    sq_bind_text(st, 1, id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        rc = comment_from_row(st, out);
-    sq_stmt_done(st);
+    rc = comment_get_on(c, org_id, prompt_id, execution_id, id, out, NULL);
 out:
     return sq_w_end(s, rc);
 }
 
+int sq_comment_get(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                   const char *comment_id, store_comment *out, enum store_comment_part *missing)
+{
+    sq_store *s = (sq_store *)base;
+    sq_conn *c = sq_reader_get(s);
+    if (!c)
+        return STORE_ERR;
+    int rc = comment_get_on(c, org_id, prompt_id, execution_id, comment_id, out, missing);
+    sq_reader_put(s, c);
+    return rc;
+}
+
 int sq_comment_list(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
-                           long offset, long limit, store_comment_page *out)
+                    const char *parent_id, long offset, long limit, store_comment_page *out)
 {
     sq_store *s = (sq_store *)base;
     memset(out, 0, sizeof *out);
     sq_conn *c = sq_reader_get(s);
     if (!c)
         return STORE_ERR;
-    int rc, step = SQLITE_ERROR;
+    int rc, step = SQLITE_ERROR, k = execution_id ? 0 : 1;
+    const char *target = execution_id ? execution_id : prompt_id;
     size_t cap = 0;
     sqlite3_stmt *st;
-    if ((rc = exec_exists_on(c, org_id, prompt_id, execution_id)) != STORE_OK)
+    if ((rc = target_exists_on(c, org_id, prompt_id, execution_id)) != STORE_OK)
         goto out;
     rc = STORE_ERR;
-    if (!(st = sq_stmt(c, SQL_COMMENT_COUNT)))
+    if (!(st = sq_stmt(c, SQL_COMMENT_COUNT[k])))
         goto out;
-    sq_bind_text(st, 1, execution_id);
+    sq_bind_text(st, 1, target);
+    sq_bind_text(st, 2, parent_id);
     if (sqlite3_step(st) == SQLITE_ROW)
         out->total = (long)sqlite3_column_int64(st, 0);
     sq_stmt_done(st);
-    if (!(st = sq_stmt(c, SQL_COMMENT_LIST)))
+    if (!(st = sq_stmt(c, SQL_COMMENT_LIST[k])))
         goto out;
-    sq_bind_text(st, 1, execution_id);
-    sqlite3_bind_int64(st, 2, limit);
-    sqlite3_bind_int64(st, 3, offset);
+    sq_bind_text(st, 1, target);
+    sq_bind_text(st, 2, parent_id);
+    sqlite3_bind_int64(st, 3, limit);
+    sqlite3_bind_int64(st, 4, offset);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (sq_grow(&out->items, &cap, out->count, sizeof *out->items))
             break;
@@ -420,8 +532,8 @@ out:
     return rc;
 }
 
-int sq_comment_delete(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
-                             const char *comment_id, const char *user_id, int is_admin)
+int sq_comment_update(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                      const char *comment_id, const char *user_id, int is_admin, const char *body, store_comment *out)
 {
     sq_store *s = (sq_store *)base;
     sq_conn *c = sq_w_begin(s);
@@ -429,27 +541,69 @@ int sq_comment_delete(store_t *base, const char *org_id, const char *prompt_id, 
         return STORE_ERR;
     int rc;
     sqlite3_stmt *st;
-    if ((rc = exec_exists_on(c, org_id, prompt_id, execution_id)) != STORE_OK)
+    if ((rc = target_exists_on(c, org_id, prompt_id, execution_id)) != STORE_OK)
         goto out;
     rc = STORE_ERR;
-    if (!(st = sq_stmt(c, SQL_COMMENT_DELETE)))
+    if (!(st = sq_stmt(c, SQL_COMMENT_UPDATE[execution_id ? 0 : 1])))
+        goto out;
+    sq_bind_text(st, 1, execution_id ? execution_id : prompt_id);
+    sq_bind_text(st, 2, comment_id);
+    sq_bind_text(st, 3, org_id);
+    sq_bind_text(st, 4, body);
+    sqlite3_bind_int64(st, 5, time_now_ms());
+    sqlite3_bind_int(st, 6, is_admin);
+    sq_bind_text(st, 7, user_id);
+    if (sq_step_done(c, st) != STORE_OK)
+        goto out;
+    if (sqlite3_changes(c->db) == 0) { /* not there, or not the caller's: the same 404 */
+        rc = STORE_NOTFOUND;
+        goto out;
+    }
+    rc = comment_get_on(c, org_id, prompt_id, execution_id, comment_id, out, NULL);
+out:
+    return sq_w_end(s, rc);
+}
+
+int sq_comment_delete(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                      const char *comment_id, const char *user_id, int is_admin)
+{
+    sq_store *s = (sq_store *)base;
+    sq_conn *c = sq_w_begin(s);
+    if (!c)
+        return STORE_ERR;
+    int rc;
+    sqlite3_stmt *st;
+    store_id parent = "";
+    if ((rc = target_exists_on(c, org_id, prompt_id, execution_id)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if (!(st = sq_stmt(c, SQL_COMMENT_PARENT_OF)))
         goto out;
     sq_bind_text(st, 1, comment_id);
-    sq_bind_text(st, 2, execution_id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        sq_col_copy(st, 0, parent, sizeof parent);
+    sq_stmt_done(st);
+    /* the reactions first: the replies they name are still there to be found */
+    if (!(st = sq_stmt(c, SQL_COMMENT_REACTIONS_DELETE)))
+        goto out;
+    sq_bind_text(st, 1, comment_id);
+    if (sq_step_done(c, st) != STORE_OK || !(st = sq_stmt(c, SQL_COMMENT_DELETE[execution_id ? 0 : 1])))
+        goto out;
+    sq_bind_text(st, 1, execution_id ? execution_id : prompt_id);
+    sq_bind_text(st, 2, comment_id);
     sq_bind_text(st, 3, org_id);
     sqlite3_bind_int(st, 4, is_admin);
     sq_bind_text(st, 5, user_id);
     if (sq_step_done(c, st) != STORE_OK)
         goto out;
-    if (sqlite3_changes(c->db) == 0) {
+    if (sqlite3_changes(c->db) == 0) { /* the rollback restores any reaction removed above */
         rc = STORE_NOTFOUND;
         goto out;
     }
-    if (!(st = sq_stmt(c, SQL_COMMENT_BUMP)))
+    /* its replies went with it (ON DELETE CASCADE) */
+    if ((parent[0] && replies_bump(c, parent, -1) != STORE_OK) || exec_comments_recount(c, execution_id) != STORE_OK)
         goto out;
-    sq_bind_text(st, 1, execution_id);
-    sqlite3_bind_int(st, 2, -1);
-    rc = sq_step_done(c, st);
+    rc = STORE_OK;
 out:
     return sq_w_end(s, rc);
 }

@@ -88,7 +88,7 @@ int sq_change_one(sq_store *s, const char *sql, const char *org_id, const char *
  * ?nargs+2. On failure the items read so far stay for the caller's page free. */
 typedef struct sq_page_query {
     const char *count_sql, *list_sql;
-    const char *args[2];
+    const char *args[4];
     int nargs;
     long offset, limit;
     const char *what; /* names the list in the log */
@@ -133,8 +133,15 @@ int sq_execution_finish(store_t *base, const char *id, const store_execution_res
 int sq_executions_write(store_t *base, store_exec_write *ops, size_t n);
 int sq_execution_get(store_t *base, const char *org_id, const char *prompt_id, const char *id, const char *viewer_id, store_execution *out);
 int sq_execution_list(store_t *base, const char *org_id, const char *viewer_id, const store_execution_query *q, store_execution_page *out);
-int sq_comment_create(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id, const char *user_id, const char *body, store_comment *out);
-int sq_comment_list(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id, long offset, long limit, store_comment_page *out);
+int sq_comment_create(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                      const char *parent_id, const char *user_id, const char *body, store_comment *out,
+                      enum store_comment_part *missing);
+int sq_comment_get(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                   const char *comment_id, store_comment *out, enum store_comment_part *missing);
+int sq_comment_list(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                    const char *parent_id, long offset, long limit, store_comment_page *out);
+int sq_comment_update(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
+                      const char *comment_id, const char *user_id, int is_admin, const char *body, store_comment *out);
 int sq_comment_delete(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id, const char *comment_id, const char *user_id, int is_admin);
 
 /* ---- sqlite_clusters.c: entities, clusters, contexts, conversations, messages (spec 001) ---- */
@@ -145,7 +152,8 @@ int sq_entity_update(store_t *base, const char *org_id, const char *id, const st
 int sq_entity_delete(store_t *base, const char *org_id, const char *id);
 int sq_cluster_create(store_t *base, store_cluster *c);
 int sq_cluster_get(store_t *base, const char *org_id, const char *id, store_cluster *out);
-int sq_cluster_list(store_t *base, const char *org_id, long offset, long limit, store_cluster_page *out);
+int sq_cluster_list(store_t *base, const char *org_id, const char *user_id, long offset, long limit,
+                    store_cluster_page *out);
 int sq_cluster_update(store_t *base, const char *org_id, const char *id, const store_cluster_patch *patch, store_cluster *out);
 int sq_cluster_delete(store_t *base, const char *org_id, const char *id);
 int sq_cluster_member_set(store_t *base, const char *org_id, const char *cluster_id, const char *entity_id, int on, enum store_cluster_part *missing);
@@ -159,6 +167,13 @@ int sq_context_update(store_t *base, const char *org_id, const char *cluster_id,
 int sq_context_delete(store_t *base, const char *org_id, const char *cluster_id, const char *id, enum store_cluster_part *missing);
 int sq_conversation_create(store_t *base, const char *org_id, const char *cluster_id, store_conversation *c);
 int sq_conversation_get(store_t *base, const char *org_id, const char *cluster_id, const char *id, store_conversation *out, enum store_cluster_part *missing);
+int sq_entity_register(store_t *base, store_entity *e, const store_entity_patch *patch, store_entity *out,
+                       int *created);
+int sq_conversation_list_org(store_t *base, const char *org_id, const char *cluster_id, const char *user_id,
+                             const char *status, long offset, long limit, store_conversation_page *out);
+int sq_conversation_locate(store_t *base, const char *org_id, const char *id, store_id cluster_id);
+int sq_conversation_empty(store_t *base, const char *org_id, const char *cluster_id, const char *id,
+                          store_conversation *out, enum store_cluster_part *missing);
 int sq_conversation_list(store_t *base, const char *org_id, const char *cluster_id, const char *status, long offset, long limit, store_conversation_page *out);
 int sq_conversation_update(store_t *base, const char *org_id, const char *cluster_id, const char *id, const store_conversation_patch *patch, store_conversation *out, enum store_cluster_part *missing);
 int sq_conversation_delete(store_t *base, const char *org_id, const char *cluster_id, const char *id, enum store_cluster_part *missing);

@@ -31,6 +31,10 @@ static const char SQL_PROMPT_UPDATE[] =
 static const char SQL_PROMPT_DELETE[] = "DELETE FROM prompts WHERE org_id = ?1 AND id = ?2";
 static const char SQL_REACTIONS_DELETE_TARGET[] =
     "DELETE FROM reactions WHERE target_type = ?1 AND target_id = ?2";
+/* the reactions on the prompt's own comments (the comments cascade with the prompt, reactions do not) */
+static const char SQL_REACTIONS_DELETE_PROMPT_COMMENTS[] =
+    "DELETE FROM reactions WHERE target_type = 'comment' AND target_id IN "
+    "(SELECT id FROM comments WHERE prompt_id = ?2 AND org_id = ?1)";
 
 int sq_prompt_from_row(sqlite3_stmt *st, store_prompt *p)
 {
@@ -218,7 +222,7 @@ int sq_prompt_list(store_t *base, const char *org_id, const char *viewer_id, con
         sq_fail(c, "prompt count prepare");
         goto out;
     }
-    snprintf(sql, sizeof sql, "SELECT " SQ_PROMPT_COLS "%s ORDER BY %s %s, p.id %s LIMIT ?5 OFFSET ?6", where,
+    snprintf(sql, sizeof sql, "SELECT " SQ_PROMPT_COLS "%s ORDER BY %s %s, p.rowid %s LIMIT ?5 OFFSET ?6", where,
              order_cols[q->sort], dir, dir);
     if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
         sq_fail(c, "prompt list prepare");
@@ -330,14 +334,21 @@ int sq_prompt_delete(store_t *base, const char *org_id, const char *id)
     if (!c)
         return STORE_ERR;
     int rc = STORE_ERR;
-    sqlite3_stmt *st = sq_stmt(c, SQL_PROMPT_DELETE);
+    sqlite3_stmt *st = sq_stmt(c, SQL_REACTIONS_DELETE_PROMPT_COMMENTS);
     if (!st)
         goto out;
     sq_bind_text(st, 1, org_id);
     sq_bind_text(st, 2, id);
     if ((rc = sq_step_done(c, st)) != STORE_OK)
         goto out;
-    if (sqlite3_changes(c->db) == 0) {
+    rc = STORE_ERR;
+    if (!(st = sq_stmt(c, SQL_PROMPT_DELETE)))
+        goto out;
+    sq_bind_text(st, 1, org_id);
+    sq_bind_text(st, 2, id);
+    if ((rc = sq_step_done(c, st)) != STORE_OK)
+        goto out;
+    if (sqlite3_changes(c->db) == 0) { /* the rollback keeps any reaction removed above */
         rc = STORE_NOTFOUND;
         goto out;
     }
@@ -492,8 +503,10 @@ out:
 int sq_reaction_set(store_t *base, const char *org_id, const char *user_id, enum store_target target,
                            const char *target_id, enum store_reaction kind, int on)
 {
-    static const char *tables[] = {[STORE_TARGET_PROMPT] = "prompts", [STORE_TARGET_EXECUTION] = "executions"};
-    static const char *types[] = {[STORE_TARGET_PROMPT] = "prompt", [STORE_TARGET_EXECUTION] = "execution"};
+    static const char *tables[] = {[STORE_TARGET_PROMPT] = "prompts", [STORE_TARGET_EXECUTION] = "executions",
+                                   [STORE_TARGET_COMMENT] = "comments"};
+    static const char *types[] = {[STORE_TARGET_PROMPT] = "prompt", [STORE_TARGET_EXECUTION] = "execution",
+                                  [STORE_TARGET_COMMENT] = "comment"};
     static const char *kinds[] = {[STORE_REACT_LIKE] = "like", [STORE_REACT_SAVE] = "save",
                                   [STORE_REACT_FOLLOW] = "follow"};
     static const char *counters[] = {[STORE_REACT_LIKE] = "likes_count", [STORE_REACT_SAVE] = "saves_count",

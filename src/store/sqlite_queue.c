@@ -20,14 +20,15 @@
 static const char SQL_QUEUE_CLAIM[] =
     "UPDATE executions SET status = 'processing', lease_owner = ?1, lease_expires_at = ?3, "
     "started_at = coalesce(started_at, ?2), updated_at = ?2 "
-    /* expired leases first, then the oldest queued; the redundant "status IN (...)" lets SQLite use the
+    /* expired leases first, then the oldest queued (ids are random: ties within a millisecond go by
+     * rowid, the insertion order); the redundant "status IN (...)" lets SQLite use the
      * partial index executions_queue, whose rows are only the unfinished async ones */
     "WHERE id IN (SELECT id FROM ("
-    "SELECT id, 0 AS pri, created_at FROM executions WHERE async = 1 AND status IN ('queued', 'processing') "
-    "AND status = 'processing' AND lease_expires_at < ?2 "
-    "UNION ALL SELECT * FROM (SELECT id, 1, created_at FROM executions WHERE async = 1 "
-    "AND status IN ('queued', 'processing') AND status = 'queued' ORDER BY created_at LIMIT ?4)) "
-    "ORDER BY pri, created_at LIMIT ?4) "
+    "SELECT id, 0 AS pri, created_at, rowid AS seq FROM executions WHERE async = 1 "
+    "AND status IN ('queued', 'processing') AND status = 'processing' AND lease_expires_at < ?2 "
+    "UNION ALL SELECT * FROM (SELECT id, 1, created_at, rowid FROM executions WHERE async = 1 "
+    "AND status IN ('queued', 'processing') AND status = 'queued' ORDER BY created_at, rowid LIMIT ?4)) "
+    "ORDER BY pri, created_at, seq LIMIT ?4) "
     "RETURNING id, coalesce(messages, '[]'), model, temperature, coalesce(max_tokens, 0), stream";
 static const char SQL_QUEUE_RENEW[] = "UPDATE executions SET lease_expires_at = ?2 WHERE lease_owner = ?1 AND "
                                       "status = 'processing'";

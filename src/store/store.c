@@ -175,15 +175,29 @@ int store_execution_list(store_t *s, const char *org_id, const char *viewer_id, 
 }
 
 int store_comment_create(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
-                         const char *user_id, const char *body, store_comment *out)
+                         const char *parent_id, const char *user_id, const char *body, store_comment *out,
+                         enum store_comment_part *missing)
 {
-    return s->ops->comment_create(s, org_id, prompt_id, execution_id, user_id, body, out);
+    return s->ops->comment_create(s, org_id, prompt_id, execution_id, parent_id, user_id, body, out, missing);
+}
+
+int store_comment_get(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
+                      const char *comment_id, store_comment *out, enum store_comment_part *missing)
+{
+    return s->ops->comment_get(s, org_id, prompt_id, execution_id, comment_id, out, missing);
 }
 
 int store_comment_list(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
-                       long offset, long limit, store_comment_page *out)
+                       const char *parent_id, long offset, long limit, store_comment_page *out)
 {
-    return s->ops->comment_list(s, org_id, prompt_id, execution_id, offset, limit, out);
+    return s->ops->comment_list(s, org_id, prompt_id, execution_id, parent_id, offset, limit, out);
+}
+
+int store_comment_update(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
+                         const char *comment_id, const char *user_id, int is_admin, const char *body,
+                         store_comment *out)
+{
+    return s->ops->comment_update(s, org_id, prompt_id, execution_id, comment_id, user_id, is_admin, body, out);
 }
 
 int store_comment_delete(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
@@ -411,9 +425,10 @@ int store_cluster_get(store_t *s, const char *org_id, const char *id, store_clus
     return s->ops->cluster_get(s, org_id, id, out);
 }
 
-int store_cluster_list(store_t *s, const char *org_id, long offset, long limit, store_cluster_page *out)
+int store_cluster_list(store_t *s, const char *org_id, const char *user_id, long offset, long limit,
+                       store_cluster_page *out)
 {
-    return s->ops->cluster_list(s, org_id, offset, limit, out);
+    return s->ops->cluster_list(s, org_id, user_id, offset, limit, out);
 }
 
 int store_cluster_update(store_t *s, const char *org_id, const char *id, const store_cluster_patch *patch,
@@ -495,6 +510,29 @@ int store_conversation_list(store_t *s, const char *org_id, const char *cluster_
                             long offset, long limit, store_conversation_page *out)
 {
     return s->ops->conversation_list(s, org_id, cluster_id, status, offset, limit, out);
+}
+
+int store_entity_register(store_t *s, store_entity *e, const store_entity_patch *patch, store_entity *out,
+                          int *created)
+{
+    return s->ops->entity_register(s, e, patch, out, created);
+}
+
+int store_conversation_list_org(store_t *s, const char *org_id, const char *cluster_id, const char *user_id,
+                                const char *status, long offset, long limit, store_conversation_page *out)
+{
+    return s->ops->conversation_list_org(s, org_id, cluster_id, user_id, status, offset, limit, out);
+}
+
+int store_conversation_locate(store_t *s, const char *org_id, const char *id, store_id cluster_id)
+{
+    return s->ops->conversation_locate(s, org_id, id, cluster_id);
+}
+
+int store_conversation_empty(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                             store_conversation *out, enum store_cluster_part *missing)
+{
+    return s->ops->conversation_empty(s, org_id, cluster_id, id, out, missing);
 }
 
 int store_conversation_update(store_t *s, const char *org_id, const char *cluster_id, const char *id,

@@ -194,7 +194,7 @@ int store_version_publish(store_t *s, const char *org_id, const char *prompt_id,
 
 /* ---- reactions (like, save, follow) ---- */
 
-enum store_target { STORE_TARGET_PROMPT, STORE_TARGET_EXECUTION };
+enum store_target { STORE_TARGET_PROMPT, STORE_TARGET_EXECUTION, STORE_TARGET_COMMENT };
 enum store_reaction { STORE_REACT_LIKE, STORE_REACT_SAVE, STORE_REACT_FOLLOW };
 
 /* Set (on=1) or clear (on=0) the user's reaction; the target's counter moves
@@ -290,6 +290,7 @@ enum store_execution_sort { STORE_ESORT_CREATED_AT, STORE_ESORT_DURATION, STORE_
 
 typedef struct store_execution_query {
     const char *prompt_id; /* NULL = all prompts (and chat requests) */
+    const char *version_id; /* NULL = any version; else only runs of that version */
     const char *user_id;   /* NULL = every user */
     int64_t since;         /* 0 = no lower bound on created_at */
     const char *status;    /* NULL = any */
@@ -302,14 +303,23 @@ typedef struct store_execution_query {
 int store_execution_list(store_t *s, const char *org_id, const char *viewer_id, const store_execution_query *q,
                          store_execution_page *out);
 
-/* ---- comments on executions ---- */
+/* ---- comments on executions and on prompts ----
+ *
+ * A comment's target is an execution (execution_id given; it must be of
+ * prompt_id when that is given too) or, with execution_id NULL, the prompt
+ * prompt_id itself. parent_id makes it a reply to a comment on the same
+ * target; deleting a comment deletes its replies (and their reactions). */
 
 typedef struct store_comment {
-    store_id id, execution_id, user_id;
+    store_id id, execution_id, prompt_id, parent_id, user_id; /* execution_id or prompt_id is "" */
     char *body;
     char user_email[256];
+    long likes_count, saves_count, followers_count, replies_count;
     int64_t created_at, updated_at;
 } store_comment;
+
+/* Which part of a comment's path was not found. */
+enum store_comment_part { STORE_COMMENT_TARGET, STORE_COMMENT_ONE, STORE_COMMENT_PARENT };
 
 typedef struct store_comment_page {
     store_comment *items;
@@ -319,12 +329,22 @@ typedef struct store_comment_page {
 
 void store_comment_clear(store_comment *c);
 void store_comment_page_free(store_comment_page *l);
-/* The execution must be in org_id (and belong to prompt_id when given). Bumps comments_count. */
+/* The target must be in org_id; an execution's comments_count counts it.
+ * STORE_NOTFOUND with *missing naming the target or the parent. */
 int store_comment_create(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
-                         const char *user_id, const char *body, store_comment *out);
-/* Oldest first. */
+                         const char *parent_id, const char *user_id, const char *body, store_comment *out,
+                         enum store_comment_part *missing);
+/* STORE_NOTFOUND with *missing (when not NULL) naming the target or the comment. */
+int store_comment_get(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
+                      const char *comment_id, store_comment *out, enum store_comment_part *missing);
+/* Oldest first; parent_id NULL = every comment on the target (replies too),
+ * else the replies to that comment. */
 int store_comment_list(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
-                       long offset, long limit, store_comment_page *out);
+                       const char *parent_id, long offset, long limit, store_comment_page *out);
+/* A new body; only the author or an admin (STORE_NOTFOUND otherwise too). */
+int store_comment_update(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
+                         const char *comment_id, const char *user_id, int is_admin, const char *body,
+                         store_comment *out);
 /* Only the author or an admin may delete: STORE_NOTFOUND otherwise too (no leak). */
 int store_comment_delete(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
                          const char *comment_id, const char *user_id, int is_admin);
@@ -373,6 +393,13 @@ typedef struct store_entity_patch {
     const char *name, *description, *persona, *model;
     int clear_model;
 } store_entity_patch;
+/* Register an entity under a caller-chosen id (the Jarvis SDK's
+ * POST /entities/:id/register), in one transaction: a new id is inserted
+ * from e (name required, *created = 1); an id already in e->org_id is
+ * changed by patch as store_entity_update does (*created = 0). An id of
+ * another organization is STORE_NOTFOUND (no leak). Fills *out. */
+int store_entity_register(store_t *s, store_entity *e, const store_entity_patch *patch, store_entity *out,
+                          int *created);
 int store_entity_update(store_t *s, const char *org_id, const char *id, const store_entity_patch *patch,
                         store_entity *out);
 /* Also removes the entity from every cluster. */
@@ -398,7 +425,10 @@ void store_cluster_page_free(store_cluster_page *l);
 int store_cluster_create(store_t *s, store_cluster *c);
 int store_cluster_get(store_t *s, const char *org_id, const char *id, store_cluster *out);
 /* Oldest first; member_ids stay NULL. */
-int store_cluster_list(store_t *s, const char *org_id, long offset, long limit, store_cluster_page *out);
+/* Oldest first; user_id NULL = every cluster of the organization, else only
+ * the clusters that user created (the Jarvis SDK's /users/:uid/clusters). */
+int store_cluster_list(store_t *s, const char *org_id, const char *user_id, long offset, long limit,
+                       store_cluster_page *out);
 typedef struct store_cluster_patch {
     const char *name, *description;
 } store_cluster_patch;
@@ -474,6 +504,18 @@ int store_conversation_get(store_t *s, const char *org_id, const char *cluster_i
 /* Newest first; status NULL = any. */
 int store_conversation_list(store_t *s, const char *org_id, const char *cluster_id, const char *status,
                             long offset, long limit, store_conversation_page *out);
+/* The conversations of the organization's clusters, newest first; each filter
+ * NULL = any (a cluster_id of another organization simply matches nothing). */
+int store_conversation_list_org(store_t *s, const char *org_id, const char *cluster_id, const char *user_id,
+                                const char *status, long offset, long limit, store_conversation_page *out);
+/* The cluster a conversation of org_id belongs to (ids are unique across
+ * clusters), for paths that name the conversation alone. STORE_NOTFOUND when
+ * no cluster of org_id has it. */
+int store_conversation_locate(store_t *s, const char *org_id, const char *id, store_id cluster_id);
+/* Delete every message of the conversation (it stays, messages_count 0) and
+ * fill *out with it. Replies still running find their row gone and are dropped. */
+int store_conversation_empty(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                             store_conversation *out, enum store_cluster_part *missing);
 typedef struct store_conversation_patch {
     const char *title, *status;
 } store_conversation_patch;

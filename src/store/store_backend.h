@@ -46,9 +46,15 @@ struct store_ops {
     int (*execution_list)(store_t *s, const char *org_id, const char *viewer_id, const store_execution_query *q,
                           store_execution_page *out);
     int (*comment_create)(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
-                          const char *user_id, const char *body, store_comment *out);
+                          const char *parent_id, const char *user_id, const char *body, store_comment *out,
+                          enum store_comment_part *missing);
+    int (*comment_get)(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
+                       const char *comment_id, store_comment *out, enum store_comment_part *missing);
     int (*comment_list)(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
-                        long offset, long limit, store_comment_page *out);
+                        const char *parent_id, long offset, long limit, store_comment_page *out);
+    int (*comment_update)(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
+                          const char *comment_id, const char *user_id, int is_admin, const char *body,
+                          store_comment *out);
     int (*comment_delete)(store_t *s, const char *org_id, const char *prompt_id, const char *execution_id,
                           const char *comment_id, const char *user_id, int is_admin);
     /* ---- entities, clusters, contexts, conversations, messages (spec 001) ---- */
@@ -60,7 +66,8 @@ struct store_ops {
     int (*entity_delete)(store_t *s, const char *org_id, const char *id);
     int (*cluster_create)(store_t *s, store_cluster *c);
     int (*cluster_get)(store_t *s, const char *org_id, const char *id, store_cluster *out);
-    int (*cluster_list)(store_t *s, const char *org_id, long offset, long limit, store_cluster_page *out);
+    int (*cluster_list)(store_t *s, const char *org_id, const char *user_id, long offset, long limit,
+                        store_cluster_page *out);
     int (*cluster_update)(store_t *s, const char *org_id, const char *id, const store_cluster_patch *patch,
                           store_cluster *out);
     int (*cluster_delete)(store_t *s, const char *org_id, const char *id);
@@ -86,6 +93,13 @@ struct store_ops {
                             store_conversation *out, enum store_cluster_part *missing);
     int (*conversation_list)(store_t *s, const char *org_id, const char *cluster_id, const char *status,
                              long offset, long limit, store_conversation_page *out);
+    int (*entity_register)(store_t *s, store_entity *e, const store_entity_patch *patch, store_entity *out,
+                           int *created);
+    int (*conversation_list_org)(store_t *s, const char *org_id, const char *cluster_id, const char *user_id,
+                                 const char *status, long offset, long limit, store_conversation_page *out);
+    int (*conversation_locate)(store_t *s, const char *org_id, const char *id, store_id cluster_id);
+    int (*conversation_empty)(store_t *s, const char *org_id, const char *cluster_id, const char *id,
+                              store_conversation *out, enum store_cluster_part *missing);
     int (*conversation_update)(store_t *s, const char *org_id, const char *cluster_id, const char *id,
                                const store_conversation_patch *patch, store_conversation *out,
                                enum store_cluster_part *missing);

@@ -1,15 +1,15 @@
 /*
- * test_ids.c — core/ids: UUIDv7 layout (version and variant nibbles, the
- * millisecond timestamp), ordering by time, uniqueness, and id_is_uuid.
+ * test_ids.c — core/ids: UUIDv4 layout (version and variant nibbles), the
+ * pattern the official Jarvis SDK checks, randomness (no time order),
+ * uniqueness, and id_is_uuid (any version, so stored UUIDv7 ids still work).
  */
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <regex.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/ids.h"
 
@@ -17,24 +17,7 @@ static void setup(void) { cr_assert_geq(sodium_init(), 0); }
 
 TestSuite(ids, .init = setup);
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The 48-bit timestamp of a UUIDv7. */
-static int64_t ts_of(const char *id)
-{
-    char hex[13];
-    memcpy(hex, id, 8);
-    memcpy(hex + 8, id + 9, 4);
-    hex[12] = '\0';
-    return (int64_t)strtoll(hex, NULL, 16);
-}
-
-Test(ids, format_is_canonical_v7)
+Test(ids, format_is_canonical_v4)
 {
     for (int n = 0; n < 1000; n++) {
         char id[ID_LEN + 1];
@@ -47,41 +30,55 @@ Test(ids, format_is_canonical_v7)
             else
                 cr_assert(isxdigit((unsigned char)id[i]) && !isupper((unsigned char)id[i]), "%s", id);
         }
-        cr_assert_eq(id[14], '7', "version nibble: %s", id);
+        cr_assert_eq(id[14], '4', "version nibble: %s", id);
         cr_assert(strchr("89ab", id[19]), "variant nibble: %s", id);
         cr_assert(id_is_uuid(id), "%s", id);
     }
 }
 
-Test(ids, timestamp_is_now)
+/* The check @23blocks/contracts applies before sending any request
+ * (assertUuid): RFC 4122 form, version 1-5, variant 8/9/a/b. */
+Test(ids, pass_the_jarvis_sdk_check)
 {
-    int64_t before = now_ms();
-    char id[ID_LEN + 1];
-    id_new(id);
-    int64_t after = now_ms();
-    int64_t ts = ts_of(id);
-    cr_assert(ts >= before && ts <= after, "timestamp %lld outside [%lld, %lld]", (long long)ts, (long long)before,
-              (long long)after);
+    regex_t re;
+    cr_assert_eq(regcomp(&re, "^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+                         REG_EXTENDED | REG_ICASE | REG_NOSUB),
+                 0);
+    for (int n = 0; n < 1000; n++) {
+        char id[ID_LEN + 1];
+        id_new(id);
+        cr_assert_eq(regexec(&re, id, 0, NULL, 0), 0, "refused by the SDK's pattern: %s", id);
+    }
+    regfree(&re);
 }
 
-Test(ids, later_ids_sort_after)
+/* 122 random bits: every hex digit outside the version/variant nibbles takes
+ * many values over a sample, and consecutive ids do not share a prefix the way
+ * time-ordered ids would. */
+Test(ids, random_not_time_ordered)
 {
+    enum { N = 2000 };
+    unsigned seen[ID_LEN] = {0};
+    int ascending = 0;
     char prev[ID_LEN + 1], cur[ID_LEN + 1];
     id_new(prev);
-    for (int i = 0; i < 5; i++) {
-        usleep(2000);
+    for (int n = 0; n < N; n++) {
         id_new(cur);
-        cr_assert_lt(strcmp(prev, cur), 0, "%s !< %s", prev, cur);
-        cr_assert_gt(ts_of(cur), ts_of(prev));
+        for (int i = 0; i < ID_LEN; i++)
+            if (isxdigit((unsigned char)cur[i]))
+                seen[i] |= 1u << (cur[i] <= '9' ? cur[i] - '0' : cur[i] - 'a' + 10);
+        if (strcmp(prev, cur) < 0)
+            ascending++;
         memcpy(prev, cur, sizeof cur);
     }
-    /* within one burst the timestamps never go back */
-    int64_t last = 0;
-    for (int i = 0; i < 2000; i++) {
-        id_new(cur);
-        cr_assert_geq(ts_of(cur), last);
-        last = ts_of(cur);
+    for (int i = 0; i < ID_LEN; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23 || i == 14)
+            continue;
+        int values = __builtin_popcount(seen[i]);
+        cr_assert_geq(values, i == 19 ? 4 : 16, "position %d took only %d values", i, values);
     }
+    /* about half the neighbours ascend; time-ordered ids would all do */
+    cr_assert(ascending > N / 4 && ascending < 3 * N / 4, "%d of %d ascending", ascending, N);
 }
 
 static int cmp(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
@@ -101,7 +98,7 @@ Test(ids, unique_over_ten_thousand)
 
 Test(ids, is_uuid_accepts)
 {
-    cr_assert(id_is_uuid("0190a0b0-1234-7abc-8def-0123456789ab"));
+    cr_assert(id_is_uuid("0190a0b0-1234-7abc-8def-0123456789ab")); /* stored v7 ids stay valid */
     cr_assert(id_is_uuid("0190A0B0-1234-7ABC-8DEF-0123456789AB"));
     cr_assert(id_is_uuid("00000000-0000-0000-0000-000000000000"));
     cr_assert(id_is_uuid("ffffffff-ffff-4fff-bfff-ffffffffffff"));

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -120,6 +121,141 @@ Test(store, migrates_and_reopens)
     cr_assert_eq(store_prompt_get(again, ORG1.org_id, id, NULL, &p), STORE_OK);
     store_prompt_clear(&p);
     store_close(again);
+}
+
+/* A database of schema version 7 (before comments could be on prompts) with
+ * a comment on an execution: migration 0011 rebuilds the comments table and
+ * the comment comes through, id, body and order intact, and the new kinds of
+ * comments work on the upgraded file. The old schema comes from the migration
+ * files in the source tree (the test runs from the repository root). */
+Test(store, comments_survive_the_0011_rebuild)
+{
+    char dir[256], path[320];
+    cr_assert_eq(pd_mkdtemp(dir, sizeof dir), 0);
+    snprintf(path, sizeof path, "%s/v7.db", dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    static const char *const files[] = {"0001_init", "0002_executions", "0003_clusters", "0004_queue",
+                                        "0005_history", "0006_auth", "0007_tool_calls"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char file[128];
+        snprintf(file, sizeof file, "src/store/migrations/sqlite/%s.sql", files[i]);
+        char *sql = pd_read_file(file);
+        if (!sql) {
+            sqlite3_close(db);
+            pd_rmrf(dir);
+            cr_skip_test("%s is not reachable from the working directory", file);
+        }
+        char *msg = NULL;
+        cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s: %s", file, msg ? msg : "?");
+        free(sql);
+    }
+    static const char seed[] =
+        "PRAGMA user_version=7;"
+        "INSERT INTO organizations VALUES ('o1', 'old', 1);"
+        "INSERT INTO users (id, org_id, email, role, created_at) VALUES ('u1', 'o1', 'a@x', 'admin', 1);"
+        "INSERT INTO prompts (id, org_id, user_id, name, content, created_at, updated_at) "
+        "  VALUES ('p1', 'o1', 'u1', 'n', 'c', 1, 1);"
+        "INSERT INTO executions (id, org_id, user_id, prompt_id, source, model, status, comments_count, created_at, "
+        "  updated_at) VALUES ('e1', 'o1', 'u1', 'p1', 'prompt', 'echo', 'completed', 2, 1, 1);"
+        "INSERT INTO comments (id, org_id, execution_id, user_id, body, created_at, updated_at) "
+        "  VALUES ('0190a0b0-1234-7abc-8def-0123456789ff', 'o1', 'e1', 'u1', 'second by id, first by time', 5, 5),"
+        "         ('0190a0b0-1234-7abc-8def-000000000001', 'o1', 'e1', 'u1', 'same time, inserted later', 5, 5);";
+    char *msg = NULL;
+    cr_assert_eq(sqlite3_exec(db, seed, NULL, NULL, &msg), SQLITE_OK, "%s", msg ? msg : "?");
+    sqlite3_close(db);
+
+    store_t *s = NULL;
+    char err[256];
+    cr_assert_eq(store_open(path, &s, err, sizeof err), STORE_OK, "upgrade: %s", err);
+    cr_assert_geq(store_schema_version(s), 11);
+    store_comment_page page;
+    cr_assert_eq(store_comment_list(s, "o1", "p1", "e1", NULL, 0, 10, &page), STORE_OK);
+    cr_assert_eq(page.total, 2);
+    cr_assert_str_eq(page.items[0].body, "second by id, first by time", "insertion order kept");
+    cr_assert_str_eq(page.items[0].id, "0190a0b0-1234-7abc-8def-0123456789ff");
+    cr_assert_str_eq(page.items[1].body, "same time, inserted later");
+    cr_assert_str_eq(page.items[0].user_email, "a@x");
+    store_comment_page_free(&page);
+    /* the new kinds of comments on the upgraded file */
+    store_comment c, r;
+    enum store_comment_part missing;
+    cr_assert_eq(store_comment_create(s, "o1", "p1", NULL, NULL, "u1", "on the prompt", &c, &missing), STORE_OK);
+    cr_assert_str_eq(c.prompt_id, "p1");
+    cr_assert_str_eq(c.execution_id, "");
+    cr_assert_eq(store_comment_create(s, "o1", "p1", "e1", "0190a0b0-1234-7abc-8def-0123456789ff", "u1", "a reply", &r,
+                                      &missing),
+                 STORE_OK);
+    cr_assert_str_eq(r.parent_id, "0190a0b0-1234-7abc-8def-0123456789ff");
+    /* a reply's parent must be on the same target */
+    store_comment bad;
+    cr_assert_eq(store_comment_create(s, "o1", "p1", NULL, c.id, "u1", "x", &bad, &missing), STORE_OK,
+                 "a reply on the prompt to a prompt comment");
+    store_comment_clear(&bad);
+    cr_assert_eq(store_comment_create(s, "o1", "p1", NULL, r.id, "u1", "x", &bad, &missing), STORE_NOTFOUND,
+                 "an execution's comment is no parent on the prompt");
+    cr_assert_eq(missing, STORE_COMMENT_PARENT);
+    store_comment_clear(&c);
+    store_comment_clear(&r);
+    store_close(s);
+    pd_rmrf(dir);
+}
+
+/* Rows in the reactions table naming target (read from the file itself). */
+static long reactions_on(const char *target_type, const char *target_id)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_open_v2(PATH, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM reactions WHERE target_type = ?1 AND target_id = ?2", -1,
+                                    &st, NULL),
+                 SQLITE_OK);
+    sqlite3_bind_text(st, 1, target_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, target_id, -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    long n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* A comment's reactions go with it: deleted with the comment (and its
+ * replies), and with the prompt it is on. */
+Test(store, comment_reactions_go_with_the_comment)
+{
+    store_id prompt;
+    make_prompt("p", "c", prompt);
+    store_comment top, reply, other;
+    enum store_comment_part missing;
+    cr_assert_eq(store_comment_create(ST, ORG1.org_id, prompt, NULL, NULL, ORG1.user_id, "top", &top, &missing),
+                 STORE_OK);
+    cr_assert_eq(store_comment_create(ST, ORG1.org_id, prompt, NULL, top.id, ORG1.user_id, "re", &reply, &missing),
+                 STORE_OK);
+    cr_assert_eq(store_comment_create(ST, ORG1.org_id, prompt, NULL, NULL, ORG1.user_id, "other", &other, &missing),
+                 STORE_OK);
+    const char *ids[] = {top.id, reply.id, other.id};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(store_reaction_set(ST, ORG1.org_id, ORG1.user_id, STORE_TARGET_COMMENT, ids[i], STORE_REACT_LIKE, 1),
+                     STORE_OK);
+        cr_assert_eq(reactions_on("comment", ids[i]), 1);
+    }
+    store_comment got;
+    cr_assert_eq(store_comment_get(ST, ORG1.org_id, prompt, NULL, top.id, &got, NULL), STORE_OK);
+    cr_assert_eq(got.likes_count, 1);
+    cr_assert_eq(got.replies_count, 1);
+    store_comment_clear(&got);
+    /* another organization cannot like it */
+    cr_assert_eq(store_reaction_set(ST, ORG2.org_id, ORG2.user_id, STORE_TARGET_COMMENT, top.id, STORE_REACT_LIKE, 1),
+                 STORE_NOTFOUND);
+    cr_assert_eq(store_comment_delete(ST, ORG1.org_id, prompt, NULL, top.id, ORG1.user_id, 0), STORE_OK);
+    cr_assert_eq(reactions_on("comment", top.id), 0);
+    cr_assert_eq(reactions_on("comment", reply.id), 0, "the reply's went with it");
+    cr_assert_eq(reactions_on("comment", other.id), 1);
+    cr_assert_eq(store_prompt_delete(ST, ORG1.org_id, prompt), STORE_OK);
+    cr_assert_eq(reactions_on("comment", other.id), 0, "and with the prompt");
+    store_comment_clear(&top);
+    store_comment_clear(&reply);
+    store_comment_clear(&other);
 }
 
 Test(store, bad_locations_fail_cleanly)
@@ -312,6 +448,34 @@ Test(store, prompt_list_pages_and_filters)
     cr_assert_eq(list_names(&q, got, sizeof got), 6);
     q.status = "published";
     cr_assert_eq(list_names(&q, got, sizeof got), 0);
+}
+
+/* Ids are random (UUIDv4): rows made within one millisecond share created_at
+ * and must still list in creation order, both ways (the tiebreak is the
+ * insertion order, not the id). */
+Test(store, same_millisecond_keeps_creation_order)
+{
+    enum { N = 40 };
+    store_id id;
+    char name[16], want_asc[N * 4] = "", want_desc[N * 4] = "";
+    for (int i = 0; i < N; i++) { /* no sleep: many share a millisecond */
+        snprintf(name, sizeof name, "t%02d", i);
+        make_prompt(name, "c", id);
+        if (i)
+            strcat(want_asc, ",");
+        strcat(want_asc, name);
+    }
+    for (int i = N - 1; i >= 0; i--) {
+        snprintf(name, sizeof name, "%st%02d", i == N - 1 ? "" : ",", i);
+        strcat(want_desc, name);
+    }
+    char got[N * 4 + 8];
+    store_prompt_query q = {.sort = STORE_SORT_CREATED_AT, .limit = 100};
+    cr_assert_eq(list_names(&q, got, sizeof got), N);
+    cr_assert_str_eq(got, want_asc);
+    q.sort_desc = 1;
+    cr_assert_eq(list_names(&q, got, sizeof got), N);
+    cr_assert_str_eq(got, want_desc);
 }
 
 Test(store, prompt_list_sorts)
