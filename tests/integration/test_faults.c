@@ -8,7 +8,13 @@
  *    is gone, writes work again and /health says so;
  *  - the disk is full (the database on a small tmpfs, filled to the last byte;
  *    needs root to mount, skipped otherwise): writes answer 507 naming the
- *    cause, reads and /health keep working; with space back, writes work.
+ *    cause, reads and /health keep working; with space back, writes work;
+ *  - no answer names an execution that was not written: under the full disk
+ *    (and under the foreign lock) every route that runs a model, sync,
+ *    streamed, async and cluster, answers either with an execution that
+ *    GET /executions/:id then shows, or with 507 (503 + Retry-After for the
+ *    lock) in its envelope naming the cause, never 500, and without the
+ *    model's answer.
  *
  * "Quick" is asserted loosely (under 2 s, where a stalled thread waits out the
  * 5 s busy timeout): the figures themselves are measured in bench/, not here.
@@ -25,6 +31,8 @@
 #include <unistd.h>
 
 #include "support/harness.h"
+
+#define DURABLE_N 10 /* requests of each kind under a refusing store */
 
 static pd_server S;
 static char mnt[256]; /* the tmpfs, when a test mounted one */
@@ -140,6 +148,137 @@ Test(faults, a_foreign_write_lock_stalls_nothing_and_writes_fail_fast)
     cr_assert_eq(prompt_count(), 2);
 }
 
+
+/* ---- no answer names an execution that was not written ---- */
+
+typedef struct durable_tally {
+    int answers;    /* requests sent */
+    int named;      /* answers that named an execution */
+    int unrecorded; /* ...that GET /executions/:id did not find */
+    int refused;    /* answered with the store's refusal (507 / 503) */
+} durable_tally;
+
+/* Whether GET /executions/:id finds each id of a comma-separated list. */
+static int all_recorded(const char *ids)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", ids);
+    int ok = 1;
+    for (char *save = NULL, *id = strtok_r(buf, ", ", &save); id; id = strtok_r(NULL, ", ", &save)) {
+        char path[128];
+        snprintf(path, sizeof path, "/executions/%s", id);
+        pd_resp g;
+        cr_assert_eq(pd_req(&S, "GET", path, S.admin_key, NULL, NULL, &g), 0);
+        cr_assert(g.status == 200 || g.status == 404, "GET %s: %ld %s", path, g.status, g.body);
+        ok &= g.status == 200;
+        pd_resp_free(&g);
+    }
+    return ok;
+}
+
+/* One request that runs a model while the store refuses writes: it either
+ * answers 2xx naming executions that are all recorded, or `refusal` (507, or
+ * 503 with Retry-After) naming `cause` in its surface's envelope (JSON:API
+ * errors, the OpenAI error object, or the v1 envelope), with no execution
+ * named and no model output in it. `marker` is a text only the model's
+ * answer would carry. */
+static void run_while_refused(durable_tally *t, long refusal, const char *cause, const char *marker,
+                              const char *method, const char *path, const char *body)
+{
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, method, path, S.admin_key, body, NULL, &r), 0, "%s %s: %s", method, path, r.error);
+    t->answers++;
+    const char *ids = pd_header(&r, "X-Execution-Id");
+    if (r.status >= 200 && r.status < 300) {
+        if (ids && *ids) {
+            t->named++;
+            t->unrecorded += !all_recorded(ids);
+        }
+        const char *exec_id = pd_str_at(r.json, "included.0.attributes.execution_id"); /* cluster replies */
+        if (exec_id) {
+            t->named++;
+            t->unrecorded += !all_recorded(exec_id);
+        }
+        pd_resp_free(&r);
+        return;
+    }
+    t->refused++;
+    cr_assert_eq(r.status, refusal, "%s %s answered %ld: %s", method, path, r.status, r.body);
+    cr_assert(strstr(r.body, cause), "%s %s should name the cause (%s): %s", method, path, cause, r.body);
+    cr_assert(!ids || !*ids, "%s %s: a refusal names execution %s", method, path, ids);
+    cr_assert(!strstr(r.body, marker), "%s %s: the model's answer went out unrecorded: %s", method, path, r.body);
+    if (refusal == 503)
+        cr_assert_not_null(pd_header(&r, "Retry-After"), "%s %s: 503 without Retry-After", method, path);
+    if (strncmp(path, "/api/v1/", 8) == 0)
+        cr_assert(json_is_false(pd_json_at(r.json, "success")) && pd_str_at(r.json, "error.code"),
+                  "not the v1 envelope: %s", r.body);
+    else if (strncmp(path, "/v1/", 4) == 0)
+        cr_assert_not_null(pd_str_at(r.json, "error.message"), "not the OpenAI envelope: %s", r.body);
+    else
+        cr_assert_not_null(pd_str_at(r.json, "errors.0.detail"), "not the JSON:API envelope: %s", r.body);
+    pd_resp_free(&r);
+}
+
+/* What runs a model, made while the store still writes. */
+typedef struct model_routes {
+    char prompt[64], cluster[64], conversation[64];
+} model_routes;
+
+static void create_at(const char *path, const char *body, char *id)
+{
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "POST", path, S.admin_key, body, NULL, &r), 0);
+    cr_assert_eq(r.status, 201, "POST %s: %s", path, r.body);
+    snprintf(id, 64, "%s", pd_str_at(r.json, "data.id"));
+    pd_resp_free(&r);
+}
+
+static void model_routes_make(model_routes *m)
+{
+    char entity[64], path[200];
+    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "runs", "durable {{word}}", m->prompt, sizeof m->prompt), 201);
+    create_at("/entities", "{\"entity\": {\"name\": \"Ada\", \"model\": \"echo\"}}", entity);
+    create_at("/clusters", "{\"cluster\": {\"name\": \"durable\"}}", m->cluster);
+    snprintf(path, sizeof path, "/clusters/%s/members/%s", m->cluster, entity);
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "POST", path, S.admin_key, NULL, NULL, &r), 0);
+    cr_assert(r.status == 200 || r.status == 201, "%s", r.body);
+    pd_resp_free(&r);
+    snprintf(path, sizeof path, "/clusters/%s/conversations", m->cluster);
+    create_at(path, "{\"conversation\": {\"title\": \"durable\"}}", m->conversation);
+}
+
+/* n requests of each kind that runs a model; every answer is checked by run_while_refused. */
+static durable_tally run_every_kind(const model_routes *m, int n, long refusal, const char *cause)
+{
+    durable_tally t = {0};
+    char path[300], body[300];
+    for (int i = 0; i < n; i++) {
+        char marker[32];
+        snprintf(marker, sizeof marker, "zq%dmark", i); /* echo answers with it: only the model's output has it */
+        snprintf(body, sizeof body, "{\"variables\": {\"word\": \"%s\"}}", marker);
+        snprintf(path, sizeof path, "/prompts/%s/execute", m->prompt);
+        run_while_refused(&t, refusal, cause, marker, "POST", path, body);
+        snprintf(path, sizeof path, "/prompts/%s/execute/stream", m->prompt);
+        run_while_refused(&t, refusal, cause, marker, "POST", path, body);
+        snprintf(body, sizeof body, "{\"model\": \"echo\", \"messages\": [{\"role\": \"user\", \"content\": \"%s\"}]}",
+                 marker);
+        run_while_refused(&t, refusal, cause, marker, "POST", "/v1/chat/completions", body);
+        snprintf(body, sizeof body, "{\"model\": \"echo\", \"stream\": true, \"messages\": [{\"role\": \"user\", "
+                 "\"content\": \"%s\"}]}", marker);
+        run_while_refused(&t, refusal, cause, marker, "POST", "/v1/chat/completions", body);
+        snprintf(body, sizeof body, "{\"prompt_id\": \"%s\", \"variables\": {\"word\": \"%s\"}}", m->prompt, marker);
+        run_while_refused(&t, refusal, cause, marker, "POST", "/api/v1/prompt", body);
+        snprintf(body, sizeof body, "{\"prompt_id\": \"%s\", \"async\": true, \"variables\": {\"word\": \"%s\"}}",
+                 m->prompt, marker);
+        run_while_refused(&t, refusal, cause, marker, "POST", "/api/v1/prompt", body);
+        snprintf(path, sizeof path, "/clusters/%s/conversations/%s/messages", m->cluster, m->conversation);
+        snprintf(body, sizeof body, "{\"message\": {\"content\": \"%s\"}}", marker);
+        run_while_refused(&t, refusal, cause, marker, "POST", path, body);
+    }
+    return t;
+}
+
 /* Fill the file system holding dir to its last byte; returns the filler's path. */
 static void fill_disk(const char *dir, char *filler, size_t len)
 {
@@ -175,6 +314,8 @@ Test(faults, a_full_disk_answers_507_and_reads_go_on)
     const char *args[] = {"--db", db_path, NULL};
     cr_assert_eq(pd_start(&S, args, NULL), 0, "promptd did not start on the tmpfs");
     cr_assert_eq(pd_create_prompt(&S, S.admin_key, "before", "hello", NULL, 0), 201);
+    model_routes m;
+    model_routes_make(&m);
 
     char filler[400];
     fill_disk(mnt, filler, sizeof filler);
@@ -193,8 +334,21 @@ Test(faults, a_full_disk_answers_507_and_reads_go_on)
     expect_writes_refused(507, "INSUFFICIENT_STORAGE", "disk is full");
     expect_health("refused", "disk is full");
 
+    /* every kind of request that runs a model: none names an execution that was not written */
+    durable_tally t = run_every_kind(&m, DURABLE_N, 507, "disk is full");
+    fprintf(stderr, "full disk: %d answers, %d refused (507), %d named an execution, %d of those unrecorded\n",
+            t.answers, t.refused, t.named, t.unrecorded);
+    cr_assert_eq(t.unrecorded, 0, "%d answers named an execution that was not written", t.unrecorded);
+    cr_assert_gt(t.refused, 0, "the full disk refused nothing");
+    expect_health("refused", "disk is full");
+
     cr_assert_eq(unlink(filler), 0);
     cr_assert_eq(pd_create_prompt(&S, S.admin_key, "after", "hello", NULL, 0), 201);
     expect_health("ok", NULL);
+    /* with space back, the same requests run and are recorded */
+    t = run_every_kind(&m, 1, 507, "disk is full");
+    cr_assert_eq(t.refused, 0, "a request was still refused with space back");
+    cr_assert_eq(t.unrecorded, 0);
+    cr_assert_geq(t.named, 6, "%d answers named their execution", t.named);
     pd_stop(&S);
 }
