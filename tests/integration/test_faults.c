@@ -113,42 +113,6 @@ static void expect_writes_refused(long status, const char *v1_code, const char *
     cr_assert_eq(prompt_count(), before, "a refused write left a prompt behind");
 }
 
-Test(faults, a_foreign_write_lock_stalls_nothing_and_writes_fail_fast)
-{
-    cr_assert_eq(pd_start(&S, NULL, NULL), 0, "promptd did not start");
-    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "before", "hello", NULL, 0), 201);
-    expect_health("ok", NULL);
-
-    sqlite3 *db = NULL;
-    char *msg = NULL;
-    cr_assert_eq(sqlite3_open(S.db_path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    cr_assert_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, &msg), SQLITE_OK, "%s", msg ? msg : "");
-
-    /* reads answer as usual */
-    double secs;
-    pd_resp r = timed("GET", "/prompts", NULL, &secs);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    cr_assert_lt(secs, 2.0, "a read took %.2f s under the lock", secs);
-    pd_resp_free(&r);
-    expect_writes_refused(503, "SERVICE_UNAVAILABLE", "locked");
-    expect_health("refused", "locked");
-
-    cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, &msg), SQLITE_OK, "%s", msg ? msg : "");
-    sqlite3_close(db);
-    /* the lock is gone: writes work again (the first one may still meet the lock's tail) */
-    long status = 0;
-    for (int i = 0; i < 50 && status != 201; i++) {
-        status = pd_create_prompt(&S, S.admin_key, "after", "hello", NULL, 0);
-        if (status != 201)
-            usleep(100 * 1000);
-    }
-    cr_assert_eq(status, 201, "writes did not come back after the lock");
-    expect_health("ok", NULL);
-    cr_assert_eq(prompt_count(), 2);
-}
-
-
 /* ---- no answer names an execution that was not written ---- */
 
 typedef struct durable_tally {
@@ -278,6 +242,56 @@ static durable_tally run_every_kind(const model_routes *m, int n, long refusal, 
     }
     return t;
 }
+
+Test(faults, a_foreign_write_lock_stalls_nothing_and_writes_fail_fast)
+{
+    cr_assert_eq(pd_start(&S, NULL, NULL), 0, "promptd did not start");
+    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "before", "hello", NULL, 0), 201);
+    model_routes m;
+    model_routes_make(&m);
+    expect_health("ok", NULL);
+
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    cr_assert_eq(sqlite3_open(S.db_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    cr_assert_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, &msg), SQLITE_OK, "%s", msg ? msg : "");
+
+    /* reads answer as usual */
+    double secs;
+    pd_resp r = timed("GET", "/prompts", NULL, &secs);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_lt(secs, 2.0, "a read took %.2f s under the lock", secs);
+    pd_resp_free(&r);
+    expect_writes_refused(503, "SERVICE_UNAVAILABLE", "locked");
+    expect_health("refused", "locked");
+    /* a run whose record meets the lock (on the recorder: its busy timeout, twice) is refused
+     * with 503 + Retry-After, not answered; a stream's record meets it before the stream starts */
+    durable_tally t = {0};
+    char path[200];
+    snprintf(path, sizeof path, "/prompts/%s/execute", m.prompt);
+    run_while_refused(&t, 503, "locked", "zqlockmark", "POST", path, "{\"variables\": {\"word\": \"zqlockmark\"}}");
+    snprintf(path, sizeof path, "/prompts/%s/execute/stream", m.prompt);
+    run_while_refused(&t, 503, "locked", "zqlockmark", "POST", path, "{\"variables\": {\"word\": \"zqlockmark\"}}");
+    run_while_refused(&t, 503, "locked", "zqlockmark", "POST", "/v1/chat/completions",
+                      "{\"messages\": [{\"role\": \"user\", \"content\": \"zqlockmark\"}]}");
+    cr_assert_eq(t.unrecorded, 0);
+    cr_assert_eq(t.refused, 3, "%d of 3 runs were refused under the lock", t.refused);
+
+    cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, &msg), SQLITE_OK, "%s", msg ? msg : "");
+    sqlite3_close(db);
+    /* the lock is gone: writes work again (the first one may still meet the lock's tail) */
+    long status = 0;
+    for (int i = 0; i < 50 && status != 201; i++) {
+        status = pd_create_prompt(&S, S.admin_key, "after", "hello", NULL, 0);
+        if (status != 201)
+            usleep(100 * 1000);
+    }
+    cr_assert_eq(status, 201, "writes did not come back after the lock");
+    expect_health("ok", NULL);
+    cr_assert_eq(prompt_count(), 3);
+}
+
 
 /* Fill the file system holding dir to its last byte; returns the filler's path. */
 static void fill_disk(const char *dir, char *filler, size_t len)
