@@ -185,7 +185,7 @@ static void run_while_refused(durable_tally *t, long refusal, const char *cause,
 
 /* What runs a model, made while the store still writes. */
 typedef struct model_routes {
-    char prompt[64], cluster[64], conversation[64];
+    char prompt[64], cluster[64], conversation[64], entity[64], execution[64];
 } model_routes;
 
 static void create_at(const char *path, const char *body, char *id)
@@ -199,7 +199,7 @@ static void create_at(const char *path, const char *body, char *id)
 
 static void model_routes_make(model_routes *m)
 {
-    char entity[64], path[200];
+    char *entity = m->entity, path[200];
     cr_assert_eq(pd_create_prompt(&S, S.admin_key, "runs", "durable {{word}}", m->prompt, sizeof m->prompt), 201);
     create_at("/entities", "{\"entity\": {\"name\": \"Ada\", \"model\": \"echo\"}}", entity);
     create_at("/clusters", "{\"cluster\": {\"name\": \"durable\"}}", m->cluster);
@@ -210,6 +210,50 @@ static void model_routes_make(model_routes *m)
     pd_resp_free(&r);
     snprintf(path, sizeof path, "/clusters/%s/conversations", m->cluster);
     create_at(path, "{\"conversation\": {\"title\": \"durable\"}}", m->conversation);
+    snprintf(path, sizeof path, "/prompts/%s/execute", m->prompt);
+    cr_assert_eq(pd_req(&S, "POST", path, S.admin_key, "{\"variables\": {\"word\": \"x\"}}", NULL, &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(m->execution, sizeof m->execution, "%s", pd_header(&r, "X-Execution-Id"));
+    pd_resp_free(&r);
+}
+
+/* Every other kind of write while the disk is full: 507 naming the cause in
+ * its surface's envelope (or a 4xx the request earns anyway), never a 500. */
+static void other_writes_refused(const model_routes *m)
+{
+    static const char *const idem[] = {"Idempotency-Key: durable-full-1", NULL};
+    struct {
+        const char *method, *fmt, *body;
+        int with_key;
+    } w[] = {
+        {"POST", "/prompts/%s/executions/%s/comments", "{\"comment\": {\"content\": \"nice\"}}", 0},
+        {"PUT", "/prompts/%s/executions/%s/like", NULL, 0},
+        {"PUT", "/prompts/%s/executions/%s/save", NULL, 0},
+        {"PUT", "/prompts/%s/like", NULL, 0},
+        {"PUT", "/prompts/%s/follow", NULL, 0},
+        {"PUT", "/prompts/%s", "{\"prompt\": {\"description\": \"while full\"}}", 0},
+        {"POST", "/prompts", "{\"prompt\": {\"name\": \"keyed\", \"content\": \"x\"}}", 1},
+        {"POST", "/api/v1/prompt", "{\"prompt\": \"a raw prompt while full\"}", 1},
+        {"POST", "/api/v1/prompts/batch", "{\"prompts\": [{\"prompt\": \"one\"}, {\"prompt\": \"two\"}]}", 1},
+        {"POST", "/entities", "{\"entity\": {\"name\": \"Bo\"}}", 0},
+        {"POST", "/clusters/%s/contexts", "{\"context\": {\"name\": \"c\", \"content\": \"x\"}}", 0},
+        {"POST", "/api/v1/users", "{\"email\": \"full@example.com\", \"name\": \"Full\"}", 0},
+    };
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+        char path[300];
+        if (strstr(w[i].fmt, "/clusters/%s"))
+            snprintf(path, sizeof path, w[i].fmt, m->cluster);
+        else
+            snprintf(path, sizeof path, w[i].fmt, m->prompt, m->execution);
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, w[i].method, path, S.admin_key, w[i].body, w[i].with_key ? idem : NULL, &r), 0);
+        cr_assert(r.status < 500 || r.status == 507, "%s %s on a full disk answered %ld: %s", w[i].method, path,
+                  r.status, r.body);
+        if (r.status == 507)
+            cr_assert(strstr(r.body, "disk is full"), "%s %s: %s", w[i].method, path, r.body);
+        cr_assert(r.status >= 400, "%s %s wrote on a full disk? %ld %s", w[i].method, path, r.status, r.body);
+        pd_resp_free(&r);
+    }
 }
 
 /* n requests of each kind that runs a model; every answer is checked by run_while_refused. */
@@ -354,6 +398,7 @@ Test(faults, a_full_disk_answers_507_and_reads_go_on)
             t.answers, t.refused, t.named, t.unrecorded);
     cr_assert_eq(t.unrecorded, 0, "%d answers named an execution that was not written", t.unrecorded);
     cr_assert_gt(t.refused, 0, "the full disk refused nothing");
+    other_writes_refused(&m);
     expect_health("refused", "disk is full");
 
     cr_assert_eq(unlink(filler), 0);
