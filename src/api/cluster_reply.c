@@ -610,6 +610,16 @@ void api_cluster_message_send(api_req *rq)
         }
     }
     size_t replies = strcmp(role, "user") == 0 ? members.count : 0;
+    if (rq->app->cluster_replies_max > 0 && replies > (size_t)rq->app->cluster_replies_max) {
+        http_error(rq->http, 422, NULL, "message.entity_id",
+                   "The cluster has %zu members and one message may ask for at most %ld replies "
+                   "(cluster_replies_max): name the member who should reply in 'message.entity_id'",
+                   replies, rq->app->cluster_replies_max);
+        goto out;
+    }
+    /* the request was counted once; each reply after the first is one more upstream call */
+    if (replies > 1 && api_rate_charge(rq, (long)replies - 1))
+        goto out;
     if (replies) {
         store_message_query q = {.limit = CLUSTER_HISTORY_MAX, .latest = 1};
         if ((rc = store_context_list(rq->app->store, rq->who.org_id, id, 0, -1, &contexts)) != STORE_OK ||
