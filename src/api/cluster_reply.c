@@ -272,8 +272,8 @@ static void slot_finish(reply_slot *slot, const store_message_result *r, int htt
         enum store_failure why = store_last_failure() ? store_last_failure() : STORE_FAIL_OTHER;
         log_error("cluster reply %s: could not record the outcome (%s)", slot->msg.id, store_failure_text(why));
         snprintf(lost_error, sizeof lost_error, "The reply could not be recorded: %s", store_failure_text(why));
-        lost = (store_message_result){.status = "failed", .content = "", .error = lost_error, .model = r->model,
-                                      .execution_id = r->execution_id};
+        lost = (store_message_result){
+            .status = "failed", .content = "", .error = lost_error, .model = r->model, .execution_id = r->execution_id};
         r = &lost;
         slot->failed = 1;
         http_status = exec_unrecorded_http_status(why);

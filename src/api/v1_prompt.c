@@ -254,9 +254,8 @@ static void prompt_submit(api_req *rq)
         free(cx);
     } else if (erc != EXEC_OK) {
         api_idem_abort(rq->app->store, &idem);
-        http_error(rq->http, erc == EXEC_UNKNOWN_MODEL ? 400 : 503, NULL,
-                   erc == EXEC_UNKNOWN_MODEL ? "model" : NULL, "%s",
-                   erc == EXEC_UNKNOWN_MODEL ? "unknown model" : "the prompt could not be started");
+        http_error(rq->http, erc == EXEC_UNKNOWN_MODEL ? 400 : 503, NULL, erc == EXEC_UNKNOWN_MODEL ? "model" : NULL,
+                   "%s", erc == EXEC_UNKNOWN_MODEL ? "unknown model" : "the prompt could not be started");
         http_resume(rq->http);
         free(cx);
     }

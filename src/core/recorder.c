@@ -193,10 +193,8 @@ static size_t write_batch(recorder *r, size_t n)
             r->batch[m++] = (store_exec_write){.create = &again->row, .rc = STORE_ERR};
         }
         r->batch_op[m] = op;
-        r->batch[m++] = (store_exec_write){.create = op->is_create ? &op->row : NULL,
-                                           .finish_id = op->finish_id,
-                                           .finish = &op->res,
-                                           .rc = STORE_ERR};
+        r->batch[m++] = (store_exec_write){
+            .create = op->is_create ? &op->row : NULL, .finish_id = op->finish_id, .finish = &op->res, .rc = STORE_ERR};
     }
     store_failure_reset();
     if (store_executions_write(r->store, r->batch, m) == STORE_OK) {
@@ -333,7 +331,8 @@ void recorder_stop(recorder *r)
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL); /* the thread writes what is queued first */
-    while (r->stash) { /* creates whose finish went another way (written inline) */
+    /* creates whose finish went another way (written inline): never recorded */
+    while (r->stash) {
         rec_op *op = r->stash;
         r->stash = op->next;
         log_error("execution %s: never recorded (%s)", op->row.id, store_failure_text(op->why));

@@ -1296,7 +1296,8 @@ Test(caps, members_past_the_cap_are_refused_naming_the_field)
     r = expect_as(other, 404, "POST", P("/clusters/%s/members/%s", cluster, fourth), NULL);
     pd_resp_free(&r);
     /* with a place free, the fourth fits */
-    expect_message("DELETE", P("/clusters/%s/members/%s", cluster, members[0]), "Entity removed from cluster successfully");
+    expect_message("DELETE", P("/clusters/%s/members/%s", cluster, members[0]),
+                   "Entity removed from cluster successfully");
     add_member(cluster, fourth);
 }
 

@@ -146,8 +146,8 @@ static int all_recorded(const char *ids)
  * errors, the OpenAI error object, or the v1 envelope), with no execution
  * named and no model output in it. `marker` is a text only the model's
  * answer would carry. */
-static void run_while_refused(durable_tally *t, long refusal, const char *cause, const char *marker,
-                              const char *method, const char *path, const char *body)
+static void run_while_refused(durable_tally *t, long refusal, const char *cause, const char *marker, const char *method,
+                              const char *path, const char *body)
 {
     pd_resp r;
     cr_assert_eq(pd_req(&S, method, path, S.admin_key, body, NULL, &r), 0, "%s %s: %s", method, path, r.error);
@@ -272,8 +272,10 @@ static durable_tally run_every_kind(const model_routes *m, int n, long refusal, 
         snprintf(body, sizeof body, "{\"model\": \"echo\", \"messages\": [{\"role\": \"user\", \"content\": \"%s\"}]}",
                  marker);
         run_while_refused(&t, refusal, cause, marker, "POST", "/v1/chat/completions", body);
-        snprintf(body, sizeof body, "{\"model\": \"echo\", \"stream\": true, \"messages\": [{\"role\": \"user\", "
-                 "\"content\": \"%s\"}]}", marker);
+        snprintf(body, sizeof body,
+                 "{\"model\": \"echo\", \"stream\": true, \"messages\": [{\"role\": \"user\", "
+                 "\"content\": \"%s\"}]}",
+                 marker);
         run_while_refused(&t, refusal, cause, marker, "POST", "/v1/chat/completions", body);
         snprintf(body, sizeof body, "{\"prompt_id\": \"%s\", \"variables\": {\"word\": \"%s\"}}", m->prompt, marker);
         run_while_refused(&t, refusal, cause, marker, "POST", "/api/v1/prompt", body);
@@ -335,7 +337,6 @@ Test(faults, a_foreign_write_lock_stalls_nothing_and_writes_fail_fast)
     expect_health("ok", NULL);
     cr_assert_eq(prompt_count(), 3);
 }
-
 
 /* Fill the file system holding dir to its last byte; returns the filler's path. */
 static void fill_disk(const char *dir, char *filler, size_t len)
