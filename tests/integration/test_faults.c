@@ -30,16 +30,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "support/harness.h"
+#include "support/mock_proc.h"
 
 #define DURABLE_N 10 /* requests of each kind under a refusing store */
 
 static pd_server S;
+static mock_proc M; /* the mock provider, when a test started one */
 static char mnt[256]; /* the tmpfs, when a test mounted one */
 
 static void teardown(void)
 {
     pd_stop(&S);
+    mock_proc_stop(&M);
     if (mnt[0]) {
         umount2(mnt, MNT_DETACH);
         rmdir(mnt);
@@ -411,4 +416,119 @@ Test(faults, a_full_disk_answers_507_and_reads_go_on)
     cr_assert_eq(t.unrecorded, 0);
     cr_assert_geq(t.named, 6, "%d answers named their execution", t.named);
     pd_stop(&S);
+}
+
+/* ---- a run that spans the disk filling up or freeing ---- */
+
+/* Mount the small tmpfs and start promptd on it with the mock provider as
+ * "openai"; skips the test when no tmpfs can be mounted. */
+static void start_on_tmpfs_with_mock(void)
+{
+    snprintf(mnt, sizeof mnt, "/tmp/promptd-tmpfs-XXXXXX");
+    cr_assert_not_null(mkdtemp(mnt));
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=8m,mode=0700") != 0) {
+        rmdir(mnt);
+        mnt[0] = '\0';
+        cr_skip_test("cannot mount a tmpfs here (%s): run as root to reproduce a full disk", strerror(errno));
+    }
+    cr_assert_eq(mock_proc_start(&M, NULL), 0, "the mock provider did not start");
+    char db_path[320], base[128];
+    snprintf(db_path, sizeof db_path, "%s/promptd.db", mnt);
+    snprintf(base, sizeof base, "OPENAI_BASE_URL=%s/v1", M.base_url);
+    const char *args[] = {"--db", db_path, NULL};
+    const char *env[] = {base, "OPENAI_API_KEY=x", NULL};
+    cr_assert_eq(pd_start(&S, args, env), 0, "promptd did not start on the tmpfs");
+}
+
+/* Fill the disk and write until the store says so (a write may still fit in
+ * space SQLite already had). */
+static void fill_until_refused(char *filler, size_t len)
+{
+    fill_disk(mnt, filler, len);
+    long status = 0;
+    for (int i = 0; i < 200 && status != 507; i++) {
+        char body[200];
+        snprintf(body, sizeof body, "{\"prompt\": {\"name\": \"fill %d\", \"content\": \"%0120d\"}}", i, i);
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "POST", "/prompts", S.admin_key, body, NULL, &r), 0);
+        status = r.status;
+        pd_resp_free(&r);
+    }
+    cr_assert_eq(status, 507, "the full disk never refused a write");
+}
+
+typedef struct bg_req {
+    pthread_t thread;
+    const char *method;
+    char path[200], body[300];
+    pd_resp resp;
+    int rc;
+} bg_req;
+
+static void *bg_main(void *arg)
+{
+    bg_req *b = arg;
+    b->rc = pd_req(&S, b->method, b->path, S.admin_key, b->body, NULL, &b->resp);
+    return NULL;
+}
+
+static void bg_start(bg_req *b) { cr_assert_eq(pthread_create(&b->thread, NULL, bg_main, b), 0); }
+
+static void bg_join(bg_req *b)
+{
+    pthread_join(b->thread, NULL);
+    cr_assert_eq(b->rc, 0, "%s %s: %s", b->method, b->path, b->resp.error);
+}
+
+/* The create of a run meets the full disk; space is back before the model
+ * answers: the run is recorded whole (its create written with its finish)
+ * and answered 200 naming it. */
+Test(faults, a_create_refused_by_a_full_disk_is_written_with_its_finish)
+{
+    start_on_tmpfs_with_mock();
+    char prompt[64], filler[400];
+    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "slow", "[mock:latency=2500] slow answer", prompt, sizeof prompt),
+                 201);
+    fill_until_refused(filler, sizeof filler);
+    bg_req b = {.method = "POST"};
+    snprintf(b.path, sizeof b.path, "/prompts/%s/execute", prompt);
+    snprintf(b.body, sizeof b.body, "{\"model\": \"openai/gpt-4o-mini\"}");
+    bg_start(&b);
+    usleep(800 * 1000); /* the create was queued and refused meanwhile */
+    cr_assert_eq(unlink(filler), 0);
+    bg_join(&b);
+    cr_assert_eq(b.resp.status, 200, "%s", b.resp.body);
+    const char *id = pd_header(&b.resp, "X-Execution-Id");
+    cr_assert_not_null(id);
+    char path[128];
+    snprintf(path, sizeof path, "/executions/%s", id);
+    pd_resp_free(&b.resp);
+    pd_resp g;
+    cr_assert_eq(pd_req(&S, "GET", path, S.admin_key, NULL, NULL, &g), 0);
+    cr_assert_eq(g.status, 200, "the execution the answer named was not written: %s", g.body);
+    cr_assert_str_eq(pd_str_at(g.json, "data.attributes.status"), "completed", "%s", g.body);
+    pd_resp_free(&g);
+}
+
+/* A stream started (its first row written), then the disk filled before its
+ * end: the stream ends with an error event saying the execution could not be
+ * recorded, not with a clean "done". */
+Test(faults, a_stream_whose_final_record_is_refused_ends_with_an_error_event)
+{
+    start_on_tmpfs_with_mock();
+    char prompt[64], filler[400];
+    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "drip", "[mock:drip=250] one two three four five six seven eight "
+                                  "nine ten eleven twelve", prompt, sizeof prompt), 201);
+    bg_req b = {.method = "POST"};
+    snprintf(b.path, sizeof b.path, "/prompts/%s/execute/stream", prompt);
+    snprintf(b.body, sizeof b.body, "{\"model\": \"openai/gpt-4o-mini\"}");
+    bg_start(&b);
+    usleep(600 * 1000); /* the stream is open and dripping */
+    fill_until_refused(filler, sizeof filler);
+    bg_join(&b);
+    cr_assert_eq(b.resp.status, 200, "%s", b.resp.body);
+    cr_assert(strstr(b.resp.body, "event: error"), "the stream ended cleanly: %s", b.resp.body);
+    cr_assert(strstr(b.resp.body, "could not be recorded"), "%s", b.resp.body);
+    cr_assert(!strstr(b.resp.body, "event: done"), "%s", b.resp.body);
+    pd_resp_free(&b.resp);
 }
