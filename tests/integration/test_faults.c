@@ -35,7 +35,9 @@
 #include "support/harness.h"
 #include "support/mock_proc.h"
 
-#define DURABLE_N 10 /* requests of each kind under a refusing store */
+#ifndef DURABLE_N
+#define DURABLE_N 10 /* requests of each kind under a refusing store (-DDURABLE_N=... to measure more) */
+#endif
 
 static pd_server S;
 static mock_proc M; /* the mock provider, when a test started one */
