@@ -6,6 +6,8 @@
  * the outcome is committed; the engine's result does not
  * outlive run_done, so it is copied into the run first. Without one (or if
  * queueing fails) the writes happen inline, as the store calls they are.
+ * When the record cannot be made durable, on_finish gets a failure saying so
+ * (exec_outcome.unrecorded) in place of the engine's answer.
  */
 #include "core/execution.h"
 

@@ -40,7 +40,7 @@
 #endif
 
 static pd_server S;
-static mock_proc M; /* the mock provider, when a test started one */
+static mock_proc M;   /* the mock provider, when a test started one */
 static char mnt[256]; /* the tmpfs, when a test mounted one */
 
 static void teardown(void)
@@ -519,8 +519,11 @@ Test(faults, a_stream_whose_final_record_is_refused_ends_with_an_error_event)
 {
     start_on_tmpfs_with_mock();
     char prompt[64], filler[400];
-    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "drip", "[mock:drip=250] one two three four five six seven eight "
-                                  "nine ten eleven twelve", prompt, sizeof prompt), 201);
+    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "drip",
+                                  "[mock:drip=250] one two three four five six seven eight "
+                                  "nine ten eleven twelve",
+                                  prompt, sizeof prompt),
+                 201);
     bg_req b = {.method = "POST"};
     snprintf(b.path, sizeof b.path, "/prompts/%s/execute/stream", prompt);
     snprintf(b.body, sizeof b.body, "{\"model\": \"openai/gpt-4o-mini\"}");
