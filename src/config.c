@@ -72,7 +72,9 @@ static int apply_env(config *c, char *err, size_t errlen)
                   {"PROMPTD_RATE_LIMIT_PER_ADDRESS", &c->rate_limit_per_address, 0, 1000000},
                   {"PROMPTD_RATE_LIMIT_KEY_WINDOW", &c->rate_limit_key_window_s, 1, 31622400},
                   {"PROMPTD_RATE_LIMIT_USER_WINDOW", &c->rate_limit_user_window_s, 1, 31622400},
-                  {"PROMPTD_RATE_LIMIT_ADDRESS_WINDOW", &c->rate_limit_address_window_s, 1, 31622400}};
+                  {"PROMPTD_RATE_LIMIT_ADDRESS_WINDOW", &c->rate_limit_address_window_s, 1, 31622400},
+                  {"PROMPTD_CLUSTER_MEMBERS_MAX", &c->cluster_members_max, 1, 10000},
+                  {"PROMPTD_CLUSTER_REPLIES_MAX", &c->cluster_replies_max, 1, 10000}};
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
         if ((v = getenv(limits[i].env)) && *v) {
             char *end;
@@ -134,6 +136,9 @@ int config_init(config *c, char *err, size_t errlen)
     c->rate_limit_key_window_s = 60;
     c->rate_limit_user_window_s = 86400;
     c->rate_limit_address_window_s = 60;
+    /* one message fans out to one upstream call per member: a bound on what one request costs */
+    c->cluster_members_max = 32;
+    c->cluster_replies_max = 32;
     snprintf(c->jwt_default_org, sizeof c->jwt_default_org, "default");
     const char *file = getenv("PROMPTD_CONFIG");
     if (file && *file)
@@ -186,6 +191,20 @@ int config_load_file(config *c, const char *path, char *err, size_t errlen)
               {"rate_limit_key_window_s", &c->rate_limit_key_window_s, 1},
               {"rate_limit_user_window_s", &c->rate_limit_user_window_s, 1},
               {"rate_limit_address_window_s", &c->rate_limit_address_window_s, 1}};
+    const struct {
+        const char *name;
+        long *dst;
+    } caps[] = {{"cluster_members_max", &c->cluster_members_max}, {"cluster_replies_max", &c->cluster_replies_max}};
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        if (!(v = json_object_get(root, caps[i].name)))
+            continue;
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 10000) {
+            snprintf(err, errlen, "config file %s: %s must be an integer from 1 to 10000", path, caps[i].name);
+            json_decref(root);
+            return -1;
+        }
+        *caps[i].dst = (long)json_integer_value(v);
+    }
     for (size_t i = 0; i < sizeof rl / sizeof rl[0]; i++) {
         if (!(v = json_object_get(root, rl[i].name)))
             continue;

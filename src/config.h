@@ -44,6 +44,8 @@ typedef struct config {
     long rate_limit_per_day;    /* per user; 0 = off */
     long rate_limit_per_address; /* unauthenticated requests per client address; 0 = off */
     long rate_limit_key_window_s, rate_limit_user_window_s, rate_limit_address_window_s;
+    long cluster_members_max;      /* members one cluster may have (default 32) */
+    long cluster_replies_max;      /* replies one cluster message may ask for (default 32) */
     char jwt_secret[256];          /* "" = the secret file's */
     char jwt_previous_secret[256]; /* "" = none; only with jwt_secret */
     char jwt_secret_file[1024];    /* "" = "<db>.jwt-secret" */

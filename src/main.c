@@ -292,6 +292,8 @@ static int setup_auth(const config *cfg, store_t *store, app *a, secret_pair *se
     /* the key and user windows are kept in the database: a restart goes on
      * counting. The key window is always present: with the default off (0),
      * keys with their own limit are still held to it. */
+    a->cluster_members_max = cfg->cluster_members_max;
+    a->cluster_replies_max = cfg->cluster_replies_max;
     if (!(a->per_minute =
               ratelimit_new_durable(cfg->rate_limit_per_minute, cfg->rate_limit_key_window_s, store, "key", err,
                                     sizeof err)) ||

@@ -36,6 +36,8 @@ typedef struct app {
     ratelimit *per_address; /* requests that do not authenticate, per client address; NULL = off */
     promptd_jwt_config jwt; /* bearer tokens; both kinds off when unset */
     char jwt_default_org[128];
+    long cluster_members_max; /* members per cluster; 0 = no cap */
+    long cluster_replies_max; /* replies per cluster message; 0 = no cap */
 } app;
 
 /* One request as the API layer sees it. */
@@ -62,6 +64,11 @@ int api_authenticate(api_req *rq);
 /* Count the request against the caller's windows and add the rate-limit
  * headers; answers 429 with Retry-After and returns -1 when over a limit. */
 int api_rate_limit(api_req *rq);
+/* Charge n more admissions to the caller's windows (a request that does the
+ * work of n + 1, such as a cluster message's replies). All or nothing as far
+ * as this request can tell: when a window has fewer than n left, nothing more
+ * is charged and it answers 429 with Retry-After and returns -1. */
+int api_rate_charge(api_req *rq, long n);
 /* The per-address window of requests that do not authenticate (auth.c).
  * charge: count this answer (a 401, 404, 405, 413 ... already given): add
  * the window's headers, and when the address is over its limit replace the

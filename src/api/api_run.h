@@ -41,10 +41,18 @@ const char *api_run_error_text(const engine_result *res);
 
 /* Answer a failed execution (out->http_status != 200) on h, in its style:
  * the status exec chose, and for a provider's refusal its 4xx with its type,
- * code and param (http_error_upstream). detail is the message. */
+ * code and param (http_error_upstream); Retry-After when the record could
+ * not be written for a while. detail is the message. */
 void api_run_fail(http_req *h, const exec_outcome *out, const char *title, const char *detail);
 
-/* Answer an exec_start() failure. */
+/* Retry-After for an execution that could not be recorded (exec_outcome's
+ * unrecorded): set for a lock or a file that cannot be written (503), not
+ * for a full disk (507) nor for NONE. */
+void api_run_retry_after(http_req *h, enum store_failure why);
+
+/* Answer an exec_start() failure: EXEC_STORE_ERROR answers why the store
+ * refused (api_store_failure: 507 / 503 with Retry-After / 500), read from
+ * the calling thread, so call it right after exec_start. */
 void api_run_start_error(api_req *rq, int exec_rc, const char *model);
 
 #endif

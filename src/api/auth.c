@@ -247,3 +247,72 @@ int api_rate_limit(api_req *rq)
     http_error(rq->http, 429, NULL, NULL, "Rate limit exceeded: try again in %ld s", retry);
     return -1;
 }
+
+/* Why not one atomic "take n": the limiter's contract is one admission per
+ * take, and each take is atomic on its own. So the windows are first read
+ * (peek): a caller with fewer than n left is refused before anything is
+ * charged or run. Then the n admissions are taken one by one; should a
+ * concurrent request of the same caller win a slot in between, the take that
+ * loses refuses this request too, and the admissions already taken stay
+ * charged: the caller may pay for work it did not get, never get work it
+ * did not pay for, so the limit holds exactly. */
+int api_rate_charge(api_req *rq, long n)
+{
+    app *a = rq->app;
+    struct {
+        ratelimit *rl;
+        long override;
+        char bucket[80];
+    } w[2];
+    size_t k = 0;
+    if (n <= 0)
+        return 0;
+    if (a->per_minute) {
+        w[k].rl = a->per_minute;
+        w[k].override = rq->who.key_rate_limit < 0    ? 0
+                        : rq->who.key_rate_limit == 0 ? RATELIMIT_UNLIMITED
+                                                      : rq->who.key_rate_limit;
+        if (rq->who.key_id[0])
+            snprintf(w[k].bucket, sizeof w[k].bucket, "key:%s", rq->who.key_id);
+        else
+            snprintf(w[k].bucket, sizeof w[k].bucket, "token:%s", rq->who.user_id);
+        k++;
+    }
+    if (a->per_day) {
+        w[k].rl = a->per_day;
+        w[k].override = 0;
+        snprintf(w[k].bucket, sizeof w[k].bucket, "user:%s", rq->who.user_id);
+        k++;
+    }
+    long retry = 0;
+    for (size_t i = 0; i < k; i++) {
+        ratelimit_result r;
+        if (ratelimit_peek(w[i].rl, w[i].bucket, w[i].override, -1, &r) == RATELIMIT_OK && r.limit > 0 &&
+            r.remaining < n) {
+            long wait = r.reset_s > 0 ? r.reset_s : 1;
+            if (wait > retry)
+                retry = wait;
+        }
+    }
+    for (size_t i = 0; i < k && retry == 0; i++) {
+        for (long t = 0; t < n; t++) {
+            ratelimit_result r;
+            if (ratelimit_take(w[i].rl, w[i].bucket, w[i].override, -1, &r) != RATELIMIT_OK || r.limit == 0)
+                break; /* off for this caller (or the limiter failed: as api_rate_limit, not held against them) */
+            if (!r.allowed) {
+                retry = r.retry_after_s > 0 ? r.retry_after_s : 1;
+                break;
+            }
+        }
+    }
+    if (retry == 0)
+        return 0;
+    char num[32];
+    snprintf(num, sizeof num, "%ld", retry);
+    http_add_header(rq->http, "Retry-After", num);
+    http_error(rq->http, 429, NULL, NULL,
+               "Rate limit exceeded: this request counts as %ld more requests than the caller has left; try again "
+               "in %ld s",
+               n, retry);
+    return -1;
+}

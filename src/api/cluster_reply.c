@@ -69,6 +69,7 @@ typedef struct reply_slot {
     /* a failure's answer, should every reply fail: its HTTP status, message
      * and (a provider's refusal) its words; malloc'd, only for failures */
     int http_status;
+    enum store_failure retry_after; /* a failure to record: BUSY / UNAVAILABLE answer with Retry-After */
     char *error;
     char *rej_type, *rej_code, *rej_param;
 } reply_slot;
@@ -194,6 +195,7 @@ static void join_fail(reply_join *j)
     api_idem_abort(j->store, &j->idem);
     const char *uid = json_string_value(json_object_get(j->user_message, "id"));
     int status = f->http_status ? f->http_status : 502;
+    api_run_retry_after(j->http, f->retry_after);
     if (f->rej_type && f->rej_code && f->rej_param && status < 500) {
         http_upstream_error up = {.type = f->rej_type, .code = f->rej_code, .param = f->rej_param};
         http_error_upstream(j->http, status, "Reply Failed", &up, "%s replied with an error: %s (message %s)",
@@ -287,15 +289,31 @@ static void slot_finish(reply_slot *slot, const store_message_result *r, int htt
 {
     reply_join *j = slot->join;
     store_message row;
+    store_message_result lost;
+    char lost_error[160];
     slot->failed = strcmp(r->status, "completed") != 0;
+    store_failure_reset();
     int rc = store_message_finish(j->store, slot->msg.id, r, &row);
+    if (rc == STORE_ERR) {
+        /* the store refused the reply's outcome: its text is not handed out unrecorded; the
+         * reply answers as failed, with why (and, should every reply fail, the request too) */
+        enum store_failure why = store_last_failure() ? store_last_failure() : STORE_FAIL_OTHER;
+        log_error("cluster reply %s: could not record the outcome (%s)", slot->msg.id, store_failure_text(why));
+        snprintf(lost_error, sizeof lost_error, "The reply could not be recorded: %s", store_failure_text(why));
+        lost = (store_message_result){
+            .status = "failed", .content = "", .error = lost_error, .model = r->model, .execution_id = r->execution_id};
+        r = &lost;
+        slot->failed = 1;
+        http_status = exec_unrecorded_http_status(why);
+        rejected = NULL;
+        if (why == STORE_FAIL_BUSY || why == STORE_FAIL_UNAVAILABLE)
+            slot->retry_after = why;
+    }
     if (rc == STORE_OK) {
         slot->resource = api_cluster_message_json(&row);
         store_message_clear(&row);
     } else {
         /* not recorded (conversation deleted meanwhile, or a store failure): still answer what happened */
-        if (rc != STORE_NOTFOUND)
-            log_error("cluster reply %s: could not record the outcome", slot->msg.id);
         store_message m = slot->msg; /* shallow: borrowed for rendering only */
         snprintf(m.status, sizeof m.status, "%s", r->status);
         m.content = (char *)(r->content ? r->content : "");
@@ -367,12 +385,14 @@ static void reply_done(void *ud, const exec_outcome *out)
         .content_len = ok && res->output ? res->output_len : 0,
         .error = ok ? NULL : api_run_error_text(res),
         .model = res->model,
-        .execution_id = out->execution_id,
+        .execution_id = out->unrecorded ? NULL : out->execution_id, /* never name one not written */
         .prompt_tokens = res->prompt_tokens,
         .completion_tokens = res->completion_tokens,
         .total_tokens = res->total_tokens,
         .duration_ms = res->duration_ms,
     };
+    if (out->unrecorded == STORE_FAIL_BUSY || out->unrecorded == STORE_FAIL_UNAVAILABLE)
+        slot->retry_after = out->unrecorded;
     slot_finish(slot, &r, out->http_status, res->status == ENGINE_ERR_REJECTED ? &res->rejection : NULL);
 }
 
@@ -484,14 +504,22 @@ static void reply_start(api_req *rq, reply_join *j, size_t i, const store_entity
     if (erc == EXEC_OK)
         return;
     char error[300];
-    if (erc == EXEC_UNKNOWN_MODEL)
+    int status = erc == EXEC_UNKNOWN_MODEL ? 422 : erc == EXEC_ENGINE_ERROR ? 503 : 500;
+    enum store_failure why = store_last_failure(); /* exec_start's, on this thread */
+    if (erc == EXEC_UNKNOWN_MODEL) {
         snprintf(error, sizeof error, "unknown model '%s'", e->model ? e->model : "(default)");
-    else if (erc == EXEC_ENGINE_ERROR)
+    } else if (erc == EXEC_ENGINE_ERROR) {
         snprintf(error, sizeof error, "the model engine is not accepting work (shutting down)");
-    else
+    } else if (why != STORE_FAIL_NONE) { /* the execution's record was refused */
+        snprintf(error, sizeof error, "the reply's execution could not be recorded: %s", store_failure_text(why));
+        status = exec_unrecorded_http_status(why);
+        if (why == STORE_FAIL_BUSY || why == STORE_FAIL_UNAVAILABLE)
+            slot->retry_after = why;
+    } else {
         snprintf(error, sizeof error, "the reply could not be started");
+    }
     store_message_result r = {.status = "failed", .content = "", .error = error};
-    slot_finish(slot, &r, erc == EXEC_UNKNOWN_MODEL ? 422 : erc == EXEC_ENGINE_ERROR ? 503 : 500, NULL);
+    slot_finish(slot, &r, status, NULL);
 }
 
 /* ---------------------------------------------------------------- the handler */
@@ -610,6 +638,16 @@ void api_cluster_message_send(api_req *rq)
         }
     }
     size_t replies = strcmp(role, "user") == 0 ? members.count : 0;
+    if (rq->app->cluster_replies_max > 0 && replies > (size_t)rq->app->cluster_replies_max) {
+        http_error(rq->http, 422, NULL, "message.entity_id",
+                   "The cluster has %zu members and one message may ask for at most %ld replies "
+                   "(cluster_replies_max): name the member who should reply in 'message.entity_id'",
+                   replies, rq->app->cluster_replies_max);
+        goto out;
+    }
+    /* the request was counted once; each reply after the first is one more upstream call */
+    if (replies > 1 && api_rate_charge(rq, (long)replies - 1))
+        goto out;
     if (replies) {
         store_message_query q = {.limit = CLUSTER_HISTORY_MAX, .latest = 1};
         if ((rc = store_context_list(rq->app->store, rq->who.org_id, id, 0, -1, &contexts)) != STORE_OK ||

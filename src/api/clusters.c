@@ -233,7 +233,34 @@ static void member_set(api_req *rq, int on)
     if (api_reject_bad_id(rq, id, "Cluster") || api_reject_bad_id(rq, entity_id, "Entity"))
         return;
     enum store_cluster_part missing = STORE_PART_CLUSTER;
-    int rc = store_cluster_member_set(rq->app->store, rq->who.org_id, id, entity_id, on, &missing);
+    int rc;
+    if (on && rq->app->cluster_members_max > 0) {
+        /* each member replies to every message with an upstream call: the cap bounds one message's cost
+         * (a member added again is no new member; two adds racing past the cap are not prevented) */
+        store_cluster c;
+        store_entity e = {0};
+        if ((rc = store_cluster_get(rq->app->store, rq->who.org_id, id, &c)) != STORE_OK) {
+            api_store_error(rq, rc, "Cluster");
+            return;
+        }
+        long count = c.members_count;
+        store_cluster_clear(&c);
+        if (count >= rq->app->cluster_members_max) {
+            rc = store_cluster_member_get(rq->app->store, rq->who.org_id, id, entity_id, &e, &missing);
+            store_entity_clear(&e);
+            if (rc == STORE_NOTFOUND && missing == STORE_PART_ENTITY) {
+                http_error(rq->http, 422, NULL, "entity_id",
+                           "The cluster already has %ld members, the most one cluster may have (cluster_members_max)",
+                           count);
+                return;
+            }
+            if (rc != STORE_OK) {
+                api_cluster_store_error(rq, rc, missing);
+                return;
+            }
+        }
+    }
+    rc = store_cluster_member_set(rq->app->store, rq->who.org_id, id, entity_id, on, &missing);
     if (rc != STORE_OK) {
         api_cluster_store_error(rq, rc, missing);
         return;

@@ -47,7 +47,8 @@ static void sync_finish(void *ud, const exec_outcome *out)
 {
     execute_ctx *cx = ud;
     const engine_result *res = out->res;
-    http_add_header(cx->http, "X-Execution-Id", out->execution_id);
+    if (!out->unrecorded) /* an execution that was not written is named nowhere */
+        http_add_header(cx->http, "X-Execution-Id", out->execution_id);
     http_set_upstream_us(cx->http, res->upstream_us);
     if (out->http_status == 200) {
         json_t *meta = json_pack("{s:s, s:s?, s:o, s:I, s:s?, s:I}", "prompt_execution_id", out->execution_id,
@@ -62,7 +63,10 @@ static void sync_finish(void *ud, const exec_outcome *out)
                                                                                   attrs)));
     } else {
         char msg[700];
-        snprintf(msg, sizeof msg, "%s (execution %s)", api_run_error_text(res), out->execution_id);
+        if (out->unrecorded)
+            snprintf(msg, sizeof msg, "%s", api_run_error_text(res));
+        else
+            snprintf(msg, sizeof msg, "%s (execution %s)", api_run_error_text(res), out->execution_id);
         api_run_fail(cx->http, out, "Execution Failed", msg);
     }
     http_resume(cx->http);

@@ -96,6 +96,7 @@ typedef struct gateway_ctx {
     long prompt_tokens, completion_tokens, total_tokens;
     long long upstream_us; /* the longest choice's */
     int failed_status;     /* the first failure's HTTP status, 0 if none */
+    enum store_failure unrecorded; /* lock: a choice whose record could not be written, why (Retry-After) */
     char *failed_error;    /* its message (malloc'd: most requests never fail) */
     /* its provider's words when it was a refusal (malloc'd), else NULL */
     char *failed_type, *failed_code, *failed_param;
@@ -260,6 +261,7 @@ static void on_tool_chunk(void *ud, const json_t *delta)
  * OpenAI's envelope; a provider's refusal keeps its status and words. */
 static void answer_error(gateway_ctx *cx)
 {
+    api_run_retry_after(cx->http, cx->unrecorded);
     if (cx->failed_type && cx->failed_code && cx->failed_param && cx->failed_status < 500) {
         http_upstream_error up = {.type = cx->failed_type, .code = cx->failed_code, .param = cx->failed_param};
         http_error_upstream(cx->http, cx->failed_status, NULL, &up, "%s",
@@ -298,7 +300,7 @@ static void stream_end(gateway_ctx *cx)
  * words are the point), else the error naming the execution. */
 static void failure_text(const exec_outcome *out, char *buf, size_t len)
 {
-    if (out->res->status == ENGINE_ERR_REJECTED)
+    if (out->res->status == ENGINE_ERR_REJECTED || out->unrecorded) /* unrecorded: named nowhere */
         snprintf(buf, len, "%s", api_run_error_text(out->res));
     else
         snprintf(buf, len, "%s (execution %s)", api_run_error_text(out->res), out->execution_id);
@@ -371,7 +373,12 @@ static void on_finish_sync(void *ud, const exec_outcome *out)
     gateway_ctx *cx = ch->cx;
     const engine_result *res = out->res;
     char error[700] = "";
-    snprintf(ch->exec_id, sizeof ch->exec_id, "%s", out->execution_id);
+    pthread_mutex_lock(&cx->lock);
+    /* an execution that could not be written is not named in X-Execution-Id */
+    snprintf(ch->exec_id, sizeof ch->exec_id, "%s", out->unrecorded ? "" : out->execution_id);
+    if (out->unrecorded && !cx->unrecorded)
+        cx->unrecorded = out->unrecorded;
+    pthread_mutex_unlock(&cx->lock);
     if (out->http_status == 200) {
         /* like OpenAI: content null when the model only asked for tools */
         ch->message = json_pack("{s:s, s:o}", "role", "assistant", "content",

@@ -96,10 +96,19 @@ void api_run_start_error(api_req *rq, int exec_rc, const char *model)
     case EXEC_ENGINE_ERROR:
         http_error(rq->http, 503, NULL, NULL, "The model engine is not accepting work (shutting down)");
         break;
-    default:
-        http_error(rq->http, 500, NULL, NULL, "The execution could not be recorded");
+    default: /* the record could not be written: why, in the store's words (507 / 503 / 500) */
+        api_store_failure(rq);
         break;
     }
+}
+
+void api_run_retry_after(http_req *h, enum store_failure why)
+{
+    /* as api_store_failure: a lock passes soon, a file that cannot be written later */
+    if (why == STORE_FAIL_BUSY)
+        http_add_header(h, "Retry-After", "1");
+    else if (why == STORE_FAIL_UNAVAILABLE)
+        http_add_header(h, "Retry-After", "5");
 }
 
 const char *api_run_error_text(const engine_result *res)
@@ -112,6 +121,7 @@ const char *api_run_error_text(const engine_result *res)
 void api_run_fail(http_req *h, const exec_outcome *out, const char *title, const char *detail)
 {
     const engine_result *res = out->res;
+    api_run_retry_after(h, out->unrecorded);
     if (res->status == ENGINE_ERR_REJECTED && out->http_status >= 400 && out->http_status <= 499) {
         http_upstream_error up = {
             .type = res->rejection.type, .code = res->rejection.code, .param = res->rejection.param};

@@ -135,6 +135,16 @@ static void sync_finish(void *ud, const exec_outcome *out)
     store_execution e = {0};
     json_t *body;
     int status = out->http_status;
+    if (out->unrecorded) {
+        /* nothing durable to name or to replay: the key is released, so a retry runs again */
+        api_idem_abort(cx->store, &cx->idem);
+        api_run_retry_after(cx->http, out->unrecorded);
+        http_set_upstream_us(cx->http, res->upstream_us);
+        http_error(cx->http, status, NULL, NULL, "%s", api_run_error_text(res));
+        http_resume(cx->http);
+        free(cx);
+        return;
+    }
     memcpy(e.id, out->execution_id, sizeof e.id);
     memcpy(e.prompt_id, cx->prompt_id, sizeof e.prompt_id);
     snprintf(e.status, sizeof e.status, "%s", out->status);
@@ -237,11 +247,15 @@ static void prompt_submit(api_req *rq)
     char exec_id[ID_LEN + 1];
     http_suspend(rq->http);
     int erc = exec_start(rq->app->store, rq->app->engine, rq->app->recorder, &req, exec_id);
-    if (erc != EXEC_OK) {
+    if (erc == EXEC_STORE_ERROR) {
+        api_v1_store_error(rq, STORE_ERR, "Prompt"); /* why the store refused: 507 / 503 / 500 */
         api_idem_abort(rq->app->store, &idem);
-        http_error(rq->http, erc == EXEC_UNKNOWN_MODEL ? 400 : erc == EXEC_ENGINE_ERROR ? 503 : 500, NULL,
-                   erc == EXEC_UNKNOWN_MODEL ? "model" : NULL, "%s",
-                   erc == EXEC_UNKNOWN_MODEL ? "unknown model" : "the prompt could not be started");
+        http_resume(rq->http);
+        free(cx);
+    } else if (erc != EXEC_OK) {
+        api_idem_abort(rq->app->store, &idem);
+        http_error(rq->http, erc == EXEC_UNKNOWN_MODEL ? 400 : 503, NULL, erc == EXEC_UNKNOWN_MODEL ? "model" : NULL,
+                   "%s", erc == EXEC_UNKNOWN_MODEL ? "unknown model" : "the prompt could not be started");
         http_resume(rq->http);
         free(cx);
     }

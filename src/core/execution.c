@@ -6,6 +6,8 @@
  * the outcome is committed; the engine's result does not
  * outlive run_done, so it is copied into the run first. Without one (or if
  * queueing fails) the writes happen inline, as the store calls they are.
+ * When the record cannot be made durable, on_finish gets a failure saying so
+ * (exec_outcome.unrecorded) in place of the engine's answer.
  */
 #include "core/execution.h"
 
@@ -92,21 +94,54 @@ static void run_logprobs(void *ud, const json_t *logprobs)
         run->on_logprobs(run->ud, logprobs);
 }
 
-static void run_outcome(exec_run *run, const char *status, const engine_result *res)
+int exec_unrecorded_http_status(enum store_failure why)
+{
+    switch (why) {
+    case STORE_FAIL_FULL: return 507;
+    case STORE_FAIL_BUSY:
+    case STORE_FAIL_UNAVAILABLE: return 503;
+    default: return 500;
+    }
+}
+
+/* Tell the caller. When the record is not durable (unrecorded != NONE) the
+ * engine's answer is withheld: the caller gets a failure saying why, so no
+ * answer hands out a model's output under an execution id that reads 404. */
+static void run_outcome(exec_run *run, const char *status, const engine_result *res, enum store_failure unrecorded)
 {
     exec_outcome out = {
         .execution_id = run->id, .status = status, .http_status = exec_result_http_status(res), .res = res};
+    engine_result withheld;
+    char error[160];
+    if (unrecorded != STORE_FAIL_NONE) {
+        snprintf(error, sizeof error, "The execution could not be recorded: %s", store_failure_text(unrecorded));
+        withheld = (engine_result){.status = ENGINE_ERR_INTERNAL,
+                                   .model = res->model,
+                                   .output = "",
+                                   .error = error,
+                                   .prompt_tokens = res->prompt_tokens,
+                                   .completion_tokens = res->completion_tokens,
+                                   .total_tokens = res->total_tokens,
+                                   .duration_ms = res->duration_ms,
+                                   .attempts = res->attempts,
+                                   .upstream_us = res->upstream_us};
+        out.status = "failed";
+        out.http_status = exec_unrecorded_http_status(unrecorded);
+        out.res = &withheld;
+        out.unrecorded = unrecorded;
+    }
     run->on_finish(run->ud, &out);
 }
 
-/* Recorder thread: the outcome is committed. */
-static void run_recorded(void *ud, int store_rc)
+/* Recorder thread: the outcome is committed (why == NONE), or could not be. */
+static void run_recorded(void *ud, int store_rc, enum store_failure why)
 {
     exec_run *run = ud;
     log_set_request(run->request_id[0] ? run->request_id : NULL);
-    if (store_rc != STORE_OK)
-        log_error("execution %s: could not record the outcome (store error %d)", run->id, store_rc);
-    run_outcome(run, run->res.status == ENGINE_OK ? "completed" : "failed", &run->res);
+    if (why != STORE_FAIL_NONE)
+        log_error("execution %s: could not record the outcome (store error %d: %s)", run->id, store_rc,
+                  store_failure_text(why));
+    run_outcome(run, run->res.status == ENGINE_OK ? "completed" : "failed", &run->res, why);
     run_free(run);
     log_set_request(NULL);
 }
@@ -173,11 +208,15 @@ static void run_done(void *ud, const engine_result *res)
         log_set_request(NULL);
         return; /* run_recorded answers */
     }
+    store_failure_reset();
     int rc = store_execution_finish(run->store, run->id, &r);
-    if (rc != STORE_OK && rc != STORE_CONFLICT)
-        log_error("execution %s: could not record the outcome", run->id);
+    enum store_failure why = STORE_FAIL_NONE;
+    if (rc != STORE_OK && rc != STORE_CONFLICT) {
+        why = store_last_failure() != STORE_FAIL_NONE ? store_last_failure() : STORE_FAIL_OTHER;
+        log_error("execution %s: could not record the outcome (%s)", run->id, store_failure_text(why));
+    }
     free(tool_calls);
-    run_outcome(run, r.status, res);
+    run_outcome(run, r.status, res, why);
     run_free(run);
     log_set_request(NULL);
 }
@@ -185,6 +224,7 @@ static void run_done(void *ud, const engine_result *res)
 int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_request *req, char id_out[ID_LEN + 1])
 {
     char model[256];
+    store_failure_reset(); /* on EXEC_STORE_ERROR it says why */
     if (!engine || engine_model_resolve(engine, req->rec.model, model, sizeof model) != 0)
         return EXEC_UNKNOWN_MODEL;
     exec_run *run = calloc(1, sizeof *run);

@@ -25,6 +25,13 @@ typedef struct exec_outcome {
      * 4xx when it refused the request (res->rejection says what it said) */
     int http_status;
     const engine_result *res; /* the engine's answer (output, usage, model, error, rejection) */
+    /* STORE_FAIL_NONE when the execution's record is durable. Else why it
+     * could not be written: then status is "failed", http_status is 507 (a
+     * full disk), 503 (locked, or not writable: answer with Retry-After) or
+     * 500, and res is a failure whose error says the execution was not
+     * recorded, with no output: the model's answer is not handed out
+     * unrecorded, and the answer should not name the execution. */
+    enum store_failure unrecorded;
 } exec_outcome;
 
 typedef struct exec_request {
@@ -50,7 +57,8 @@ enum exec_rc { EXEC_OK = 0, EXEC_UNKNOWN_MODEL = 1, EXEC_STORE_ERROR = 2, EXEC_E
  * write the record as "processing" (through recorder when not NULL: queued,
  * not waited for; a stream's record is written at once, as it names its
  * execution before it ends) and submit. On EXEC_OK, on_finish will be called exactly once; on anything else
- * no callback runs. The execution id is written to id_out. The caller keeps
+ * no callback runs. On EXEC_STORE_ERROR, store_last_failure() on the calling
+ * thread says why (STORE_FAIL_NONE: out of memory). The execution id is written to id_out. The caller keeps
  * ownership of the strings in req->rec (exec_start copies what it needs). */
 int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_request *req, char id_out[ID_LEN + 1]);
 
@@ -60,5 +68,8 @@ int exec_http_status(enum engine_status st);
 /* The HTTP status for an engine result: exec_http_status, except that a
  * refusal (ENGINE_ERR_REJECTED) answers with the provider's own 4xx. */
 int exec_result_http_status(const engine_result *res);
+/* The HTTP status for a record that could not be written: 507 for a full
+ * disk, 503 for a lock or a file that cannot be written, 500 otherwise. */
+int exec_unrecorded_http_status(enum store_failure why);
 
 #endif

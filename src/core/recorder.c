@@ -6,6 +6,11 @@
  * transaction as a whole fails (a full disk, an I/O error), each op is
  * written again in its own transaction, so one bad op cannot take the
  * others down with it.
+ *
+ * A create that failed is kept in the stash (recorder thread only) instead of
+ * freed; its finish takes it out and writes it first, so an execution whose
+ * create met a moment of full disk is still recorded whole when space is back
+ * by its end, and the finish's callback learns why when it is not.
  */
 #include "core/recorder.h"
 
@@ -28,6 +33,8 @@ typedef struct rec_op {
     char *model, *output, *error, *tool_calls; /* owned */
     recorder_done_fn done;
     void *ud;
+    enum store_failure why; /* a stashed create: why it could not be written */
+    int retried;            /* a stashed create written again before its finish */
 } rec_op;
 
 struct recorder {
@@ -37,8 +44,13 @@ struct recorder {
     pthread_cond_t wake;
     rec_op *head, *tail; /* guarded by lock */
     int stopping;        /* guarded by lock */
-    store_exec_write batch[RECORDER_BATCH_MAX]; /* recorder thread only */
+    /* recorder thread only: a batch is its ops plus, before a finish, the
+     * create of that execution taken back from the stash */
+    store_exec_write batch[2 * RECORDER_BATCH_MAX];
+    rec_op *batch_op[2 * RECORDER_BATCH_MAX];
+    enum store_failure batch_why[2 * RECORDER_BATCH_MAX];
     rec_op *ops[RECORDER_BATCH_MAX];
+    rec_op *stash; /* creates that could not be written, waiting for their finish (recorder thread) */
 };
 
 static char *copy_n(const char *s, size_t n)
@@ -144,23 +156,115 @@ int recorder_finish(recorder *r, const char *id, const store_execution_result *r
     return enqueue(r, op, failed);
 }
 
-/* Write n ops: one transaction, or, if that fails, one each. */
-static void write_batch(recorder *r, size_t n)
+/* Take the stashed create of execution id out of the stash, or NULL. */
+static rec_op *stash_take(recorder *r, const char *id)
 {
-    for (size_t i = 0; i < n; i++) {
-        rec_op *op = r->ops[i];
-        r->batch[i] = (store_exec_write){.create = op->is_create ? &op->row : NULL,
-                                         .finish_id = op->finish_id,
-                                         .finish = &op->res,
-                                         .rc = STORE_ERR};
+    for (rec_op **p = &r->stash; *p; p = &(*p)->next) {
+        if (strcmp((*p)->row.id, id) == 0) {
+            rec_op *op = *p;
+            *p = op->next;
+            op->next = NULL;
+            return op;
+        }
     }
-    if (store_executions_write(r->store, r->batch, n) == STORE_OK)
-        return;
-    log_warn("recorder: a batch of %zu execution writes failed; writing them one by one", n);
+    return NULL;
+}
+
+/* Why the write that just failed on this thread failed (OTHER when the store
+ * did not say: a constraint, a bug). */
+static enum store_failure failure_now(void)
+{
+    enum store_failure why = store_last_failure();
+    return why == STORE_FAIL_NONE ? STORE_FAIL_OTHER : why;
+}
+
+/* Write the n ops taken from the queue, each finish preceded by its stashed
+ * create if it has one: one transaction, or, if that fails, one each.
+ * Returns the number of batch entries (r->batch_op, r->batch, r->batch_why). */
+static size_t write_batch(recorder *r, size_t n)
+{
+    size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         rec_op *op = r->ops[i];
-        r->batch[i].rc = op->is_create ? store_execution_create(r->store, &op->row)
-                                       : store_execution_finish(r->store, op->finish_id, &op->res);
+        rec_op *again = op->is_create ? NULL : stash_take(r, op->finish_id);
+        if (again) {
+            again->retried = 1;
+            r->batch_op[m] = again;
+            r->batch[m++] = (store_exec_write){.create = &again->row, .rc = STORE_ERR};
+        }
+        r->batch_op[m] = op;
+        r->batch[m++] = (store_exec_write){
+            .create = op->is_create ? &op->row : NULL, .finish_id = op->finish_id, .finish = &op->res, .rc = STORE_ERR};
+    }
+    store_failure_reset();
+    if (store_executions_write(r->store, r->batch, m) == STORE_OK) {
+        /* committed; an op that failed alone broke a rule (a constraint) */
+        for (size_t j = 0; j < m; j++)
+            r->batch_why[j] = r->batch[j].rc == STORE_ERR ? STORE_FAIL_OTHER : STORE_FAIL_NONE;
+        return m;
+    }
+    enum store_failure why = failure_now();
+    if (why != STORE_FAIL_OTHER) {
+        /* the lock, the disk or the file refused the transaction: each op
+         * alone would meet the same refusal (and a lock its busy timeout
+         * again, once per op), so all of them failed for that reason */
+        log_warn("recorder: a batch of %zu execution writes failed: %s", m, store_failure_text(why));
+        for (size_t j = 0; j < m; j++) {
+            r->batch[j].rc = STORE_ERR;
+            r->batch_why[j] = why;
+        }
+        return m;
+    }
+    log_warn("recorder: a batch of %zu execution writes failed; writing them one by one", m);
+    for (size_t j = 0; j < m; j++) {
+        rec_op *op = r->batch_op[j];
+        store_failure_reset();
+        r->batch[j].rc = r->batch[j].create ? store_execution_create(r->store, &op->row)
+                                            : store_execution_finish(r->store, op->finish_id, &op->res);
+        r->batch_why[j] = r->batch[j].rc == STORE_ERR ? failure_now() : STORE_FAIL_NONE;
+    }
+    return m;
+}
+
+/* After the write: keep the creates that failed, run the finishes' callbacks
+ * (with why their execution is not durable, if it is not), free the rest. */
+static void settle_batch(recorder *r, size_t m)
+{
+    enum store_failure create_why = STORE_FAIL_NONE; /* the retried create just before a finish */
+    for (size_t j = 0; j < m; j++) {
+        rec_op *op = r->batch_op[j];
+        int rc = r->batch[j].rc;
+        enum store_failure why = r->batch_why[j];
+        if (op->is_create) {
+            if (rc == STORE_OK) {
+                op_free(op);
+            } else if (op->retried) { /* its finish (next) is the last chance: it reports this */
+                log_error("execution %s: could not record it (%s)", op->row.id, store_failure_text(why));
+                create_why = why;
+                op_free(op);
+            } else { /* kept for its finish to try again */
+                log_warn("execution %s: could not record it yet (%s)", op->row.id, store_failure_text(why));
+                op->why = why;
+                op->next = r->stash;
+                r->stash = op;
+            }
+            continue;
+        }
+        if (create_why != STORE_FAIL_NONE) {
+            why = create_why;
+            create_why = STORE_FAIL_NONE;
+        } else if (why == STORE_FAIL_NONE) {
+            /* its create failed in this very batch (so it was not retried) */
+            rec_op *lost = stash_take(r, op->finish_id);
+            if (lost) {
+                why = lost->why;
+                log_error("execution %s: could not record it (%s)", lost->row.id, store_failure_text(why));
+                op_free(lost);
+            }
+        }
+        if (op->done)
+            op->done(op->ud, rc, why);
+        op_free(op);
     }
 }
 
@@ -183,16 +287,7 @@ static void *recorder_main(void *arg)
             r->tail = NULL;
         pthread_mutex_unlock(&r->lock);
 
-        write_batch(r, n);
-        for (size_t i = 0; i < n; i++) {
-            rec_op *op = r->ops[i];
-            int rc = r->batch[i].rc;
-            if (op->is_create && rc != STORE_OK)
-                log_error("execution %s: could not record it (store error %d)", op->row.id, rc);
-            if (op->done)
-                op->done(op->ud, rc);
-            op_free(op);
-        }
+        settle_batch(r, write_batch(r, n));
         pthread_mutex_lock(&r->lock);
         if (!r->head && !r->stopping) { /* nobody is waiting for a write: the store's upkeep */
             pthread_mutex_unlock(&r->lock);
@@ -236,6 +331,13 @@ void recorder_stop(recorder *r)
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL); /* the thread writes what is queued first */
+    /* creates whose finish went another way (written inline): never recorded */
+    while (r->stash) {
+        rec_op *op = r->stash;
+        r->stash = op->next;
+        log_error("execution %s: never recorded (%s)", op->row.id, store_failure_text(op->why));
+        op_free(op);
+    }
     pthread_cond_destroy(&r->wake);
     pthread_mutex_destroy(&r->lock);
     free(r);

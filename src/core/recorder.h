@@ -19,6 +19,13 @@
  * not visible to readers until its batch commits, so only callers that show
  * the execution to no one before its finish queue their create here
  * (core/execution.c writes a stream's create itself).
+ *
+ * A create that cannot be written (a full disk, a foreign lock) has no
+ * callback to tell: the recorder keeps it (it owns the copy) and writes it
+ * again just before its finish, in the finish's transaction. The finish's
+ * callback then says whether the execution as a whole is durable: its `why`
+ * is STORE_FAIL_NONE only when the row exists, so a caller never names an
+ * execution that was not written.
  */
 #ifndef PROMPTD_CORE_RECORDER_H
 #define PROMPTD_CORE_RECORDER_H
@@ -30,13 +37,17 @@
 typedef struct recorder recorder;
 
 /* Runs on the recorder thread after the finish was committed (or failed:
- * store_rc is the op's STORE_* code). */
-typedef void (*recorder_done_fn)(void *ud, int store_rc);
+ * store_rc is the finish's STORE_* code). why is STORE_FAIL_NONE when the
+ * execution's row is durable (finished, or already ended: STORE_CONFLICT),
+ * else why it is not: the finish's own failure, or its create's when the
+ * create could not be written even together with the finish. */
+typedef void (*recorder_done_fn)(void *ud, int store_rc, enum store_failure why);
 
 /* Start the thread. 0, or -1 with a message in err. */
 int recorder_start(store_t *store, recorder **out, char *err, size_t errlen);
 
-/* Write everything still queued, run its callbacks, stop the thread and free.
+/* Write everything still queued, run its callbacks, stop the thread and free
+ * (creates still kept for a finish that never came are dropped, logged).
  * Later calls to recorder_create/_finish fail (their callers write inline).
  * NULL is a no-op. */
 void recorder_stop(recorder *r);

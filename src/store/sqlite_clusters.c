@@ -215,7 +215,11 @@ int sq_entity_update(store_t *base, const char *org_id, const char *id, const st
     }
     rc = entity_get_on(c, org_id, id, out);
 out:
-    return sq_w_end(s, rc);
+    if (rc != STORE_OK)
+        return sq_w_end(s, rc);
+    if ((rc = sq_w_end(s, rc)) != STORE_OK) /* the COMMIT failed (a full disk): nothing was written, nothing to show */
+        store_entity_clear(out);
+    return rc;
 }
 
 static const char SQL_ENTITY_ID_ORG[] = "SELECT org_id FROM entities WHERE id = ?1";
@@ -451,7 +455,11 @@ int sq_cluster_update(store_t *base, const char *org_id, const char *id, const s
     }
     rc = cluster_get_on(c, org_id, id, out);
 out:
-    return sq_w_end(s, rc);
+    if (rc != STORE_OK)
+        return sq_w_end(s, rc);
+    if ((rc = sq_w_end(s, rc)) != STORE_OK) /* the COMMIT failed (a full disk): nothing was written, nothing to show */
+        store_cluster_clear(out);
+    return rc;
 }
 
 int sq_cluster_delete(store_t *base, const char *org_id, const char *id)

@@ -253,7 +253,11 @@ int sq_workspace_update(store_t *base, const char *org_id, const char *id, const
     }
     rc = ws_get_on(c, org_id, id, out);
 out:
-    return sq_w_end(s, rc);
+    if (rc != STORE_OK)
+        return sq_w_end(s, rc);
+    if ((rc = sq_w_end(s, rc)) != STORE_OK) /* the COMMIT failed (a full disk): nothing was written, nothing to show */
+        store_workspace_clear(out);
+    return rc;
 }
 
 /* Run a two-parameter DELETE; NOTFOUND when it removed nothing. */
@@ -409,7 +413,11 @@ int sq_data_source_update(store_t *base, const char *org_id, const char *id, con
     }
     rc = ds_get_on(c, org_id, id, out);
 out:
-    return sq_w_end(s, rc);
+    if (rc != STORE_OK)
+        return sq_w_end(s, rc);
+    if ((rc = sq_w_end(s, rc)) != STORE_OK) /* the COMMIT failed (a full disk): nothing was written, nothing to show */
+        store_data_source_clear(out);
+    return rc;
 }
 
 int sq_data_source_delete(store_t *base, const char *org_id, const char *id)
@@ -591,7 +599,11 @@ int sq_user_update(store_t *base, const char *org_id, const char *id, const stor
     }
     rc = user_get_on(c, org_id, id, out);
 out:
-    return sq_w_end(s, rc);
+    if (rc != STORE_OK)
+        return sq_w_end(s, rc);
+    if ((rc = sq_w_end(s, rc)) != STORE_OK) /* the COMMIT failed (a full disk): nothing was written, nothing to show */
+        store_user_clear(out);
+    return rc;
 }
 
 int sq_user_delete(store_t *base, const char *org_id, const char *id)

@@ -1249,3 +1249,108 @@ Test(replies, idempotency_key_replays_the_answer)
     assert_error(&other, 422, "unprocessable_entity", NULL, NULL);
     pd_resp_free(&other);
 }
+
+/* ---- fan-out caps: members per cluster, replies per message, each reply counted ---- */
+
+#define CAP_RATE 40 /* per minute per key in the tests below (setup_caps says it too) */
+
+static void setup_caps(void)
+{
+    const char *env[] = {"PROMPTD_CLUSTER_MEMBERS_MAX=3", "PROMPTD_CLUSTER_REPLIES_MAX=2",
+                         "PROMPTD_RATE_LIMIT_PER_MINUTE=40", NULL};
+    cr_assert_eq(pd_start(&S, NULL, env), 0, "promptd did not start");
+}
+
+TestSuite(caps, .init = setup_caps, .fini = teardown, .timeout = 60);
+
+/* A cluster of n echo members (ids into members, ID_SIZE each) and a conversation. */
+static void cap_cluster(int n, char *cluster, char (*members)[ID_SIZE], char *conversation)
+{
+    create_cluster("capped", cluster);
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "M%d", i);
+        create_entity(name, NULL, "echo", members[i]);
+        add_member(cluster, members[i]);
+    }
+    create_conversation(cluster, "capped", conversation);
+}
+
+Test(caps, members_past_the_cap_are_refused_naming_the_field)
+{
+    char cluster[ID_SIZE], conversation[ID_SIZE], members[3][ID_SIZE], fourth[ID_SIZE];
+    cap_cluster(3, cluster, members, conversation);
+    create_entity("M3", NULL, "echo", fourth);
+    expect_error(422, "unprocessable_entity", NULL, "/entity_id", "POST", P("/clusters/%s/members/%s", cluster, fourth),
+                 NULL);
+    expect_error(422, "unprocessable_entity", NULL, "/entity_id", "PUT", P("/clusters/%s/members/%s", cluster, fourth),
+                 NULL);
+    /* adding a member again is no new member; nothing changed */
+    add_member(cluster, members[1]);
+    pd_resp r = expect(200, "GET", P("/clusters/%s", cluster), NULL);
+    cr_assert_eq(pd_int_at(r.json, "data.attributes.members_count", -1), 3, "%s", r.body);
+    pd_resp_free(&r);
+    /* another organization's cluster is still 404, the cap says nothing of it */
+    char other[128];
+    cr_assert_eq(pd_new_org_key(&S, "other-org", other, sizeof other), 0);
+    r = expect_as(other, 404, "POST", P("/clusters/%s/members/%s", cluster, fourth), NULL);
+    pd_resp_free(&r);
+    /* with a place free, the fourth fits */
+    expect_message("DELETE", P("/clusters/%s/members/%s", cluster, members[0]),
+                   "Entity removed from cluster successfully");
+    add_member(cluster, fourth);
+}
+
+Test(caps, a_message_asking_more_replies_than_the_cap_is_refused)
+{
+    char cluster[ID_SIZE], conversation[ID_SIZE], members[3][ID_SIZE];
+    cap_cluster(3, cluster, members, conversation);
+    const char *path = P("/clusters/%s/conversations/%s/messages", cluster, conversation);
+    long long before = 0;
+    pd_resp r = expect(200, "GET", path, NULL);
+    before = pd_int_at(r.json, "meta.totalRecords", -1);
+    pd_resp_free(&r);
+    expect_error(422, "unprocessable_entity", NULL, "/message/entity_id", "POST", path,
+                 "{\"message\": {\"content\": \"all of you\"}}");
+    r = expect(200, "GET", path, NULL);
+    cr_assert_eq(pd_int_at(r.json, "meta.totalRecords", -1), before, "a refused message was stored: %s", r.body);
+    pd_resp_free(&r);
+    /* one named member replies */
+    char *body = pd_pack("{s:{s:s, s:s}}", "message", "content", "just you", "entity_id", members[2]);
+    r = expect(201, "POST", path, body);
+    cr_assert_eq(pd_int_at(r.json, "meta.replies_count", -1), 1, "%s", r.body);
+    pd_resp_free(&r);
+    free(body);
+}
+
+/* Each reply is one more request against the caller's window: with a window
+ * of CAP_RATE, two-reply messages run out after about half as many as
+ * one-reply messages would, and the one that does not fit is 429 with
+ * Retry-After, stored nothing and called no model. */
+Test(caps, each_reply_counts_against_the_rate_limit)
+{
+    char cluster[ID_SIZE], conversation[ID_SIZE], members[2][ID_SIZE];
+    int sent = 0; /* requests this test made with the admin key */
+    cap_cluster(2, cluster, members, conversation);
+    sent += 1 + 2 * 2 + 1;
+    const char *path = P("/clusters/%s/conversations/%s/messages", cluster, conversation);
+    int ok = 0;
+    pd_resp r = {0};
+    for (int i = 0; i < CAP_RATE; i++) {
+        pd_resp_free(&r);
+        cr_assert_eq(pd_req(&S, "POST", path, S.admin_key, "{\"message\": {\"content\": \"both\"}}", NULL, &r), 0);
+        sent++;
+        if (r.status != 201)
+            break;
+        cr_assert_eq(pd_int_at(r.json, "meta.replies_count", -1), 2, "%s", r.body);
+        ok++;
+    }
+    cr_assert_eq(r.status, 429, "two-reply messages never ran out: %ld %s", r.status, r.body);
+    cr_assert_not_null(pd_header(&r, "Retry-After"), "429 without Retry-After");
+    pd_resp_free(&r);
+    /* each message is 2 admissions: at most (CAP_RATE - the others) / 2 fit */
+    int others = sent - ok - 1;
+    cr_assert_gt(ok, 0);
+    cr_assert_leq(ok, (CAP_RATE - others) / 2, "%d two-reply messages ran in a window of %d (%d other requests)", ok,
+                  CAP_RATE, others);
+}

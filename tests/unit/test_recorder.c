@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,16 +64,18 @@ static store_execution new_row(const char *org_id)
 typedef struct seen {
     pthread_mutex_t lock;
     int calls, rc, row_status_ok;
+    enum store_failure why;
     char output[64];
 } seen;
 
 /* Recorder thread: read the row back; it must already be final. */
-static void on_done(void *ud, int store_rc)
+static void on_done(void *ud, int store_rc, enum store_failure why)
 {
     seen *s = ud;
     pthread_mutex_lock(&s->lock);
     s->calls++;
     s->rc = store_rc;
+    s->why = why;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -103,6 +106,7 @@ Test(recorder, finish_callback_runs_after_commit)
     cr_assert_eq(recorder_finish(r, e.id, &RESULT, on_done, &s), 0);
     cr_assert_eq(wait_calls(&s, 1), 1);
     cr_assert_eq(s.rc, STORE_OK);
+    cr_assert_eq(s.why, STORE_FAIL_NONE);
     store_execution got;
     cr_assert_eq(store_execution_get(ST, ORG.org_id, NULL, e.id, NULL, &got), STORE_OK);
     cr_assert_str_eq(got.status, "completed");
@@ -135,6 +139,9 @@ Test(recorder, unknown_execution_is_a_conflict_and_bad_create_stays_alone)
     cr_assert_eq(s2.rc, STORE_OK);
     cr_assert_eq(sb.calls, 1);
     cr_assert_eq(sb.rc, STORE_CONFLICT, "the finish of a row that was never written: %d", sb.rc);
+    cr_assert_eq(sb.why, STORE_FAIL_OTHER, "the finish must say its execution is not durable");
+    cr_assert_eq(s1.why, STORE_FAIL_NONE);
+    cr_assert_eq(s2.why, STORE_FAIL_NONE);
     cr_assert_eq(sx.rc, STORE_CONFLICT);
     store_execution got;
     cr_assert_eq(store_execution_get(ST, ORG.org_id, NULL, good2.id, NULL, &got), STORE_OK);
@@ -149,9 +156,10 @@ Test(recorder, unknown_execution_is_a_conflict_and_bad_create_stays_alone)
 
 static atomic_int DONE_OK;
 
-static void count_done(void *ud, int rc)
+static void count_done(void *ud, int rc, enum store_failure why)
 {
     (void)ud;
+    (void)why;
     if (rc == STORE_OK)
         atomic_fetch_add(&DONE_OK, 1);
 }
@@ -188,6 +196,71 @@ Test(recorder, concurrent_producers_then_stop_loses_nothing)
     cr_assert_eq(store_execution_list(ST, ORG.org_id, NULL, &q, &page), STORE_OK);
     cr_assert_eq(page.total, PRODUCERS * PER_PRODUCER);
     store_execution_page_free(&page);
+}
+
+/* ---- a create the store refused: kept, written again with its finish ---- */
+
+/* Another connection holds the database's write lock until lock_release. */
+static sqlite3 *lock_take(void)
+{
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    cr_assert_eq(sqlite3_open(PATH, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, &msg), SQLITE_OK, "%s", msg ? msg : "");
+    return db;
+}
+
+static void lock_release(sqlite3 *db)
+{
+    cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* The create meets a foreign lock (and fails after the 5 s busy timeout);
+ * the lock is gone by the finish: the execution is recorded whole. */
+Test(recorder, a_refused_create_is_written_with_its_finish)
+{
+    recorder *r;
+    char err[128];
+    cr_assert_eq(recorder_start(ST, &r, err, sizeof err), 0, "%s", err);
+    sqlite3 *db = lock_take();
+    store_execution e = new_row(ORG.org_id);
+    cr_assert_eq(recorder_create(r, &e), 0);
+    sleep(7); /* past the busy timeout: the create failed */
+    store_execution got;
+    lock_release(db);
+    cr_assert_eq(store_execution_get(ST, ORG.org_id, NULL, e.id, NULL, &got), STORE_NOTFOUND,
+                 "the create should have met the lock");
+    seen s = {.lock = PTHREAD_MUTEX_INITIALIZER, .rc = -100};
+    cr_assert_eq(recorder_finish(r, e.id, &RESULT, on_done, &s), 0);
+    cr_assert_eq(wait_calls(&s, 1), 1);
+    cr_assert_eq(s.rc, STORE_OK);
+    cr_assert_eq(s.why, STORE_FAIL_NONE);
+    cr_assert_eq(store_execution_get(ST, ORG.org_id, NULL, e.id, NULL, &got), STORE_OK);
+    cr_assert_str_eq(got.status, "completed");
+    cr_assert_str_eq(got.rendered_prompt, "hello");
+    store_execution_clear(&got);
+    recorder_stop(r);
+}
+
+/* Still locked at the finish: its callback says the execution is not durable, and why. */
+Test(recorder, a_finish_says_why_its_execution_is_not_durable)
+{
+    recorder *r;
+    char err[128];
+    cr_assert_eq(recorder_start(ST, &r, err, sizeof err), 0, "%s", err);
+    sqlite3 *db = lock_take();
+    store_execution e = new_row(ORG.org_id);
+    seen s = {.lock = PTHREAD_MUTEX_INITIALIZER, .rc = -100};
+    cr_assert_eq(recorder_create(r, &e), 0);
+    cr_assert_eq(recorder_finish(r, e.id, &RESULT, on_done, &s), 0);
+    cr_assert_eq(wait_calls(&s, 1), 1);
+    lock_release(db);
+    cr_assert_neq(s.rc, STORE_OK);
+    cr_assert_eq(s.why, STORE_FAIL_BUSY, "why: %d", s.why);
+    store_execution got;
+    cr_assert_eq(store_execution_get(ST, ORG.org_id, NULL, e.id, NULL, &got), STORE_NOTFOUND);
+    recorder_stop(r);
 }
 
 Test(recorder, calls_after_stop_are_refused)
