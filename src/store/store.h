@@ -99,7 +99,11 @@ int store_bootstrap(store_t *s, const char *org_name, const char *admin_email, c
 int store_key_create_for_org(store_t *s, const char *org_name, const char *key_name, const char *key_prefix,
                              const unsigned char hash[STORE_KEY_HASH_LEN], store_key *out);
 
-/* Look an active or revoked key up by prefix (the caller checks hash and revoked_at). */
+/* Look an active or revoked key up by prefix (the caller checks hash and
+ * revoked_at). STORE_NOTFOUND when no key has it: *out then holds a decoy,
+ * another key's row read by the same work (zeroed when there are no keys),
+ * so that the caller can compare its hash too and a miss takes as long as
+ * a hit. Never use a decoy for anything but that comparison. */
 int store_key_find(store_t *s, const char *prefix, store_key *out);
 /* Every key (org_name NULL) or one organization's keys (by name or id), oldest first. */
 int store_key_list_all(store_t *s, const char *org_name, store_key_list *out);
