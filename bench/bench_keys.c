@@ -83,7 +83,7 @@ int main(int argc, char **argv)
     int status = 1;
     char dir[] = "/tmp/bench_keys.XXXXXX", path[600], err[256];
     store_t *st = NULL;
-    char (*keys)[AUTH_KEY_LEN + 1] = calloc((size_t)nkeys, sizeof *keys);
+    char(*keys)[AUTH_KEY_LEN + 1] = calloc((size_t)nkeys, sizeof *keys);
     int64_t *t[KINDS] = {0};
     for (int k = 0; k < KINDS; k++)
         t[k] = calloc((size_t)rounds, sizeof(int64_t));

@@ -27,9 +27,9 @@ static unsigned char compared_with[STORE_KEY_HASH_LEN];
 int crypto_generichash(unsigned char *out, size_t outlen, const unsigned char *in, unsigned long long inlen,
                        const unsigned char *key, size_t keylen)
 {
-    int (*real)(unsigned char *, size_t, const unsigned char *, unsigned long long, const unsigned char *,
-                size_t) = (int (*)(unsigned char *, size_t, const unsigned char *, unsigned long long,
-                                   const unsigned char *, size_t))dlsym(RTLD_NEXT, "crypto_generichash");
+    int (*real)(unsigned char *, size_t, const unsigned char *, unsigned long long, const unsigned char *, size_t) =
+        (int (*)(unsigned char *, size_t, const unsigned char *, unsigned long long, const unsigned char *,
+                 size_t))dlsym(RTLD_NEXT, "crypto_generichash");
     if (!real)
         abort();
     if (counting)
