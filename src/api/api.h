@@ -36,6 +36,7 @@ typedef struct app {
     ratelimit *per_address; /* requests that do not authenticate, per client address; NULL = off */
     promptd_jwt_config jwt; /* bearer tokens; both kinds off when unset */
     char jwt_default_org[128];
+    int jwt_link_admins; /* a provider's verified email may bind a local admin */
 } app;
 
 /* One request as the API layer sees it. */

@@ -27,6 +27,7 @@ EMBED(sqlite_0007_tool_calls, "src/store/migrations/sqlite/0007_tool_calls.sql")
 EMBED(sqlite_0008_numbers, "src/store/migrations/sqlite/0008_numbers.sql");
 EMBED(sqlite_0009_idem_caller, "src/store/migrations/sqlite/0009_idem_caller.sql");
 EMBED(sqlite_0010_rate_hits, "src/store/migrations/sqlite/0010_rate_hits.sql");
+EMBED(sqlite_0013_idp_identity, "src/store/migrations/sqlite/0013_idp_identity.sql");
 
 const store_migration store_sqlite_migrations[] = {
     {1, "0001_init", sqlite_0001_init},
@@ -39,5 +40,6 @@ const store_migration store_sqlite_migrations[] = {
     {8, "0008_numbers", sqlite_0008_numbers},
     {9, "0009_idem_caller", sqlite_0009_idem_caller},
     {10, "0010_rate_hits", sqlite_0010_rate_hits},
+    {13, "0013_idp_identity", sqlite_0013_idp_identity},
 };
 const size_t store_sqlite_migrations_count = sizeof store_sqlite_migrations / sizeof store_sqlite_migrations[0];

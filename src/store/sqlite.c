@@ -960,6 +960,7 @@ static const struct store_ops sqlite_ops = {
     .setting_get = sq_setting_get,
     .setting_delete = sq_setting_delete,
     .user_find_email = sq_user_find_email,
+    .user_idp_find = sq_user_idp_find,
     .org_find = sq_org_find,
     .key_set_rate_limit = sq_key_set_rate_limit,
     .key_revoke_in_org = sq_key_revoke_in_org,
