@@ -22,13 +22,14 @@
  */
 #include <criterion/criterion.h>
 #include <jwt.h>
+#include <pthread.h>
 #include <signal.h>
-#include <sqlite3.h>
-#include <sys/stat.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -930,6 +931,90 @@ Test(tokens, rs256_users_are_bound_by_issuer_and_subject_not_by_email)
     tok = idp_token(&k, "idp|cognito", "cognito@example.com", 0, NULL);
     expect_me(NULL, tok, "cognito@example.com", "member", id, sizeof id);
     cr_assert_str_neq(id, member_id);
+    free(tok);
+    free_rsa_keys(&k);
+    stop_clean();
+}
+
+/* Bindings are per organization: the org claim chooses where a subject is
+ * bound, and a token bound in one organization never passes with another's
+ * key. */
+Test(tokens, rs256_bindings_belong_to_one_organization)
+{
+    rsa_keys k = {0};
+    make_rsa_keys(&k);
+    start_rs256(&k);
+    char other_key[128], id_other[64], id_default[64], id[64];
+    cr_assert_eq(pd_new_org_key(&S, "other", other_key, sizeof other_key), 0);
+
+    /* the other organization's admin is as safe as ours */
+    expect_refused(idp_token(&k, "idp|mallory", "admin@other", 1, "\"org\": \"other\""), "admin",
+                   "the other organization's admin email, verified");
+    expect_me(other_key, NULL, "admin@other", "admin", NULL, 0);
+
+    char *in_other = idp_token(&k, "idp|traveller", "traveller@example.com", 0, "\"org\": \"other\"");
+    expect_me(NULL, in_other, "traveller@example.com", "member", id_other, sizeof id_other);
+    expect_me(other_key, in_other, "traveller@example.com", "member", id, sizeof id);
+    cr_assert_str_eq(id, id_other);
+    /* with this organization's key: refused, and nothing made here */
+    long long before = users_total();
+    expect_401(S.admin_key, in_other, "/api/v1/users/me", "default's key + a token bound in other");
+    cr_assert_eq(users_total(), before);
+    cr_assert(!user_listed("traveller@example.com"), "a token of another organization made a user here");
+    free(in_other);
+
+    /* the same subject without the org claim is a user of the default organization, another one */
+    char *in_default = idp_token(&k, "idp|traveller", "traveller@example.com", 0, NULL);
+    expect_me(S.admin_key, in_default, "traveller@example.com", "member", id_default, sizeof id_default);
+    cr_assert_str_neq(id_default, id_other);
+    expect_401(other_key, in_default, "/api/v1/users/me", "other's key + a token bound in default");
+    free(in_default);
+    free_rsa_keys(&k);
+    stop_clean();
+}
+
+/* One first-sight request, run on its own thread. */
+typedef struct first_sight {
+    pthread_t thread;
+    const char *token;
+    long status;
+    char uuid[64];
+} first_sight;
+
+static void *first_sight_run(void *arg)
+{
+    first_sight *f = arg;
+    char auth[9000];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", f->token);
+    const char *h[] = {auth, NULL};
+    pd_resp r;
+    f->status = pd_req(&S, "GET", "/api/v1/users/me", NULL, NULL, h, &r) == 0 ? r.status : -1;
+    const char *u = f->status == 200 ? pd_str_at(r.json, "data.uuid") : NULL;
+    snprintf(f->uuid, sizeof f->uuid, "%s", u ? u : "");
+    pd_resp_free(&r);
+    return NULL;
+}
+
+/* Many first tokens of one new subject at once: one user, bound once. */
+Test(tokens, rs256_concurrent_first_sights_make_one_user)
+{
+    rsa_keys k = {0};
+    make_rsa_keys(&k);
+    start_rs256(&k);
+    long long before = users_total();
+    char *tok = idp_token(&k, "idp|rush", "rush@example.com", 1, NULL);
+    first_sight f[8];
+    for (size_t i = 0; i < 8; i++) {
+        f[i] = (first_sight){.token = tok};
+        cr_assert_eq(pthread_create(&f[i].thread, NULL, first_sight_run, &f[i]), 0);
+    }
+    for (size_t i = 0; i < 8; i++)
+        pthread_join(f[i].thread, NULL);
+    for (size_t i = 0; i < 8; i++) {
+        cr_assert_eq(f[i].status, 200, "request %zu: %ld", i, f[i].status);
+        cr_assert_str_eq(f[i].uuid, f[0].uuid, "request %zu found another user", i);
+    }
+    cr_assert_eq(users_total(), before + 1);
     free(tok);
     free_rsa_keys(&k);
     stop_clean();
