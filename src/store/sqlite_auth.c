@@ -197,8 +197,13 @@ int sq_user_idp_find(store_t *base, const store_idp_login *in, store_user *out, 
         return rc;
     if (!(c = sq_w_begin(s)))
         return STORE_ERR;
-    rc = idp_first_sight_on(c, in, out, bound_now, refusal);
-    return sq_w_end(s, rc); /* a refusal rolls back: it wrote nothing */
+    int found = idp_first_sight_on(c, in, out, bound_now, refusal);
+    rc = sq_w_end(s, found);                   /* a refusal rolls back: it wrote nothing */
+    if (found == STORE_OK && rc != STORE_OK) { /* the commit failed: no user after all */
+        store_user_clear(out);
+        *bound_now = 0;
+    }
+    return rc;
 }
 
 int sq_org_find(store_t *base, const char *name_or_id, store_id org_id, char *name, size_t namelen)

@@ -874,8 +874,9 @@ enum store_idp_refusal {
  * write transaction: a user with the token's email that is bound to no
  * identity is bound, if the email is verified and the user is a member (or
  * link_privileged); with no user of that email, a new member is made with it
- * and bound. STORE_OK fills *out and sets *bound_now: 0 the subject was
- * bound before, 1 a new member was made, 2 an existing user was bound;
+ * and bound. STORE_OK fills *out (the caller's, freed with store_user_clear)
+ * and sets *bound_now: 0 the subject was bound before, 1 a new member was
+ * made, 2 an existing user was bound;
  * STORE_CONFLICT sets *refusal. A later token of the same subject finds the
  * same user whatever email it carries; the local email is not changed.
  */
