@@ -129,6 +129,17 @@ $(BENCH_HISTORY): bench/bench_history.c $(LIB_OBJ)
 bench-history: $(BENCH_HISTORY)
 	$(BENCH_HISTORY) $(BENCH_ARGS)
 
+# ---- bench-keys: does an API key check take longer for a known prefix than an
+# unknown one? Not part of `make test`. BENCH_ARGS passes options (bench/bench_keys.c).
+BENCH_KEYS := $(BUILD)/bench/bench_keys
+$(BENCH_KEYS): bench/bench_keys.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+.PHONY: bench-keys
+bench-keys: $(BENCH_KEYS)
+	$(BENCH_KEYS) $(BENCH_ARGS)
+
 # ---- bench (issue 3, item 8): the engine benchmark, bench/run.sh (bench/README.md).
 # Not part of `make test`; builds what it needs itself; ~3 minutes.
 .PHONY: bench

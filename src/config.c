@@ -110,6 +110,13 @@ static int apply_env(config *c, char *err, size_t errlen)
         snprintf(err, errlen, "PROMPTD_JWT_PREVIOUS_SECRET must be at least 32 characters, beside PROMPTD_JWT_SECRET");
         return -1;
     }
+    if ((v = getenv("PROMPTD_JWT_LINK_ADMINS")) && *v) {
+        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+            snprintf(err, errlen, "PROMPTD_JWT_LINK_ADMINS must be 0 or 1");
+            return -1;
+        }
+        c->jwt_link_admins = v[0] == '1';
+    }
     if ((v = getenv("PROMPTD_LOG_LEVEL")) && *v) {
         if (!strcmp(v, "debug"))
             log_set_level(LOG_DEBUG);

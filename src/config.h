@@ -24,7 +24,9 @@
  * "<db>.jwt-secret", see auth/secret.h), PROMPTD_JWT_PUBLIC_KEY_FILE (an identity
  * provider's RS256 public key, PEM), PROMPTD_JWT_ISSUER and PROMPTD_JWT_AUDIENCE
  * (that provider's iss and aud), PROMPTD_JWT_DEFAULT_ORG (organization of
- * provider tokens without an "org" claim; default "default").
+ * provider tokens without an "org" claim; default "default"),
+ * PROMPTD_JWT_LINK_ADMINS (1: a provider's user whose verified email is a
+ * local admin's may become that admin; default 0, never).
  */
 #ifndef PROMPTD_CONFIG_H
 #define PROMPTD_CONFIG_H
@@ -52,6 +54,7 @@ typedef struct config {
     char jwt_public_key_file[1024];
     char jwt_issuer[256], jwt_audience[256];
     char jwt_default_org[128];
+    int jwt_link_admins; /* a provider's verified email may bind a local admin */
     json_t *file_root; /* parsed config file or NULL; owned */
 } config;
 

@@ -289,6 +289,7 @@ static int setup_auth(const config *cfg, store_t *store, app *a, secret_pair *se
         return -1;
     }
     snprintf(a->jwt_default_org, sizeof a->jwt_default_org, "%s", cfg->jwt_default_org);
+    a->jwt_link_admins = cfg->jwt_link_admins;
     /* the key and user windows are kept in the database: a restart goes on
      * counting. The key window is always present: with the default off (0),
      * keys with their own limit are still held to it. */
@@ -627,7 +628,7 @@ static int cmd_tokens(int argc, char **argv)
         fprintf(stderr, "promptd tokens create: no organization '%s'\n", c.org ? c.org : DEFAULT_ORG);
         goto out;
     }
-    if (store_user_find_email(store, org_id, c.user, 0, &u) != STORE_OK) {
+    if (store_user_find_email(store, org_id, c.user, &u) != STORE_OK) {
         fprintf(stderr, "promptd tokens create: no user '%s' in organization '%s'\n", c.user,
                 c.org ? c.org : DEFAULT_ORG);
         goto out;

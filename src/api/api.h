@@ -38,6 +38,7 @@ typedef struct app {
     char jwt_default_org[128];
     long cluster_members_max; /* members per cluster; 0 = no cap */
     long cluster_replies_max; /* replies per cluster message; 0 = no cap */
+    int jwt_link_admins; /* a provider's verified email may bind a local admin */
 } app;
 
 /* One request as the API layer sees it. */

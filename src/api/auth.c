@@ -8,10 +8,16 @@
  * A bearer value that is neither a JWT nor needed (a key already given) is
  * ignored. Tokens: HS256 ones promptd issues (`promptd tokens create`; sub =
  * user id, org = organization id) and RS256 ones of an identity provider
- * (PROMPTD_JWT_PUBLIC_KEY_FILE; the user is found by email in the "org"
- * claim's organization or PROMPTD_JWT_DEFAULT_ORG, and created as a member
- * on first sight). A token for a user of another organization than the key's
- * is refused.
+ * (PROMPTD_JWT_PUBLIC_KEY_FILE). A provider's user is the local user bound
+ * to the token's (iss, sub) in the "org" claim's organization or
+ * PROMPTD_JWT_DEFAULT_ORG, whatever email the token carries now. On first
+ * sight of a subject (store_user_idp_find): a new email makes a new member;
+ * an existing unbound user's email binds that user only when the token says
+ * email_verified and the user is a member (an admin too with
+ * PROMPTD_JWT_LINK_ADMINS=1); otherwise 401 naming the rule: a fresh member
+ * cannot be made instead, since an email names one user per organization,
+ * and taking an account over on an unvouched email is the attack refused.
+ * A token for a user of another organization than the key's is refused.
  *
  * Rate limits (spec 003 §5), exact windows (auth/ratelimit.h):
  * PROMPTD_RATE_LIMIT_PER_MINUTE per API key (a key may carry its own limit)
@@ -69,6 +75,25 @@ static int key_auth(api_req *rq, const char *key)
     }
 }
 
+/* Why an identity provider's token was bound to no user. The messages name
+ * the rule, not the user or the email (a guesser learns only what the token
+ * already said). */
+static const char *idp_refusal_text(int refusal)
+{
+    switch (refusal) {
+    case STORE_IDP_NO_EMAIL: return "The bearer token's subject is not known here and the token has no email claim";
+    case STORE_IDP_EMAIL_UNVERIFIED:
+        return "The bearer token's email belongs to a local user, but the identity provider does not say it is "
+               "verified (email_verified)";
+    case STORE_IDP_EMAIL_BOUND:
+        return "The bearer token's email belongs to a local user bound to another identity provider subject";
+    case STORE_IDP_PRIVILEGED:
+        return "The bearer token's email belongs to a local admin, whom identity provider tokens may not become "
+               "(PROMPTD_JWT_LINK_ADMINS)";
+    default: return "The bearer token's user cannot be bound";
+    }
+}
+
 /* Verify a bearer token and find its user. org_id, when given, is the
  * organization the user must belong to (the key's). */
 static int token_auth(api_req *rq, const char *token, const char *org_id)
@@ -92,10 +117,21 @@ static int token_auth(api_req *rq, const char *token, const char *org_id)
         rc = store_user_get(a->store, token_org, c.sub, &u);
     } else {
         rc = store_org_find(a->store, c.org[0] ? c.org : a->jwt_default_org, token_org, NULL, 0);
-        if (rc == STORE_OK && !c.email[0])
-            return unauthorized(rq, "Invalid bearer token: no email claim to name the user");
-        if (rc == STORE_OK)
-            rc = store_user_find_email(a->store, token_org, c.email, 1, &u);
+        if (rc == STORE_OK) {
+            store_idp_login in = {.org_id = token_org,
+                                  .issuer = c.iss,
+                                  .subject = c.sub,
+                                  .email = c.email,
+                                  .email_verified = c.email_verified,
+                                  .link_privileged = a->jwt_link_admins};
+            int bound_now, refusal;
+            rc = store_user_idp_find(a->store, &in, &u, &bound_now, &refusal);
+            if (rc == STORE_CONFLICT)
+                return unauthorized(rq, idp_refusal_text(refusal));
+            if (rc == STORE_OK && bound_now)
+                log_info("identity provider subject bound to %s user %s of organization %s",
+                         bound_now == 1 ? "new" : "existing", u.id, u.org_id);
+        }
     }
     if (rc == STORE_NOTFOUND)
         return unauthorized(rq, "The bearer token's user does not exist");

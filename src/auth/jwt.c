@@ -260,6 +260,29 @@ static int claim_time(json_t *obj, const char *name, long long *dst, int require
     return PROMPTD_JWT_MALFORMED;
 }
 
+/* OpenID Connect's email_verified: a boolean; absent or null is false. Some
+ * providers (Amazon Cognito) send the strings "true" and "false". */
+static int claim_verified(json_t *obj, const char *name, int *dst)
+{
+    json_t *v = json_object_get(obj, name);
+
+    *dst = 0;
+    if (!v || json_is_null(v) || json_is_false(v))
+        return PROMPTD_JWT_OK;
+    if (json_is_true(v)) {
+        *dst = 1;
+        return PROMPTD_JWT_OK;
+    }
+    if (json_is_string(v)) {
+        if (!strcmp(json_string_value(v), "true"))
+            *dst = 1;
+        else if (strcmp(json_string_value(v), "false") != 0)
+            return PROMPTD_JWT_MALFORMED;
+        return PROMPTD_JWT_OK;
+    }
+    return PROMPTD_JWT_MALFORMED;
+}
+
 static int json_str_eq(json_t *v, const char *want)
 {
     size_t n = json_string_length(v);
@@ -325,6 +348,7 @@ static int read_claims(json_t *payload, enum alg_kind kind, const promptd_jwt_co
 
     if ((rc = claim_str(payload, "sub", out->sub, sizeof out->sub, 1)) != PROMPTD_JWT_OK ||
         (rc = claim_str(payload, "email", out->email, sizeof out->email, 0)) != PROMPTD_JWT_OK ||
+        (rc = claim_verified(payload, "email_verified", &out->email_verified)) != PROMPTD_JWT_OK ||
         (rc = claim_str(payload, "org", out->org, sizeof out->org, 0)) != PROMPTD_JWT_OK ||
         (rc = claim_str(payload, "role", out->role, sizeof out->role, 0)) != PROMPTD_JWT_OK)
         return rc;

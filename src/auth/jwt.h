@@ -81,6 +81,7 @@ typedef struct promptd_jwt_config {
 typedef struct promptd_jwt_claims {
     char sub[128]; /* subject: promptd user id (HS256) or the provider's subject (RS256) */
     char email[256];
+    int email_verified; /* 1: "email_verified" is true (or the string "true", as some providers send) */
     char org[128]; /* organization id, optional for RS256 */
     char role[64]; /* "admin" | "member" in promptd's tokens; the provider's value as is */
     char iss[256];

@@ -49,13 +49,16 @@ int auth_key_verify(store_t *store, const char *presented, auth_principal *out)
     unsigned char hash[STORE_KEY_HASH_LEN];
     store_key k;
     auth_key_prefix(presented, prefix);
+    /* An unknown prefix does the same work as a known one with a wrong
+     * secret: the store reads a decoy row, and the hash is computed and
+     * compared either way, so the answer's timing does not tell a guesser
+     * which prefixes exist. */
     int rc = store_key_find(store, prefix, &k);
-    if (rc == STORE_NOTFOUND)
-        return AUTH_INVALID;
-    if (rc != STORE_OK)
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
         return AUTH_ERROR;
     auth_key_hash(presented, hash);
-    if (sodium_memcmp(hash, k.hash, STORE_KEY_HASH_LEN) != 0)
+    int same = sodium_memcmp(hash, k.hash, STORE_KEY_HASH_LEN) == 0;
+    if (rc == STORE_NOTFOUND || !same)
         return AUTH_INVALID;
     if (k.revoked_at)
         return AUTH_REVOKED;

@@ -28,6 +28,7 @@ EMBED(sqlite_0008_numbers, "src/store/migrations/sqlite/0008_numbers.sql");
 EMBED(sqlite_0009_idem_caller, "src/store/migrations/sqlite/0009_idem_caller.sql");
 EMBED(sqlite_0010_rate_hits, "src/store/migrations/sqlite/0010_rate_hits.sql");
 EMBED(sqlite_0011_comment_threads, "src/store/migrations/sqlite/0011_comment_threads.sql");
+EMBED(sqlite_0012_idp_identity, "src/store/migrations/sqlite/0012_idp_identity.sql");
 
 const store_migration store_sqlite_migrations[] = {
     {1, "0001_init", sqlite_0001_init},
@@ -41,5 +42,6 @@ const store_migration store_sqlite_migrations[] = {
     {9, "0009_idem_caller", sqlite_0009_idem_caller},
     {10, "0010_rate_hits", sqlite_0010_rate_hits},
     {11, "0011_comment_threads", sqlite_0011_comment_threads},
+    {12, "0012_idp_identity", sqlite_0012_idp_identity},
 };
 const size_t store_sqlite_migrations_count = sizeof store_sqlite_migrations / sizeof store_sqlite_migrations[0];

@@ -238,7 +238,8 @@ int sq_bench_execution_insert_bulk(store_t *base, const store_execution *e, size
 /* sqlite_auth.c */
 int sq_setting_get(store_t *base, const char *name, unsigned char *out, size_t outcap, size_t *outlen);
 int sq_setting_delete(store_t *base, const char *name);
-int sq_user_find_email(store_t *base, const char *org_id, const char *email, int provision_role_member, store_user *out);
+int sq_user_find_email(store_t *base, const char *org_id, const char *email, store_user *out);
+int sq_user_idp_find(store_t *base, const store_idp_login *in, store_user *out, int *bound_now, int *refusal);
 int sq_org_find(store_t *base, const char *name_or_id, store_id org_id, char *name, size_t namelen);
 int sq_key_set_rate_limit(store_t *base, const char *org_id, const char *prefix, long per_minute);
 int sq_key_revoke_in_org(store_t *base, const char *org_id, const char *prefix_or_id);

@@ -284,9 +284,14 @@ int store_setting_get(store_t *s, const char *name, unsigned char *out, size_t o
 
 int store_setting_delete(store_t *s, const char *name) { return s->ops->setting_delete(s, name); }
 
-int store_user_find_email(store_t *s, const char *org_id, const char *email, int provision_role_member, store_user *out)
+int store_user_find_email(store_t *s, const char *org_id, const char *email, store_user *out)
 {
-    return s->ops->user_find_email(s, org_id, email, provision_role_member, out);
+    return s->ops->user_find_email(s, org_id, email, out);
+}
+
+int store_user_idp_find(store_t *s, const store_idp_login *in, store_user *out, int *bound_now, int *refusal)
+{
+    return s->ops->user_idp_find(s, in, out, bound_now, refusal);
 }
 
 int store_org_find(store_t *s, const char *name_or_id, store_id org_id, char *name, size_t namelen)

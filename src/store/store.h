@@ -99,7 +99,11 @@ int store_bootstrap(store_t *s, const char *org_name, const char *admin_email, c
 int store_key_create_for_org(store_t *s, const char *org_name, const char *key_name, const char *key_prefix,
                              const unsigned char hash[STORE_KEY_HASH_LEN], store_key *out);
 
-/* Look an active or revoked key up by prefix (the caller checks hash and revoked_at). */
+/* Look an active or revoked key up by prefix (the caller checks hash and
+ * revoked_at). STORE_NOTFOUND when no key has it: *out then holds a decoy,
+ * another key's row read by the same work (zeroed when there are no keys),
+ * so that the caller can compare its hash too and a miss takes as long as
+ * a hit. Never use a decoy for anything but that comparison. */
 int store_key_find(store_t *s, const char *prefix, store_key *out);
 /* Every key (org_name NULL) or one organization's keys (by name or id), oldest first. */
 int store_key_list_all(store_t *s, const char *org_name, store_key_list *out);
@@ -885,10 +889,40 @@ int store_num_resolve(store_t *s, const char *org_id, enum store_num_kind kind, 
 int store_setting_get(store_t *s, const char *name, unsigned char *out, size_t outcap, size_t *outlen);
 /* Forget setting `name` (STORE_OK when there was none too). */
 int store_setting_delete(store_t *s, const char *name);
-/* A user of org_id by email (case-insensitive). provision_role_member: create
- * them as a member when missing (users vouched for by an identity provider). */
-int store_user_find_email(store_t *s, const char *org_id, const char *email, int provision_role_member,
-                          store_user *out);
+/* A user of org_id by email (case-insensitive). */
+int store_user_find_email(store_t *s, const char *org_id, const char *email, store_user *out);
+
+/* An identity provider's user as its verified token names them: the binding
+ * is (issuer, subject) within org_id; the email only helps on first sight.
+ * Borrowed strings. */
+typedef struct store_idp_login {
+    const char *org_id;
+    const char *issuer, *subject; /* the token's iss and sub: never empty */
+    const char *email;            /* "" or NULL = the token names none */
+    int email_verified;           /* the provider vouches that the email is the subject's */
+    int link_privileged;          /* a verified email may bind a user whose role is above member */
+} store_idp_login;
+
+/* Why a first sight binds no user (*refusal with STORE_CONFLICT). */
+enum store_idp_refusal {
+    STORE_IDP_NO_EMAIL = 1,     /* no user is bound and the token has no email to name a new one */
+    STORE_IDP_EMAIL_UNVERIFIED, /* the email is a local user's, and the provider does not vouch for it */
+    STORE_IDP_EMAIL_BOUND,      /* the email's user is bound to another identity */
+    STORE_IDP_PRIVILEGED        /* the email's user is an admin, and link_privileged is off */
+};
+
+/*
+ * The user bound to (issuer, subject) in in->org_id. On first sight, in one
+ * write transaction: a user with the token's email that is bound to no
+ * identity is bound, if the email is verified and the user is a member (or
+ * link_privileged); with no user of that email, a new member is made with it
+ * and bound. STORE_OK fills *out (the caller's, freed with store_user_clear)
+ * and sets *bound_now: 0 the subject was bound before, 1 a new member was
+ * made, 2 an existing user was bound;
+ * STORE_CONFLICT sets *refusal. A later token of the same subject finds the
+ * same user whatever email it carries; the local email is not changed.
+ */
+int store_user_idp_find(store_t *s, const store_idp_login *in, store_user *out, int *bound_now, int *refusal);
 /* An organization's id (and, when name is not NULL, its name) from its name or id. */
 int store_org_find(store_t *s, const char *name_or_id, store_id org_id, char *name, size_t namelen);
 /* Per-key requests per minute; -1 = back to the server default, 0 = unlimited. */

@@ -161,7 +161,8 @@ struct store_ops {
     /* authentication extras (sqlite_auth.c) */
     int (*setting_get)(store_t *s, const char *name, unsigned char *out, size_t outcap, size_t *outlen);
     int (*setting_delete)(store_t *s, const char *name);
-    int (*user_find_email)(store_t *s, const char *org_id, const char *email, int provision_role_member, store_user *out);
+    int (*user_find_email)(store_t *s, const char *org_id, const char *email, store_user *out);
+    int (*user_idp_find)(store_t *s, const store_idp_login *in, store_user *out, int *bound_now, int *refusal);
     int (*org_find)(store_t *s, const char *name_or_id, store_id org_id, char *name, size_t namelen);
     int (*key_set_rate_limit)(store_t *s, const char *org_id, const char *prefix, long per_minute);
     int (*key_revoke_in_org)(store_t *s, const char *org_id, const char *prefix_or_id);

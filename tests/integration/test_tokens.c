@@ -22,13 +22,14 @@
  */
 #include <criterion/criterion.h>
 #include <jwt.h>
+#include <pthread.h>
 #include <signal.h>
-#include <sqlite3.h>
-#include <sys/stat.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -787,14 +788,265 @@ Test(tokens, rs256_identity_provider_tokens_provision_members)
     expect_me(NULL, tok, "array.aud@example.com", "member", NULL, 0);
     free(tok);
 
-    /* an existing user (the admin) is found by email, keeping their role */
+    /* a token naming the local admin's email does not become the admin
+     * (the binding rules are tested below) */
     c = idp_claims(ISSUER, "\"" AUDIENCE "\"", "admin@localhost", 600, NULL);
     tok = rs256_token(k.priv_pem, c);
     free(c);
-    expect_me(NULL, tok, "admin@localhost", "admin", NULL, 0);
+    expect_401(NULL, tok, "/api/v1/users/me", "a provider token naming admin@localhost");
     free(tok);
     free_rsa_keys(&k);
     stop_clean();
+}
+
+/* An identity provider's token for subject sub with email (NULL: none) and
+ * email_verified (-1: absent, 0 false, 1 true); extra: more claims or NULL. */
+static char *idp_token(const rsa_keys *k, const char *sub, const char *email, int verified, const char *extra)
+{
+    long long now = (long long)time(NULL);
+    char claims[2048];
+    snprintf(claims, sizeof claims,
+             "{\"iss\": \"%s\", \"aud\": \"%s\", \"sub\": \"%s\", \"iat\": %lld, \"exp\": %lld%s%s%s%s%s%s}", ISSUER,
+             AUDIENCE, sub, now - 5, now + 600, email ? ", \"email\": \"" : "", email ? email : "", email ? "\"" : "",
+             verified < 0 ? ""
+             : verified   ? ", \"email_verified\": true"
+                          : ", \"email_verified\": false",
+             extra ? ", " : "", extra ? extra : "");
+    return rs256_token(k->priv_pem, claims);
+}
+
+/* The token is refused with 401 and a message containing phrase; nobody is
+ * made a user by it. */
+static void expect_refused(char *tok, const char *phrase, const char *what)
+{
+    long long before = users_total();
+    pd_resp r = call_as(NULL, tok, "GET", "/api/v1/users/me", NULL);
+    assert_v1_error(&r, 401, "UNAUTHORIZED", what);
+    const char *msg = pd_str_at(r.json, "error.message");
+    cr_assert(msg && strstr(msg, phrase), "%s: the message does not say \"%s\": %s", what, phrase, r.body);
+    pd_resp_free(&r);
+    /* the Jarvis pair too */
+    expect_401(S.admin_key, tok, "/api/v1/users/me", what);
+    cr_assert_eq(users_total(), before, "%s: a refused token made a user", what);
+    free(tok);
+}
+
+Test(tokens, rs256_users_are_bound_by_issuer_and_subject_not_by_email)
+{
+    rsa_keys k = {0};
+    make_rsa_keys(&k);
+    start_rs256(&k);
+    char admin_id[64], id[64], id2[64];
+    expect_me(S.admin_key, NULL, "admin@localhost", "admin", admin_id, sizeof admin_id);
+
+    /* the local admin's email, unverified or verified: never the admin */
+    expect_refused(idp_token(&k, "idp|mallory", "admin@localhost", -1, NULL), "verified",
+                   "admin@localhost without email_verified");
+    expect_refused(idp_token(&k, "idp|mallory", "admin@localhost", 0, NULL), "verified",
+                   "admin@localhost with email_verified false");
+    expect_refused(idp_token(&k, "idp|mallory", "ADMIN@localhost", 1, NULL), "admin",
+                   "admin@localhost (other case) with email_verified true");
+    expect_refused(idp_token(&k, "idp|mallory", "admin@localhost", 1, "\"role\": \"admin\""), "admin",
+                   "admin@localhost verified, claiming the admin role");
+    /* and the refusals bound nothing: the admin is no one's */
+    expect_me(S.admin_key, NULL, "admin@localhost", "admin", id, sizeof id);
+    cr_assert_str_eq(id, admin_id);
+
+    /* a local member is bound on first sight by a verified email only */
+    char member_id[64];
+    create_user("plain@example.com", "member", member_id, sizeof member_id);
+    expect_refused(idp_token(&k, "idp|plain", "plain@example.com", -1, NULL), "verified",
+                   "a member's email without email_verified");
+    expect_refused(idp_token(&k, "idp|plain", "plain@example.com", 0, NULL), "verified",
+                   "a member's email with email_verified false");
+    /* a malformed email_verified is a malformed token */
+    expect_refused(idp_token(&k, "idp|plain", "plain@example.com", -1, "\"email_verified\": 1"), "Invalid bearer token",
+                   "email_verified as a number");
+    char *tok = idp_token(&k, "idp|plain", "plain@example.com", 1, NULL);
+    long long before = users_total();
+    expect_me(NULL, tok, "plain@example.com", "member", id, sizeof id);
+    cr_assert_str_eq(id, member_id, "the verified email did not bind the existing member");
+    cr_assert_eq(users_total(), before);
+    free(tok);
+
+    /* the same subject with a new email (unverified even): the same user, who keeps the local email */
+    tok = idp_token(&k, "idp|plain", "renamed@example.com", 0, NULL);
+    expect_me(NULL, tok, "plain@example.com", "member", id, sizeof id);
+    cr_assert_str_eq(id, member_id, "a changed email at the provider changed the user");
+    expect_me(S.admin_key, tok, "plain@example.com", "member", id, sizeof id); /* the Jarvis pair */
+    cr_assert_str_eq(id, member_id);
+    free(tok);
+    cr_assert(!user_listed("renamed@example.com"), "the new email made a second user");
+    /* and with no email at all */
+    tok = idp_token(&k, "idp|plain", NULL, -1, NULL);
+    expect_me(NULL, tok, "plain@example.com", "member", id, sizeof id);
+    cr_assert_str_eq(id, member_id);
+    free(tok);
+    cr_assert_eq(users_total(), before);
+
+    /* another subject with the bound user's email, verified: refused */
+    expect_refused(idp_token(&k, "idp|intruder", "plain@example.com", 1, NULL), "another",
+                   "another subject with a bound user's verified email");
+    /* the same subject name from another issuer is another identity */
+    {
+        long long now = (long long)time(NULL);
+        char claims[1024];
+        snprintf(claims, sizeof claims,
+                 "{\"iss\": \"https://other-idp.example.test/\", \"aud\": \"%s\", \"sub\": \"idp|plain\", "
+                 "\"email\": \"plain@example.com\", \"email_verified\": true, \"exp\": %lld}",
+                 AUDIENCE, now + 600);
+        /* promptd trusts one issuer: another's token is refused before any binding */
+        expect_refused(rs256_token(k.priv_pem, claims), "issuer", "another issuer");
+    }
+
+    /* two subjects, one new email: the first makes a member; the second never shares that user */
+    tok = idp_token(&k, "idp|first", "shared@example.com", 0, NULL);
+    expect_me(NULL, tok, "shared@example.com", "member", id, sizeof id);
+    cr_assert_eq(users_total(), before + 1);
+    free(tok);
+    expect_refused(idp_token(&k, "idp|second", "shared@example.com", 0, NULL), "another",
+                   "a second subject with the first's unverified email");
+    expect_refused(idp_token(&k, "idp|second", "SHARED@example.com", 1, NULL), "another",
+                   "a second subject with the first's email, verified");
+    tok = idp_token(&k, "idp|first", "shared@example.com", 1, NULL);
+    expect_me(NULL, tok, "shared@example.com", "member", id2, sizeof id2);
+    cr_assert_str_eq(id, id2);
+    free(tok);
+
+    /* a new subject without an email names no one */
+    expect_refused(idp_token(&k, "idp|anonymous", NULL, -1, NULL), "no email", "a new subject without email");
+    /* Cognito's string form of email_verified */
+    create_user("cognito@example.com", "member", member_id, sizeof member_id);
+    tok = idp_token(&k, "idp|cognito", "cognito@example.com", -1, "\"email_verified\": \"true\"");
+    expect_me(NULL, tok, "cognito@example.com", "member", id, sizeof id);
+    cr_assert_str_eq(id, member_id);
+    free(tok);
+
+    /* a bound user who is deleted takes the binding along: the subject is new again */
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/users/%s", member_id);
+    pd_resp r = call_as(S.admin_key, NULL, "DELETE", path, NULL);
+    cr_assert(r.status == 200 || r.status == 204, "DELETE %s: %ld %s", path, r.status, r.body);
+    pd_resp_free(&r);
+    tok = idp_token(&k, "idp|cognito", "cognito@example.com", 0, NULL);
+    expect_me(NULL, tok, "cognito@example.com", "member", id, sizeof id);
+    cr_assert_str_neq(id, member_id);
+    free(tok);
+    free_rsa_keys(&k);
+    stop_clean();
+}
+
+/* Bindings are per organization: the org claim chooses where a subject is
+ * bound, and a token bound in one organization never passes with another's
+ * key. */
+Test(tokens, rs256_bindings_belong_to_one_organization)
+{
+    rsa_keys k = {0};
+    make_rsa_keys(&k);
+    start_rs256(&k);
+    char other_key[128], id_other[64], id_default[64], id[64];
+    cr_assert_eq(pd_new_org_key(&S, "other", other_key, sizeof other_key), 0);
+
+    /* the other organization's admin is as safe as ours */
+    expect_refused(idp_token(&k, "idp|mallory", "admin@other", 1, "\"org\": \"other\""), "admin",
+                   "the other organization's admin email, verified");
+    expect_me(other_key, NULL, "admin@other", "admin", NULL, 0);
+
+    char *in_other = idp_token(&k, "idp|traveller", "traveller@example.com", 0, "\"org\": \"other\"");
+    expect_me(NULL, in_other, "traveller@example.com", "member", id_other, sizeof id_other);
+    expect_me(other_key, in_other, "traveller@example.com", "member", id, sizeof id);
+    cr_assert_str_eq(id, id_other);
+    /* with this organization's key: refused, and nothing made here */
+    long long before = users_total();
+    expect_401(S.admin_key, in_other, "/api/v1/users/me", "default's key + a token bound in other");
+    cr_assert_eq(users_total(), before);
+    cr_assert(!user_listed("traveller@example.com"), "a token of another organization made a user here");
+    free(in_other);
+
+    /* the same subject without the org claim is a user of the default organization, another one */
+    char *in_default = idp_token(&k, "idp|traveller", "traveller@example.com", 0, NULL);
+    expect_me(S.admin_key, in_default, "traveller@example.com", "member", id_default, sizeof id_default);
+    cr_assert_str_neq(id_default, id_other);
+    expect_401(other_key, in_default, "/api/v1/users/me", "other's key + a token bound in default");
+    free(in_default);
+    free_rsa_keys(&k);
+    stop_clean();
+}
+
+/* One first-sight request, run on its own thread. */
+typedef struct first_sight {
+    pthread_t thread;
+    const char *token;
+    long status;
+    char uuid[64];
+} first_sight;
+
+static void *first_sight_run(void *arg)
+{
+    first_sight *f = arg;
+    char auth[9000];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", f->token);
+    const char *h[] = {auth, NULL};
+    pd_resp r;
+    f->status = pd_req(&S, "GET", "/api/v1/users/me", NULL, NULL, h, &r) == 0 ? r.status : -1;
+    const char *u = f->status == 200 ? pd_str_at(r.json, "data.uuid") : NULL;
+    snprintf(f->uuid, sizeof f->uuid, "%s", u ? u : "");
+    pd_resp_free(&r);
+    return NULL;
+}
+
+/* Many first tokens of one new subject at once: one user, bound once. */
+Test(tokens, rs256_concurrent_first_sights_make_one_user)
+{
+    rsa_keys k = {0};
+    make_rsa_keys(&k);
+    start_rs256(&k);
+    long long before = users_total();
+    char *tok = idp_token(&k, "idp|rush", "rush@example.com", 1, NULL);
+    first_sight f[8];
+    for (size_t i = 0; i < 8; i++) {
+        f[i] = (first_sight){.token = tok};
+        cr_assert_eq(pthread_create(&f[i].thread, NULL, first_sight_run, &f[i]), 0);
+    }
+    for (size_t i = 0; i < 8; i++)
+        pthread_join(f[i].thread, NULL);
+    for (size_t i = 0; i < 8; i++) {
+        cr_assert_eq(f[i].status, 200, "request %zu: %ld", i, f[i].status);
+        cr_assert_str_eq(f[i].uuid, f[0].uuid, "request %zu found another user", i);
+    }
+    cr_assert_eq(users_total(), before + 1);
+    free(tok);
+    free_rsa_keys(&k);
+    stop_clean();
+}
+
+Test(tokens, rs256_an_admin_is_bound_only_with_the_explicit_setting)
+{
+    rsa_keys k = {0};
+    make_rsa_keys(&k);
+    char file[400];
+    snprintf(file, sizeof file, "PROMPTD_JWT_PUBLIC_KEY_FILE=%s", k.pub);
+    const char *env[] = {file, "PROMPTD_JWT_ISSUER=" ISSUER, "PROMPTD_JWT_AUDIENCE=" AUDIENCE,
+                         "PROMPTD_JWT_LINK_ADMINS=1", NULL};
+    cr_assert_eq(pd_start(&S, NULL, env), 0, "promptd did not start with PROMPTD_JWT_LINK_ADMINS=1");
+    char admin_id[64], id[64];
+    expect_me(S.admin_key, NULL, "admin@localhost", "admin", admin_id, sizeof admin_id);
+    /* still never on an unverified email */
+    expect_refused(idp_token(&k, "idp|boss", "admin@localhost", 0, NULL), "verified", "unverified admin email");
+    char *tok = idp_token(&k, "idp|boss", "admin@localhost", 1, NULL);
+    expect_me(NULL, tok, "admin@localhost", "admin", id, sizeof id);
+    cr_assert_str_eq(id, admin_id);
+    free(tok);
+    /* bound now: a second subject cannot take the admin over */
+    expect_refused(idp_token(&k, "idp|mallory", "admin@localhost", 1, NULL), "another",
+                   "a second subject with the bound admin's email");
+    free_rsa_keys(&k);
+    stop_clean();
+
+    /* the setting takes 0 or 1 only */
+    const char *bad_env[] = {"PROMPTD_JWT_LINK_ADMINS=yes", NULL};
+    cr_assert_neq(pd_start(&S, NULL, bad_env), 0, "promptd started with PROMPTD_JWT_LINK_ADMINS=yes");
+    pd_stop(&S);
 }
 
 Test(tokens, rs256_bad_tokens_are_refused_and_provision_nobody)

@@ -1188,6 +1188,8 @@ Test(history, existing_rows_are_numbered_in_creation_order)
                        "ALTER TABLE users DROP COLUMN num; ALTER TABLE users DROP COLUMN history_cleared_at;"
                        "ALTER TABLE workspaces DROP COLUMN num; ALTER TABLE data_sources DROP COLUMN num;"
                        "ALTER TABLE prompts DROP COLUMN num; DROP TABLE rate_hits;"
+                       "DROP INDEX users_idp_identity; ALTER TABLE users DROP COLUMN idp_issuer;"
+                       "ALTER TABLE users DROP COLUMN idp_subject;"
                        "UPDATE workspaces SET created_at = created_at - 100000 WHERE name = 'Third';"
                        "UPDATE prompts SET created_at = created_at - 100000 WHERE name = 'Third';"
                        "PRAGMA user_version = 7;";

@@ -329,6 +329,43 @@ Test(jwt, issuer_audience_and_required_claims)
 
 /* ---- algorithms ---- */
 
+/* OpenID Connect's email_verified: true (or Cognito's "true") verifies the
+ * email; false, "false", null or absent do not; another type is malformed. */
+Test(jwt, email_verified_claim)
+{
+    promptd_jwt_config cfg = hs_cfg();
+    struct {
+        const char *value; /* NULL = absent */
+        int rc, verified;
+    } cases[] = {
+        {NULL, PROMPTD_JWT_OK, 0},
+        {"true", PROMPTD_JWT_OK, 1},
+        {"false", PROMPTD_JWT_OK, 0},
+        {"null", PROMPTD_JWT_OK, 0},
+        {"\"true\"", PROMPTD_JWT_OK, 1},
+        {"\"false\"", PROMPTD_JWT_OK, 0},
+        {"\"yes\"", PROMPTD_JWT_MALFORMED, 0},
+        {"1", PROMPTD_JWT_MALFORMED, 0},
+        {"{}", PROMPTD_JWT_MALFORMED, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char p[512];
+        snprintf(p, sizeof p,
+                 "{\"iss\":\"promptd\",\"aud\":\"promptd\",\"sub\":\"u\",\"email\":\"ada@example.com\","
+                 "\"exp\":%lld%s%s}",
+                 NOW + 600, cases[i].value ? ",\"email_verified\":" : "", cases[i].value ? cases[i].value : "");
+        char *tok = hs_token(p);
+        promptd_jwt_claims c;
+        memset(&c, 0x55, sizeof c);
+        int rc = promptd_jwt_verify(&cfg, tok, NOW, &c);
+        cr_assert_eq(rc, cases[i].rc, "email_verified %s: rc %d, want %d", cases[i].value ? cases[i].value : "absent",
+                     rc, cases[i].rc);
+        cr_assert_eq(c.email_verified, cases[i].verified, "email_verified %s: %d",
+                     cases[i].value ? cases[i].value : "absent", c.email_verified);
+        free(tok);
+    }
+}
+
 Test(jwt, alg_none_and_other_algs_rejected)
 {
     promptd_jwt_config cfg = hs_cfg();

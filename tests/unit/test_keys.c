@@ -1,10 +1,13 @@
 /*
  * test_keys.c — auth/keys: generated key format, prefix, hash, the rules for
  * caller-chosen keys, and verification against a real store (valid, wrong,
- * unknown, revoked).
+ * unknown, revoked), and that an unknown prefix costs the same work as a
+ * known one: the store reads a decoy row and the hash is computed and
+ * compared either way (the time itself is measured by bench/bench_keys.c).
  */
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <dlfcn.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +16,40 @@
 #include "core/log.h"
 #include "store/store.h"
 #include "support/harness.h"
+
+/* Counting stand-ins for the two libsodium calls a key check makes: this
+ * program's definitions take the place of the library's for the code linked
+ * into it (auth/keys.o), and forward to the library's (RTLD_NEXT). */
+static int counting;
+static int hashes, compares;
+static unsigned char compared_with[STORE_KEY_HASH_LEN];
+
+int crypto_generichash(unsigned char *out, size_t outlen, const unsigned char *in, unsigned long long inlen,
+                       const unsigned char *key, size_t keylen)
+{
+    int (*real)(unsigned char *, size_t, const unsigned char *, unsigned long long, const unsigned char *, size_t) =
+        (int (*)(unsigned char *, size_t, const unsigned char *, unsigned long long, const unsigned char *,
+                 size_t))dlsym(RTLD_NEXT, "crypto_generichash");
+    if (!real)
+        abort();
+    if (counting)
+        hashes++;
+    return real(out, outlen, in, inlen, key, keylen);
+}
+
+int sodium_memcmp(const void *const b1, const void *const b2, size_t len)
+{
+    int (*real)(const void *, const void *, size_t) =
+        (int (*)(const void *, const void *, size_t))dlsym(RTLD_NEXT, "sodium_memcmp");
+    if (!real)
+        abort();
+    if (counting) {
+        compares++;
+        if (len == STORE_KEY_HASH_LEN)
+            memcpy(compared_with, b2, len);
+    }
+    return real(b1, b2, len);
+}
 
 static void setup(void) { cr_assert_geq(sodium_init(), 0); }
 
@@ -230,4 +267,89 @@ Test(keys_verify, organizations_are_told_apart)
     cr_assert_eq(auth_key_verify(ST, b, &wb), AUTH_OK);
     cr_assert_str_neq(wa.org_id, wb.org_id);
     cr_assert_str_neq(wa.user_id, wb.user_id);
+}
+
+/* The work of a check, counted: one hash and one constant-time compare. */
+static int verify_counted(const char *key, auth_principal *who)
+{
+    hashes = compares = 0;
+    memset(compared_with, 0, sizeof compared_with);
+    counting = 1;
+    int rc = auth_key_verify(ST, key, who);
+    counting = 0;
+    return rc;
+}
+
+Test(keys_verify, an_unknown_prefix_does_the_work_of_a_known_one)
+{
+    char oldest[AUTH_KEY_LEN + 1], key[AUTH_KEY_LEN + 1];
+    store_key oldest_row, row;
+    add_key("acme", oldest, &oldest_row);
+    add_key("beta", key, &row);
+    auth_principal who;
+
+    /* a known prefix with a wrong secret: hashed, compared with its row's hash */
+    char wrong[AUTH_KEY_LEN + 1];
+    memcpy(wrong, key, sizeof wrong);
+    wrong[AUTH_KEY_LEN - 1] = wrong[AUTH_KEY_LEN - 1] == 'a' ? 'b' : 'a';
+    cr_assert_eq(verify_counted(wrong, &who), AUTH_INVALID);
+    cr_assert_eq(hashes, 1, "a known prefix was hashed %d times", hashes);
+    cr_assert_eq(compares, 1, "a known prefix was compared %d times", compares);
+    cr_assert_eq(memcmp(compared_with, row.hash, STORE_KEY_HASH_LEN), 0, "not compared with its own row's hash");
+
+    /* an unknown prefix: hashed as well, and compared with a decoy row the
+     * store read (the oldest key), not with nothing */
+    char unknown[AUTH_KEY_LEN + 1];
+    auth_key_generate(unknown);
+    cr_assert_eq(verify_counted(unknown, &who), AUTH_INVALID);
+    cr_assert_eq(hashes, 1, "an unknown prefix was hashed %d times", hashes);
+    cr_assert_eq(compares, 1, "an unknown prefix was compared %d times", compares);
+    cr_assert_eq(memcmp(compared_with, oldest_row.hash, STORE_KEY_HASH_LEN), 0,
+                 "an unknown prefix was not compared with the decoy row's hash");
+
+    /* the decoy never lets anything in: not even the decoy key's own secret
+     * behind another prefix */
+    char mixed[AUTH_KEY_LEN + 1];
+    memcpy(mixed, unknown, STORE_KEY_PREFIX_LEN);
+    memcpy(mixed + STORE_KEY_PREFIX_LEN, oldest + STORE_KEY_PREFIX_LEN, sizeof mixed - STORE_KEY_PREFIX_LEN);
+    cr_assert_eq(verify_counted(mixed, &who), AUTH_INVALID);
+
+    /* a valid key: the same work */
+    cr_assert_eq(verify_counted(key, &who), AUTH_OK);
+    cr_assert_eq(hashes, 1);
+    cr_assert_eq(compares, 1);
+    cr_assert_str_eq(who.key_id, row.id);
+}
+
+Test(keys_verify, the_store_answers_a_miss_with_a_decoy_row)
+{
+    store_key found;
+    /* no key at all: nothing to read, a zeroed row */
+    memset(&found, 0x55, sizeof found);
+    cr_assert_eq(store_key_find(ST, "pk_live_nothere0", &found), STORE_NOTFOUND);
+    cr_assert_str_eq(found.id, "");
+    char nohash[STORE_KEY_HASH_LEN] = {0};
+    cr_assert_eq(memcmp(found.hash, nohash, sizeof nohash), 0);
+    /* and an unknown key still costs a hash and a compare */
+    auth_principal who;
+    char unknown[AUTH_KEY_LEN + 1];
+    auth_key_generate(unknown);
+    cr_assert_eq(verify_counted(unknown, &who), AUTH_INVALID);
+    cr_assert_eq(hashes, 1);
+    cr_assert_eq(compares, 1);
+
+    char a[AUTH_KEY_LEN + 1], b[AUTH_KEY_LEN + 1];
+    store_key ra, rb;
+    add_key("acme", a, &ra);
+    add_key("acme", b, &rb);
+    /* a hit is the key's own row */
+    cr_assert_eq(store_key_find(ST, rb.prefix, &found), STORE_OK);
+    cr_assert_str_eq(found.id, rb.id);
+    /* a miss is NOTFOUND with the oldest key's row, read in full */
+    cr_assert_eq(store_key_find(ST, "pk_live_nothere0", &found), STORE_NOTFOUND);
+    cr_assert_str_eq(found.id, ra.id);
+    cr_assert_str_eq(found.prefix, ra.prefix);
+    cr_assert_eq(memcmp(found.hash, ra.hash, STORE_KEY_HASH_LEN), 0);
+    cr_assert_str_eq(found.role, "admin");
+    cr_assert_str_eq(found.org_name, "acme");
 }

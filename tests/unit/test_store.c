@@ -956,3 +956,71 @@ Test(store, rate_hits_add_up_load_in_order_and_prune)
     cr_assert_eq(store_rate_hits_load(ST, "minute", 0, collect_hit, &h), STORE_OK);
     cr_assert_eq(h.count, 0);
 }
+
+/* ---------------------------------------------------------------- identity provider users */
+
+/* store_user_idp_find for subject sub of issuer "iss" in org's organization. */
+static int idp_find(const store_key *org, const char *sub, const char *email, int verified, int link, store_user *u,
+                    int *bound_now, int *refusal)
+{
+    store_idp_login in = {.org_id = org->org_id,
+                          .issuer = "iss",
+                          .subject = sub,
+                          .email = email,
+                          .email_verified = verified,
+                          .link_privileged = link};
+    return store_user_idp_find(ST, &in, u, bound_now, refusal);
+}
+
+Test(store, identity_provider_users_bind_by_subject_by_the_first_sight_rules)
+{
+    store_user u, admin;
+    int bound_now, refusal;
+    cr_assert_eq(store_user_get(ST, ORG1.org_id, ORG1.user_id, &admin), STORE_OK);
+
+    /* an admin's email: refused unverified, refused verified without the setting; nothing bound */
+    cr_assert_eq(idp_find(&ORG1, "s-admin", admin.email, 0, 0, &u, &bound_now, &refusal), STORE_CONFLICT);
+    cr_assert_eq(refusal, STORE_IDP_EMAIL_UNVERIFIED);
+    cr_assert_eq(idp_find(&ORG1, "s-admin", admin.email, 1, 0, &u, &bound_now, &refusal), STORE_CONFLICT);
+    cr_assert_eq(refusal, STORE_IDP_PRIVILEGED);
+    cr_assert_eq(idp_find(&ORG1, "s-admin", NULL, 0, 0, &u, &bound_now, &refusal), STORE_CONFLICT);
+    cr_assert_eq(refusal, STORE_IDP_NO_EMAIL);
+    /* with the setting: bound */
+    cr_assert_eq(idp_find(&ORG1, "s-admin", admin.email, 1, 1, &u, &bound_now, &refusal), STORE_OK);
+    cr_assert_eq(bound_now, 2);
+    cr_assert_str_eq(u.id, admin.id);
+    cr_assert_str_eq(u.role, "admin");
+    store_user_clear(&u);
+    /* found again by subject alone, with no email */
+    cr_assert_eq(idp_find(&ORG1, "s-admin", "", 0, 0, &u, &bound_now, &refusal), STORE_OK);
+    cr_assert_eq(bound_now, 0);
+    cr_assert_str_eq(u.id, admin.id);
+    store_user_clear(&u);
+    /* another subject with the bound admin's email: refused even with the setting */
+    cr_assert_eq(idp_find(&ORG1, "s-other", admin.email, 1, 1, &u, &bound_now, &refusal), STORE_CONFLICT);
+    cr_assert_eq(refusal, STORE_IDP_EMAIL_BOUND);
+
+    /* a new email: a new member, bound; in the other organization the subject is someone else */
+    store_user n1, n2;
+    cr_assert_eq(idp_find(&ORG1, "s-new", "new@example.com", 0, 0, &n1, &bound_now, &refusal), STORE_OK);
+    cr_assert_eq(bound_now, 1);
+    cr_assert_str_eq(n1.role, "member");
+    cr_assert_str_eq(n1.email, "new@example.com");
+    cr_assert_eq(idp_find(&ORG2, "s-new", "new@example.com", 0, 0, &n2, &bound_now, &refusal), STORE_OK);
+    cr_assert_eq(bound_now, 1);
+    cr_assert_str_neq(n1.id, n2.id);
+    cr_assert_str_eq(n2.org_id, ORG2.org_id);
+    store_user_clear(&n2);
+    /* the same subject of another issuer is another identity */
+    store_idp_login other = {
+        .org_id = ORG1.org_id, .issuer = "iss2", .subject = "s-new", .email = "new@example.com", .email_verified = 1};
+    cr_assert_eq(store_user_idp_find(ST, &other, &u, &bound_now, &refusal), STORE_CONFLICT);
+    cr_assert_eq(refusal, STORE_IDP_EMAIL_BOUND);
+    /* a changed email keeps the user and the local email */
+    cr_assert_eq(idp_find(&ORG1, "s-new", "changed@example.com", 1, 0, &u, &bound_now, &refusal), STORE_OK);
+    cr_assert_str_eq(u.id, n1.id);
+    cr_assert_str_eq(u.email, "new@example.com");
+    store_user_clear(&u);
+    store_user_clear(&n1);
+    store_user_clear(&admin);
+}
