@@ -94,7 +94,7 @@ static void raw_send(int fd, const char *s, size_t len)
 
 typedef struct answer {
     long status;
-    int close;      /* the answer said Connection: close */
+    int close;       /* the answer said Connection: close */
     char head[2048]; /* its status line and header fields (cut) */
     char body[2048]; /* its body (cut) */
 } answer;
@@ -480,8 +480,9 @@ Test(edge_pipeline, requests_behind_a_waiting_one_are_answered_in_order)
     char pid[64], path[160];
     cr_assert_eq(pd_create_prompt(&S, S.admin_key, "msg", "{{msg}}", pid, sizeof pid), 201);
     snprintf(path, sizeof path, "/prompts/%s/execute", pid);
-    char *chat = post_raw("/v1/chat/completions",
-                          "{\"model\":\"openai/m\",\"messages\":[{\"role\":\"user\",\"content\":\"[mock:latency=700] one\"}]}");
+    char *chat =
+        post_raw("/v1/chat/completions",
+                 "{\"model\":\"openai/m\",\"messages\":[{\"role\":\"user\",\"content\":\"[mock:latency=700] one\"}]}");
     char *exe = post_raw(path, "{\"model\":\"openai/m\",\"variables\":{\"msg\":\"[mock:latency=500] two\"}}");
     struct {
         const char *what;
@@ -491,11 +492,22 @@ Test(edge_pipeline, requests_behind_a_waiting_one_are_answered_in_order)
         const char *content[3];
     } cases[] = {
         {"chat + health", {chat, health_raw, NULL}, 0, {200, 200}, {"mock reply: one", "\"status\""}},
-        {"chat, then health while it waits", {chat, health_raw, NULL}, 200, {200, 200}, {"mock reply: one", "\"status\""}},
-        {"execute + health + health", {exe, health_raw, health_raw, NULL}, 0, {200, 200, 200},
+        {"chat, then health while it waits",
+         {chat, health_raw, NULL},
+         200,
+         {200, 200},
+         {"mock reply: one", "\"status\""}},
+        {"execute + health + health",
+         {exe, health_raw, health_raw, NULL},
+         0,
+         {200, 200, 200},
          {"mock reply: two", "\"status\"", "\"status\""}},
         {"chat + execute", {chat, exe, NULL}, 0, {200, 200}, {"mock reply: one", "mock reply: two"}},
-        {"execute, then chat while it waits", {exe, chat, NULL}, 200, {200, 200}, {"mock reply: two", "mock reply: one"}},
+        {"execute, then chat while it waits",
+         {exe, chat, NULL},
+         200,
+         {200, 200},
+         {"mock reply: two", "mock reply: one"}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int n = 0;
