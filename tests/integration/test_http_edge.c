@@ -274,6 +274,15 @@ Test(edge_limits, requests_within_the_limits_are_answered)
     assert_answered("100 header fields", h, NULL, 200);
     free(h);
 
+    /* libmicrohttpd keeps a record per cookie too: a browser's 100 cookies (closed the connection before) */
+    char cookies[2048] = "Cookie: ";
+    for (int i = 0; i < 100; i++)
+        snprintf(cookies + strlen(cookies), sizeof cookies - strlen(cookies), "%sc%02d=%d", i ? "; " : "", i, i);
+    strcat(cookies, "\r\n");
+    h = make_head("GET", "/health", 0, 0, cookies, 1, 10, 0);
+    assert_answered("a Cookie header of 100 cookies", h, NULL, 200);
+    free(h);
+
     /* every limit at once: the largest request head promised */
     char auth[160];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", S.admin_key);
