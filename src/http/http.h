@@ -59,7 +59,9 @@ typedef struct http_server_config {
     http_handler_fn handler; /* called once per complete request */
     /* Called on a server thread for each answer the server makes itself,
      * without calling handler (413 body too large, 431 too many header
-     * fields, 400 URL not UTF-8), just before it is sent: the application
+     * fields or a head over 12 KiB, 501 a transfer coding other than
+     * chunked, 400 Content-Length twice with different values or beside
+     * Transfer-Encoding, 400 URL not UTF-8), just before it is sent: the application
      * may add headers or replace the answer (e.g. a per-address limit).
      * NULL = none. The raw answers written on the socket before a request
      * exists (414, 431 for the request target, 408 header timeout) do not

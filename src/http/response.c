@@ -89,6 +89,7 @@ static const struct status_words words[] = {
     {429, "Too Many Requests", "rate_limited", "RATE_LIMITED", "rate_limit_error"},
     {431, "Request Header Fields Too Large", "headers_too_large", "HEADERS_TOO_LARGE", "invalid_request_error"},
     {500, "Internal Server Error", "internal_error", "INTERNAL_SERVER_ERROR", "api_error"},
+    {501, "Not Implemented", "not_implemented", "NOT_IMPLEMENTED", "invalid_request_error"},
     {502, "Bad Gateway", "upstream_error", "UPSTREAM_ERROR", "api_error"},
     {503, "Service Unavailable", "service_unavailable", "SERVICE_UNAVAILABLE", "api_error"},
     {504, "Gateway Timeout", "upstream_timeout", "UPSTREAM_TIMEOUT", "timeout_error"},
@@ -100,7 +101,7 @@ static const struct status_words *words_for(int status)
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (words[i].status == status)
             return &words[i];
-    return status >= 500 ? &words[11] : &words[0];
+    return status >= 500 ? &words[11] : &words[0]; /* 500, 400 */
 }
 
 const char *http_status_code(enum http_style style, int status)

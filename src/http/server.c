@@ -15,6 +15,12 @@
  *    and every suspended request must be answered before MHD_stop_daemon.
  *  - Resume may happen (from the engine thread) before the access handler has
  *    returned to suspend; a small per-request lock orders the two.
+ *  - Pipelined requests behind a suspended one are kept, and answered in
+ *    order after it: bytes MHD had read stay in the connection's read buffer,
+ *    and while suspended the socket is out of MHD's epoll set, so later bytes
+ *    wait in the kernel; on resume MHD marks the socket readable and, once
+ *    the answer is sent, parses the next request from the buffer and reads
+ *    on (test_http_edge.c, edge_pipeline).
  *  - MHD's inactivity timeout restarts with every byte, so a client dripping
  *    its headers would never time out: the header deadline (below) bounds the
  *    whole header block.
@@ -52,16 +58,53 @@
 #include "http/http_internal.h"
 
 #define HTTP_MAX_HEADERS 100      /* more header fields than this: 431 */
+#define HTTP_MAX_HEAD 12288       /* request line + header fields as sent, CRLFs included: 431 beyond */
 #define HTTP_MAX_URI 4096         /* longer request targets: 414 */
 #define HTTP_MAX_QUERY_ARGS 128   /* more query parameters than this: 431 */
-/* libmicrohttpd's per-connection pool holds the request line, headers and
- * query records (bodies go to our own buffer), and every byte of it ends up
- * resident: it is the largest cost of a waiting connection (heaptrack: 8 KiB
- * of ~20 KiB per request in flight). 8 KiB takes a 4 KiB request target
- * plus 3 KiB of headers, or a header block of 7.5 KiB (nginx's default
- * large-header buffer is 8 KiB); a larger block gets libmicrohttpd's own 431.
- * 4 KiB would break the 4 KiB request-target promise. */
-#define HTTP_CONNECTION_POOL (8 * 1024)
+/*
+ * libmicrohttpd's per-connection memory pool, sized from the limits above.
+ * What 0.9.75 keeps in it (read in its connection.c and memorypool.c, and
+ * measured with requests at every limit at once):
+ *  - The read buffer: the request head stays in it, parsed in place, while
+ *    the request runs. On each new request it starts at half the pool (and
+ *    reads as much as fits, so pipelined requests or body bytes may fill it).
+ *  - One record per query parameter and per header field (struct
+ *    MHD_HTTP_Header: 7 words, 64 bytes with the pool's 16-byte rounding),
+ *    taken from the other half: 128 parameters alone are 8 KiB.
+ *  - The answer's status line and header fields (a write buffer: whatever
+ *    is still free), about 600 bytes for ours.
+ * When a record does not fit, 0.9.75 mishandles it: out of room in the query
+ * parameters it queues a 431 and then goes on reading as if nothing had
+ * happened (the client gets nothing until a timeout: a 408 after 10 s); out
+ * of room for the answer's header it closes the connection without a word.
+ * So the pool must hold, each in its half, HTTP_MAX_HEAD bytes of head, and
+ * (HTTP_MAX_QUERY_ARGS + HTTP_MAX_HEADERS) records plus our answer's header
+ * (static asserts below). The 8 KiB pool before held 60 query parameters
+ * but not 100, nor 40 beside a 5 KB header field.
+ * Cost: the pool is allocated when a connection is accepted and MHD zeroes
+ * all of it between two requests of a kept-alive connection, so it is
+ * resident for as long as the connection is open. Measured (3,000 kept-alive
+ * connections after two requests each): 32.6 KiB of RSS per connection, was
+ * 8.6 KiB with an 8 KiB pool; 10,000 open connections take ~320 MiB instead
+ * of ~85 MiB (the rest of a request waiting on a model, ~12 KiB by
+ * heaptrack, comes on top). 32 KiB is also the largest pool MHD takes from
+ * malloc(); above it MHD maps every connection's pool with mmap(), two more
+ * system calls per connection.
+ * Cookies: MHD also copies a Cookie header and splits it into one record
+ * per cookie, which no limit of ours can bound (MHD parses it before any
+ * callback of ours runs); a request whose cookies do not fit gets MHD's own
+ * 431 (its header block sent twice: 0.9.75 builds it again after its own
+ * error, as for a Content-Length that is not a number). With the pool at
+ * 32 KiB, 400 cookies beside a few other fields fit. promptd reads none.
+ */
+#define HTTP_CONNECTION_POOL (32 * 1024)
+#define HTTP_MHD_RECORD 64        /* one query parameter or header field in the pool (64-bit) */
+#define HTTP_ANSWER_HEAD_MAX 1536 /* our answers' status line + header fields, MHD's own fields included */
+_Static_assert(HTTP_CONNECTION_POOL / 2 >= HTTP_MAX_HEAD, "the request head must fit the first read buffer");
+_Static_assert(HTTP_CONNECTION_POOL / 2 >=
+                   (HTTP_MAX_QUERY_ARGS + HTTP_MAX_HEADERS) * HTTP_MHD_RECORD + HTTP_ANSWER_HEAD_MAX,
+               "the records of a request at the limits and our answer's header must fit the other half");
+_Static_assert(HTTP_MAX_URI + 16 < HTTP_MAX_HEAD, "a request target at its limit must leave room for headers");
 #define HTTP_UPLOAD_DEADLINE_MS 60000 /* a body still arriving after this is cut off (slow clients) */
 #define HTTP_HEADER_SCAN_MS 500       /* how often the header deadline is checked (its granularity) */
 #define HTTP_CONNECTION_LIMIT 60000   /* open connections, all server threads together */
@@ -518,6 +561,92 @@ static enum MHD_Result queue_own_answer(http_server *srv, http_req *r)
     return queue_reply(r);
 }
 
+/* What the first call learns from the header fields (head_check). */
+struct head_scan {
+    size_t fields;
+    const char *cl, *te; /* first Content-Length / Transfer-Encoding value */
+    size_t cl_len, te_len;
+    unsigned cl_count, te_count;
+    int cl_differ; /* a later Content-Length differs from the first */
+};
+
+static enum MHD_Result head_scan_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                       const char *value, size_t value_size)
+{
+    (void)kind;
+    struct head_scan *h = cls;
+    h->fields++;
+    if (!value)
+        value = "";
+    if (key_size == 14 && strncasecmp(key, "Content-Length", 14) == 0) {
+        if (h->cl_count++ == 0) {
+            h->cl = value;
+            h->cl_len = value_size;
+        } else if (value_size != h->cl_len || memcmp(value, h->cl, value_size) != 0) {
+            h->cl_differ = 1;
+        }
+    } else if (key_size == 17 && strncasecmp(key, "Transfer-Encoding", 17) == 0) {
+        if (h->te_count++ == 0) {
+            h->te = value;
+            h->te_len = value_size;
+        }
+    }
+    return MHD_YES;
+}
+
+/* The checks made from the request head alone, on the first call: 0, or the
+ * status of the error answer set on r. Framing errors (the body's end cannot
+ * be known) close the connection: what follows on it cannot be trusted to be
+ * a new request. */
+static int head_check(http_server *srv, http_req *r, struct MHD_Connection *conn)
+{
+    struct head_scan h = {0};
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, head_scan_field, &h);
+    if (h.fields > HTTP_MAX_HEADERS) {
+        http_error(r, 431, NULL, NULL, "Too many header fields (at most %d)", HTTP_MAX_HEADERS);
+        return 431;
+    }
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (ci && ci->header_size > HTTP_MAX_HEAD) {
+        http_error(r, 431, NULL, NULL, "The request line and header fields take %zu bytes (at most %d)",
+                   ci->header_size, HTTP_MAX_HEAD);
+        return 431;
+    }
+    /* libmicrohttpd decodes chunked alone and reads any other coding as a
+     * body without end: refuse it before a byte of the body is read */
+    if (h.te_count > 1) {
+        http_error(r, 501, NULL, NULL, "Transfer-Encoding is given more than once: only one, chunked, is supported");
+        goto close;
+    }
+    if (h.te_count && !(h.te_len == 7 && strncasecmp(h.te, "chunked", 7) == 0)) {
+        http_error(r, 501, NULL, NULL, "Transfer-Encoding '%.*s' is not supported: only chunked",
+                   (int)(h.te_len > 64 ? 64 : h.te_len), h.te);
+        goto close;
+    }
+    if (h.te_count && h.cl_count) {
+        http_error(r, 400, NULL, NULL, "Both Transfer-Encoding and Content-Length are given");
+        goto close;
+    }
+    if (h.cl_differ) { /* the same value repeated is one length (RFC 9110, 8.6) */
+        http_error(r, 400, NULL, NULL, "Content-Length is given more than once with different values");
+        goto close;
+    }
+    if (h.cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(h.cl, &end, 10);
+        if (errno || *end || n > srv->cfg.body_limit) {
+            http_error(r, 413, NULL, NULL, "Request body exceeds the limit of %zu bytes", srv->cfg.body_limit);
+            return 413;
+        }
+        r->body_hint = (size_t)n + 1; /* exact: a waiting request keeps its body */
+    }
+    return 0;
+close:
+    http_add_header(r, "Connection", "close");
+    return r->out_status;
+}
+
 static enum MHD_Result access_step(http_server *srv, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *upload_data, size_t *upload_data_size,
                                    void **con_cls)
@@ -532,25 +661,11 @@ static enum MHD_Result access_step(http_server *srv, struct MHD_Connection *conn
             return MHD_NO;
         *con_cls = r;
         log_set_request(r->request_id);
-        if (MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL) > HTTP_MAX_HEADERS) {
-            http_error(r, 431, NULL, NULL, "Too many header fields (at most %d)", HTTP_MAX_HEADERS);
+        if (head_check(srv, r, conn))
             return queue_own_answer(srv, r);
-        }
         r->bad_utf8 = !utf8_valid(url, strlen(url));
         if (!r->bad_utf8)
             MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_query_utf8, r);
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl) {
-            char *end;
-            errno = 0;
-            unsigned long long n = strtoull(cl, &end, 10);
-            if (errno || *end || n > srv->cfg.body_limit) {
-                http_error(r, 413, NULL, NULL, "Request body exceeds the limit of %zu bytes",
-                           srv->cfg.body_limit);
-                return queue_own_answer(srv, r);
-            }
-            r->body_hint = (size_t)n + 1; /* exact: a waiting request keeps its body */
-        }
         return MHD_YES;
     }
 
