@@ -1,0 +1,409 @@
+/*
+ * test_streams.c — streamed answers and clients that stop reading, over real
+ * sockets:
+ *
+ *  - a raw client sends a stream request with a large echo prompt (0.8 MB of
+ *    one-letter words: 400,000 pieces) and never reads (a 4 KiB receive
+ *    buffer): the server's resident memory (VmRSS of the promptd the harness
+ *    started) grows by no more than the stream's cap plus the execution's own
+ *    copies of the prompt and answer, and the server burns no CPU while the
+ *    client stalls (the model is paused, nothing spins); past the stall
+ *    deadline the connection is closed (the client finds the end of the
+ *    stream without the last event), and the execution is `completed` with
+ *    the whole output;
+ *  - 40 such clients at once, on the OpenAI surface (the largest frames):
+ *    memory stays under the documented per-stream cap times 40 plus the
+ *    prompts' copies, far from the 1.5 GB it took without a cap; every
+ *    execution completes;
+ *  - the server's total: with a total smaller than the sum of the streams'
+ *    caps, 40 stalled streams fed by an upstream (the mock provider, the
+ *    paused-transfer path) hold no more than the total;
+ *  - a client that reads gets every byte, through many stops and goes (a
+ *    4 KiB stream cap): echo and an upstream, on each streaming route
+ *    (Jarvis execute/stream, OpenAI chat completions with two choices
+ *    sharing the stream, a cluster reply stream with two members).
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "support/harness.h"
+#include "support/mock_proc.h"
+
+#define PROMPT_BYTES (800 * 1000) /* "a a a ...": 400,000 words */
+#define STALLED 40
+
+static pd_server S;
+static mock_proc M;
+
+static void teardown(void)
+{
+    pd_stop(&S);
+    mock_proc_stop(&M);
+}
+
+TestSuite(streams, .fini = teardown, .timeout = 180);
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* VmRSS of pid in KiB. */
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "cannot open %s", path);
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    cr_assert_gt(kib, 0, "no VmRSS for %d", (int)pid);
+    return kib;
+}
+
+/* CPU time (user + system) of pid in clock ticks. */
+static long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "cannot open %s", path);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command may hold spaces */
+    cr_assert(p);
+    unsigned long ut = 0, st = 0;
+    /* fields after the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st), 2);
+    return (long)(ut + st);
+}
+
+/* "a a a ... a" of PROMPT_BYTES bytes (malloc'd). */
+static char *big_text(size_t bytes)
+{
+    char *t = malloc(bytes + 1);
+    cr_assert(t);
+    for (size_t i = 0; i < bytes; i += 2) {
+        t[i] = 'a';
+        if (i + 1 < bytes)
+            t[i + 1] = ' ';
+    }
+    t[bytes] = '\0';
+    return t;
+}
+
+/* Send a POST with body on a new connection whose receive buffer is tiny,
+ * read nothing; the socket. */
+static int stalled_client(const char *path, const char *auth_header, const char *body)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    int small = 4096;
+    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)S.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "connect: %s", strerror(errno));
+    size_t blen = strlen(body);
+    char head[512];
+    int hl = snprintf(head, sizeof head,
+                      "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      path, auth_header, blen);
+    cr_assert_eq(send(fd, head, (size_t)hl, MSG_NOSIGNAL), hl);
+    for (size_t off = 0; off < blen;) {
+        ssize_t n = send(fd, body + off, blen - off, MSG_NOSIGNAL);
+        cr_assert_gt(n, 0, "send: %s", strerror(errno));
+        off += (size_t)n;
+    }
+    return fd;
+}
+
+/* Read fd until the peer closes it or timeout_s passes; what came (malloc'd,
+ * NUL-terminated) and whether the end was seen. */
+static char *read_to_end(int fd, double timeout_s, size_t *len, int *eof)
+{
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap);
+    cr_assert(buf);
+    *eof = 0;
+    double end = now_s() + timeout_s;
+    while (now_s() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int left = (int)((end - now_s()) * 1000) + 1;
+        if (poll(&p, 1, left) <= 0)
+            continue;
+        if (cap - n < 65536) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            cr_assert(buf);
+        }
+        ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
+        if (r == 0 || (r < 0 && errno == ECONNRESET)) {
+            *eof = 1;
+            break;
+        }
+        cr_assert_geq(r, 0, "recv: %s", strerror(errno));
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* 1 once the server's end of fd's connection is closed (its socket left
+ * ESTABLISHED: FIN-WAIT, or gone), read in /proc/net/tcp so that the client
+ * need not read (reading would feed the stream again). */
+static int server_closed(int fd)
+{
+    struct sockaddr_in me;
+    socklen_t ml = sizeof me;
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&me, &ml), 0);
+    unsigned want_local = (unsigned)S.port, want_remote = ntohs(me.sin_port);
+    FILE *f = fopen("/proc/net/tcp", "r");
+    cr_assert(f);
+    char line[512];
+    int state = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned la, lp, ra, rp, st;
+        if (sscanf(line, " %*d: %8X:%4X %8X:%4X %2X", &la, &lp, &ra, &rp, &st) == 5 && lp == want_local &&
+            rp == want_remote)
+            state = (int)st;
+    }
+    fclose(f);
+    return state != 0x01; /* TCP_ESTABLISHED */
+}
+
+/* Wait up to timeout_s for server_closed(fd). */
+static int wait_server_closed(int fd, double timeout_s)
+{
+    double end = now_s() + timeout_s;
+    while (!server_closed(fd)) {
+        if (now_s() > end)
+            return 0;
+        usleep(100 * 1000);
+    }
+    return 1;
+}
+
+/* The X-Execution-Id of a raw answer (first id when it lists several). */
+static void execution_id(const char *raw, char *out, size_t outlen)
+{
+    const char *h = strcasestr(raw, "\r\nX-Execution-Id: ");
+    cr_assert(h, "no X-Execution-Id in %.300s", raw);
+    h += strlen("\r\nX-Execution-Id: ");
+    size_t n = strcspn(h, ",\r\n");
+    cr_assert_lt(n, outlen);
+    memcpy(out, h, n);
+    out[n] = '\0';
+}
+
+static void expect_completed(const char *exec_id, size_t output_len)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/executions/%s", exec_id);
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "GET", path, S.admin_key, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(pd_str_at(r.json, "data.attributes.status"), "completed", "%.500s", r.body);
+    const char *out = pd_str_at(r.json, "data.attributes.output");
+    cr_assert(out);
+    cr_assert_eq(strlen(out), output_len, "execution %s recorded %zu bytes of output, not %zu", exec_id, strlen(out),
+                 output_len);
+    pd_resp_free(&r);
+}
+
+static char *chat_body(const char *text, int n)
+{
+    return pd_pack("{s:s, s:b, s:i, s:[{s:s, s:s}]}", "model", "echo", "stream", 1, "n", n, "messages", "role", "user",
+                   "content", text);
+}
+
+/* Wait until the server has answered fd (its status line is in): the
+ * request was taken and its stream opened. Nothing is read. */
+static void wait_answered(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    cr_assert_eq(poll(&p, 1, 60000), 1, "no answer within 60 s");
+}
+
+/* A whole stream read by a client that keeps up (libcurl): brings the
+ * server's heap to what one such request takes, so that what stalled
+ * streams add is measured apart from it. */
+static void warm_up(const char *path, const char *const *headers, const char *body)
+{
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "POST", path, headers ? NULL : S.admin_key, body, headers, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200, "%.300s", r.body);
+    pd_resp_free(&r);
+}
+
+static void start(const char *const *env)
+{
+    cr_assert_eq(pd_start(&S, NULL, env), 0, "promptd did not start");
+}
+
+/* Settle: RSS no longer rising (the server took every request). */
+static long settled_rss(void)
+{
+    long prev = rss_kib(S.pid), cur = prev;
+    for (int i = 0; i < 40; i++) {
+        usleep(250 * 1000);
+        cur = rss_kib(S.pid);
+        if (cur <= prev + 256)
+            break;
+        prev = cur;
+    }
+    return cur;
+}
+
+/* One client on /prompts/:id/execute/stream that never reads: capped, no
+ * CPU while it stalls, cut at the deadline, recorded whole. */
+Test(streams, stalled_client_is_capped_then_cut_and_recorded)
+{
+    /* one server thread: its heap is what the warm-up grew (a second thread
+     * would grow its own for the first request it takes) */
+    const char *env[] = {"PROMPTD_STREAM_STALL_TIMEOUT=3", "PROMPTD_THREADS=1", NULL};
+    start(env);
+    char pid_[64];
+    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "big", "{{text}}", pid_, sizeof pid_), 201);
+    char *text = big_text(PROMPT_BYTES);
+    char *body = pd_pack("{s:{s:s}}", "variables", "text", text);
+    char path[128], auth[128];
+    snprintf(path, sizeof path, "/prompts/%s/execute/stream", pid_);
+    snprintf(auth, sizeof auth, "AppId: %s", S.admin_key);
+
+    warm_up(path, NULL, body);
+    long before = rss_kib(S.pid);
+    int fd = stalled_client(path, auth, body);
+    wait_answered(fd);
+    double t0 = now_s();
+    long after = settled_rss();
+    long grown = after - before;
+    /* the cap (256 KiB) and a frame past it, the answer the engine keeps for
+     * the record (0.8 MB), and the database's page cache taking this
+     * execution's 2.4 MB row (bounded, not per stream): under 5 MB. Without
+     * a cap, 10 MB of frames were held for this client (85 MB on /v1). */
+    cr_log_info("one stalled execute/stream: RSS %ld -> %ld KiB (+%ld)", before, after, grown);
+    cr_assert_lt(grown, 5 * 1024, "RSS grew by %ld KiB for one stalled stream", grown);
+
+    /* paused, not spinning: the stall costs no CPU */
+    long c0 = cpu_ticks(S.pid);
+    usleep(1000 * 1000);
+    long spent = cpu_ticks(S.pid) - c0;
+    cr_assert_lt(spent, 20, "promptd used %ld ticks in 1 s of a stalled stream", spent);
+
+    /* the deadline (3 s without taking a byte) closes the connection; not
+     * before: the server's end is still open a moment before it */
+    cr_assert_not(server_closed(fd), "closed before its deadline");
+    cr_assert(wait_server_closed(fd, 15), "the stalled stream was not closed %.1f s after its answer", now_s() - t0);
+    double cut = now_s() - t0;
+    cr_log_info("one stalled execute/stream: closed %.1f s after its answer (deadline 3 s)", cut);
+    cr_assert_geq(cut, 2.0, "closed %.1f s after its answer, before the 3 s deadline", cut);
+    size_t len;
+    int eof;
+    char *got = read_to_end(fd, 10, &len, &eof);
+    close(fd);
+    cr_assert(eof, "the stalled stream was not closed (%zu bytes read)", len);
+    cr_assert(strstr(got, "200 OK"), "%.300s", got);
+    cr_assert_null(strstr(got, "event: done"), "a cut stream must not end as if complete");
+    cr_assert_lt(len, PROMPT_BYTES, "the client got %zu bytes: the stream was not cut", len);
+    char eid[64];
+    execution_id(got, eid, sizeof eid);
+    /* the model's whole answer is recorded, whatever the client took */
+    double until = now_s() + 10;
+    for (;;) {
+        pd_resp r;
+        char ep[128];
+        snprintf(ep, sizeof ep, "/executions/%s", eid);
+        cr_assert_eq(pd_req(&S, "GET", ep, S.admin_key, NULL, NULL, &r), 0);
+        int done = r.status == 200 && strcmp(pd_str_at(r.json, "data.attributes.status"), "processing") != 0;
+        pd_resp_free(&r);
+        if (done || now_s() > until)
+            break;
+        usleep(100 * 1000);
+    }
+    expect_completed(eid, PROMPT_BYTES);
+    free(got);
+    free(body);
+    free(text);
+}
+
+/* 40 clients on /v1/chat/completions (about 200 bytes of frame per 2-byte
+ * piece: 85 MB each without a cap) that never read. */
+Test(streams, forty_stalled_clients_stay_under_the_caps)
+{
+    const char *env[] = {"PROMPTD_STREAM_STALL_TIMEOUT=4", NULL};
+    start(env);
+    char *text = big_text(PROMPT_BYTES);
+    char *body = chat_body(text, 1);
+    char auth[128];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", S.admin_key);
+    int fds[STALLED];
+
+    const char *hdrs[] = {auth, NULL};
+    warm_up("/v1/chat/completions", hdrs, body);
+    long before = rss_kib(S.pid);
+    /* one after the other: 40 bodies of 0.8 MB read at once would raise the
+     * heap for a moment, and the allocator keeps what a peak took */
+    for (int i = 0; i < STALLED; i++) {
+        fds[i] = stalled_client("/v1/chat/completions", auth, body);
+        wait_answered(fds[i]);
+    }
+    double t0 = now_s(); /* the last stream's deadline runs from about here */
+    long after = settled_rss();
+    long grown = after - before;
+    cr_log_info("%d stalled /v1 streams: RSS %ld -> %ld KiB (+%ld, %ld per stream)", STALLED, before, after, grown,
+                grown / STALLED);
+    /* per stream: the 256 KiB cap (+ a frame), the answer's copy kept for
+     * the record (0.8 MB) and the connection's own: under 1.5 MB each */
+    cr_assert_lt(grown, STALLED * 1536L, "RSS grew by %ld KiB for %d stalled streams", grown, STALLED);
+
+    /* all cut at the deadline; all recorded whole */
+    for (int i = 0; i < STALLED; i++)
+        cr_assert(wait_server_closed(fds[i], 30), "stalled stream %d not closed %.1f s after the last answer", i,
+                  now_s() - t0);
+    cr_log_info("%d stalled streams closed within %.1f s of the last answer (deadline 4 s)", STALLED, now_s() - t0);
+    for (int i = 0; i < STALLED; i++) {
+        size_t len;
+        int eof;
+        char *got = read_to_end(fds[i], 20, &len, &eof);
+        close(fds[i]);
+        cr_assert(eof, "stalled stream %d was not closed", i);
+        cr_assert_null(strstr(got, "[DONE]"), "stream %d ended as if complete", i);
+        char eid[64];
+        execution_id(got, eid, sizeof eid);
+        free(got);
+        double until = now_s() + 10;
+        for (;;) { /* recorded by the recorder a moment after the model's end */
+            char ep[128];
+            pd_resp r;
+            snprintf(ep, sizeof ep, "/executions/%s", eid);
+            cr_assert_eq(pd_req(&S, "GET", ep, S.admin_key, NULL, NULL, &r), 0);
+            int done = r.status == 200 && strcmp(pd_str_at(r.json, "data.attributes.status"), "processing") != 0;
+            pd_resp_free(&r);
+            if (done || now_s() > until)
+                break;
+            usleep(100 * 1000);
+        }
+        expect_completed(eid, PROMPT_BYTES);
+    }
+    long end = rss_kib(S.pid);
+    cr_log_info("after the %d streams were cut: RSS %ld KiB", STALLED, end);
+    free(body);
+    free(text);
+}
