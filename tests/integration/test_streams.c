@@ -103,6 +103,7 @@ static char *big_text(size_t bytes)
         if (i + 1 < bytes)
             t[i + 1] = ' ';
     }
+    t[bytes - 1] = 'a'; /* no trailing space: the mock trims its reply */
     t[bytes] = '\0';
     return t;
 }
@@ -404,6 +405,259 @@ Test(streams, forty_stalled_clients_stay_under_the_caps)
     }
     long end = rss_kib(S.pid);
     cr_log_info("after the %d streams were cut: RSS %ld KiB", STALLED, end);
+    free(body);
+    free(text);
+}
+
+/* ---- clients that read: every byte, through many stops and goes ---- */
+
+/* Every SSE event of body whose name is event (NULL: the default, unnamed
+ * ones): its data parsed, passed to fn. The count. */
+static int each_event(const char *body, const char *event, void (*fn)(json_t *data, void *ud), void *ud)
+{
+    int n = 0;
+    const char *p = strstr(body, "\r\n\r\n"); /* pd_resp bodies have no head; raw ones do */
+    p = p ? p + 4 : body;
+    while (*p) {
+        const char *end = strstr(p, "\n\n");
+        if (!end)
+            break;
+        const char *ev = NULL, *data = NULL;
+        size_t evlen = 0, dlen = 0;
+        for (const char *l = p; l < end;) {
+            const char *nl = memchr(l, '\n', (size_t)(end - l));
+            const char *le = nl ? nl : end;
+            if (strncmp(l, "event: ", 7) == 0)
+                ev = l + 7, evlen = (size_t)(le - l - 7);
+            else if (strncmp(l, "data: ", 6) == 0)
+                data = l + 6, dlen = (size_t)(le - l - 6);
+            l = nl ? nl + 1 : end;
+        }
+        int match = event ? ev && evlen == strlen(event) && strncmp(ev, event, evlen) == 0 : !ev;
+        if (match && data && !(dlen == 6 && strncmp(data, "[DONE]", 6) == 0)) {
+            json_error_t e;
+            json_t *j = json_loadb(data, dlen, 0, &e);
+            cr_assert(j, "bad event data: %.*s", (int)(dlen < 200 ? dlen : 200), data);
+            fn(j, ud);
+            json_decref(j);
+            n++;
+        }
+        p = end + 2;
+    }
+    return n;
+}
+
+typedef struct texts {
+    char *s[4];
+    size_t len[4];
+    const char *key;      /* the member that says which text (a choice's index, a reply's entity) */
+    const char *names[4]; /* entity ids, for key "entity_id" */
+} texts;
+
+static void texts_add(texts *t, int i, const char *piece)
+{
+    cr_assert(i >= 0 && i < 4);
+    size_t n = strlen(piece);
+    t->s[i] = realloc(t->s[i], t->len[i] + n + 1);
+    cr_assert(t->s[i]);
+    memcpy(t->s[i] + t->len[i], piece, n + 1);
+    t->len[i] += n;
+}
+
+static void add_content(json_t *d, void *ud) { texts_add(ud, 0, json_string_value(json_object_get(d, "content"))); }
+
+static void add_choice(json_t *d, void *ud)
+{
+    json_t *c = json_array_get(json_object_get(d, "choices"), 0);
+    const char *piece = pd_str_at(c, "delta.content");
+    if (c && piece)
+        texts_add(ud, (int)json_integer_value(json_object_get(c, "index")), piece);
+}
+
+static void add_reply(json_t *d, void *ud)
+{
+    texts *t = ud;
+    const char *who = pd_str_at(d, "entity_id");
+    for (int i = 0; i < 4; i++)
+        if (t->names[i] && who && strcmp(t->names[i], who) == 0) {
+            texts_add(t, i, pd_str_at(d, "content"));
+            return;
+        }
+    cr_assert_fail("a reply_chunk from an unknown entity");
+}
+
+static void texts_free(texts *t)
+{
+    for (int i = 0; i < 4; i++)
+        free(t->s[i]);
+}
+
+/* promptd with a 4 KiB stream cap (every few pieces stop the model) and the
+ * mock as provider "openai". */
+static void start_small_with_mock(void)
+{
+    cr_assert_eq(mock_proc_start(&M, NULL), 0, "mock did not start");
+    static char oa[160];
+    snprintf(oa, sizeof oa, "OPENAI_BASE_URL=%s/v1", M.base_url);
+    const char *env[] = {oa, "OPENAI_API_KEY=x", "PROMPTD_STREAM_BUFFER=4K", NULL};
+    start(env);
+}
+
+Test(streams, reader_gets_every_byte_of_execute_stream)
+{
+    start_small_with_mock();
+    char pid_[64];
+    cr_assert_eq(pd_create_prompt(&S, S.admin_key, "big", "{{text}}", pid_, sizeof pid_), 201);
+    char *text = big_text(200 * 1000);
+    const char *models[] = {"echo", "openai/m"};
+    for (int m = 0; m < 2; m++) {
+        char *body = pd_pack("{s:{s:s}, s:s}", "variables", "text", text, "model", models[m]);
+        char path[128];
+        snprintf(path, sizeof path, "/prompts/%s/execute/stream", pid_);
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "POST", path, S.admin_key, body, NULL, &r), 0, "%s", r.error);
+        cr_assert_eq(r.status, 200, "%.300s", r.body);
+        texts t = {0};
+        int pieces = each_event(r.body, NULL, add_content, &t);
+        cr_assert_eq(pd_count(r.body, "event: done\n"), 1, "%s: no done event", models[m]);
+        char *want = malloc(strlen(text) + 16);
+        cr_assert(want);
+        sprintf(want, "%s%s", m == 0 ? "" : "mock reply: ", text);
+        cr_assert_eq(t.len[0], strlen(want), "%s: %zu bytes of content in %d pieces, not %zu", models[m], t.len[0],
+                     pieces, strlen(want));
+        cr_assert(strcmp(t.s[0], want) == 0, "%s: the content differs", models[m]);
+        cr_log_info("%s: %d pieces, %zu bytes through a 4 KiB stream cap", models[m], pieces, t.len[0]);
+        char eid[64];
+        snprintf(eid, sizeof eid, "%s", pd_header(&r, "X-Execution-Id"));
+        expect_completed(eid, strlen(want));
+        free(want);
+        texts_free(&t);
+        pd_resp_free(&r);
+        free(body);
+    }
+    free(text);
+}
+
+/* Two choices share one stream and one valve: both arrive whole. */
+Test(streams, reader_gets_every_byte_of_two_choices)
+{
+    start_small_with_mock();
+    char *text = big_text(100 * 1000);
+    char auth[128];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", S.admin_key);
+    const char *hdrs[] = {auth, NULL};
+    const char *models[] = {"echo", "openai/m"};
+    for (int m = 0; m < 2; m++) {
+        char *body = pd_pack("{s:s, s:b, s:i, s:[{s:s, s:s}]}", "model", models[m], "stream", 1, "n", 2, "messages",
+                             "role", "user", "content", text);
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "POST", "/v1/chat/completions", NULL, body, hdrs, &r), 0, "%s", r.error);
+        cr_assert_eq(r.status, 200, "%.300s", r.body);
+        cr_assert(strstr(r.body, "data: [DONE]\n\n"), "%s: no [DONE]", models[m]);
+        texts t = {0};
+        each_event(r.body, NULL, add_choice, &t);
+        size_t want = strlen(text) + (m ? strlen("mock reply: ") : 0);
+        for (int i = 0; i < 2; i++) {
+            cr_assert_eq(t.len[i], want, "%s choice %d: %zu bytes, not %zu", models[m], i, t.len[i], want);
+            cr_assert(strcmp(t.s[i] + (m ? strlen("mock reply: ") : 0), text) == 0, "%s choice %d differs",
+                      models[m], i);
+        }
+        texts_free(&t);
+        pd_resp_free(&r);
+        free(body);
+    }
+    free(text);
+}
+
+/* Two members reply on one cluster stream: both arrive whole. */
+Test(streams, reader_gets_every_byte_of_a_cluster_stream)
+{
+    const char *env[] = {"PROMPTD_STREAM_BUFFER=4K", NULL};
+    start(env);
+    char *text = big_text(100 * 1000);
+    char ids[3][64];
+    const char *what[] = {"/clusters", "/entities", "/entities"};
+    const char *wrap[] = {"cluster", "entity", "entity"};
+    for (int i = 0; i < 3; i++) {
+        char *b = pd_pack("{s:{s:s, s:s}}", wrap[i], "name", i == 0 ? "team" : i == 1 ? "Ann" : "Bob", "model", "echo");
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "POST", what[i], S.admin_key, b, NULL, &r), 0);
+        cr_assert_eq(r.status, 201, "%s", r.body);
+        snprintf(ids[i], sizeof ids[i], "%s", pd_str_at(r.json, "data.id"));
+        pd_resp_free(&r);
+        free(b);
+    }
+    char path[256], conv[64];
+    for (int i = 1; i < 3; i++) {
+        snprintf(path, sizeof path, "/clusters/%s/members/%s", ids[0], ids[i]);
+        pd_resp r;
+        cr_assert_eq(pd_req(&S, "POST", path, S.admin_key, NULL, NULL, &r), 0);
+        cr_assert_lt(r.status, 300, "%s", r.body);
+        pd_resp_free(&r);
+    }
+    snprintf(path, sizeof path, "/clusters/%s/conversations", ids[0]);
+    pd_resp r;
+    cr_assert_eq(pd_req(&S, "POST", path, S.admin_key, "{\"conversation\":{\"title\":\"t\"}}", NULL, &r), 0);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    snprintf(conv, sizeof conv, "%s", pd_str_at(r.json, "data.id"));
+    pd_resp_free(&r);
+
+    char *body = pd_pack("{s:{s:s, s:s}}", "message", "role", "user", "content", text);
+    snprintf(path, sizeof path, "/clusters/%s/conversations/%s/messages?stream=true", ids[0], conv);
+    cr_assert_eq(pd_req(&S, "POST", path, S.admin_key, body, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200, "%.300s", r.body);
+    cr_assert_eq(pd_count(r.body, "event: done\n"), 1);
+    texts t = {.names = {ids[1], ids[2]}};
+    each_event(r.body, "reply_chunk", add_reply, &t);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(t.len[i], strlen(text), "member %d: %zu bytes, not %zu", i, t.len[i], strlen(text));
+        cr_assert(strcmp(t.s[i], text) == 0, "member %d: the reply differs", i);
+    }
+    texts_free(&t);
+    pd_resp_free(&r);
+    free(body);
+    free(text);
+}
+
+/* The server's total: streams fed by an upstream (paused transfers), each
+ * allowed 1 MiB, together 4 MiB: 40 stalled clients hold about the total,
+ * not 40 MiB. */
+Test(streams, stalled_upstream_streams_stay_under_the_total)
+{
+    cr_assert_eq(mock_proc_start(&M, NULL), 0, "mock did not start");
+    static char oa[160];
+    snprintf(oa, sizeof oa, "OPENAI_BASE_URL=%s/v1", M.base_url);
+    const char *env[] = {oa, "OPENAI_API_KEY=x", "PROMPTD_STREAM_BUFFER=1M", "PROMPTD_STREAM_BUFFER_TOTAL=4M",
+                         "PROMPTD_STREAM_STALL_TIMEOUT=5", NULL};
+    start(env);
+    /* the mock answers with the prompt: 200 KB of one-letter words, 20 MB of
+     * /v1 frames per stream */
+    char *text = big_text(200 * 1000);
+    char *body = pd_pack("{s:s, s:b, s:[{s:s, s:s}]}", "model", "openai/m", "stream", 1, "messages", "role", "user",
+                         "content", text);
+    char auth[128];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", S.admin_key);
+    const char *hdrs[] = {auth, NULL};
+    warm_up("/v1/chat/completions", hdrs, body);
+    int fds[STALLED];
+    long before = rss_kib(S.pid);
+    for (int i = 0; i < STALLED; i++) {
+        fds[i] = stalled_client("/v1/chat/completions", auth, body);
+        wait_answered(fds[i]);
+    }
+    long after = settled_rss();
+    long grown = after - before;
+    cr_log_info("%d stalled upstream streams (1 MiB each, 4 MiB in all): RSS %ld -> %ld KiB (+%ld)", STALLED, before,
+                after, grown);
+    /* the 4 MiB total and a frame per stream, and each call's own (its
+     * prompt and request body kept for the upstream, 0.4 MB, its output so
+     * far, its curl handle): under the 40 MiB the streams' caps alone would
+     * allow */
+    cr_assert_lt(grown, 4 * 1024 + STALLED * 600L, "RSS grew by %ld KiB", grown);
+    for (int i = 0; i < STALLED; i++) {
+        cr_assert(wait_server_closed(fds[i], 30), "stalled stream %d not closed", i);
+        close(fds[i]);
+    }
     free(body);
     free(text);
 }
