@@ -56,6 +56,23 @@ static int apply_env(config *c, char *err, size_t errlen)
         }
         c->header_timeout_s = (unsigned)s;
     }
+    if ((v = getenv("PROMPTD_STREAM_BUFFER")) && *v &&
+        (parse_size(v, &c->stream_buffer) || c->stream_buffer < CONFIG_STREAM_BUFFER_MIN)) {
+        snprintf(err, errlen, "PROMPTD_STREAM_BUFFER must be a size of at least 4K, such as 262144 or 256K");
+        return -1;
+    }
+    if ((v = getenv("PROMPTD_STREAM_BUFFER_TOTAL")) && *v &&
+        (parse_size(v, &c->stream_buffer_total) || c->stream_buffer_total < CONFIG_STREAM_BUFFER_MIN)) {
+        snprintf(err, errlen, "PROMPTD_STREAM_BUFFER_TOTAL must be a size of at least 4K, such as 64M");
+        return -1;
+    }
+    if ((v = getenv("PROMPTD_STREAM_STALL_TIMEOUT")) && *v) {
+        if (parse_size(v, &n) || n > 86400) {
+            snprintf(err, errlen, "PROMPTD_STREAM_STALL_TIMEOUT must be seconds (1..86400)");
+            return -1;
+        }
+        c->stream_stall_timeout_s = (unsigned)n;
+    }
     if ((v = getenv("PROMPTD_THREADS")) && *v) {
         if (parse_size(v, &n) || n > 256) {
             snprintf(err, errlen, "PROMPTD_THREADS must be 1..256");
@@ -137,6 +154,9 @@ int config_init(config *c, char *err, size_t errlen)
     c->idle_timeout_s = 30;
     c->header_timeout_s = 10;
     c->threads = 2;
+    c->stream_buffer = 256 * 1024;
+    c->stream_buffer_total = 64 * 1024 * 1024;
+    c->stream_stall_timeout_s = 30;
     c->rate_limit_per_minute = 60;
     c->rate_limit_per_day = 500;
     c->rate_limit_per_address = 60;
@@ -186,6 +206,29 @@ int config_load_file(config *c, const char *path, char *err, size_t errlen)
         c->header_timeout_s = (unsigned)json_integer_value(v);
     if ((v = json_object_get(root, "threads")) && json_is_integer(v) && json_integer_value(v) > 0)
         c->threads = (unsigned)json_integer_value(v);
+    const struct {
+        const char *name;
+        size_t *dst;
+    } sizes[] = {{"stream_buffer", &c->stream_buffer}, {"stream_buffer_total", &c->stream_buffer_total}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        if (!(v = json_object_get(root, sizes[i].name)))
+            continue;
+        if (!json_is_integer(v) || json_integer_value(v) < CONFIG_STREAM_BUFFER_MIN) {
+            snprintf(err, errlen, "config file %s: %s must be an integer of at least %d (bytes)", path,
+                     sizes[i].name, CONFIG_STREAM_BUFFER_MIN);
+            json_decref(root);
+            return -1;
+        }
+        *sizes[i].dst = (size_t)json_integer_value(v);
+    }
+    if ((v = json_object_get(root, "stream_stall_timeout_s"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 86400) {
+            snprintf(err, errlen, "config file %s: stream_stall_timeout_s must be an integer from 1 to 86400", path);
+            json_decref(root);
+            return -1;
+        }
+        c->stream_stall_timeout_s = (unsigned)json_integer_value(v);
+    }
     if ((v = json_object_get(root, "rate_limit_per_minute")) && json_is_integer(v) && json_integer_value(v) >= 0)
         c->rate_limit_per_minute = (long)json_integer_value(v);
     if ((v = json_object_get(root, "rate_limit_per_day")) && json_is_integer(v) && json_integer_value(v) >= 0)

@@ -2,12 +2,19 @@
  * config.h — server configuration: defaults < config file < environment < flags.
  *
  * The config file is JSON. Server keys: "listen", "db", "body_limit",
- * "idle_timeout_s", "header_timeout_s", "threads". The whole parsed file is
+ * "idle_timeout_s", "header_timeout_s", "threads", "stream_buffer",
+ * "stream_buffer_total", "stream_stall_timeout_s". The whole parsed file is
  * kept (file_root) so the engine can read its own keys (providers, aliases,
  * fallbacks, retry).
  * Environment: PROMPTD_LISTEN, PROMPTD_DB, PROMPTD_CONFIG, PROMPTD_BODY_LIMIT,
  * PROMPTD_IDLE_TIMEOUT, PROMPTD_HEADER_TIMEOUT (seconds a request's headers
  * may take to arrive, default 10; 0 = no limit), PROMPTD_THREADS,
+ * PROMPTD_STREAM_BUFFER (bytes one streamed answer may hold for a client
+ * that reads slower than the model before the model is paused, default
+ * 256K), PROMPTD_STREAM_BUFFER_TOTAL (the same for all streams together,
+ * default 64M), PROMPTD_STREAM_STALL_TIMEOUT (seconds a stream's client may
+ * take nothing while bytes wait for it before it is disconnected, default
+ * 30; its execution still completes and is recorded whole),
  * PROMPTD_LOG_LEVEL,
  * PROMPTD_RATE_LIMIT_PER_MINUTE (per API key, default 60; 0 = off),
  * PROMPTD_RATE_LIMIT_PER_DAY (per user, default 500; 0 = off),
@@ -34,6 +41,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#define CONFIG_STREAM_BUFFER_MIN 4096 /* smaller stream buffers would pause the model at every few pieces */
+
 typedef struct config {
     char listen[256];
     char db[1024];
@@ -42,6 +51,9 @@ typedef struct config {
     unsigned idle_timeout_s;
     unsigned header_timeout_s; /* total time to receive a request's headers; 0 = no limit */
     unsigned threads;
+    size_t stream_buffer;            /* per stream; see http.h, http_server_config */
+    size_t stream_buffer_total;      /* all streams together */
+    unsigned stream_stall_timeout_s; /* a stream's client taking nothing this long is disconnected */
     long rate_limit_per_minute; /* per API key; 0 = off */
     long rate_limit_per_day;    /* per user; 0 = off */
     long rate_limit_per_address; /* unauthenticated requests per client address; 0 = off */

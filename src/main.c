@@ -397,6 +397,9 @@ static int cmd_serve(int argc, char **argv)
                              .idle_timeout_s = c.cfg.idle_timeout_s,
                              .header_timeout_s = c.cfg.header_timeout_s,
                              .threads = c.cfg.threads,
+                             .stream_buffer = c.cfg.stream_buffer,
+                             .stream_buffer_total = c.cfg.stream_buffer_total,
+                             .stream_stall_timeout_s = c.cfg.stream_stall_timeout_s,
                              .handler = api_dispatch,
                              .own_answer = api_own_answer,
                              .app = &a};

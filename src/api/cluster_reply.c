@@ -51,6 +51,7 @@
 #include "api/api_clusters.h"
 #include "api/api_idempotency.h"
 #include "api/api_run.h"
+#include "api/api_stream.h"
 #include "core/execution.h"
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -79,6 +80,7 @@ struct reply_join {
     store_t *store;
     http_req *http;      /* sync: the suspended request */
     http_stream *stream; /* streaming: the answer being written */
+    engine_valve *valve; /* streaming: flow control shared by the replies (api_stream.h); ours, or NULL */
     api_idem idem;       /* the Idempotency-Key reserved for this request, if any */
     pthread_mutex_t lock;
     size_t pending; /* replies running + 1 while the handler submits */
@@ -120,6 +122,7 @@ static void join_free(reply_join *j)
         free(j->slots[i].rej_param);
     }
     json_decref(j->user_message);
+    engine_valve_unref(j->valve);
     pthread_mutex_destroy(&j->lock);
     free(j);
 }
@@ -262,6 +265,7 @@ static http_stream *stream_open(reply_join *j)
     if (j->stream || !j->http)
         return j->stream;
     j->stream = http_reply_stream(j->http, 200, "text/event-stream");
+    api_stream_flow(j->stream, j->valve);
     http_resume(j->http);
     j->http = NULL; /* answered */
     if (!j->stream)
@@ -497,6 +501,7 @@ static void reply_start(api_req *rq, reply_join *j, size_t i, const store_entity
     req.rec.stream = j->streaming;
     req.on_chunk = j->streaming ? reply_chunk : NULL;
     req.on_finish = reply_done;
+    req.valve = j->valve;
 
     char exec_id[ID_LEN + 1];
     int erc = messages ? exec_start(rq->app->store, rq->app->engine, rq->app->recorder, &req, exec_id) : EXEC_STORE_ERROR;
@@ -719,6 +724,8 @@ void api_cluster_message_send(api_req *rq)
     /* suspended before the engine can call back; a stream's status line
      * waits for a member's first piece (stream_open) */
     j->streaming = streaming;
+    /* one valve for every member: a client that stops reading pauses them all */
+    j->valve = streaming ? engine_valve_new(rq->app->engine) : NULL;
     http_suspend(rq->http);
     for (size_t i = 0; i < replies; i++) {
         json_t *call = reply_messages(&members.items[i], &contexts, &history, content);

@@ -18,13 +18,15 @@
  * refusal (its 4xx) is answered with that status and its message, its own
  * type, code and param in errors[0].meta.upstream. The execution record is
  * complete either way, also when a streaming client leaves early (the run
- * goes on; its writes are dropped).
+ * goes on; its writes are dropped). A client that reads slower than the model
+ * pauses the model rather than filling the server's memory (api_stream.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "api/api_run.h"
+#include "api/api_stream.h"
 #include "core/execution.h"
 #include "core/ids.h"
 #include "core/template.h"
@@ -34,8 +36,15 @@
 typedef struct execute_ctx {
     http_req *http;      /* suspended until answered; not touched after */
     http_stream *stream; /* a stream's body once its status line went out */
+    engine_valve *valve; /* a stream's flow control (api_stream.h): our reference, or NULL */
     store_id exec_id;    /* made before the run starts: the stream's header names it */
 } execute_ctx;
+
+static void ctx_free(execute_ctx *cx)
+{
+    engine_valve_unref(cx->valve);
+    free(cx);
+}
 
 static json_t *usage_json(const engine_result *res)
 {
@@ -70,7 +79,7 @@ static void sync_finish(void *ud, const exec_outcome *out)
         api_run_fail(cx->http, out, "Execution Failed", msg);
     }
     http_resume(cx->http);
-    free(cx);
+    ctx_free(cx);
 }
 
 static void sse_event(http_stream *st, const char *event, json_t *data)
@@ -98,6 +107,7 @@ static http_stream *stream_open(execute_ctx *cx)
         return cx->stream;
     http_add_header(cx->http, "X-Execution-Id", cx->exec_id);
     cx->stream = http_reply_stream(cx->http, 200, "text/event-stream");
+    api_stream_flow(cx->stream, cx->valve);
     http_resume(cx->http);
     cx->http = NULL; /* answered */
     return cx->stream;
@@ -119,7 +129,7 @@ static void stream_finish(void *ud, const exec_outcome *out)
         return;
     }
     if (!cx->stream && (!cx->http || !stream_open(cx))) {
-        free(cx);
+        ctx_free(cx);
         return;
     }
     if (out->http_status == 200)
@@ -133,7 +143,7 @@ static void stream_finish(void *ud, const exec_outcome *out)
                             "error", res->error ? res->error : "the model call failed", "http_status",
                             out->http_status));
     http_stream_close(cx->stream);
-    free(cx);
+    ctx_free(cx);
 }
 
 static void execute(api_req *rq, int streaming)
@@ -194,6 +204,8 @@ static void execute(api_req *rq, int streaming)
         goto out;
     }
     cx->http = rq->http;
+    /* a client that stops reading pauses the model, not the server's memory */
+    cx->valve = streaming ? engine_valve_new(rq->app->engine) : NULL;
     id_new(cx->exec_id);
     exec_request req = {.messages = messages, .ud = cx};
     api_run_fill_record(rq, &prm, &req.rec);
@@ -207,6 +219,7 @@ static void execute(api_req *rq, int streaming)
     memcpy(req.rec.id, cx->exec_id, sizeof req.rec.id);
     req.on_chunk = streaming ? stream_chunk : NULL;
     req.on_finish = streaming ? stream_finish : sync_finish;
+    req.valve = cx->valve;
 
     /* suspended before the engine can call back; a stream's status line
      * waits for the model's first piece (stream_open) */
@@ -216,7 +229,7 @@ static void execute(api_req *rq, int streaming)
     if (erc != EXEC_OK) {
         api_run_start_error(rq, erc, prm.model);
         http_resume(rq->http);
-        free(cx);
+        ctx_free(cx);
     }
     /* from here on the request may already be answered: do not touch rq->http */
 out:

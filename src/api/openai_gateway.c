@@ -56,6 +56,7 @@
 
 #include "api/api.h"
 #include "api/api_run.h"
+#include "api/api_stream.h"
 #include "core/execution.h"
 #include "core/ids.h"
 #include "engine/engine.h"
@@ -84,6 +85,7 @@ typedef struct gateway_choice {
 typedef struct gateway_ctx {
     http_req *http;      /* until answered: then another thread may have freed it */
     http_stream *stream; /* a stream's body, once its status line went out (lock) */
+    engine_valve *valve; /* a stream's flow control, shared by its choices (api_stream.h); ours, or NULL */
     int streaming;
     int answered; /* lock: the status line is decided (stream opened, or an error answered) */
     int include_usage;
@@ -112,6 +114,7 @@ static void gateway_free(gateway_ctx *cx)
         free(cx->choices[i].early_error);
     }
     pthread_mutex_destroy(&cx->lock);
+    engine_valve_unref(cx->valve);
     free(cx->failed_error);
     free(cx->failed_type);
     free(cx->failed_code);
@@ -218,6 +221,7 @@ static http_stream *stream_open(gateway_ctx *cx)
         http_resume(cx->http); /* answered 500 */
         return NULL;
     }
+    api_stream_flow(cx->stream, cx->valve);
     /* built here, not with chunk(): a choice's waiting log probabilities
      * belong to its next text chunk (and to the engine thread) */
     for (int i = 0; i < cx->n; i++)
@@ -738,6 +742,9 @@ static void chat_completions(api_req *rq)
     req.on_tool_chunk = streaming ? on_tool_chunk : NULL;
     req.on_logprobs = streaming ? on_logprobs : NULL;
     req.on_finish = streaming ? on_finish_stream : on_finish_sync;
+    /* one valve for every choice: the client that stops reading pauses them all */
+    cx->valve = streaming ? engine_valve_new(rq->app->engine) : NULL;
+    req.valve = cx->valve;
 
     /* Suspended until the answer (or, streamed, the model's first byte) is
      * here; every choice's execution id is made now, so the header the first

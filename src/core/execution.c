@@ -277,6 +277,7 @@ int exec_start(store_t *store, engine_t *engine, recorder *recorder, exec_reques
         .on_logprobs = req->on_logprobs ? run_logprobs : NULL,
         .on_done = run_done,
         .ud = run,
+        .valve = req->valve,
     };
     int erc = engine_submit(engine, &call);
     if (erc != 0) {

@@ -49,6 +49,9 @@ typedef struct exec_request {
     void (*on_logprobs)(void *ud, const json_t *logprobs); /* streams; may be NULL (engine_call) */
     void (*on_finish)(void *ud, const exec_outcome *out);
     void *ud;
+    /* streams, may be NULL: the consumer's flow control, passed to the
+     * engine (engine_call.valve, which takes its own reference) */
+    engine_valve *valve;
 } exec_request;
 
 enum exec_rc { EXEC_OK = 0, EXEC_UNKNOWN_MODEL = 1, EXEC_STORE_ERROR = 2, EXEC_ENGINE_ERROR = 3 };

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +85,206 @@ static void engine_req_free(engine_req *req)
     json_decref(req->options);
     json_decref(req->tool_calls);
     json_decref(req->logprobs);
+    engine_valve_unref(req->valve);
     free(req);
+}
+
+/* A stream request answered in one piece: its tool calls go out as one delta each. */
+void engine_tool_pieces(engine_req *req)
+{
+    size_t i;
+    json_t *call;
+
+    if (!req->stream || !req->on_tool_chunk || engine_valve_dropped(req))
+        return;
+    json_array_foreach(req->tool_calls, i, call)
+    {
+        json_t *d = json_deep_copy(call);
+        if (d && json_object_set_new(d, "index", json_integer((json_int_t)i)) == 0)
+            req->on_tool_chunk(req->ud, d);
+        json_decref(d);
+    }
+}
+
+/* ---- valves (engine.h) ---- */
+
+engine_valve *engine_valve_new(engine_t *eng)
+{
+    engine_valve *v;
+
+    if (!eng || !(v = calloc(1, sizeof(*v))))
+        return NULL;
+    v->eng = eng;
+    atomic_init(&v->refs, 1);
+    atomic_init(&v->closed, 0);
+    atomic_init(&v->dropped, 0);
+    return v;
+}
+
+void engine_valve_ref(engine_valve *v)
+{
+    if (v)
+        atomic_fetch_add(&v->refs, 1);
+}
+
+void engine_valve_unref(engine_valve *v)
+{
+    /* the last reference: no call carries it (each holds one), nor the queue */
+    if (v && atomic_fetch_sub(&v->refs, 1) == 1)
+        free(v);
+}
+
+void engine_valve_close(engine_valve *v)
+{
+    if (v)
+        atomic_store(&v->closed, 1);
+}
+
+void engine_valve_open(engine_valve *v)
+{
+    engine_t *eng;
+
+    /* Only a closed -> open change can matter: a call is held only after it
+     * saw the valve closed, so the change that follows is what queues it. */
+    if (!v || !atomic_exchange(&v->closed, 0))
+        return;
+    eng = v->eng;
+    pthread_mutex_lock(&eng->lock);
+    if (!v->queued) {
+        v->queued = 1;
+        atomic_fetch_add(&v->refs, 1); /* the queue's */
+        v->next = eng->reopened;
+        eng->reopened = v;
+        if (eng->wake_fd >= 0)
+            engine_wake(eng);
+    }
+    pthread_mutex_unlock(&eng->lock);
+}
+
+void engine_valve_drop(engine_valve *v)
+{
+    if (!v)
+        return;
+    atomic_store(&v->dropped, 1);
+    engine_valve_open(v);
+}
+
+int engine_valve_shut(const engine_req *req)
+{
+    return req->valve && atomic_load(&req->valve->closed) && !atomic_load(&req->valve->dropped);
+}
+
+int engine_valve_dropped(const engine_req *req)
+{
+    return req->valve && atomic_load(&req->valve->dropped);
+}
+
+void engine_hold(engine_req *req, enum engine_held why)
+{
+    engine_valve *v = req->valve;
+
+    req->held = why;
+    req->held_prev = NULL;
+    req->held_next = v->held;
+    if (v->held)
+        v->held->held_prev = req;
+    v->held = req;
+}
+
+void engine_unhold(engine_req *req)
+{
+    engine_valve *v = req->valve;
+
+    if (!req->held)
+        return;
+    if (req->held_prev)
+        req->held_prev->held_next = req->held_next;
+    else
+        v->held = req->held_next;
+    if (req->held_next)
+        req->held_next->held_prev = req->held_prev;
+    req->held_prev = req->held_next = NULL;
+    req->held = ENGINE_HELD_NO;
+}
+
+/* Engine thread: the valves opened since the last turn let their calls go
+ * on. A valve closed again meanwhile keeps them: its next opening queues it
+ * again. */
+static void engine_reopen(engine_t *eng)
+{
+    engine_valve *v, *next;
+
+    pthread_mutex_lock(&eng->lock);
+    v = eng->reopened;
+    eng->reopened = NULL;
+    for (engine_valve *q = v; q; q = q->next)
+        q->queued = 0;
+    pthread_mutex_unlock(&eng->lock);
+    for (; v; v = next) {
+        engine_req *list;
+
+        next = v->next;
+        if (atomic_load(&v->closed)) {
+            engine_valve_unref(v);
+            continue;
+        }
+        /* taken off as a whole: a call that is held again joins a fresh list */
+        list = v->held;
+        v->held = NULL;
+        while (list) {
+            engine_req *req = list;
+            enum engine_held why = req->held;
+
+            list = req->held_next;
+            if (list)
+                list->held_prev = NULL;
+            req->held_prev = req->held_next = NULL;
+            req->held = ENGINE_HELD_NO;
+            if (why == ENGINE_HELD_REPLAY)
+                engine_replay(eng, req); /* may finish (free) req, never another call */
+            else
+                engine_http_unpause(eng, req);
+        }
+        engine_valve_unref(v);
+    }
+}
+
+/* The length of the next piece of a known answer: a word for echo (what the
+ * non-held echo always sent), at most ENGINE_PIECE_MAX, never inside a UTF-8
+ * sequence unless a single sequence-less run leaves no other cut. */
+static size_t engine_piece_len(const engine_req *req)
+{
+    const char *p = req->out.data;
+    size_t left = req->out.len - req->sent, n, cut;
+
+    n = req->replay_words ? provider_echo_piece(p, req->out.len, req->sent) : left;
+    if (n <= ENGINE_PIECE_MAX)
+        return n;
+    cut = req->sent + ENGINE_PIECE_MAX;
+    while (cut > req->sent && ((unsigned char)p[cut] & 0xC0u) == 0x80u)
+        cut--;
+    return cut > req->sent ? cut - req->sent : ENGINE_PIECE_MAX;
+}
+
+void engine_replay(engine_t *eng, engine_req *req)
+{
+    if (req->stream && req->on_chunk) {
+        while (req->sent < req->out.len && !engine_valve_dropped(req)) {
+            size_t n;
+
+            if (engine_valve_shut(req)) {
+                req->state = ENGINE_REQ_HELD;
+                engine_hold(req, ENGINE_HELD_REPLAY);
+                return;
+            }
+            n = engine_piece_len(req);
+            req->delivered = 1;
+            req->on_chunk(req->ud, req->out.data + req->sent, n);
+            req->sent += n;
+        }
+    }
+    engine_tool_pieces(req);
+    engine_finish(eng, req, ENGINE_OK);
 }
 
 /* Text of one message's content: a string, null (""), or an array of parts
@@ -263,6 +463,10 @@ int engine_submit(engine_t *eng, const engine_call *call)
     req->has_temperature = call->has_temperature;
     req->max_tokens = call->max_tokens > 0 ? call->max_tokens : 0;
     req->stream = call->stream != 0;
+    if (req->stream && call->valve) {
+        req->valve = call->valve;
+        engine_valve_ref(req->valve);
+    }
     req->state = ENGINE_REQ_INBOUND;
 
     pthread_mutex_lock(&eng->lock);
@@ -372,6 +576,7 @@ void engine_finish(engine_t *eng, engine_req *req, enum engine_status status)
         }
     }
     engine_all_unlink(eng, req);
+    engine_unhold(req);
     req->on_done(req->ud, &res);
     engine_req_free(req);
 }
@@ -497,14 +702,14 @@ static void engine_echo(engine_t *eng, engine_req *req)
     req->completion_tokens = r.completion_tokens;
     req->total_tokens = r.total_tokens;
     memcpy(req->finish_reason, r.finish_reason, sizeof(req->finish_reason));
-    if (req->stream && req->on_chunk) {
-        size_t off = 0, n;
-        while ((n = provider_echo_piece(req->out.data, req->out.len, off)) > 0) {
-            req->on_chunk(req->ud, req->out.data + off, n);
-            off += n;
-        }
-    }
-    engine_finish(eng, req, ENGINE_OK);
+    /* echo never fails from here (no retry, no fallback): the prompt's copy
+     * is not needed while a held stream waits for its client */
+    free(req->msgs);
+    req->msgs = NULL;
+    req->n_msgs = 0;
+    req->sent = 0;
+    req->replay_words = 1;
+    engine_replay(eng, req);
 }
 
 /* ---- scheduling ---- */
@@ -714,6 +919,14 @@ static void engine_fail_all(engine_t *eng)
         eng->prov[i].wait_head = eng->prov[i].wait_tail = NULL;
     while (eng->all) {
         engine_req *req = eng->all;
+        engine_unhold(req);
+        if (req->state == ENGINE_REQ_HELD) {
+            /* the answer is whole: hand the rest over without flow control */
+            engine_valve_unref(req->valve);
+            req->valve = NULL;
+            engine_replay(eng, req);
+            continue;
+        }
         if (req->state == ENGINE_REQ_RUNNING)
             engine_http_abort(eng, req);
         engine_finish(eng, req, ENGINE_ERR_SHUTDOWN);
@@ -750,6 +963,7 @@ static void *engine_main(void *arg)
         }
         if (stop)
             break;
+        engine_reopen(eng);
         engine_fire_timers(eng);
         /* transfers started above set curl's timer to 0: this wait does not
          * sleep, and engine_curl_events starts them at once */
@@ -917,6 +1131,11 @@ void engine_free(engine_t *eng)
         close(eng->wake_fd);
     if (eng->curl_ready)
         curl_global_cleanup();
+    while (eng->reopened) { /* opened after the thread's last turn: the queue's references */
+        engine_valve *v = eng->reopened;
+        eng->reopened = v->next;
+        engine_valve_unref(v);
+    }
     free(eng->heap);
     free(eng->prov);
     engine_config_free(&eng->cfg);

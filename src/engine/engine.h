@@ -74,6 +74,39 @@ typedef struct engine_result {
     engine_rejection rejection; /* set when status == ENGINE_ERR_REJECTED, else all 0 */
 } engine_result;
 
+/* A valve: flow control between streamed calls and the one consumer they
+ * feed (an SSE client). The consumer closes it when it cannot take more for
+ * now and opens it when it can; while it is closed the engine hands no more
+ * pieces to the calls that carry it: an upstream transfer is paused (its
+ * write callback returns CURL_WRITEFUNC_PAUSE, so libcurl stops reading the
+ * socket and the provider's TCP window closes), the echo model stops cutting
+ * pieces. No thread waits: a held call is only a flag and a list entry on
+ * the engine thread, resumed when the valve opens. Several calls may carry
+ * one valve (the choices of one request, the members of one cluster reply).
+ * A piece already being delivered when the valve closes is delivered whole,
+ * so the consumer may get a little past its mark. The engine keeps each
+ * call's whole output for its result whatever the consumer took: recording
+ * never depends on the client. A held call still counts against its
+ * provider's timeout_ms.
+ *
+ * Threads and ownership: all functions are thread-safe. engine_valve_new
+ * returns one reference; engine_submit takes one of its own for the call
+ * (dropped when the call ends). close and open only flip it and, on open,
+ * queue a wake-up for the engine thread; they never block (open takes the
+ * engine's queue lock for a moment). Every reference must be dropped before
+ * engine_free. */
+typedef struct engine_valve engine_valve;
+/* NULL when out of memory or eng is NULL (the calls then run without one). */
+engine_valve *engine_valve_new(engine_t *eng);
+void engine_valve_ref(engine_valve *v);
+void engine_valve_unref(engine_valve *v); /* NULL is fine */
+void engine_valve_close(engine_valve *v);
+void engine_valve_open(engine_valve *v);
+/* The consumer is gone for good (its client left): the calls stop handing it
+ * pieces (on_chunk, on_tool_chunk, on_logprobs) and run to their end at full
+ * speed, their whole output still in their result; opens the valve too. */
+void engine_valve_drop(engine_valve *v);
+
 typedef struct engine_call {
     const char *model;      /* see routing above; NULL = default */
     json_t *messages;       /* array of {"role": "system"|"user"|"assistant", "content": "..."}; borrowed */
@@ -97,6 +130,8 @@ typedef struct engine_call {
      * (OpenAI's choices[0].logprobs, borrowed), just before that chunk's text
      * reaches on_chunk */
     void (*on_logprobs)(void *ud, const json_t *logprobs);
+    /* streams only, may be NULL: the consumer's flow control (see engine_valve above) */
+    engine_valve *valve;
     /* engine thread; called exactly once per successfully submitted call */
     void (*on_done)(void *ud, const engine_result *res);
     void *ud;

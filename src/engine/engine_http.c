@@ -70,6 +70,20 @@ void engine_http_release(engine_t *eng, engine_req *req)
     req->body = NULL;
 }
 
+void engine_http_unpause(engine_t *eng, engine_req *req)
+{
+    CURLcode cc;
+
+    (void)eng;
+    if (!req->easy)
+        return;
+    /* curl hands over what it kept from inside this call (the write callback
+     * may hold the call again) and sets its timer to act on the socket */
+    cc = curl_easy_pause(req->easy, CURLPAUSE_CONT);
+    if (cc != CURLE_OK && !req->write_error)
+        req->write_error = strdup(curl_easy_strerror(cc)); /* reported with the transfer's end */
+}
+
 void engine_http_abort(engine_t *eng, engine_req *req)
 {
     const engine_hop *hop = &req->hops[req->hop];
@@ -78,6 +92,7 @@ void engine_http_abort(engine_t *eng, engine_req *req)
         curl_multi_remove_handle(eng->multi, req->easy);
     if (hop->provider >= 0)
         eng->prov[hop->provider].in_flight--;
+    engine_unhold(req);
     engine_http_release(eng, req);
 }
 
@@ -135,7 +150,7 @@ static int engine_on_text(void *ud, const char *text, size_t len)
         engine_write_fail(req, "streamed answer too large or out of memory");
         return -1;
     }
-    if (req->on_chunk) {
+    if (req->on_chunk && !engine_valve_dropped(req)) {
         req->delivered = 1;
         req->on_chunk(req->ud, text, len);
     }
@@ -147,7 +162,7 @@ static int engine_on_logprobs(void *ud, const json_t *logprobs)
 {
     engine_req *req = ud;
 
-    if (req->on_logprobs)
+    if (req->on_logprobs && !engine_valve_dropped(req))
         req->on_logprobs(req->ud, logprobs);
     return 0;
 }
@@ -161,7 +176,7 @@ static int engine_on_tool(void *ud, const json_t *delta)
         engine_write_fail(req, "streamed tool calls too many, too large, or out of memory");
         return -1;
     }
-    if (req->on_tool_chunk) {
+    if (req->on_tool_chunk && !engine_valve_dropped(req)) {
         req->delivered = 1;
         req->on_tool_chunk(req->ud, delta);
     }
@@ -206,6 +221,12 @@ static size_t engine_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 
     if (req->mode == ENGINE_BODY_UNKNOWN)
         engine_pick_mode(req);
+    /* the consumer is full (engine.h, engine_valve): curl keeps these bytes
+     * and stops reading the socket until engine_http_unpause */
+    if (req->mode == ENGINE_BODY_SSE && !req->held && engine_valve_shut(req)) {
+        engine_hold(req, ENGINE_HELD_PAUSED);
+        return CURL_WRITEFUNC_PAUSE;
+    }
     switch (req->mode) {
     case ENGINE_BODY_FULL:
         if (provider_buf_append(&req->resp, ptr, n, ENGINE_MAX_BODY) != 0) {
@@ -375,23 +396,6 @@ static int engine_curl_retryable(CURLcode cc)
     }
 }
 
-/* A stream request answered in one piece: its tool calls go out as one delta each. */
-static void engine_tool_calls_as_pieces(engine_req *req)
-{
-    size_t i;
-    json_t *call;
-
-    if (!req->stream || !req->on_tool_chunk)
-        return;
-    json_array_foreach(req->tool_calls, i, call)
-    {
-        json_t *d = json_deep_copy(call);
-        if (d && json_object_set_new(d, "index", json_integer((json_int_t)i)) == 0)
-            req->on_tool_chunk(req->ud, d);
-        json_decref(d);
-    }
-}
-
 /* The transfer completed at the HTTP level with a 2xx: turn it into a result. */
 static void engine_http_success(engine_t *eng, engine_req *req, const engine_prov *p)
 {
@@ -456,14 +460,14 @@ static void engine_http_success(engine_t *eng, engine_req *req, const engine_pro
         req->completion_tokens = provider_estimate_tokens(req->out.len);
         req->total_tokens = req->prompt_tokens + req->completion_tokens;
     }
-    /* a stream request answered in one piece is still delivered through on_chunk */
-    if (req->stream && req->on_chunk && req->out.len > 0) {
-        if (req->logprobs && req->on_logprobs)
-            req->on_logprobs(req->ud, req->logprobs);
-        req->on_chunk(req->ud, req->out.data, req->out.len);
-    }
-    engine_tool_calls_as_pieces(req);
-    engine_finish(eng, req, ENGINE_OK);
+    /* a stream request answered in one piece is still delivered through
+     * on_chunk, in pieces its valve can stop (engine_replay) */
+    if (req->stream && req->on_chunk && req->out.len > 0 && req->logprobs && req->on_logprobs &&
+        !engine_valve_dropped(req))
+        req->on_logprobs(req->ud, req->logprobs);
+    req->sent = 0;
+    req->replay_words = 0;
+    engine_replay(eng, req);
 }
 
 /* A 4xx that is the caller's own mistake (see the top of this file). */
@@ -481,6 +485,7 @@ static void engine_http_done(engine_t *eng, engine_req *req, CURLcode cc)
     curl_off_t retry_after = 0;
     long req_size = 0;
 
+    engine_unhold(req); /* a paused transfer can still end: its timeout */
     curl_multi_remove_handle(eng->multi, req->easy);
     p->in_flight--;
     curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code);

@@ -8,7 +8,8 @@
  *   - engine_t is created and freed by the caller of engine_new/engine_free.
  *     Its configuration copy is read-only after engine_new, so routing
  *     functions read it from any thread without locking.
- *   - lock protects ONLY in_head/in_tail, stopping and join_claimed.
+ *   - lock protects ONLY in_head/in_tail, stopping, join_claimed and the
+ *     reopened-valve queue (and each queued valve's queued/next).
  *   - wake_fd (an eventfd in the thread's epoll set) is how other threads
  *     wake the engine thread: engine_submit writes to it, under lock, when it
  *     made the inbound queue non-empty, engine_shutdown when it sets
@@ -46,12 +47,36 @@
 /* libcurl's receive buffer per transfer (CURLOPT_BUFFERSIZE; 1 KiB is
  * libcurl's minimum), instead of its 16 KiB default: see engine_http_start. */
 #define ENGINE_CURL_BUFFERSIZE 1024L
+/* An answer known whole (echo, or a stream request answered in one body) is
+ * handed to on_chunk in pieces of at most this many bytes, so a closed valve
+ * (engine.h) stops it within one piece. */
+#define ENGINE_PIECE_MAX (16u << 10)
 
 enum engine_req_state {
     ENGINE_REQ_INBOUND = 0, /* in eng->in_head queue, not yet seen by the thread */
     ENGINE_REQ_WAITING,     /* in a provider's FIFO, waiting for a concurrency slot */
     ENGINE_REQ_BACKOFF,     /* in the timer heap, waiting to retry */
     ENGINE_REQ_RUNNING,     /* an easy handle in the multi */
+    ENGINE_REQ_HELD,        /* an answer known whole, its delivery waiting for its valve to open */
+};
+
+/* Why a call is on its valve's held list (engine_req.held). */
+enum engine_held {
+    ENGINE_HELD_NO = 0,
+    ENGINE_HELD_PAUSED, /* RUNNING: its transfer is paused (the write callback said CURL_WRITEFUNC_PAUSE) */
+    ENGINE_HELD_REPLAY, /* HELD: engine_replay goes on from req->sent */
+};
+
+/* See engine.h. refs and closed are atomics (any thread); queued and next
+ * belong to eng->lock; held to the engine thread. */
+struct engine_valve {
+    engine_t *eng;
+    _Atomic int refs;
+    _Atomic int closed;
+    _Atomic int dropped;       /* engine_valve_drop: no piece is delivered any more */
+    int queued;                /* on eng->reopened (which holds a reference) */
+    struct engine_valve *next; /* eng->reopened */
+    struct engine_req *held;   /* the calls waiting for it to open (held_next) */
 };
 
 /* How the body of the current attempt is being consumed. */
@@ -92,6 +117,13 @@ typedef struct engine_req {
     engine_hop *hops; /* one block: array, then the names */
     size_t n_hops;
     size_t hop; /* current hop */
+
+    /* flow control (engine.h, engine_valve): a reference, or NULL */
+    engine_valve *valve;
+    enum engine_held held;                   /* on valve->held, and why */
+    struct engine_req *held_prev, *held_next; /* valve->held */
+    size_t sent;      /* engine_replay: bytes of out handed to on_chunk */
+    int replay_words; /* engine_replay cuts at words (echo) */
 
     /* progress */
     enum engine_req_state state;
@@ -148,6 +180,7 @@ struct engine {
     engine_req *in_head; /* guarded by lock */
     engine_req *in_tail;
     int stopping;     /* guarded by lock */
+    engine_valve *reopened; /* guarded by lock: valves opened since the thread last looked (engine_reopen) */
     int join_claimed; /* guarded by lock */
     pthread_t thread;
     int thread_started;
@@ -177,6 +210,19 @@ void engine_finish(engine_t *eng, engine_req *req, enum engine_status status);
 void engine_attempt_failed(engine_t *eng, engine_req *req, enum engine_status status,
                            int retryable, long retry_after_ms, const char *msg);
 void engine_set_error(engine_req *req, enum engine_status status, const char *msg);
+/* 1 when the call carries a valve that is closed. */
+int engine_valve_shut(const engine_req *req);
+/* 1 when the call's consumer is gone (engine_valve_drop): no more pieces. */
+int engine_valve_dropped(const engine_req *req);
+/* Put req on its valve's held list (why: ENGINE_HELD_PAUSED / _REPLAY), or take it off. */
+void engine_hold(engine_req *req, enum engine_held why);
+void engine_unhold(engine_req *req);
+/* A stream request answered in one piece: its tool calls go out as one delta each. */
+void engine_tool_pieces(engine_req *req);
+/* Hand req->out from req->sent to on_chunk (a stream's) in pieces, holding
+ * the call while its valve is closed; then the tool calls as pieces, then
+ * engine_finish(ENGINE_OK). */
+void engine_replay(engine_t *eng, engine_req *req);
 
 /* engine_http.c */
 /* Start one upstream attempt (the caller checked the concurrency cap). */
@@ -190,6 +236,9 @@ void engine_http_abort(engine_t *eng, engine_req *req);
 void engine_http_unwatched(engine_t *eng, CURL *easy, int err);
 /* Fail every attempt marked by engine_http_unwatched (outside curl's callbacks). */
 void engine_http_fail_unwatched(engine_t *eng);
+/* The valve of a paused transfer opened: let curl read again (it may hand over
+ * what it kept at once, and the call may be held again). */
+void engine_http_unpause(engine_t *eng, engine_req *req);
 /* Free per-attempt memory (headers, body); the easy handle goes back to the pool. */
 void engine_http_release(engine_t *eng, engine_req *req);
 

@@ -44,6 +44,8 @@ enum http_style {
 typedef void (*http_handler_fn)(void *app, http_req *req);
 
 #define HTTP_REQUEST_ID_MAX 128
+#define HTTP_STREAM_BUFFER_DEFAULT ((size_t)256 * 1024)
+#define HTTP_STREAM_TOTAL_DEFAULT ((size_t)64 * 1024 * 1024)
 
 typedef struct http_server_config {
     const char *listen;      /* "HOST:PORT", "[v6]:PORT"; port 0 = any free port */
@@ -56,6 +58,15 @@ typedef struct http_server_config {
      * idle_timeout_s. Exact rule: "header deadline" in server.c. 0 = no limit. */
     unsigned header_timeout_s;
     unsigned threads;        /* server threads, each with its own daemon, epoll set and listening socket; 0 = 2 */
+    /* Streamed answers (see "streamed answers" below). A stream holding
+     * stream_buffer bytes its client has not taken yet, or all streams
+     * together holding stream_buffer_total, stops its producer until the
+     * client catches up; a stream whose client takes nothing for
+     * stream_stall_timeout_s while bytes wait for it is closed.
+     * 0 = HTTP_STREAM_BUFFER_DEFAULT, HTTP_STREAM_TOTAL_DEFAULT, idle_timeout_s. */
+    size_t stream_buffer;
+    size_t stream_buffer_total;
+    unsigned stream_stall_timeout_s;
     http_handler_fn handler; /* called once per complete request */
     /* Called on a server thread for each answer the server makes itself,
      * without calling handler (413 body too large, 431 too many header
@@ -153,11 +164,43 @@ void http_error_upstream(http_req *r, int status, const char *title, const http_
  * The caller owns one reference to the stream and must end it with
  * http_stream_close(). While no data is buffered the connection is suspended
  * (no thread waits, no busy loop). Writes after the client left return -1 and
- * are dropped, so a producer can always run to completion. */
+ * are dropped, so a producer can always run to completion.
+ * http_reply_stream() frees the request body: a stream may last minutes, and
+ * handlers read the body before they suspend.
+ *
+ * Memory: what a stream holds for its client is capped (http_server_config:
+ * stream_buffer per stream, stream_buffer_total for the server). A write is
+ * always taken whole (a frame cannot be cut); the write that brings the
+ * stream to its cap, or the server to its total, returns 1 and calls the
+ * producer's stop hook (http_stream_set_flow); the go hook follows once the
+ * client has taken the stream down to half its cap, or has left. A stream
+ * thus passes its cap by at most what its producer writes between the stop
+ * and noticing it. A client that takes nothing for stream_stall_timeout_s
+ * while bytes wait for it is disconnected (its stream then detached: the
+ * buffer is freed, later writes return -1, and go is called). */
 typedef struct http_stream http_stream;
 http_stream *http_reply_stream(http_req *r, int status, const char *content_type);
+/* 0: taken; 1: taken, and the stream (or the server) is full: stop producing
+ * until go; -1: the client is gone or out of memory, dropped. */
 int http_stream_write(http_stream *st, const char *data, size_t len);
 void http_stream_close(http_stream *st);
+/* The producer's brake. stop and go are called with the stream's lock held,
+ * from whichever thread writes (stop) or reads (go: a server thread); gone
+ * likewise, from a server thread, when the client left before the producer
+ * closed the stream (nothing written from then on will be read: the
+ * producer may stop formatting). They must be quick, must not block and must
+ * not call into the stream. release(ud) is called once, when no hook can
+ * come any more (the client left, or the stream is freed). Set it before the
+ * first write; a second call replaces nothing and releases ud at once. Any
+ * hook may be NULL. */
+typedef struct http_stream_flow {
+    void (*stop)(void *ud);
+    void (*go)(void *ud);
+    void (*gone)(void *ud);
+    void (*release)(void *ud);
+    void *ud;
+} http_stream_flow;
+void http_stream_set_flow(http_stream *st, const http_stream_flow *flow);
 
 /* ---- waiting without a thread ---- */
 void http_suspend(http_req *r);

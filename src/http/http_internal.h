@@ -60,4 +60,9 @@ struct http_req {
  * resume (server.c, "event loops"). Every resume must go through it. */
 void http_server_resume(http_server *srv, struct MHD_Connection *conn);
 
+/* The server's configuration, and the bytes all its streams hold (stream.c
+ * counts them; server.c only keeps the counter). */
+const http_server_config *http_server_cfg(const http_server *srv);
+_Atomic size_t *http_server_stream_bytes(http_server *srv);
+
 #endif

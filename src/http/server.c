@@ -149,6 +149,7 @@ struct http_server {
     int listen_fd; /* shared by every daemon; closed by us once none uses it (never by MHD: see stop) */
     int port;
     atomic_int open_requests;
+    _Atomic size_t stream_bytes; /* what every stream holds for its client together (stream.c) */
 
     /* event loops: one daemon and one thread each, all on the same port */
     http_loop *loops;
@@ -1109,6 +1110,9 @@ fail:
 }
 
 int http_server_port(const http_server *srv) { return srv->port; }
+
+const http_server_config *http_server_cfg(const http_server *srv) { return &srv->cfg; }
+_Atomic size_t *http_server_stream_bytes(http_server *srv) { return &srv->stream_bytes; }
 
 void http_server_quiesce(http_server *srv)
 {
