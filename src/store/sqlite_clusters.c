@@ -963,6 +963,11 @@ int sq_conversation_update(store_t *base, const char *org_id, const char *cluste
         goto out;
     }
     rc = conversation_get_on(c, org_id, cluster_id, id, out, missing);
+    if (rc != STORE_OK)
+        goto out;
+    if ((rc = sq_w_end(s, rc)) != STORE_OK)
+        store_conversation_clear(out); /* read back, then the commit failed: nothing to hand out */
+    return rc;
 out:
     return sq_w_end(s, rc);
 }
@@ -1057,6 +1062,11 @@ int sq_conversation_empty(store_t *base, const char *org_id, const char *cluster
     if ((rc = sq_step_done(c, st)) != STORE_OK)
         goto out;
     rc = conversation_get_on(c, org_id, cluster_id, id, out, missing);
+    if (rc != STORE_OK)
+        goto out;
+    if ((rc = sq_w_end(s, rc)) != STORE_OK)
+        store_conversation_clear(out); /* read back, then the commit failed: nothing to hand out */
+    return rc;
 out:
     return sq_w_end(s, rc);
 }
