@@ -24,8 +24,12 @@
  *     thread through the inbound queue, and freed by the engine thread right
  *     after its on_done returns. At any moment a live request is in exactly
  *     one place: the inbound queue, a provider's wait FIFO, the timer heap,
- *     or the multi handle (state says which); every live request past the
- *     inbound queue is also on the all-list, which is what shutdown walks.
+ *     the multi handle, or (HELD) its valve's held list (state says which; a
+ *     paused transfer is both in the multi handle and on that list); every
+ *     live request past the inbound queue is also on the all-list, which is
+ *     what shutdown walks.
+ *   - A valve (engine.h) is shared with other threads through its atomics
+ *     and reference count only; its held list is the engine thread's.
  */
 #ifndef PROMPTD_ENGINE_INTERNAL_H
 #define PROMPTD_ENGINE_INTERNAL_H
