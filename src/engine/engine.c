@@ -181,10 +181,7 @@ int engine_valve_shut(const engine_req *req)
     return req->valve && atomic_load(&req->valve->closed) && !atomic_load(&req->valve->dropped);
 }
 
-int engine_valve_dropped(const engine_req *req)
-{
-    return req->valve && atomic_load(&req->valve->dropped);
-}
+int engine_valve_dropped(const engine_req *req) { return req->valve && atomic_load(&req->valve->dropped); }
 
 void engine_hold(engine_req *req, enum engine_held why)
 {

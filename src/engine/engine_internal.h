@@ -124,10 +124,10 @@ typedef struct engine_req {
 
     /* flow control (engine.h, engine_valve): a reference, or NULL */
     engine_valve *valve;
-    enum engine_held held;                   /* on valve->held, and why */
+    enum engine_held held;                    /* on valve->held, and why */
     struct engine_req *held_prev, *held_next; /* valve->held */
-    size_t sent;      /* engine_replay: bytes of out handed to on_chunk */
-    int replay_words; /* engine_replay cuts at words (echo) */
+    size_t sent;                              /* engine_replay: bytes of out handed to on_chunk */
+    int replay_words;                         /* engine_replay cuts at words (echo) */
 
     /* progress */
     enum engine_req_state state;
