@@ -214,8 +214,8 @@ int config_load_file(config *c, const char *path, char *err, size_t errlen)
         if (!(v = json_object_get(root, sizes[i].name)))
             continue;
         if (!json_is_integer(v) || json_integer_value(v) < CONFIG_STREAM_BUFFER_MIN) {
-            snprintf(err, errlen, "config file %s: %s must be an integer of at least %d (bytes)", path,
-                     sizes[i].name, CONFIG_STREAM_BUFFER_MIN);
+            snprintf(err, errlen, "config file %s: %s must be an integer of at least %d (bytes)", path, sizes[i].name,
+                     CONFIG_STREAM_BUFFER_MIN);
             json_decref(root);
             return -1;
         }

@@ -13,6 +13,13 @@
  * sockets and the due timer only, so a turn costs what happened in it, not
  * one look at every transfer in flight as curl_multi_perform does.
  *
+ * Flow control: a streamed call may carry a valve (engine.h). An answer known
+ * whole (echo, or a stream request answered in one body) is handed out by
+ * engine_replay in pieces, stopping while the valve is closed (state HELD);
+ * a streamed transfer is paused by its write callback (engine_http.c).
+ * Opening a valve queues it for this thread (eng->reopened), which resumes
+ * its held calls at the top of its next turn (engine_reopen).
+ *
  * Ownership: see engine_internal.h. In short, a request belongs to the
  * submitter until engine_submit queues it, then to the engine thread, which
  * frees it immediately after calling its on_done exactly once.
@@ -174,10 +181,7 @@ int engine_valve_shut(const engine_req *req)
     return req->valve && atomic_load(&req->valve->closed) && !atomic_load(&req->valve->dropped);
 }
 
-int engine_valve_dropped(const engine_req *req)
-{
-    return req->valve && atomic_load(&req->valve->dropped);
-}
+int engine_valve_dropped(const engine_req *req) { return req->valve && atomic_load(&req->valve->dropped); }
 
 void engine_hold(engine_req *req, enum engine_held why)
 {

@@ -27,6 +27,11 @@
  * estimated like the echo model does (provider_estimate_tokens). Usage that is
  * present but malformed IS an error.
  *
+ * Flow control (engine.h, engine_valve): while a streamed call's valve is
+ * closed, the write callback returns CURL_WRITEFUNC_PAUSE (curl keeps those
+ * bytes and stops reading the socket) and the call waits on the valve's held
+ * list until engine_http_unpause. A paused transfer keeps its timeout.
+ *
  * Runs only on the engine thread. Ownership: the request owns its curl
  * headers, body and buffers for the duration of the attempt;
  * engine_http_release() gives them back, the easy handle going to the pool.
@@ -38,6 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "core/log.h"
 
 static CURL *engine_easy_get(engine_t *eng)
 {
@@ -80,8 +87,8 @@ void engine_http_unpause(engine_t *eng, engine_req *req)
     /* curl hands over what it kept from inside this call (the write callback
      * may hold the call again) and sets its timer to act on the socket */
     cc = curl_easy_pause(req->easy, CURLPAUSE_CONT);
-    if (cc != CURLE_OK && !req->write_error)
-        req->write_error = strdup(curl_easy_strerror(cc)); /* reported with the transfer's end */
+    if (cc != CURLE_OK) /* the transfer then stays paused until its timeout ends it */
+        log_error("engine: cannot resume a paused upstream transfer: %s", curl_easy_strerror(cc));
 }
 
 void engine_http_abort(engine_t *eng, engine_req *req)

@@ -24,8 +24,12 @@
  *     thread through the inbound queue, and freed by the engine thread right
  *     after its on_done returns. At any moment a live request is in exactly
  *     one place: the inbound queue, a provider's wait FIFO, the timer heap,
- *     or the multi handle (state says which); every live request past the
- *     inbound queue is also on the all-list, which is what shutdown walks.
+ *     the multi handle, or (HELD) its valve's held list (state says which; a
+ *     paused transfer is both in the multi handle and on that list); every
+ *     live request past the inbound queue is also on the all-list, which is
+ *     what shutdown walks.
+ *   - A valve (engine.h) is shared with other threads through its atomics
+ *     and reference count only; its held list is the engine thread's.
  */
 #ifndef PROMPTD_ENGINE_INTERNAL_H
 #define PROMPTD_ENGINE_INTERNAL_H
@@ -120,10 +124,10 @@ typedef struct engine_req {
 
     /* flow control (engine.h, engine_valve): a reference, or NULL */
     engine_valve *valve;
-    enum engine_held held;                   /* on valve->held, and why */
+    enum engine_held held;                    /* on valve->held, and why */
     struct engine_req *held_prev, *held_next; /* valve->held */
-    size_t sent;      /* engine_replay: bytes of out handed to on_chunk */
-    int replay_words; /* engine_replay cuts at words (echo) */
+    size_t sent;                              /* engine_replay: bytes of out handed to on_chunk */
+    int replay_words;                         /* engine_replay cuts at words (echo) */
 
     /* progress */
     enum engine_req_state state;

@@ -65,17 +65,17 @@ struct http_stream {
     http_server *srv; /* resumes go through it; its count of stream bytes */
     struct MHD_Connection *conn;
     char *buf;
-    size_t len, off, cap; /* bytes [off, len) wait for the client; cap = allocated */
-    size_t limit;         /* cfg.stream_buffer */
-    size_t total_limit;   /* cfg.stream_buffer_total */
-    unsigned stall_s;     /* the connection's timeout while the stream lasts; 0 = the daemon's */
-    unsigned idle_s;      /* the daemon's, restored at the end */
-    int started;          /* the reader ran once (socket and timeout set) */
-    int timeout_set;      /* the reader set stall_s on the connection */
-    int closed;           /* producer finished */
-    int detached;         /* MHD is done with the response (client gone or body sent) */
-    int suspended;        /* the reader suspended the connection */
-    int stopped;          /* stop was called, go not yet */
+    size_t len, off, cap;  /* bytes [off, len) wait for the client; cap = allocated */
+    size_t limit;          /* cfg.stream_buffer */
+    size_t total_limit;    /* cfg.stream_buffer_total */
+    unsigned stall_s;      /* the connection's timeout while the stream lasts; 0 = the daemon's */
+    unsigned idle_s;       /* the daemon's, restored at the end */
+    int started;           /* the reader ran once (socket and timeout set) */
+    int timeout_set;       /* the reader set stall_s on the connection */
+    int closed;            /* producer finished */
+    int detached;          /* MHD is done with the response (client gone or body sent) */
+    int suspended;         /* the reader suspended the connection */
+    int stopped;           /* stop was called, go not yet */
     http_stream_flow flow; /* the producer's hooks (all NULL when none) */
 };
 
@@ -212,9 +212,8 @@ http_stream *http_reply_stream(http_req *r, int status, const char *content_type
     st->limit = cfg->stream_buffer ? cfg->stream_buffer : HTTP_STREAM_BUFFER_DEFAULT;
     st->total_limit = cfg->stream_buffer_total ? cfg->stream_buffer_total : HTTP_STREAM_TOTAL_DEFAULT;
     st->idle_s = cfg->idle_timeout_s ? cfg->idle_timeout_s : 30u; /* as server.c starts its daemons */
-    st->stall_s = cfg->stream_stall_timeout_s && cfg->stream_stall_timeout_s != st->idle_s
-                      ? cfg->stream_stall_timeout_s
-                      : 0;
+    st->stall_s =
+        cfg->stream_stall_timeout_s && cfg->stream_stall_timeout_s != st->idle_s ? cfg->stream_stall_timeout_s : 0;
     /* the body is not read again (handlers parse it before they suspend) and
      * a stream may last minutes: a large prompt is not kept that long */
     free(r->body);

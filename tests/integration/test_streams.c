@@ -269,10 +269,7 @@ static void warm_up(const char *path, const char *const *headers, const char *bo
     pd_resp_free(&r);
 }
 
-static void start(const char *const *env)
-{
-    cr_assert_eq(pd_start(&S, NULL, env), 0, "promptd did not start");
-}
+static void start(const char *const *env) { cr_assert_eq(pd_start(&S, NULL, env), 0, "promptd did not start"); }
 
 /* Settle: RSS no longer rising (by more than 256 KiB in a second), the
  * server done with every request and every stream as full as it gets. */
@@ -335,7 +332,8 @@ Test(streams, stalled_client_is_capped_then_cut_and_recorded)
      * before: the server's end is still open a moment before it */
     if (now_s() - t0 < 2.0)
         cr_assert_not(server_closed(fd), "closed before its deadline");
-    cr_assert(wait_server_closed(fd, patience(15)), "the stalled stream was not closed %.1f s after its answer", now_s() - t0);
+    cr_assert(wait_server_closed(fd, patience(15)), "the stalled stream was not closed %.1f s after its answer",
+              now_s() - t0);
     double cut = now_s() - t0;
     cr_log_info("one stalled execute/stream: closed %.1f s after its answer (deadline 3 s)", cut);
     cr_assert_geq(cut, 2.0, "closed %.1f s after its answer, before the 3 s deadline", cut);
@@ -405,8 +403,8 @@ Test(streams, forty_stalled_clients_stay_under_the_caps)
 
     /* all cut at the deadline; all recorded whole */
     for (int i = 0; i < STALLED; i++)
-        cr_assert(wait_server_closed(fds[i], patience(30)), "stalled stream %d not closed %.1f s after the last answer", i,
-                  now_s() - t0);
+        cr_assert(wait_server_closed(fds[i], patience(30)), "stalled stream %d not closed %.1f s after the last answer",
+                  i, now_s() - t0);
     cr_log_info("%d stalled streams closed within %.1f s of the last answer (deadline 15 s)", STALLED, now_s() - t0);
     for (int i = 0; i < STALLED; i++) {
         size_t len;
@@ -588,8 +586,8 @@ Test(streams, reader_gets_every_byte_of_two_choices)
         size_t want = strlen(text) + (m ? strlen("mock reply: ") : 0);
         for (int i = 0; i < 2; i++) {
             cr_assert_eq(t.len[i], want, "%s choice %d: %zu bytes, not %zu", models[m], i, t.len[i], want);
-            cr_assert(strcmp(t.s[i] + (m ? strlen("mock reply: ") : 0), text) == 0, "%s choice %d differs",
-                      models[m], i);
+            cr_assert(strcmp(t.s[i] + (m ? strlen("mock reply: ") : 0), text) == 0, "%s choice %d differs", models[m],
+                      i);
         }
         texts_free(&t);
         pd_resp_free(&r);
@@ -656,8 +654,12 @@ Test(streams, stalled_upstream_streams_stay_under_the_total)
     cr_assert_eq(mock_proc_start(&M, NULL), 0, "mock did not start");
     static char oa[160];
     snprintf(oa, sizeof oa, "OPENAI_BASE_URL=%s/v1", M.base_url);
-    const char *env[] = {oa, "OPENAI_API_KEY=x", "PROMPTD_STREAM_BUFFER=1M", "PROMPTD_STREAM_BUFFER_TOTAL=4M",
-                         "PROMPTD_STREAM_STALL_TIMEOUT=120", NULL}; /* none cut here: the others test the deadline */
+    const char *env[] = {oa,
+                         "OPENAI_API_KEY=x",
+                         "PROMPTD_STREAM_BUFFER=1M",
+                         "PROMPTD_STREAM_BUFFER_TOTAL=4M",
+                         "PROMPTD_STREAM_STALL_TIMEOUT=120",
+                         NULL}; /* none cut here: the others test the deadline */
     start(env);
     /* the mock answers with the prompt: 200 KB of one-letter words, 20 MB of
      * /v1 frames per stream */
