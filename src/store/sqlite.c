@@ -255,6 +255,13 @@ int sq_w_end(sq_store *s, int rc)
     return rc;
 }
 
+int sq_w_end_lost(sq_store *s, int *rc)
+{
+    int was_ok = *rc == STORE_OK;
+    *rc = sq_w_end(s, *rc);
+    return was_ok && *rc != STORE_OK;
+}
+
 /* Step a write statement to completion. */
 int sq_step_done(sq_conn *c, sqlite3_stmt *st)
 {

@@ -215,9 +215,7 @@ int sq_entity_update(store_t *base, const char *org_id, const char *id, const st
     }
     rc = entity_get_on(c, org_id, id, out);
 out:
-    if (rc != STORE_OK)
-        return sq_w_end(s, rc);
-    if ((rc = sq_w_end(s, rc)) != STORE_OK) /* the COMMIT failed (a full disk): nothing was written, nothing to show */
+    if (sq_w_end_lost(s, &rc))
         store_entity_clear(out);
     return rc;
 }
@@ -455,9 +453,7 @@ int sq_cluster_update(store_t *base, const char *org_id, const char *id, const s
     }
     rc = cluster_get_on(c, org_id, id, out);
 out:
-    if (rc != STORE_OK)
-        return sq_w_end(s, rc);
-    if ((rc = sq_w_end(s, rc)) != STORE_OK) /* the COMMIT failed (a full disk): nothing was written, nothing to show */
+    if (sq_w_end_lost(s, &rc))
         store_cluster_clear(out);
     return rc;
 }
@@ -963,13 +959,10 @@ int sq_conversation_update(store_t *base, const char *org_id, const char *cluste
         goto out;
     }
     rc = conversation_get_on(c, org_id, cluster_id, id, out, missing);
-    if (rc != STORE_OK)
-        goto out;
-    if ((rc = sq_w_end(s, rc)) != STORE_OK)
-        store_conversation_clear(out); /* read back, then the commit failed: nothing to hand out */
-    return rc;
 out:
-    return sq_w_end(s, rc);
+    if (sq_w_end_lost(s, &rc))
+        store_conversation_clear(out);
+    return rc;
 }
 
 int sq_conversation_delete(store_t *base, const char *org_id, const char *cluster_id, const char *id,
@@ -1062,13 +1055,10 @@ int sq_conversation_empty(store_t *base, const char *org_id, const char *cluster
     if ((rc = sq_step_done(c, st)) != STORE_OK)
         goto out;
     rc = conversation_get_on(c, org_id, cluster_id, id, out, missing);
-    if (rc != STORE_OK)
-        goto out;
-    if ((rc = sq_w_end(s, rc)) != STORE_OK)
-        store_conversation_clear(out); /* read back, then the commit failed: nothing to hand out */
-    return rc;
 out:
-    return sq_w_end(s, rc);
+    if (sq_w_end_lost(s, &rc))
+        store_conversation_clear(out);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- messages */

@@ -472,13 +472,10 @@ int sq_comment_create(store_t *base, const char *org_id, const char *prompt_id, 
     if (sq_step_done(c, st) != STORE_OK || exec_comments_recount(c, execution_id) != STORE_OK)
         goto out;
     rc = comment_get_on(c, org_id, prompt_id, execution_id, id, out, NULL);
-    if (rc != STORE_OK)
-        goto out;
-    if ((rc = sq_w_end(s, rc)) != STORE_OK)
-        store_comment_clear(out); /* read back, then the commit failed: nothing to hand out */
-    return rc;
 out:
-    return sq_w_end(s, rc);
+    if (sq_w_end_lost(s, &rc))
+        store_comment_clear(out);
+    return rc;
 }
 
 int sq_comment_get(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,
@@ -565,13 +562,10 @@ int sq_comment_update(store_t *base, const char *org_id, const char *prompt_id, 
         goto out;
     }
     rc = comment_get_on(c, org_id, prompt_id, execution_id, comment_id, out, NULL);
-    if (rc != STORE_OK)
-        goto out;
-    if ((rc = sq_w_end(s, rc)) != STORE_OK)
-        store_comment_clear(out); /* read back, then the commit failed: nothing to hand out */
-    return rc;
 out:
-    return sq_w_end(s, rc);
+    if (sq_w_end_lost(s, &rc))
+        store_comment_clear(out);
+    return rc;
 }
 
 int sq_comment_delete(store_t *base, const char *org_id, const char *prompt_id, const char *execution_id,

@@ -253,9 +253,7 @@ int sq_workspace_update(store_t *base, const char *org_id, const char *id, const
     }
     rc = ws_get_on(c, org_id, id, out);
 out:
-    if (rc != STORE_OK)
-        return sq_w_end(s, rc);
-    if ((rc = sq_w_end(s, rc)) != STORE_OK) /* the COMMIT failed (a full disk): nothing was written, nothing to show */
+    if (sq_w_end_lost(s, &rc))
         store_workspace_clear(out);
     return rc;
 }
@@ -413,9 +411,7 @@ int sq_data_source_update(store_t *base, const char *org_id, const char *id, con
     }
     rc = ds_get_on(c, org_id, id, out);
 out:
-    if (rc != STORE_OK)
-        return sq_w_end(s, rc);
-    if ((rc = sq_w_end(s, rc)) != STORE_OK) /* the COMMIT failed (a full disk): nothing was written, nothing to show */
+    if (sq_w_end_lost(s, &rc))
         store_data_source_clear(out);
     return rc;
 }
@@ -599,9 +595,7 @@ int sq_user_update(store_t *base, const char *org_id, const char *id, const stor
     }
     rc = user_get_on(c, org_id, id, out);
 out:
-    if (rc != STORE_OK)
-        return sq_w_end(s, rc);
-    if ((rc = sq_w_end(s, rc)) != STORE_OK) /* the COMMIT failed (a full disk): nothing was written, nothing to show */
+    if (sq_w_end_lost(s, &rc))
         store_user_clear(out);
     return rc;
 }

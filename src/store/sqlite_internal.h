@@ -68,6 +68,10 @@ int sq_exec(sq_conn *c, const char *sql);
  * which commits when rc is STORE_OK, else rolls back, and returns rc (STORE_ERR if the commit failed). */
 sq_conn *sq_w_begin(sq_store *s);
 int sq_w_end(sq_store *s, int rc);
+/* sq_w_end(s, *rc) into *rc, and 1 when the transaction had succeeded but its COMMIT failed (a
+ * full disk): a write that read its result back into *out must free it then, since nothing was
+ * written and nothing may be handed out. */
+int sq_w_end_lost(sq_store *s, int *rc);
 /* Step a write statement to completion. */
 int sq_step_done(sq_conn *c, sqlite3_stmt *st);
 /* Make room for one more element in a growing array: items_ptr is the

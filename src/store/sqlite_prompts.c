@@ -324,9 +324,7 @@ int sq_prompt_update(store_t *base, const char *org_id, const char *id, const ch
     rc = sq_prompt_get_on(c, org_id, id, user_id, out);
 out:
     free(old_content);
-    if (rc != STORE_OK)
-        return sq_w_end(s, rc);
-    if ((rc = sq_w_end(s, rc)) != STORE_OK) /* the COMMIT failed (a full disk): nothing was written, nothing to show */
+    if (sq_w_end_lost(s, &rc))
         store_prompt_clear(out);
     return rc;
 }
